@@ -1,0 +1,464 @@
+//! End to end: the `cashout-local` binary with its in-process simulators, driven over HTTP like a
+//! merchant would, with a webhook receiver that verifies every delivery with the official
+//! Standard Webhooks library. The same scenarios run on the embedded store and, when the test
+//! command has started them, on DynamoDB Local + moto SQS.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+const MERCHANT_KEY: &str = "sk_e2e_merchant";
+const OPERATOR_KEY: &str = "sk_e2e_operator";
+
+/// Which store and queues the runner uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Embedded,
+    Aws,
+}
+
+/// A running `cashout-local`.
+struct Runner {
+    child: Child,
+    base: String,
+    sim: String,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Runner {
+    fn start(dir: &Path, backend: Backend, merchant: &str, stack: &str) -> Runner {
+        let sim_port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cashout-local"));
+        cmd.args(["--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["--sim-listen", &format!("127.0.0.1:{sim_port}")])
+            .args([
+                "--merchant-key",
+                &format!("{MERCHANT_KEY}_{merchant}"),
+                "--merchant-id",
+                merchant,
+            ])
+            .args(["--operator-key", OPERATOR_KEY])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if backend == Backend::Aws {
+            let dynamodb = std::env::var("CASHOUT_TEST_DYNAMODB_URL").expect(
+                "CASHOUT_TEST_DYNAMODB_URL is not set: run the tests with ./scripts/test, which starts DynamoDB Local",
+            );
+            let sqs = std::env::var("CASHOUT_TEST_SQS_URL")
+                .expect("CASHOUT_TEST_SQS_URL is not set: run the tests with ./scripts/test, which starts moto");
+            cmd.args(["--backend", "aws", "--create-resources", "--stack", stack])
+                .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
+                .env("AWS_ENDPOINT_URL_SQS", sqs)
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Runner {
+            child,
+            base,
+            sim: format!("http://127.0.0.1:{sim_port}"),
+        }
+    }
+
+    /// `kill -9`.
+    fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Records every delivery it receives and answers 200.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> &'static str {
+    r.got.lock().unwrap().push((headers, body));
+    "ok"
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let r = Receiver::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let app = Router::new().route("/hook", post(receive)).with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, url)
+    }
+
+    /// Every verified delivery's body, for one request.
+    fn bodies_for(&self, secret: &str, id: &str) -> Vec<Value> {
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .map(|(h, b)| {
+                wh.verify(b, h)
+                    .expect("every delivery verifies with the official library");
+                serde_json::from_slice::<Value>(b).unwrap()
+            })
+            .filter(|v| v["cashout_request_id"] == id)
+            .collect()
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(k) = idem {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, key, None, None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, key, body, None).await
+    }
+
+    async fn create(&self, key: &str, idem: &str, body: &Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/cashout-requests",
+            key,
+            Some(body),
+            Some(idem),
+        )
+        .await
+    }
+
+    /// Polls until the request has `status` (20 s at most).
+    async fn wait_for(&self, id: &str, key: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, r) = self.get(&format!("/v1/cashout-requests/{id}"), key).await;
+            assert_eq!(code, 200, "{r}");
+            if r["status"] == status {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request {id} is {} after 20 s, expected {status}",
+                r["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn cashout(account: &str, amount: &str) -> Value {
+    json!({
+        "currency": "BRL", "country": "BR", "requested_by": "ana@clinic.example", "provider": "d24",
+        "beneficiary": {"name": "Ana", "last_name": "Souza", "document_type": "CPF", "document_id": "12345678909",
+                        "email": "ana@clinic.example", "bank_code": "001", "bank_branch": "1234",
+                        "bank_account": account, "account_type": "C"},
+        "invoices": [
+            {"invoice_id": "INV-1", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": amount, "advance_percentage": "80"},
+            {"invoice_id": "INV-2", "payer": {"tax_id": "99888777000166", "name": "Clinic Two"}, "amount": "500.00", "advance_percentage": "50"}
+        ],
+        "metadata": {"seller": "42"}
+    })
+}
+
+/// Waits until the receiver has `n` verified deliveries for a request (20 s at most).
+async fn wait_for_deliveries(r: &Receiver, secret: &str, id: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bodies = r.bodies_for(secret, id);
+        if bodies.len() >= n {
+            return bodies;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} deliveries after 20 s: {bodies:?}",
+            bodies.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sequence numbers 1..=n, each once (duplicates allowed: delivery is at least once).
+fn assert_gapless(bodies: &[Value]) -> Vec<String> {
+    let mut seqs: Vec<u64> = bodies.iter().map(|b| b["sequence"].as_u64().unwrap()).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless sequences");
+    let mut ordered: Vec<&Value> = bodies.iter().collect();
+    ordered.sort_by_key(|b| b["sequence"].as_u64());
+    ordered.dedup_by_key(|b| b["sequence"].as_u64());
+    ordered
+        .iter()
+        .map(|b| b["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn lifecycle(backend: Backend, stack: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::start(dir.path(), backend, "clinic_a", stack);
+    let api = Client::new(&runner.base);
+    let key = &format!("{MERCHANT_KEY}_clinic_a");
+    let (receiver, hook) = Receiver::start().await;
+    let (code, ep) = api
+        .post("/v1/webhook-endpoints", key, Some(&json!({"url": hook})))
+        .await;
+    assert_eq!(code, 201, "{ep}");
+    let secret = ep["secret"].as_str().unwrap().to_owned();
+
+    // Happy path: create → APPROVED → PENDING_PAYMENT → PAID, every step reported.
+    let (code, created) = api.create(key, "happy-1", &cashout("0001234567", "1000.00")).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["status"], "APPROVED");
+    assert_eq!(created["requested_amount"], "1050.00");
+    assert_eq!(created["beneficiary"]["bank_account"], "******4567");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let paid = api.wait_for(&id, key, "PAID").await;
+    assert_eq!(paid["paid_amount"], "1050.00");
+    assert_eq!(paid["paid_invoice_count"], 2);
+    let bodies = wait_for_deliveries(&receiver, &secret, &id, 4).await;
+    assert_eq!(
+        assert_gapless(&bodies),
+        ["REQUESTED", "APPROVED", "PENDING_PAYMENT", "PAID"]
+    );
+    assert_eq!(
+        bodies.iter().find(|b| b["status"] == "PAID").unwrap()["paid_amount"],
+        "1050.00"
+    );
+
+    // Idempotency: the same key and body replays; another body is refused.
+    let (code, again) = api.create(key, "happy-1", &cashout("0001234567", "1000.00")).await;
+    assert_eq!((code, &again["id"]), (201, &created["id"]));
+    assert_eq!(again, created, "a replay is the first answer");
+    let (code, mismatch) = api.create(key, "happy-1", &cashout("0001234567", "999.00")).await;
+    assert_eq!((code, mismatch["code"].as_str()), (422, Some("idempotency_key_reused")));
+
+    // The bank rejects accounts ending in 13.
+    let (_, rejected) = api.create(key, "reject-1", &cashout("0001234513", "100.00")).await;
+    let rejected = api.wait_for(rejected["id"].as_str().unwrap(), key, "REJECTED").await;
+    assert_eq!(rejected["status_reason"]["code"], "800");
+
+    // Above the limit: UNDER_REVIEW; the operator excludes an invoice and approves.
+    let (_, big) = api.create(key, "big-1", &cashout("0001234567", "20000.00")).await;
+    assert_eq!(big["status"], "UNDER_REVIEW");
+    let big_id = big["id"].as_str().unwrap();
+    let (code, _) = api
+        .post(&format!("/v1/cashout-requests/{big_id}/approve"), key, None)
+        .await;
+    assert_eq!(code, 403, "a merchant key cannot approve");
+    let (code, excluded) = api
+        .post(
+            &format!("/v1/cashout-requests/{big_id}/invoices/INV-2/exclude"),
+            OPERATOR_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{excluded}");
+    let (code, _) = api
+        .post(&format!("/v1/cashout-requests/{big_id}/approve"), OPERATOR_KEY, None)
+        .await;
+    assert_eq!(code, 200);
+    let big = api.wait_for(big_id, key, "PAID").await;
+    assert_eq!(
+        (big["requested_amount"].as_str(), big["paid_amount"].as_str()),
+        (Some("16250.00"), Some("16000.00"))
+    );
+    assert_eq!(
+        (
+            big["requested_invoice_count"].as_u64(),
+            big["paid_invoice_count"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+
+    // Cancel while under review.
+    let (_, c) = api.create(key, "cancel-1", &cashout("0001234567", "50000.00")).await;
+    let (code, cancelled) = api
+        .post(
+            &format!("/v1/cashout-requests/{}/cancel", c["id"].as_str().unwrap()),
+            key,
+            None,
+        )
+        .await;
+    assert_eq!((code, cancelled["status"].as_str()), (200, Some("CANCELLED")));
+    let (code, again) = api
+        .post(
+            &format!("/v1/cashout-requests/{}/cancel", c["id"].as_str().unwrap()),
+            key,
+            None,
+        )
+        .await;
+    assert_eq!((code, again["code"].as_str()), (409, Some("invalid_transition")));
+
+    // Listing, newest first, with a status filter and a cursor.
+    let (code, page) = api.get("/v1/cashout-requests?limit=2", key).await;
+    assert_eq!(code, 200);
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page["data"][0]["id"], c["id"]);
+    let (_, next) = api
+        .get(
+            &format!(
+                "/v1/cashout-requests?limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            key,
+        )
+        .await;
+    assert_eq!(next["data"].as_array().unwrap().len(), 2);
+    let (_, only_paid) = api.get("/v1/cashout-requests?status=PAID", key).await;
+    assert!(
+        only_paid["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "PAID")
+    );
+    assert_eq!(only_paid["data"].as_array().unwrap().len(), 2);
+
+    // Problems are problem+json with stable codes.
+    let (code, p) = api.get("/v1/cashout-requests/not-an-id", key).await;
+    assert_eq!((code, p["code"].as_str()), (404, Some("not_found")));
+    let (code, p) = api.get("/v1/cashout-requests", "sk_wrong").await;
+    assert_eq!((code, p["code"].as_str()), (401, Some("unauthorized")));
+    let (code, p) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/cashout-requests",
+            key,
+            Some(&cashout("1", "1")),
+            None,
+        )
+        .await;
+    assert_eq!((code, p["code"].as_str()), (400, Some("invalid_header")));
+    let (code, doc) = api.get("/v1/openapi.json", key).await;
+    assert_eq!(code, 200);
+    assert!(doc["paths"]["/v1/cashout-requests"].is_object());
+}
+
+#[tokio::test]
+async fn embedded_lifecycle_paid_rejected_reviewed_cancelled() {
+    lifecycle(Backend::Embedded, "unused").await;
+}
+
+#[tokio::test]
+async fn aws_lifecycle_on_dynamodb_local_and_moto() {
+    lifecycle(Backend::Aws, &format!("e2e-{}", std::process::id())).await;
+}
+
+/// Nothing is lost and nothing is paid twice when the runner is killed between steps.
+async fn crash_and_restart(backend: Backend, stack: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_a = format!("{MERCHANT_KEY}_clinic_a");
+    let runner = Runner::start(dir.path(), backend, "clinic_a", stack);
+    let api = Client::new(&runner.base);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (code, r) = api
+            .create(&key_a, &format!("crash-{i}"), &cashout("0001234567", "100.00"))
+            .await;
+        assert_eq!(code, 201, "{r}");
+        ids.push(r["id"].as_str().unwrap().to_owned());
+    }
+    runner.crash();
+
+    // Restart on the same data: another merchant's key is registered too.
+    let runner = Runner::start(dir.path(), backend, "clinic_b", stack);
+    let api = Client::new(&runner.base);
+    for id in &ids {
+        api.wait_for(id, &key_a, "PAID").await;
+        let (code, _) = api
+            .get(
+                &format!("/v1/cashout-requests/{id}"),
+                &format!("{MERCHANT_KEY}_clinic_b"),
+            )
+            .await;
+        assert_eq!(code, 404, "another merchant's request is not found");
+    }
+    let ledger: Value = reqwest::get(format!("{}/_sim/ledger", runner.sim))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payouts = ledger["payouts"].as_array().expect("the ledger lists payouts");
+    for id in &ids {
+        let at_provider: Vec<_> = payouts.iter().filter(|p| p["reference"] == id.as_str()).collect();
+        assert_eq!(at_provider.len(), 1, "exactly one payout for {id}: {ledger}");
+        assert_eq!(at_provider[0]["status"], "COMPLETED");
+    }
+}
+
+#[tokio::test]
+async fn embedded_crash_between_steps_loses_nothing_and_pays_once() {
+    crash_and_restart(Backend::Embedded, "unused").await;
+}
+
+#[tokio::test]
+async fn aws_crash_between_steps_loses_nothing_and_pays_once() {
+    crash_and_restart(Backend::Aws, &format!("crash-{}", std::process::id())).await;
+}

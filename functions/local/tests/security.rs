@@ -1,0 +1,793 @@
+//! Security, against the running `cashout-local` (and, for what happens on the wire, its webhook
+//! sender in-process): signed deliveries that refuse tampering, stale and future timestamps and
+//! replays under another id; provider notifications that refuse forgeries and whose replays change
+//! nothing; endpoint URLs into private networks refused in every spelling, names that resolve to
+//! private addresses never connected to, redirects never followed; no merchant reaching another's
+//! data on any route of the OpenAPI document; no full account number or secret in any log line or
+//! response.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cashout_app::sender::HttpWebhookSender;
+use cashout_bench::client::Api;
+use cashout_bench::receiver::{Delivery, Mode, Receiver};
+use cashout_bench::runner::{Backend, Runner, RunnerSpec, free_addr};
+use cashout_bench::workload::{Trigger, account, body};
+use cashout_core::ports::{OutgoingWebhook, SendErrorKind, WebhookSender};
+use cashout_core::provider::ProviderName;
+use cashout_core::signing::{ProviderSecret, VerifyError, WebhookSecret, WebhookVerifier, cascad_signature};
+use cashout_provider_sim::{SimConfig, SimHandle};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const A: (&str, &str) = ("merchant_sec_a", "sk_sec_merchant_a_4f9d2c");
+const B: (&str, &str) = ("merchant_sec_b", "sk_sec_merchant_b_7e1a0b");
+const OPERATOR: &str = "sk_sec_operator_91c3e5";
+
+/// A runner on its own data, with merchants A and B registered, and simulators outside it.
+struct System {
+    runner: Option<Runner>,
+    api: Api,
+    sim: SimHandle,
+    dir: tempfile::TempDir,
+}
+
+impl System {
+    async fn start(extra_args: &[&str], rust_log: &str) -> System {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = cashout_provider_sim::start(
+            SimConfig {
+                time_scale: 20,
+                ..SimConfig::default()
+            },
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+        .await
+        .unwrap();
+        let spec = RunnerSpec {
+            binary: env!("CARGO_BIN_EXE_cashout-local").into(),
+            data_dir: dir.path().join("data"),
+            listen: free_addr().unwrap(),
+            sim_url: sim.url(),
+            backend: Backend::Embedded,
+            operator_key: OPERATOR.into(),
+            rust_log: rust_log.into(),
+            log_dir: dir.path().to_path_buf(),
+            extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        // B's key is registered by a first start; keys persist in the store.
+        spec.start(B.0, B.1, 0).unwrap().terminate().unwrap();
+        let runner = spec.start(A.0, A.1, 1).unwrap();
+        let api = Api::new(&runner.base);
+        System {
+            runner: Some(runner),
+            api,
+            sim,
+            dir,
+        }
+    }
+
+
+    async fn create(&self, key: &str, idem: &str, body: &Value) -> Value {
+        let (code, r) = self.api.create(key, idem, body).await;
+        assert_eq!(code, 201, "{r}");
+        r
+    }
+
+    /// Waits until a request has `status` (30 s at most).
+    async fn wait_status(&self, key: &str, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, r) = self.api.get(&format!("/v1/cashout-requests/{id}"), key).await;
+            if code == 200 && r["status"] == status {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "{id} is {} after 30 s, not {status}", r["status"]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn events(&self, key: &str, id: &str) -> Vec<Value> {
+        let (code, r) = self.api.get(&format!("/v1/cashout-requests/{id}/events"), key).await;
+        assert_eq!(code, 200, "{r}");
+        r["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Stops the runner (SIGTERM) and the simulators; the directory keeps the runner's logs.
+    async fn stop(self) -> tempfile::TempDir {
+        let System { runner, sim, dir, .. } = self;
+        if let Some(r) = runner {
+            r.terminate().unwrap();
+        }
+        sim.shutdown().await;
+        dir
+    }
+}
+
+/// Every line the runner logged (both starts).
+fn logs(dir: &std::path::Path) -> String {
+    ["runner-0.log", "runner-1.log"]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until `receiver` has `n` accepted deliveries for request `id` (30 s at most).
+async fn accepted_for(receiver: &Receiver, id: &str, n: usize) -> Vec<Delivery> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: Vec<Delivery> = receiver
+            .log()
+            .into_iter()
+            .filter(|d| d.accepted() && d.body["cashout_request_id"] == id)
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{} of {n} deliveries for {id}", got.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn headers(id: &str, ts: &str, signature: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("webhook-id", id.parse().unwrap());
+    h.insert("webhook-timestamp", ts.parse().unwrap());
+    h.insert("webhook-signature", signature.parse().unwrap());
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_under_other_ids() {
+    let system = System::start(&[], "warn").await;
+    // Half the first attempts are refused, so that retries of one event show up.
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 50 }, 3).await.unwrap();
+    let (ep, secret) = system.api.register_endpoint(A.1, &receiver.url("a"), &[]).await.unwrap();
+    receiver.set_secret("a", &secret);
+    let created = system
+        .create(A.1, "sig-1", &body(ProviderName::D24, &account(1, Trigger::Success), "100.00"))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    system.wait_status(A.1, &id, "PAID").await;
+    let events = system.events(A.1, &id).await;
+    let delivered = accepted_for(&receiver, &id, events.len()).await;
+    let all = receiver.log();
+    assert!(all.iter().all(|d| d.verified), "every delivery verifies with the official library");
+
+    // One id per event, stable across retries: the same bytes under the same id.
+    let event_ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let delivered_ids: BTreeSet<&str> = delivered.iter().map(|d| d.webhook_id.as_str()).collect();
+    assert_eq!(event_ids, delivered_ids);
+    for d in all.iter().filter(|d| d.body["cashout_request_id"] == id.as_str()) {
+        let first = all.iter().find(|x| x.webhook_id == d.webhook_id).unwrap();
+        assert_eq!(d.raw, first.raw, "a retry of {} carries the same body", d.webhook_id);
+    }
+    assert!(
+        all.iter().any(|d| !d.accepted()),
+        "some first attempts were refused and retried"
+    );
+
+    let verifier = WebhookVerifier::new(WebhookSecret::parse(&secret).unwrap());
+    let d = &delivered[0];
+    let other = delivered.iter().find(|x| x.webhook_id != d.webhook_id).unwrap();
+    let ts = d.timestamp.to_string();
+    let at = OffsetDateTime::from_unix_timestamp(d.timestamp).unwrap();
+    let genuine = headers(&d.webhook_id, &ts, &d.signature);
+    assert_eq!(verifier.verify(&genuine, &d.raw, at), Ok(()));
+
+    // Tampering: the body, the signature, the signed timestamp, another key.
+    let mut body_tampered = d.raw.to_vec();
+    let pos = body_tampered.iter().position(|b| b.is_ascii_digit()).unwrap();
+    body_tampered[pos] = if body_tampered[pos] == b'9' { b'8' } else { body_tampered[pos] + 1 };
+    assert_eq!(
+        verifier.verify(&genuine, &body_tampered, at),
+        Err(VerifyError::InvalidSignature)
+    );
+    let mut sig = d.signature.clone().into_bytes();
+    let last = sig.len() - 2;
+    sig[last] = if sig[last] == b'A' { b'B' } else { b'A' };
+    let sig = String::from_utf8(sig).unwrap();
+    assert_eq!(
+        verifier.verify(&headers(&d.webhook_id, &ts, &sig), &d.raw, at),
+        Err(VerifyError::InvalidSignature)
+    );
+    let earlier = (d.timestamp - 10).to_string();
+    assert_eq!(
+        verifier.verify(&headers(&d.webhook_id, &earlier, &d.signature), &d.raw, at),
+        Err(VerifyError::InvalidSignature),
+        "the timestamp is signed"
+    );
+    let stranger = WebhookVerifier::new(WebhookSecret::from_key_bytes(&[9u8; 32]));
+    assert_eq!(stranger.verify(&genuine, &d.raw, at), Err(VerifyError::InvalidSignature));
+    let official = standardwebhooks::Webhook::new(&secret).unwrap();
+    assert!(official.verify(&body_tampered, &genuine).is_err());
+
+    // Stale and future timestamps, at the ±5 min tolerance.
+    assert_eq!(
+        verifier.verify(&genuine, &d.raw, at + time::Duration::seconds(301)),
+        Err(VerifyError::TimestampTooOld)
+    );
+    assert_eq!(
+        verifier.verify(&genuine, &d.raw, at - time::Duration::seconds(301)),
+        Err(VerifyError::TimestampInFuture)
+    );
+    assert_eq!(verifier.verify(&genuine, &d.raw, at + time::Duration::seconds(300)), Ok(()));
+
+    // Replays under another id: this body and signature as the other event, and the other
+    // event's body under this id and signature.
+    assert_eq!(
+        verifier.verify(&headers(&other.webhook_id, &ts, &d.signature), &d.raw, at),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert_eq!(
+        verifier.verify(&genuine, &other.raw, at),
+        Err(VerifyError::InvalidSignature)
+    );
+
+    // Rotation: during the grace period every delivery carries both signatures.
+    let (code, rotated) = system
+        .api
+        .post(&format!("/v1/webhook-endpoints/{ep}/rotate-secret"), A.1, None)
+        .await;
+    assert_eq!(code, 200, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    let second = system
+        .create(A.1, "sig-2", &body(ProviderName::D24, &account(2, Trigger::Success), "100.00"))
+        .await;
+    let second_id = second["id"].as_str().unwrap();
+    let d2 = accepted_for(&receiver, second_id, 1).await.remove(0);
+    let h2 = headers(&d2.webhook_id, &d2.timestamp.to_string(), &d2.signature);
+    let at2 = OffsetDateTime::from_unix_timestamp(d2.timestamp).unwrap();
+    assert_eq!(d2.signature.split(' ').count(), 2, "{}", d2.signature);
+    for s in [&secret, &new_secret] {
+        assert_eq!(
+            WebhookVerifier::new(WebhookSecret::parse(s).unwrap()).verify(&h2, &d2.raw, at2),
+            Ok(())
+        );
+    }
+    let _ = system.stop().await;
+}
+
+/// A Cascad callback for `reference` with `status`, signed with `secret`.
+fn cascad_callback(reference: &str, payout_id: &str, status: &str) -> String {
+    json!({"data": {"type": "payout-invoices", "id": payout_id, "attributes": {
+        "status": status, "resolution": "ok", "amount": 1050, "payout_amount": 1050, "currency": "USD",
+        "reference_id": reference, "test_mode": true, "created": 1_795_449_600, "updated": 1_795_449_660,
+        "processed": 1_795_449_660, "fields": {"account": "*****4567"}}}})
+    .to_string()
+}
+
+async fn post_notification(base: &str, provider: &str, content_type: &str, signature: Option<&str>, body: &str) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/webhooks/{provider}"))
+        .header("content-type", content_type)
+        .body(body.to_owned());
+    if let Some(s) = signature {
+        req = req.header("x-signature", s);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
+    let system = System::start(&[], "warn").await;
+    let base = system.api.base().to_owned();
+    let cascad = system
+        .create(A.1, "cb-1", &body(ProviderName::Cascad, &account(3, Trigger::Success), "1000.00"))
+        .await;
+    let id = cascad["id"].as_str().unwrap().to_owned();
+    let paid = system.wait_status(A.1, &id, "PAID").await;
+    let payout_id = paid["provider_reference"].as_str().unwrap().to_owned();
+    let events_before = system.events(A.1, &id).await.len();
+    let secret = ProviderSecret::new(cashout_providers::simulator::CASCAD.2);
+
+    let json = "application/vnd.api+json";
+    let processed = cascad_callback(&id, &payout_id, "processed");
+    let good = cascad_signature(&secret, processed.as_bytes());
+    assert_eq!(post_notification(&base, "cascad", json, None, &processed).await, 400, "unsigned");
+    let forged = cascad_signature(&ProviderSecret::new("guessed"), processed.as_bytes());
+    assert_eq!(post_notification(&base, "cascad", json, Some(&forged), &processed).await, 400, "forged");
+    let failed = processed.replace("processed", "process_failed");
+    assert_eq!(
+        post_notification(&base, "cascad", json, Some(&good), &failed).await,
+        400,
+        "a body changed after signing"
+    );
+    // A genuine but stale callback ("processing") and replays of the genuine "processed" one:
+    // accepted (the provider must stop retrying) and nothing moves.
+    let stale = cascad_callback(&id, &payout_id, "processing");
+    let stale_sig = cascad_signature(&secret, stale.as_bytes());
+    assert_eq!(post_notification(&base, "cascad", json, Some(&stale_sig), &stale).await, 200);
+    for _ in 0..3 {
+        assert_eq!(post_notification(&base, "cascad", json, Some(&good), &processed).await, 200);
+    }
+    // D24 notifications carry no status: a forged one only makes cashout ask D24.
+    let d24 = system
+        .create(A.1, "cb-2", &body(ProviderName::D24, &account(4, Trigger::Success), "100.00"))
+        .await;
+    let d24_id = d24["id"].as_str().unwrap().to_owned();
+    system.wait_status(A.1, &d24_id, "PAID").await;
+    let d24_events = system.events(A.1, &d24_id).await.len();
+    let form = "application/x-www-form-urlencoded";
+    for forged in [
+        format!("external_id={d24_id}&cashout_id=1&control=00&date=2026-11-23+10%3A00%3A00"),
+        format!("external_id={id}&cashout_id={payout_id}"),
+        "external_id=01a20934-c515-72c7-b804-000000000000".to_owned(),
+    ] {
+        assert_eq!(post_notification(&base, "d24", form, None, &forged).await, 200, "{forged}");
+    }
+    for garbage in ["", "%%%", "external_id=not-a-uuid"] {
+        assert_eq!(post_notification(&base, "d24", form, None, garbage).await, 400, "{garbage:?}");
+    }
+    assert_eq!(post_notification(&base, "paypal", form, None, "x=1").await, 404);
+
+    // Let the notifications' polls run, then nothing has moved.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = system.wait_status(A.1, &id, "PAID").await;
+    assert_eq!(after["version"], paid["version"], "a stale or replayed callback changes nothing");
+    assert_eq!(system.events(A.1, &id).await.len(), events_before);
+    assert_eq!(system.events(A.1, &d24_id).await.len(), d24_events);
+    system.wait_status(A.1, &d24_id, "PAID").await;
+    assert!(system.sim.ledger().double_payouts().is_empty());
+    let _ = system.stop().await;
+}
+
+/// Spellings of private, loopback and link-local destinations.
+const PRIVATE_URLS: &[&str] = &[
+    "https://127.0.0.1/hook",
+    "https://127.1/hook",
+    "https://2130706433/hook",
+    "https://0x7f000001/hook",
+    "https://0x7f.0.0.1/hook",
+    "https://0177.0.0.1/hook",
+    "https://017700000001/hook",
+    "https://0.0.0.0/hook",
+    "https://0/hook",
+    "https://10.0.0.1/hook",
+    "https://172.16.5.4/hook",
+    "https://192.168.0.1/hook",
+    "https://100.64.0.1/hook",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://2852039166/latest/meta-data/",
+    "https://0xa9fea9fe/latest/meta-data/",
+    "https://[::1]/hook",
+    "https://[::]/hook",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://[::ffff:7f00:1]/hook",
+    "https://[::ffff:169.254.169.254]/hook",
+    "https://[::ffff:a9fe:a9fe]/hook",
+    "https://[::ffff:10.0.0.1]/hook",
+    "https://[64:ff9b::a9fe:a9fe]/hook",
+    "https://[2002:a9fe:a9fe::1]/hook",
+    "https://[fe80::1]/hook",
+    "https://[fd00:ec2::254]/hook",
+    "https://[fc00::1]/hook",
+    "https://localhost/hook",
+    "https://LOCALHOST/hook",
+    "https://api.localhost/hook",
+    "http://example.com/hook",
+    "https://user:pass@example.com/hook",
+    "file:///etc/passwd",
+    "gopher://example.com/",
+];
+
+/// The machine's own name, when it resolves only to non-public addresses (containers map it to
+/// their private or loopback address).
+fn private_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let addrs: Vec<IpAddr> = (name.as_str(), 443).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
+    (!addrs.is_empty() && addrs.iter().all(|ip| !cashout_core::webhook::is_public_ip(*ip))).then_some(name)
+}
+
+/// A TCP listener that counts connections.
+async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_urls_into_private_networks_are_refused_in_every_spelling() {
+    let system = System::start(&["--forbid-private-webhooks"], "warn").await;
+    for url in PRIVATE_URLS {
+        let (code, p) = system
+            .api
+            .post("/v1/webhook-endpoints", A.1, Some(&json!({ "url": url })))
+            .await;
+        assert_eq!(
+            (code, p["code"].as_str()),
+            (400, Some("invalid_parameter")),
+            "{url} must be refused: {p}"
+        );
+    }
+    for url in ["https://example.com/hooks/cashout", "https://93.184.216.34/hook"] {
+        let (code, p) = system
+            .api
+            .post("/v1/webhook-endpoints", A.1, Some(&json!({ "url": url })))
+            .await;
+        assert_eq!(code, 201, "{url}: {p}");
+    }
+
+    // A name cannot be judged at registration; at delivery it resolves to a private address and
+    // no connection is made.
+    if let Some(host) = private_hostname() {
+        let (port, connections) = counting_listener().await;
+        let url = format!("https://{host}:{port}/hook");
+        let (ep, _) = system.api.register_endpoint(A.1, &url, &[]).await.unwrap();
+        system
+            .create(A.1, "ssrf-1", &body(ProviderName::D24, &account(5, Trigger::Success), "100.00"))
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let attempts = loop {
+            let (_, page) = system
+                .api
+                .get(&format!("/v1/webhook-endpoints/{ep}/attempts"), A.1)
+                .await;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            if data.len() >= 2 {
+                break data;
+            }
+            assert!(Instant::now() < deadline, "no attempts recorded: {page}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(attempts.iter().all(|a| a["outcome"] != "delivered"), "{attempts:?}");
+        assert_eq!(connections.load(Ordering::SeqCst), 0, "{host} was connected to");
+    } else {
+        eprintln!("this machine's hostname does not resolve to a private address; the sender test covers names");
+    }
+    let _ = system.stop().await;
+}
+
+/// Answers every request with `status` and `Location: location`.
+async fn redirector(status: u16, location: String) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [(axum::http::header::LOCATION, location)],
+                "moved",
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+#[tokio::test]
+async fn the_sender_never_connects_to_private_names_and_never_follows_redirects() {
+    let (port, connections) = counting_listener().await;
+    let strict = HttpWebhookSender::new(false).unwrap();
+    let mut names = vec!["localhost".to_owned()];
+    names.extend(private_hostname());
+    let mut urls: Vec<String> = names.iter().map(|n| format!("http://{n}:{port}/hook")).collect();
+    for literal in [
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "[::ffff:127.0.0.1]",
+        "[::1]",
+        "0",
+    ] {
+        urls.push(format!("http://{literal}:{port}/hook"));
+    }
+    for url in &urls {
+        let sent = strict
+            .send(&OutgoingWebhook {
+                url: url.clone(),
+                headers: vec![],
+                body: "{}".into(),
+            })
+            .await;
+        let err = sent.expect_err(url);
+        assert_eq!(err.kind, SendErrorKind::ForbiddenDestination, "{url}: {err:?}");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "a private destination was connected to");
+
+    // Redirects (even to an allowed destination) are answered, never followed.
+    let (canary, canary_hits) = counting_listener().await;
+    let relaxed = HttpWebhookSender::new(true).unwrap();
+    for (status, location) in [
+        (302, format!("http://127.0.0.1:{canary}/")),
+        (307, format!("http://127.0.0.1:{canary}/")),
+        (308, "http://169.254.169.254/latest/meta-data/".to_owned()),
+    ] {
+        let port = redirector(status, location).await;
+        let response = relaxed
+            .send(&OutgoingWebhook {
+                url: format!("http://127.0.0.1:{port}/hook"),
+                headers: vec![],
+                body: "{}".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(response.status, status);
+    }
+    assert_eq!(canary_hits.load(Ordering::SeqCst), 0, "a redirect was followed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirecting_endpoints_count_as_failed_deliveries_and_are_not_followed() {
+    let system = System::start(&[], "warn").await;
+    let (canary, canary_hits) = counting_listener().await;
+    let port = redirector(307, format!("http://127.0.0.1:{canary}/")).await;
+    let (ep, _) = system
+        .api
+        .register_endpoint(A.1, &format!("http://127.0.0.1:{port}/hook"), &[])
+        .await
+        .unwrap();
+    system
+        .create(A.1, "redir-1", &body(ProviderName::D24, &account(6, Trigger::Success), "100.00"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, page) = system
+            .api
+            .get(&format!("/v1/webhook-endpoints/{ep}/attempts"), A.1)
+            .await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= 3 {
+            assert!(data.iter().all(|a| a["outcome"] == "failed" && a["status_code"] == 307), "{page}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(canary_hits.load(Ordering::SeqCst), 0, "the redirect was followed");
+    let _ = system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_merchant_reaches_another_merchants_data_on_any_route() {
+    let system = System::start(&[], "warn").await;
+    let api = &system.api;
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 0 }, 1).await.unwrap();
+    let (ep, secret) = api.register_endpoint(A.1, &receiver.url("a"), &[]).await.unwrap();
+    receiver.set_secret("a", &secret);
+    let under_review = system
+        .create(A.1, "shared-key", &body(ProviderName::D24, &account(7, Trigger::Success), "20000.00"))
+        .await;
+    let a_id = under_review["id"].as_str().unwrap().to_owned();
+    assert_eq!(under_review["status"], "UNDER_REVIEW");
+    let events = system.events(A.1, &a_id).await;
+    let event_id = events[0]["id"].as_str().unwrap().to_owned();
+    let invoice = "INV-1";
+    let unknown = "0190a2b4-5e6f-7000-8000-000000000099";
+
+    // Every route of the document, with what B gets when it names A's things. Operator routes
+    // answer 403 to any merchant whatever the id, so they reveal nothing either.
+    let cases: Vec<(&str, &str, String, u16)> = vec![
+        ("get", "/v1/cashout-requests/{id}", format!("/v1/cashout-requests/{a_id}"), 404),
+        ("get", "/v1/cashout-requests/{id}/events", format!("/v1/cashout-requests/{a_id}/events"), 404),
+        ("post", "/v1/cashout-requests/{id}/cancel", format!("/v1/cashout-requests/{a_id}/cancel"), 404),
+        ("post", "/v1/cashout-requests/{id}/approve", format!("/v1/cashout-requests/{a_id}/approve"), 403),
+        ("post", "/v1/cashout-requests/{id}/reject", format!("/v1/cashout-requests/{a_id}/reject"), 403),
+        ("post", "/v1/cashout-requests/{id}/retry", format!("/v1/cashout-requests/{a_id}/retry"), 403),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
+            format!("/v1/cashout-requests/{a_id}/invoices/{invoice}/exclude"),
+            403,
+        ),
+        ("get", "/v1/webhook-endpoints/{id}", format!("/v1/webhook-endpoints/{ep}"), 404),
+        ("delete", "/v1/webhook-endpoints/{id}", format!("/v1/webhook-endpoints/{ep}"), 404),
+        (
+            "post",
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            format!("/v1/webhook-endpoints/{ep}/rotate-secret"),
+            404,
+        ),
+        ("get", "/v1/webhook-endpoints/{id}/attempts", format!("/v1/webhook-endpoints/{ep}/attempts"), 404),
+        ("post", "/v1/events/{event_id}/redeliver", format!("/v1/events/{event_id}/redeliver"), 404),
+    ];
+    // Routes checked below by listing (no id in the path), or not merchant data at all.
+    let by_listing = [
+        ("get", "/v1/cashout-requests"),
+        ("post", "/v1/cashout-requests"),
+        ("get", "/v1/webhook-endpoints"),
+        ("post", "/v1/webhook-endpoints"),
+        ("get", "/v1/payout-methods"),
+        ("post", "/webhooks/{provider}"),
+    ];
+    let (code, doc) = api.get("/v1/openapi.json", B.1).await;
+    assert_eq!(code, 200);
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let covered: BTreeSet<(String, String)> = cases
+        .iter()
+        .map(|(m, p, _, _)| ((*m).to_owned(), (*p).to_owned()))
+        .chain(by_listing.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())))
+        .collect();
+    assert_eq!(documented, covered, "every documented route has a cross-merchant case");
+
+    let reject = json!({"reason": "no"});
+    for (method, template, path, expected) in &cases {
+        let method = method.parse::<reqwest::Method>().unwrap();
+        let body = template.ends_with("/reject").then_some(&reject);
+        let (code, answer) = api.call(method.clone(), path, B.1, body, None).await;
+        assert_eq!(code, *expected, "{method} {path} as another merchant: {answer}");
+        let text = answer.to_string();
+        assert!(!text.contains(&a_id) && !text.contains(&ep), "{path} leaked A's data: {text}");
+        // The same answer for an id that does not exist: no existence oracle.
+        let missing = path.replace(&a_id, unknown).replace(&ep, "ep_0190a2b45e6f70008000000000000099");
+        let missing = missing.replace(&event_id, "evt_0190a2b45e6f70008000000000000099_0000000001");
+        let (code, _) = api.call(method.clone(), &missing, B.1, body, None).await;
+        assert_eq!(code, *expected, "{method} {missing} (unknown id)");
+        // And nobody without a key.
+        let (code, _) = api.call(method, path, "", body, None).await;
+        assert_eq!(code, 401, "{path} without a key");
+    }
+
+    // Listings hold only the caller's own; naming another merchant changes nothing.
+    for path in [
+        "/v1/cashout-requests",
+        "/v1/cashout-requests?status=UNDER_REVIEW",
+        "/v1/cashout-requests?merchant_id=merchant_sec_a",
+        "/v1/webhook-endpoints",
+    ] {
+        let (code, answer) = api.get(path, B.1).await;
+        let text = answer.to_string();
+        assert!(
+            !text.contains(&a_id) && !text.contains(&ep),
+            "{path} as B ({code}) shows A's data: {text}"
+        );
+    }
+    // Idempotency keys are per merchant: B's create with A's key is B's own request.
+    let b_own = system
+        .create(B.1, "shared-key", &body(ProviderName::D24, &account(8, Trigger::Success), "20000.00"))
+        .await;
+    assert_ne!(b_own["id"], under_review["id"]);
+
+    // A's things are intact: the request, the endpoint, its secret.
+    let (code, still) = api.get(&format!("/v1/cashout-requests/{a_id}"), A.1).await;
+    assert_eq!((code, &still["status"]), (200, &json!("UNDER_REVIEW")));
+    let (code, _) = api.get(&format!("/v1/webhook-endpoints/{ep}"), A.1).await;
+    assert_eq!(code, 200);
+    let fresh = system
+        .create(A.1, "after", &body(ProviderName::D24, &account(9, Trigger::Success), "100.00"))
+        .await;
+    let delivered = accepted_for(&receiver, fresh["id"].as_str().unwrap(), 1).await;
+    assert!(delivered[0].verified, "A's secret was not rotated by B");
+    // The operator sees A's request (the positive control of the 404s above).
+    let (code, _) = api.get(&format!("/v1/cashout-requests/{a_id}"), OPERATOR).await;
+    assert_eq!(code, 200);
+    let _ = system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_full_account_number_or_secret_in_logs_or_responses() {
+    // Everything cashout logs, at its most verbose.
+    let system = System::start(
+        &[],
+        "trace,hyper=debug,hyper_util=debug,h2=info,rustls=info,reqwest=debug,tower=debug,mio=info",
+    )
+    .await;
+    let api = &system.api;
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 30 }, 5).await.unwrap();
+    let (ep, secret) = api.register_endpoint(A.1, &receiver.url("a"), &[]).await.unwrap();
+    receiver.set_secret("a", &secret);
+    let mut responses: Vec<Value> = Vec::new();
+
+    // One request per provider, each with its own long account number; plus a rejected one.
+    let accounts = [
+        (ProviderName::D24, "000987654321", "PAID"),
+        (ProviderName::Onspot, "000876543267", "PAID"),
+        (ProviderName::Tupay, "00212345678901234567", "PAID"),
+        (ProviderName::Cascad, "765432109876", "PAID"),
+        (ProviderName::D24, "000555444313", "REJECTED"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (provider, acct, _)) in accounts.iter().enumerate() {
+        let r = system.create(A.1, &format!("pii-{i}"), &body(*provider, acct, "1000.00")).await;
+        ids.push(r["id"].as_str().unwrap().to_owned());
+        responses.push(r);
+    }
+    for (id, (_, _, status)) in ids.iter().zip(&accounts) {
+        responses.push(system.wait_status(A.1, id, status).await);
+        let (_, events) = api.get(&format!("/v1/cashout-requests/{id}/events"), A.1).await;
+        responses.push(events);
+    }
+    // A body that puts the account where it does not belong (a number): refused.
+    let mut wrong = body(ProviderName::D24, "x", "1000.00");
+    wrong["beneficiary"]["bank_account"] = json!(987_650_001_234_567_u64);
+    let (code, problem) = api.create(A.1, "pii-wrong", &wrong).await;
+    assert_eq!(code, 422, "{problem}");
+    responses.push(problem);
+    for path in [
+        "/v1/cashout-requests?limit=100".to_owned(),
+        "/v1/webhook-endpoints".to_owned(),
+        format!("/v1/webhook-endpoints/{ep}"),
+        format!("/v1/webhook-endpoints/{ep}/attempts?limit=100"),
+    ] {
+        let (code, r) = api.get(&path, A.1).await;
+        assert_eq!(code, 200, "{path}: {r}");
+        responses.push(r);
+    }
+    for id in &ids {
+        accepted_for(&receiver, id, 3).await;
+    }
+    let dir = system.stop().await;
+    let logs = logs(dir.path());
+    assert!(logs.lines().count() > 100, "the runner logged at trace level");
+    let mut secrets: Vec<String> = vec![
+        secret.clone(),
+        A.1.into(),
+        B.1.into(),
+        OPERATOR.into(),
+        "d24_pass".into(),
+        "d24_secret".into(),
+        "onspot_pass".into(),
+        "onspot_secret".into(),
+        "tupay_pass".into(),
+        "tupay_secret".into(),
+        "sk_test_sim_api_key".into(),
+        "cascad_callback_secret".into(),
+    ];
+    secrets.push(secret[6..].to_owned()); // the key without its prefix
+    let mut all_accounts: Vec<String> = accounts.iter().map(|(_, a, _)| (*a).to_owned()).collect();
+    all_accounts.push("987650001234567".into());
+    let whsec = regex::Regex::new(r"whsec_[A-Za-z0-9+/=]{16,}").unwrap();
+    let bearer = regex::Regex::new(r"(?i)bearer\s+[A-Za-z0-9_]{8,}").unwrap();
+    let digits = |text: &str, acct: &str| text.split(|c: char| !c.is_ascii_digit()).any(|run| run == acct);
+
+    let mut leaks = Vec::new();
+    for (n, line) in logs.lines().enumerate() {
+        for s in &secrets {
+            if line.contains(s.as_str()) {
+                leaks.push(format!("log line {}: a secret: {line}", n + 1));
+            }
+        }
+        if whsec.is_match(line) || bearer.is_match(line) {
+            leaks.push(format!("log line {}: a credential: {line}", n + 1));
+        }
+        for a in &all_accounts {
+            if digits(line, a) {
+                leaks.push(format!("log line {}: account {a}: {line}", n + 1));
+            }
+        }
+    }
+    let mut texts: Vec<String> = responses.iter().map(Value::to_string).collect();
+    texts.extend(receiver.log().iter().map(|d| String::from_utf8_lossy(&d.raw).into_owned()));
+    for text in &texts {
+        if whsec.is_match(text) || secrets.iter().any(|s| text.contains(s.as_str())) {
+            leaks.push(format!("a response holds a secret: {text}"));
+        }
+        for a in &all_accounts {
+            if digits(text, a) {
+                leaks.push(format!("a response holds account {a}: {text}"));
+            }
+        }
+    }
+    let unique: HashSet<&String> = leaks.iter().collect();
+    assert!(
+        unique.is_empty(),
+        "{} leaks, e.g.:\n{}",
+        unique.len(),
+        leaks.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+}

@@ -1,0 +1,26 @@
+//! `cashout-provider-webhooks`: `POST /webhooks/{provider}` behind API Gateway HTTP API v2 —
+//! notifications are parsed and verified, then queued for the poller.
+
+use std::sync::Arc;
+
+use cashout_app::{App, AppConfig, http};
+use cashout_core::ports::{Clock, SystemClock};
+use cashout_providers::{Providers, ProvidersConfig};
+use cashout_store::aws::Deployment;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    cashout_app::telemetry::init_lambda();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let deployment = Deployment::from_env(clock.clone()).await?;
+    let providers = Providers::new(ProvidersConfig::from_json(&deployment.provider_settings().await?)?)?;
+    let app = App::deployed(
+        deployment.store,
+        deployment.queue,
+        providers,
+        (),
+        clock,
+        AppConfig::from_env()?,
+    );
+    lambda_http::run(http::finish(http::webhooks_router(app))).await
+}

@@ -1,0 +1,222 @@
+//! Policies and schedules of a deployment.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cashout_core::ids::MerchantId;
+use cashout_core::review::ReviewPolicy;
+use cashout_core::webhook::RetrySchedule;
+
+/// How often a request at the provider is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSchedule {
+    /// The first check after the provider took the payout (or after any status change).
+    pub first: Duration,
+    /// Then this interval…
+    pub then: Duration,
+    /// …this many times…
+    pub then_times: u32,
+    /// …then this interval for as long as it takes.
+    pub steady: Duration,
+    /// A paid payout is checked for reversals at this interval…
+    pub paid_watch_interval: Duration,
+    /// …for this long after payment.
+    pub paid_watch_window: Duration,
+}
+
+impl Default for PollSchedule {
+    /// 60 s, then 5 min ×5, then every 30 min; paid payouts once a day for 7 days. The
+    /// provider's own notification of a reversal triggers an immediate check; the daily one is
+    /// the backstop for a lost notification, kept rare because each check is a write (3 WCU).
+    fn default() -> Self {
+        PollSchedule {
+            first: Duration::from_secs(60),
+            then: Duration::from_secs(5 * 60),
+            then_times: 5,
+            steady: Duration::from_secs(30 * 60),
+            paid_watch_interval: Duration::from_secs(24 * 3600),
+            paid_watch_window: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl PollSchedule {
+    /// The delay before the next check, after `checks` checks without a status change.
+    pub fn next_delay(&self, checks: u32) -> Duration {
+        match checks {
+            0 => self.first,
+            n if n <= self.then_times => self.then,
+            _ => self.steady,
+        }
+    }
+
+    /// A schedule for local runs and tests: everything in seconds.
+    pub fn compressed() -> Self {
+        PollSchedule {
+            first: Duration::from_secs(1),
+            then: Duration::from_secs(2),
+            then_times: 5,
+            steady: Duration::from_secs(5),
+            paid_watch_interval: Duration::from_secs(10),
+            paid_watch_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A deployment's configuration.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Review rules for merchants without their own.
+    pub review: ReviewPolicy,
+    /// Per-merchant review rules.
+    pub merchant_review: HashMap<MerchantId, ReviewPolicy>,
+    /// Provider checks.
+    pub poll: PollSchedule,
+    /// How long a new request may stay `REQUESTED` before the sweep finishes its review (the
+    /// API crashed between writing it and reviewing it).
+    pub review_grace: Duration,
+    /// How long an `APPROVED` request may wait for its dispatcher before the sweep sends
+    /// another dispatch task.
+    pub dispatch_grace: Duration,
+    /// How overdue a check must be before the sweep re-sends it (the queue probably lost it).
+    pub sweep_lag: Duration,
+    /// How old an unpublished event must be before the sweep publishes it again.
+    pub outbox_lag: Duration,
+    /// Dispatch attempts that end in "nothing created, try later" before the request goes to
+    /// `PAYMENT_PROCESSOR_ERROR`. Ambiguous attempts never count: the payout may exist.
+    pub dispatch_max_attempts: u32,
+    /// Webhook retry schedule.
+    pub webhook_retries: RetrySchedule,
+    /// Whether webhook endpoints may be private, loopback or link-local (local development).
+    pub allow_private_webhooks: bool,
+    /// Public base URL of the provider-webhooks function; providers are told to notify
+    /// `{base}/webhooks/{provider}`. `None`: no notifications, polling only.
+    pub notification_base_url: Option<String>,
+    /// How many due requests or events one sweep handles.
+    pub sweep_batch: usize,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            review: ReviewPolicy::default(),
+            merchant_review: HashMap::new(),
+            poll: PollSchedule::default(),
+            review_grace: Duration::from_secs(30),
+            dispatch_grace: Duration::from_secs(60),
+            sweep_lag: Duration::from_secs(120),
+            outbox_lag: Duration::from_secs(60),
+            dispatch_max_attempts: 20,
+            webhook_retries: RetrySchedule::default(),
+            allow_private_webhooks: false,
+            notification_base_url: None,
+            sweep_batch: 100,
+        }
+    }
+}
+
+impl AppConfig {
+    /// The review rules of a merchant.
+    pub fn review_for(&self, merchant: &MerchantId) -> &ReviewPolicy {
+        self.merchant_review.get(merchant).unwrap_or(&self.review)
+    }
+
+    /// A configuration for one machine: compressed schedules, private webhooks allowed.
+    pub fn local() -> Self {
+        AppConfig {
+            poll: PollSchedule::compressed(),
+            review_grace: Duration::from_secs(5),
+            dispatch_grace: Duration::from_secs(5),
+            sweep_lag: Duration::from_secs(5),
+            outbox_lag: Duration::from_secs(5),
+            webhook_retries: RetrySchedule::new(
+                [0, 1, 2, 5, 10, 30, 60, 120]
+                    .into_iter()
+                    .map(Duration::from_secs)
+                    .collect(),
+            ),
+            allow_private_webhooks: true,
+            ..AppConfig::default()
+        }
+    }
+}
+
+/// A setting read from the environment that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct EnvError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl AppConfig {
+    /// The production configuration with the deployment's settings from the environment:
+    /// `CASHOUT_NOTIFICATION_BASE_URL` (public base URL of `/webhooks/{provider}`),
+    /// `CASHOUT_AUTO_APPROVE_LIMIT` (default 10000), `CASHOUT_ALLOW_PRIVATE_WEBHOOKS`
+    /// (`true`/`false`, default false).
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] over any lookup (tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let mut config = AppConfig {
+            notification_base_url: get("CASHOUT_NOTIFICATION_BASE_URL").filter(|u| !u.is_empty()),
+            ..AppConfig::default()
+        };
+        if let Some(limit) = get("CASHOUT_AUTO_APPROVE_LIMIT") {
+            config.review.auto_approve_limit = cashout_core::money::parse_decimal(&limit).map_err(|e| EnvError {
+                name: "CASHOUT_AUTO_APPROVE_LIMIT",
+                problem: e.to_string(),
+            })?;
+        }
+        if let Some(flag) = get("CASHOUT_ALLOW_PRIVATE_WEBHOOKS") {
+            config.allow_private_webhooks = match flag.as_str() {
+                "true" | "1" => true,
+                "false" | "0" | "" => false,
+                other => {
+                    return Err(EnvError {
+                        name: "CASHOUT_ALLOW_PRIVATE_WEBHOOKS",
+                        problem: format!("`{other}` is not true or false"),
+                    });
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let c = AppConfig::from_lookup(env(&[
+            ("CASHOUT_NOTIFICATION_BASE_URL", "https://api.example.com"),
+            ("CASHOUT_AUTO_APPROVE_LIMIT", "2500.50"),
+            ("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.notification_base_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(c.review.auto_approve_limit.to_string(), "2500.50");
+        assert!(c.allow_private_webhooks);
+        assert!(!AppConfig::from_lookup(env(&[])).unwrap().allow_private_webhooks);
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_AUTO_APPROVE_LIMIT", "lots")])).is_err());
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "yes")])).is_err());
+    }
+
+    #[test]
+    fn the_poll_schedule_backs_off() {
+        let p = PollSchedule::default();
+        assert_eq!(p.next_delay(0), Duration::from_secs(60));
+        assert_eq!(p.next_delay(1), Duration::from_secs(300));
+        assert_eq!(p.next_delay(5), Duration::from_secs(300));
+        assert_eq!(p.next_delay(6), Duration::from_secs(1800));
+    }
+}

@@ -1,0 +1,166 @@
+//! Creating a cashout request: authenticate (done by the caller) → parse → idempotency →
+//! write `REQUESTED` + `cashout_request.created` → review → `APPROVED` (dispatch) or
+//! `UNDER_REVIEW`.
+//!
+//! Idempotency follows the AWS Powertools semantics: the request, its first event and an
+//! in-progress record are written in one atomic write; the record is completed with the response
+//! once the review is done. A writer that crashed in between leaves an in-progress record that
+//! another attempt may take over after [`IdempotencyRecord::IN_PROGRESS_EXPIRY`]; it resumes the
+//! same request (the id is in the record), so no retry ever creates a second request.
+
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::ids::{CashoutRequestId, IdempotencyKey, MerchantId};
+use cashout_core::input::CashoutInput;
+use cashout_core::ports::{CreateOutcome, IdempotencyRecord, IdempotencyState, Store, StoredResponse, TaskQueue};
+use sha2::{Digest, Sha256};
+
+use crate::App;
+use crate::error::AppError;
+use crate::views::CashoutRequestView;
+
+/// The answer to a create call: the first answer, or its replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateResponse {
+    /// HTTP status (201).
+    pub status: u16,
+    /// The request resource, as JSON.
+    pub body: String,
+    /// Whether this is a replay of an earlier answer for the same key and body.
+    pub replayed: bool,
+}
+
+impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
+    /// Creates a cashout request for `merchant` from a JSON `body`, idempotently per
+    /// `Idempotency-Key`.
+    #[tracing::instrument(skip(self, body), fields(merchant_id = %merchant, cashout_request_id))]
+    pub async fn create_cashout(
+        &self,
+        merchant: &MerchantId,
+        idempotency_key: Option<&str>,
+        body: &[u8],
+    ) -> Result<CreateResponse, AppError> {
+        let key = idempotency_key.ok_or(AppError::BadHeader("the Idempotency-Key header is required"))?;
+        let key = IdempotencyKey::new(key).map_err(|_| {
+            AppError::BadHeader("the Idempotency-Key header must be 1 to 255 printable ASCII characters")
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        let body_hash = canonical_hash(&value);
+        let input: CashoutInput = serde_json::from_slice(body)?;
+        let draft = input.validate().map_err(AppError::Validation)?;
+
+        let now = self.now();
+        let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
+        let change = CashoutRequest::create(id, merchant.clone(), draft, now)
+            .with_next_check(Some(now + self.config.review_grace));
+        let record = IdempotencyRecord::begin(merchant.clone(), key.clone(), body_hash.clone(), id, now);
+
+        let request = match self.store.create_request(&change, &record).await? {
+            CreateOutcome::Created => {
+                tracing::Span::current().record("cashout_request_id", tracing::field::display(id));
+                tracing::info!(amount = %change.request.requested_amount(), currency = %change.request.currency(), "cashout request created");
+                self.publish(&change.events).await;
+                change.request
+            }
+            CreateOutcome::Existing(existing) => {
+                if existing.body_hash != body_hash {
+                    return Err(AppError::IdempotencyMismatch);
+                }
+                tracing::Span::current().record(
+                    "cashout_request_id",
+                    tracing::field::display(existing.cashout_request_id),
+                );
+                match &existing.state {
+                    IdempotencyState::Completed { response } => {
+                        return Ok(CreateResponse {
+                            status: response.status,
+                            body: response.body.clone(),
+                            replayed: true,
+                        });
+                    }
+                    IdempotencyState::InProgress { until } if *until > now => {
+                        return Err(AppError::IdempotencyInProgress);
+                    }
+                    IdempotencyState::InProgress { .. } => {
+                        let new_until = now + IdempotencyRecord::IN_PROGRESS_EXPIRY;
+                        if !self.store.reclaim_idempotency(&existing, new_until).await? {
+                            return Err(AppError::IdempotencyInProgress);
+                        }
+                        tracing::warn!("resuming a create left in progress by a crashed writer");
+                        self.store
+                            .get_request(existing.cashout_request_id)
+                            .await?
+                            .ok_or_else(|| {
+                                AppError::Store(cashout_core::ports::StoreError::corrupt(
+                                    "an idempotency record points to a missing request",
+                                    format!("{}", existing.cashout_request_id),
+                                ))
+                            })?
+                    }
+                }
+            }
+        };
+
+        let request = self.finish_review(request).await?;
+        let body = serde_json::to_string(&CashoutRequestView::from(&request))
+            .map_err(|e| AppError::InvalidBody(e.to_string()))?;
+        let response = StoredResponse { status: 201, body };
+        self.store.complete_idempotency(merchant, &key, &response).await?;
+        Ok(CreateResponse {
+            status: response.status,
+            body: response.body,
+            replayed: false,
+        })
+    }
+}
+
+/// Hex SHA-256 of the body's canonical JSON (object keys sorted at every level), so that the
+/// same request sent with other whitespace or key order is the same request.
+pub(crate) fn canonical_hash(value: &serde_json::Value) -> String {
+    let mut text = String::new();
+    write_canonical(value, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_hash;
+
+    #[test]
+    fn key_order_and_whitespace_do_not_change_the_hash() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"y":[1,2],"x":"s"}}"#).unwrap();
+        let b: serde_json::Value = serde_json::from_str("{ \"b\" : {\"x\":\"s\", \"y\":[1, 2]}, \"a\": 1 }").unwrap();
+        assert_eq!(canonical_hash(&a), canonical_hash(&b));
+        let c: serde_json::Value = serde_json::from_str(r#"{"a":1,"b":{"y":[2,1],"x":"s"}}"#).unwrap();
+        assert_ne!(canonical_hash(&a), canonical_hash(&c));
+    }
+}

@@ -1,0 +1,171 @@
+//! Delivering status events to merchant endpoints: signed per Standard Webhooks, retried on a
+//! schedule (honouring `Retry-After`), every attempt recorded, 410 disabling the endpoint, and
+//! exhausted deliveries dead-lettered in the attempt log, replayable by event.
+
+use std::time::Duration;
+
+use cashout_core::auth::Principal;
+use cashout_core::ids::{EndpointId, EventId};
+use cashout_core::ports::{OutgoingWebhook, Store, Task, TaskQueue, WebhookSender};
+use cashout_core::signing::{headers, webhook_signature_header};
+use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, excerpt};
+
+use crate::App;
+use crate::error::AppError;
+use crate::review::require_merchant;
+use crate::tasks::TaskOutcome;
+
+/// The `User-Agent` of deliveries.
+pub const USER_AGENT: &str = concat!("cashout-webhooks/", env!("CARGO_PKG_VERSION"));
+
+impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
+    /// The `deliver` task: one attempt to deliver one event to one endpoint.
+    #[tracing::instrument(skip(self), fields(event_id = %event_id, endpoint_id = %endpoint_id, attempt))]
+    pub async fn deliver(
+        &self,
+        event_id: EventId,
+        endpoint_id: EndpointId,
+        attempt: u32,
+    ) -> Result<TaskOutcome, AppError> {
+        let Some(event) = self.store.get_event(event_id).await? else {
+            tracing::warn!("event to deliver not found");
+            return Ok(TaskOutcome::Done);
+        };
+        let Some(endpoint) = self.store.get_endpoint(&event.merchant_id, endpoint_id).await? else {
+            return Ok(TaskOutcome::Done);
+        };
+        let now = self.now();
+        let mut record = DeliveryAttempt {
+            event_id,
+            endpoint_id,
+            merchant_id: event.merchant_id.clone(),
+            attempt,
+            attempted_at: now,
+            outcome: AttemptOutcome::Skipped,
+            status_code: None,
+            duration_ms: 0,
+            response_excerpt: None,
+            next_attempt_at: None,
+        };
+        if !endpoint.receives(event.event_type()) {
+            self.store.record_attempt(&record).await?;
+            return Ok(TaskOutcome::Done);
+        }
+
+        let body = event.webhook_body();
+        let msg_id = event_id.to_string();
+        let timestamp = now.unix_timestamp();
+        let signature = webhook_signature_header(&endpoint.signing_secrets(now), &msg_id, timestamp, body.as_bytes())
+            .map_err(|e| AppError::BadParameter(e.to_string()))?;
+        let request = OutgoingWebhook {
+            url: endpoint.url.clone(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("user-agent".into(), USER_AGENT.into()),
+                (headers::WEBHOOK_ID.into(), msg_id),
+                (headers::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
+                (headers::WEBHOOK_SIGNATURE.into(), signature),
+            ],
+            body,
+        };
+
+        let mut retry_after = None;
+        match self.sender.send(&request).await {
+            Ok(response) => {
+                record.status_code = Some(response.status);
+                record.duration_ms = u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX);
+                record.response_excerpt = Some(excerpt(&response.body_excerpt));
+                record.outcome = match response.status {
+                    200..=299 => AttemptOutcome::Delivered,
+                    410 => AttemptOutcome::Gone,
+                    _ => AttemptOutcome::Failed,
+                };
+                retry_after = response.retry_after;
+            }
+            Err(e) => {
+                record.duration_ms = u64::try_from(e.elapsed.as_millis()).unwrap_or(u64::MAX);
+                record.response_excerpt = Some(excerpt(&e.message));
+                record.outcome = AttemptOutcome::Failed;
+            }
+        }
+
+        let mut next = None;
+        if record.outcome == AttemptOutcome::Failed {
+            let random = self.ids.secret_bytes();
+            let jitter = u32::from(u16::from_be_bytes([random[0], random[1]]) % 1001);
+            match self.config.webhook_retries.next_delay(attempt, retry_after, jitter) {
+                Some(delay) => {
+                    record.next_attempt_at = Some(now + delay);
+                    next = Some(delay);
+                }
+                None => record.outcome = AttemptOutcome::Exhausted,
+            }
+        }
+        tracing::Span::current().record("attempt", attempt);
+        match record.outcome {
+            AttemptOutcome::Delivered => tracing::debug!(status = ?record.status_code, "delivered"),
+            AttemptOutcome::Exhausted => {
+                tracing::warn!(status = ?record.status_code, "delivery exhausted its retries; dead-lettered (replay with /v1/events/{{id}}/redeliver)")
+            }
+            _ => {
+                tracing::info!(status = ?record.status_code, outcome = ?record.outcome, "delivery not accepted")
+            }
+        }
+        self.store.record_attempt(&record).await?;
+
+        if record.outcome == AttemptOutcome::Gone {
+            let mut disabled = endpoint.clone();
+            disabled.disabled = Some(DisabledReason::Gone);
+            self.store.put_endpoint(&disabled).await?;
+            tracing::warn!(url = %endpoint.url, "endpoint answered 410 Gone; disabled");
+        }
+        if let Some(delay) = next {
+            self.enqueue(
+                Task::Deliver {
+                    event_id,
+                    endpoint_id,
+                    attempt: attempt + 1,
+                },
+                delay,
+            )
+            .await?;
+        }
+        Ok(TaskOutcome::Done)
+    }
+}
+
+impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
+    /// Merchant: deliver an event again to each endpoint subscribed to it (one new attempt each,
+    /// numbered after the last; a failure is not retried further).
+    #[tracing::instrument(skip(self, principal), fields(event_id = %event_id))]
+    pub async fn redeliver(&self, principal: &Principal, event_id: EventId) -> Result<usize, AppError> {
+        let merchant = require_merchant(principal)?;
+        let event = self.store.get_event(event_id).await?.ok_or(AppError::NotFound)?;
+        if &event.merchant_id != merchant {
+            return Err(AppError::NotFound);
+        }
+        let attempts = self.store.list_event_attempts(event_id).await?;
+        let endpoints = self.store.list_endpoints(merchant).await?;
+        let mut queued = 0;
+        for ep in endpoints.iter().filter(|ep| ep.receives(event.event_type())) {
+            let last = attempts
+                .iter()
+                .filter(|a| a.endpoint_id == ep.id)
+                .map(|a| a.attempt)
+                .max()
+                .unwrap_or(0);
+            let attempt = last.max(self.config.webhook_retries.max_attempts()) + 1;
+            self.enqueue(
+                Task::Deliver {
+                    event_id,
+                    endpoint_id: ep.id,
+                    attempt,
+                },
+                Duration::ZERO,
+            )
+            .await?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+}

@@ -1,0 +1,150 @@
+//! Use-case errors. Each knows the HTTP status and the stable problem code it stands for, so the
+//! routers map them without thinking; the `source()` chain is kept for the logs.
+
+use cashout_core::cashout::TransitionError;
+use cashout_core::ports::{Classify, ErrorClass, ProviderError, QueueError, StoreError};
+use cashout_core::validation::ValidationErrors;
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The body is not JSON.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The body is JSON but not of the expected shape (unknown field, wrong type).
+    #[error("the body does not match the schema: {0}")]
+    InvalidBody(String),
+    /// The body is over the size limit (1 MiB).
+    #[error("the body is larger than 1 MiB")]
+    BodyTooLarge,
+    /// Field-level problems.
+    #[error("invalid fields: {0}")]
+    Validation(ValidationErrors),
+    /// A required header is missing or invalid.
+    #[error("{0}")]
+    BadHeader(&'static str),
+    /// A query parameter or path segment is invalid.
+    #[error("{0}")]
+    BadParameter(String),
+    /// No valid API key.
+    #[error("a valid API key is required (Authorization: Bearer <key>)")]
+    Unauthorized,
+    /// The key may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A provider notification that does not parse or verify.
+    #[error("invalid notification: {0}")]
+    InvalidNotification(String),
+    /// Nothing there (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The status machine refuses.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The provider refuses to cancel (the payout is past cancellation).
+    #[error("the provider cannot cancel this payout any more: {0}")]
+    NotCancellable(String),
+    /// A dispatch is under way and its outcome is not known yet.
+    #[error("the payout is being sent to the provider; try again in a minute")]
+    DispatchInProgress,
+    /// The same `Idempotency-Key` was used with another body.
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyMismatch,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyInProgress,
+    /// Another writer changed the request at the same moment, repeatedly.
+    #[error("the cashout request changed concurrently; try again")]
+    Contended,
+    /// A store failure.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A queue failure.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// A provider failure.
+    #[error("provider: {0}")]
+    Provider(#[from] ProviderError),
+}
+
+impl AppError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::InvalidJson(_)
+            | AppError::BadHeader(_)
+            | AppError::BadParameter(_)
+            | AppError::InvalidNotification(_) => 400,
+            AppError::Unauthorized => 401,
+            AppError::BodyTooLarge => 413,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound => 404,
+            AppError::InvalidBody(_) | AppError::Validation(_) | AppError::IdempotencyMismatch => 422,
+            AppError::Transition(_)
+            | AppError::NotCancellable(_)
+            | AppError::DispatchInProgress
+            | AppError::IdempotencyInProgress
+            | AppError::Contended => 409,
+            AppError::Store(StoreError::Invalid { .. }) => 400,
+            AppError::Store(e) if e.class() == ErrorClass::Retryable => 503,
+            AppError::Queue(QueueError::Unavailable { .. }) => 503,
+            AppError::Provider(e) if e.class() != ErrorClass::Permanent => 503,
+            AppError::Provider(_) => 502,
+            AppError::Store(_) | AppError::Queue(_) => 500,
+        }
+    }
+
+    /// The stable problem code (also the last segment of the problem `type`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::InvalidJson(_) => "invalid_json",
+            AppError::InvalidBody(_) => "invalid_body",
+            AppError::Validation(_) => "validation_failed",
+            AppError::BadHeader(_) => "invalid_header",
+            AppError::BadParameter(_) => "invalid_parameter",
+            AppError::Unauthorized => "unauthorized",
+            AppError::BodyTooLarge => "body_too_large",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::InvalidNotification(_) => "invalid_notification",
+            AppError::NotFound => "not_found",
+            AppError::Transition(TransitionError::NeedsProviderCancel) => "dispatch_in_progress",
+            AppError::Transition(_) => "invalid_transition",
+            AppError::NotCancellable(_) => "not_cancellable",
+            AppError::DispatchInProgress => "dispatch_in_progress",
+            AppError::IdempotencyMismatch => "idempotency_key_reused",
+            AppError::IdempotencyInProgress => "idempotency_in_progress",
+            AppError::Contended => "concurrent_update",
+            AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
+            AppError::Store(_) | AppError::Queue(_) => "unavailable",
+            AppError::Provider(_) => "provider_unavailable",
+        }
+    }
+
+    /// Whether the failure is worth retrying (a task is redelivered).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Store(e) => e.class() == ErrorClass::Retryable,
+            AppError::Queue(e) => e.class() == ErrorClass::Retryable,
+            AppError::Provider(e) => e.class() != ErrorClass::Permanent,
+            AppError::Contended | AppError::DispatchInProgress | AppError::IdempotencyInProgress => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the details are safe and useful to show to the caller (internal failures show a
+    /// generic text; their details go to the logs).
+    pub fn is_client_error(&self) -> bool {
+        self.status() < 500
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        match e.classify() {
+            serde_json::error::Category::Data => AppError::InvalidBody(e.to_string()),
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => AppError::InvalidJson(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The merchant and operator API (`/v1/...`) as an axum router: the same router runs in the
+//! `cashout-api` Lambda (through `lambda_http`) and in the local runner.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cashout_core::auth::Principal;
+use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, InvoiceId};
+use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::App;
+use crate::endpoints::NewEndpoint;
+use crate::error::AppError;
+use crate::http::problem::{ApiError, Problem};
+use crate::views::{
+    AttemptPage, CashoutRequestPage, CashoutRequestView, EndpointList, EndpointView, EventList, PayoutMethodList,
+};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The authenticated caller.
+pub struct Caller(pub Principal);
+
+impl<S, Q, P, W> FromRequestParts<App<S, Q, P, W>> for Caller
+where
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App<S, Q, P, W>) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError(AppError::Unauthorized))?;
+        Ok(Caller(app.authenticate(key).await?))
+    }
+}
+
+fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    bytes.map_err(|rejection| {
+        ApiError(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::BodyTooLarge
+        } else {
+            AppError::InvalidBody(rejection.body_text())
+        })
+    })
+}
+
+fn cashout_id(text: &str) -> Result<CashoutRequestId, ApiError> {
+    text.parse().map_err(|_| ApiError(AppError::NotFound))
+}
+
+fn endpoint_id(text: &str) -> Result<EndpointId, ApiError> {
+    text.parse().map_err(|_| ApiError(AppError::NotFound))
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    (status, Json(value)).into_response()
+}
+
+/// Query of `GET /v1/cashout-requests`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only this status.
+    status: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// Operators only: whose requests.
+    merchant_id: Option<String>,
+}
+
+/// Query of `GET /v1/webhook-endpoints/{id}/attempts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Query of `GET /v1/payout-methods`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MethodParams {
+    /// ISO 3166-1 alpha-2.
+    country: String,
+    /// ISO-4217.
+    currency: String,
+    /// Decimal amount.
+    amount: Option<String>,
+}
+
+/// Body of `POST /v1/cashout-requests/{id}/reject`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why (1 to 500 characters).
+    pub reason: String,
+}
+
+/// Creates a cashout request.
+#[utoipa::path(post, path = "/v1/cashout-requests", tag = "cashout requests",
+    request_body(content = Object, description = "See `CashoutInput`: currency, country, requested_by, provider?, beneficiary, invoices[], metadata?"),
+    params(("Idempotency-Key" = String, Header, description = "Required; same key and body replay the first answer")),
+    responses((status = 201, body = CashoutRequestView), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_cashout<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    let merchant = crate::review::require_merchant(&principal)?;
+    let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
+    let created = app.create_cashout(merchant, key, &bytes).await?;
+    let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, created.body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Lists requests, newest first.
+#[utoipa::path(get, path = "/v1/cashout-requests", tag = "cashout requests", params(ListParams),
+    responses((status = 200, body = CashoutRequestPage), (status = 400, body = Problem), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_cashouts<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let page = app
+        .list_cashouts(
+            &principal,
+            params.merchant_id.as_deref(),
+            params.status.as_deref(),
+            params.limit,
+            params.cursor,
+        )
+        .await?;
+    Ok(json(StatusCode::OK, &page))
+}
+
+/// One request with its invoices.
+#[utoipa::path(get, path = "/v1/cashout-requests/{id}", tag = "cashout requests",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn get_cashout<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.get_cashout(&principal, cashout_id(&id)?).await?,
+    ))
+}
+
+/// The status history (audit trail).
+#[utoipa::path(get, path = "/v1/cashout-requests/{id}/events", tag = "cashout requests",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = EventList), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn list_events<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.list_events(&principal, cashout_id(&id)?).await?,
+    ))
+}
+
+/// Merchant cancel, while cancellable (at the provider only while it allows it).
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/cancel", tag = "cashout requests",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &app.cancel(&principal, cashout_id(&id)?).await?))
+}
+
+/// Operator approval.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/approve", tag = "review",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn approve<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &app.approve(&principal, cashout_id(&id)?).await?))
+}
+
+/// Operator rejection.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/reject", tag = "review",
+    params(("id" = String, Path, description = "Request id")), request_body = RejectBody,
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn reject<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    let id = cashout_id(&id)?;
+    let input: RejectBody = serde_json::from_slice(&bytes).map_err(AppError::from)?;
+    Ok(json(StatusCode::OK, &app.reject(&principal, id, input.reason).await?))
+}
+
+/// Operator retry after `PAYMENT_PROCESSOR_ERROR`.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/retry", tag = "review",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn retry<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &app.retry(&principal, cashout_id(&id)?).await?))
+}
+
+/// Operator: exclude one invoice during review.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude", tag = "review",
+    params(("id" = String, Path, description = "Request id"), ("invoice_id" = String, Path, description = "Invoice id")),
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn exclude_invoice<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path((id, invoice)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let invoice = InvoiceId::new(invoice).map_err(|_| ApiError(AppError::NotFound))?;
+    Ok(json(
+        StatusCode::OK,
+        &app.exclude_invoice(&principal, cashout_id(&id)?, &invoice).await?,
+    ))
+}
+
+/// Registers a webhook endpoint; the answer holds its secret (shown only here and on rotation).
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = NewEndpoint,
+    responses((status = 201, body = EndpointView), (status = 400, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_endpoint<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &app.create_endpoint(&principal, &bytes).await?,
+    ))
+}
+
+/// The merchant's endpoints.
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    responses((status = 200, body = EndpointList)), security(("bearer" = [])))]
+pub(crate) async fn list_endpoints<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &app.list_endpoints(&principal).await?))
+}
+
+/// One endpoint.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn get_endpoint<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.get_endpoint(&principal, endpoint_id(&id)?).await?,
+    ))
+}
+
+/// Deletes an endpoint.
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn delete_endpoint<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.delete_endpoint(&principal, endpoint_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Rotates the signing secret (the old one signs too for 24 h).
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn rotate_secret<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.rotate_endpoint_secret(&principal, endpoint_id(&id)?).await?,
+    ))
+}
+
+/// An endpoint's delivery attempts, newest first.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id"), PageParams),
+    responses((status = 200, body = AttemptPage), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn list_attempts<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.list_attempts(&principal, endpoint_id(&id)?, params.limit, params.cursor)
+            .await?,
+    ))
+}
+
+/// Delivers an event again to every subscribed endpoint.
+#[utoipa::path(post, path = "/v1/events/{event_id}/redeliver", tag = "webhooks",
+    params(("event_id" = String, Path, description = "Event id (evt_…)")),
+    responses((status = 202), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn redeliver<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let event_id: EventId = event_id.parse().map_err(|_| ApiError(AppError::NotFound))?;
+    let queued = app.redeliver(&principal, event_id).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "queued_deliveries": queued }),
+    ))
+}
+
+/// Providers able to pay, with the beneficiary fields each requires.
+#[utoipa::path(get, path = "/v1/payout-methods", tag = "payout methods", params(MethodParams),
+    responses((status = 200, body = PayoutMethodList), (status = 400, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn payout_methods<
+    S: Store + 'static,
+    Q: Send + Sync + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(_): Caller,
+    Query(params): Query<MethodParams>,
+) -> Result<Response, ApiError> {
+    let methods = app
+        .payout_methods(&params.country, &params.currency, params.amount.as_deref())
+        .await?;
+    Ok(json(StatusCode::OK, &methods))
+}
+
+/// The router of the merchant and operator API, with its OpenAPI document.
+pub fn api_router<S, Q, P, W>(app: App<S, Q, P, W>) -> Router
+where
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+{
+    Router::new()
+        .route(
+            "/v1/cashout-requests",
+            post(create_cashout::<S, Q, P, W>).get(list_cashouts::<S, Q, P, W>),
+        )
+        .route("/v1/cashout-requests/{id}", get(get_cashout::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/events", get(list_events::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/cancel", post(cancel::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/approve", post(approve::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/reject", post(reject::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/retry", post(retry::<S, Q, P, W>))
+        .route(
+            "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
+            post(exclude_invoice::<S, Q, P, W>),
+        )
+        .route(
+            "/v1/webhook-endpoints",
+            post(create_endpoint::<S, Q, P, W>).get(list_endpoints::<S, Q, P, W>),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(get_endpoint::<S, Q, P, W>).delete(delete_endpoint::<S, Q, P, W>),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            post(rotate_secret::<S, Q, P, W>),
+        )
+        .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<S, Q, P, W>))
+        .route("/v1/events/{event_id}/redeliver", post(redeliver::<S, Q, P, W>))
+        .route("/v1/payout-methods", get(payout_methods::<S, Q, P, W>))
+        .route("/v1/openapi.json", get(crate::http::openapi::serve))
+        .with_state(app)
+}

@@ -1,0 +1,113 @@
+//! # cashout-app: the use cases
+//!
+//! Everything the functions do, generic over the ports of `cashout-core`: create, review,
+//! cancel, dispatch, poll, provider-notification intake, the outbox, webhook delivery and
+//! redelivery, endpoints, API keys and payout methods. Also the glue the functions share: the
+//! HTTP routers ([`http`]), the task loop ([`tasks`]) and the SQS batch handler ([`sqs`]).
+//!
+//! [`App`] holds the ports. Its type parameters are the store `S`, the task queue `Q`, the
+//! payout provider `P` and the webhook sender `W`; a function that does not need one passes
+//! `()`, and the methods that need it are simply not available.
+
+pub mod config;
+mod create;
+mod deliver;
+mod dispatch;
+mod endpoints;
+pub mod error;
+pub mod http;
+mod intake;
+mod outbox;
+mod poll;
+mod query;
+mod review;
+pub mod sender;
+pub mod sqs;
+pub mod tasks;
+pub mod telemetry;
+pub mod views;
+pub mod worker;
+
+use std::sync::Arc;
+
+use cashout_core::ports::{Clock, IdGenerator};
+
+pub use config::{AppConfig, EnvError, PollSchedule};
+pub use create::CreateResponse;
+pub use error::AppError;
+pub use tasks::TaskOutcome;
+
+/// The ports a deployment wired together, and its configuration. Cheap to clone.
+pub struct App<S, Q, P, W> {
+    /// Requests, events, endpoints, keys.
+    pub store: Arc<S>,
+    /// Where tasks go.
+    pub queue: Arc<Q>,
+    /// The payout providers.
+    pub provider: Arc<P>,
+    /// Sends merchant webhooks.
+    pub sender: Arc<W>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// New ids and secrets.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Policies and schedules.
+    pub config: Arc<AppConfig>,
+}
+
+impl<S, Q, P, W> Clone for App<S, Q, P, W> {
+    fn clone(&self) -> Self {
+        App {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            provider: self.provider.clone(),
+            sender: self.sender.clone(),
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S, Q, P, W> App<S, Q, P, W> {
+    /// Wires the ports.
+    pub fn new(
+        store: Arc<S>,
+        queue: Arc<Q>,
+        provider: Arc<P>,
+        sender: Arc<W>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        config: AppConfig,
+    ) -> Self {
+        App {
+            store,
+            queue,
+            provider,
+            sender,
+            clock,
+            ids,
+            config: Arc::new(config),
+        }
+    }
+
+    /// A deployment's ports: random ids from the operating system, the given clock.
+    pub fn deployed(store: S, queue: Q, provider: P, sender: W, clock: Arc<dyn Clock>, config: AppConfig) -> Self {
+        Self::new(
+            Arc::new(store),
+            Arc::new(queue),
+            Arc::new(provider),
+            Arc::new(sender),
+            clock,
+            Arc::new(cashout_core::ports::SystemIds),
+            config,
+        )
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests;

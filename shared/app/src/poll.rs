@@ -1,0 +1,170 @@
+//! Following a payout to its end: scheduled polls, on-demand polls, and the sweep that finds
+//! work the queues lost.
+//!
+//! Each request has at most one polling chain: a scheduled poll carries the `next_check_at` it
+//! was scheduled for, and is dropped if the request has been rescheduled since. On-demand polls
+//! (a provider hinted at a change) never reschedule unless the status changed.
+
+use std::time::Duration;
+
+use cashout_core::ids::CashoutRequestId;
+use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
+use cashout_core::provider::{PayoutState, ProviderPayout};
+use cashout_core::status::CashoutStatus;
+use time::OffsetDateTime;
+
+use crate::App;
+use crate::error::AppError;
+use crate::tasks::TaskOutcome;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Reviews finished for requests a crash left `REQUESTED`.
+    pub reviewed: usize,
+    /// Dispatch tasks re-sent.
+    pub dispatches: usize,
+    /// Poll tasks re-sent.
+    pub polls: usize,
+    /// Events republished.
+    pub events: usize,
+}
+
+impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
+    /// The `poll` task: asks the provider and records its answer.
+    #[tracing::instrument(skip(self), fields(cashout_request_id = %id, scheduled = due_at.is_some()))]
+    pub async fn poll(&self, id: CashoutRequestId, due_at: Option<OffsetDateTime>) -> Result<TaskOutcome, AppError> {
+        let Some(request) = self.store.get_request(id).await? else {
+            return Ok(TaskOutcome::Done);
+        };
+        if due_at.is_some() && request.next_check_at() != due_at {
+            tracing::debug!("stale poll: the request was rescheduled");
+            return Ok(TaskOutcome::Done);
+        }
+        if !matches!(request.status(), CashoutStatus::PendingPayment | CashoutStatus::Paid) {
+            return Ok(TaskOutcome::Done);
+        }
+        let provider = request.provider();
+        let answer = match request.provider_reference() {
+            Some(payout_id) => self.provider.payout_status(provider, payout_id, id).await.map(Some),
+            None => self.provider.find_payout(provider, id).await,
+        };
+        let payout = match answer {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                tracing::error!(alert = true, provider = %provider, "the provider has no payout for a request it accepted");
+                return self.observe(id, None, due_at).await;
+            }
+            Err(e) if e.kind == ProviderErrorKind::NotFound => {
+                tracing::error!(alert = true, provider = %provider, error = %e, "the provider does not know a payout it accepted");
+                return self.observe(id, None, due_at).await;
+            }
+            Err(e) => match e.kind {
+                ProviderErrorKind::Retryable { retry_after } => {
+                    tracing::warn!(error = %e, "status check failed; retrying");
+                    return Ok(TaskOutcome::RetryAfter(
+                        retry_after
+                            .unwrap_or(Duration::from_secs(30))
+                            .max(Duration::from_secs(1)),
+                    ));
+                }
+                ProviderErrorKind::Ambiguous => {
+                    tracing::warn!(error = %e, "status check failed; retrying");
+                    return Ok(TaskOutcome::RetryAfter(Duration::from_secs(30)));
+                }
+                _ => {
+                    tracing::error!(alert = true, error = %e, "status check refused");
+                    return self.observe(id, None, due_at).await;
+                }
+            },
+        };
+        self.observe(id, Some(&payout), due_at).await
+    }
+
+    /// Records a provider's answer (`None`: the check got no usable answer). Without a status
+    /// change, a scheduled check is counted and the next one scheduled; an on-demand one changes
+    /// nothing.
+    pub(crate) async fn observe(
+        &self,
+        id: CashoutRequestId,
+        payout: Option<&ProviderPayout>,
+        due_at: Option<OffsetDateTime>,
+    ) -> Result<TaskOutcome, AppError> {
+        if let Some(p) = payout.filter(|p| p.state == PayoutState::Unknown) {
+            tracing::warn!(provider = %p.provider, provider_status = %p.provider_status, "unknown provider status; nothing changes");
+        }
+        let m = self
+            .mutate(id, |r, now| {
+                if let Some(change) = payout.and_then(|p| r.record_provider_payout(p, now)) {
+                    return Ok(Some(self.scheduled(change, now)));
+                }
+                if due_at.is_none() || r.next_check_at() != due_at {
+                    return Ok(None);
+                }
+                let counted = r.record_check(None, now);
+                let next = self.next_check_for(&counted.request, now);
+                Ok(Some(counted.with_next_check(next)))
+            })
+            .await?;
+        if m.change.is_some() {
+            self.follow_up(&m.request).await;
+        }
+        Ok(TaskOutcome::Done)
+    }
+
+    /// The scheduled sweep: finishes interrupted reviews, re-sends dispatch and poll tasks the
+    /// queues lost (requests overdue by more than the sweep lag), and republishes events a crash
+    /// left unpublished.
+    #[tracing::instrument(skip(self))]
+    pub async fn sweep(&self) -> Result<SweepReport, AppError> {
+        let mut report = SweepReport::default();
+        let overdue = self.now() - self.config.sweep_lag;
+        for due in self.store.due_requests(overdue, self.config.sweep_batch).await? {
+            let Some(request) = self.store.get_request(due.id).await? else {
+                continue;
+            };
+            match request.status() {
+                CashoutStatus::Requested => {
+                    self.finish_review(request).await?;
+                    report.reviewed += 1;
+                }
+                CashoutStatus::Approved => {
+                    self.enqueue(
+                        Task::Dispatch {
+                            cashout_request_id: due.id,
+                        },
+                        Duration::ZERO,
+                    )
+                    .await?;
+                    report.dispatches += 1;
+                }
+                CashoutStatus::PendingPayment | CashoutStatus::Paid => {
+                    self.enqueue(
+                        Task::Poll {
+                            cashout_request_id: due.id,
+                            due_at: Some(due.next_check_at),
+                        },
+                        Duration::ZERO,
+                    )
+                    .await?;
+                    report.polls += 1;
+                }
+                CashoutStatus::UnderReview
+                | CashoutStatus::PaymentProcessorError
+                | CashoutStatus::Rejected
+                | CashoutStatus::Cancelled => {
+                    // Nothing to do without a person; stop looking.
+                    self.mutate(due.id, |r, now| {
+                        Ok((r.next_check_at().is_some()).then(|| r.reschedule(None, now)))
+                    })
+                    .await?;
+                }
+            }
+        }
+        report.events = self.sweep_outbox().await?;
+        if report != SweepReport::default() {
+            tracing::info!(?report, "sweep found work");
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading: authentication, requests, their history, payout methods.
+
+use cashout_core::auth::{ApiKey, ApiKeyRecord, Principal};
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::ids::{CashoutRequestId, MerchantId};
+use cashout_core::money::{Amount, Currency};
+use cashout_core::party::Country;
+use cashout_core::ports::{Cursor, ListQuery, PayoutMethodQuery, PayoutProvider, Store};
+use cashout_core::routing;
+use cashout_core::status::CashoutStatus;
+
+use crate::App;
+use crate::endpoints::page_limit;
+use crate::error::AppError;
+use crate::review::ensure_visible;
+use crate::views::{CashoutRequestPage, CashoutRequestView, EventList, EventView, PayoutMethodList, PayoutMethodView};
+
+impl<S: Store, Q, P, W> App<S, Q, P, W> {
+    /// Who holds this bearer key.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AppError> {
+        if bearer.is_empty() || bearer.len() > 256 {
+            return Err(AppError::Unauthorized);
+        }
+        let record = self.store.get_api_key(&ApiKey::new(bearer).hash()).await?;
+        record.map(|r| r.principal).ok_or(AppError::Unauthorized)
+    }
+
+    /// Stores an API key (start-up seeding, administration).
+    pub async fn register_api_key(
+        &self,
+        key: &ApiKey,
+        principal: Principal,
+        label: Option<String>,
+    ) -> Result<(), AppError> {
+        let record = ApiKeyRecord {
+            hash: key.hash(),
+            principal,
+            label,
+            created_at: self.now(),
+        };
+        self.store.put_api_key(&record).await?;
+        Ok(())
+    }
+
+    /// Loads a request the principal may see: its merchant's, or any for an operator. Another
+    /// merchant's request is "not found".
+    pub async fn visible_request(
+        &self,
+        principal: &Principal,
+        id: CashoutRequestId,
+    ) -> Result<CashoutRequest, AppError> {
+        let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+        ensure_visible(principal, &request)?;
+        Ok(request)
+    }
+
+    /// One request.
+    pub async fn get_cashout(
+        &self,
+        principal: &Principal,
+        id: CashoutRequestId,
+    ) -> Result<CashoutRequestView, AppError> {
+        Ok(CashoutRequestView::from(&self.visible_request(principal, id).await?))
+    }
+
+    /// A merchant's requests, newest first. Operators name the merchant.
+    pub async fn list_cashouts(
+        &self,
+        principal: &Principal,
+        merchant: Option<&str>,
+        status: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<CashoutRequestPage, AppError> {
+        let merchant = match (principal, merchant) {
+            (Principal::Merchant { merchant_id }, _) => merchant_id.clone(),
+            (Principal::Operator, Some(m)) => MerchantId::new(m).map_err(|e| AppError::BadParameter(e.to_string()))?,
+            (Principal::Operator, None) => {
+                return Err(AppError::BadParameter("operators must pass merchant_id".into()));
+            }
+        };
+        let status = status
+            .map(|s| {
+                s.parse::<CashoutStatus>()
+                    .map_err(|e| AppError::BadParameter(e.to_string()))
+            })
+            .transpose()?;
+        let query = ListQuery {
+            status,
+            limit: page_limit(limit)?,
+            cursor: cursor.map(Cursor),
+        };
+        let page = self.store.list_requests(&merchant, &query).await?;
+        Ok(CashoutRequestPage {
+            data: page.items.iter().map(CashoutRequestView::from).collect(),
+            next_cursor: page.next_cursor.map(|c| c.0),
+        })
+    }
+
+    /// A request's status history.
+    pub async fn list_events(&self, principal: &Principal, id: CashoutRequestId) -> Result<EventList, AppError> {
+        self.visible_request(principal, id).await?;
+        let events = self.store.list_events(id).await?;
+        Ok(EventList {
+            data: events.iter().map(EventView::from).collect(),
+        })
+    }
+}
+
+impl<S, Q, P: PayoutProvider, W> App<S, Q, P, W> {
+    /// Which providers can pay `amount` of `currency` in `country`, with the beneficiary fields
+    /// each needs. A provider that cannot answer now is left out (and logged).
+    pub async fn payout_methods(
+        &self,
+        country: &str,
+        currency: &str,
+        amount: Option<&str>,
+    ) -> Result<PayoutMethodList, AppError> {
+        let country: Country = country
+            .parse()
+            .map_err(|e: cashout_core::party::UnknownCountry| AppError::BadParameter(e.to_string()))?;
+        let currency: Currency = currency
+            .parse()
+            .map_err(|e: cashout_core::money::MoneyError| AppError::BadParameter(e.to_string()))?;
+        let amount = amount
+            .map(|a| Amount::parse(a, currency).map_err(|e| AppError::BadParameter(format!("amount: {e}"))))
+            .transpose()?;
+        let query = PayoutMethodQuery {
+            country,
+            currency,
+            amount,
+        };
+        let mut data = Vec::new();
+        for provider in routing::candidates(country, currency) {
+            match self.provider.payout_methods(provider, &query).await {
+                Ok(methods) => data.extend(methods.iter().map(PayoutMethodView::from)),
+                Err(e) => {
+                    tracing::warn!(provider = %provider, error = %e, "payout methods unavailable")
+                }
+            }
+        }
+        Ok(PayoutMethodList { data })
+    }
+}

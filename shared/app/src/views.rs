@@ -1,0 +1,387 @@
+//! The JSON resources of the merchant API. Amounts are decimal strings; account numbers are
+//! masked to their last four characters.
+
+use std::collections::BTreeMap;
+
+use cashout_core::cashout::{CashoutRequest, Invoice};
+use cashout_core::event::StatusEvent;
+use cashout_core::party::Beneficiary;
+use cashout_core::ports::{MethodField, PayoutMethod};
+use cashout_core::status::{CashoutStatus, InvoiceStatus};
+use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// A cashout request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CashoutRequestView {
+    /// UUID; also the provider's external reference.
+    pub id: String,
+    /// One of the eight statuses.
+    #[schema(value_type = String, example = "APPROVED")]
+    pub status: CashoutStatus,
+    /// Why it has this status.
+    #[schema(value_type = Object)]
+    pub status_reason: Option<serde_json::Value>,
+    /// ISO-4217.
+    pub currency: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Σ eligible amounts, decimal string.
+    pub requested_amount: String,
+    /// Invoices in the request.
+    pub requested_invoice_count: u32,
+    /// Invoices paid (0 until paid).
+    pub paid_invoice_count: u32,
+    /// Amount paid; null until paid.
+    pub paid_amount: Option<String>,
+    /// Creation time (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub request_date: OffsetDateTime,
+    /// Payment time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub payment_date: Option<OffsetDateTime>,
+    /// The provider's payment reference.
+    pub payment_reference: Option<String>,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// `d24`, `onspot`, `tupay` or `cascad`.
+    pub provider: String,
+    /// The provider's payout id, once it holds the payout.
+    pub provider_reference: Option<String>,
+    /// The provider's own status words.
+    pub provider_status: Option<String>,
+    /// The invoices.
+    pub invoices: Vec<InvoiceView>,
+    /// The beneficiary (account masked).
+    pub beneficiary: BeneficiaryView,
+    /// The merchant's metadata.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Increases with every change.
+    pub version: u64,
+    /// Last change (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// An invoice inside a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceView {
+    /// The merchant's id.
+    pub invoice_id: String,
+    /// Who owes it.
+    pub payer: PayerView,
+    /// Decimal string.
+    pub amount: String,
+    /// Decimal string, `(0, 100]`.
+    pub advance_percentage: String,
+    /// amount × percentage / 100, half-even to the minor unit.
+    pub eligible_amount: String,
+    /// The request's status, or `EXCLUDED`.
+    #[schema(value_type = String, example = "APPROVED")]
+    pub status: InvoiceStatus,
+}
+
+/// A payer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayerView {
+    /// Tax id.
+    pub tax_id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A beneficiary, with the account number masked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[allow(missing_docs)]
+pub struct BeneficiaryView {
+    pub name: String,
+    pub last_name: Option<String>,
+    pub document_type: Option<String>,
+    pub document_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub bank_code: Option<String>,
+    pub bank_branch: Option<String>,
+    /// Masked to the last four characters.
+    pub bank_account: Option<String>,
+    pub account_type: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub birthdate: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_fields: BTreeMap<String, String>,
+}
+
+impl From<&Beneficiary> for BeneficiaryView {
+    fn from(b: &Beneficiary) -> Self {
+        BeneficiaryView {
+            name: b.name.clone(),
+            last_name: b.last_name.clone(),
+            document_type: b.document_type.clone(),
+            document_id: b.document_id.clone(),
+            email: b.email.clone(),
+            phone: b.phone.clone(),
+            bank_code: b.bank_code.clone(),
+            bank_branch: b.bank_branch.clone(),
+            bank_account: b.bank_account.as_ref().map(|a| a.masked()),
+            account_type: b.account_type.clone(),
+            address: b.address.clone(),
+            city: b.city.clone(),
+            postal_code: b.postal_code.clone(),
+            birthdate: b.birthdate.map(|d| d.to_string()),
+            extra_fields: b.extra_fields.clone(),
+        }
+    }
+}
+
+impl From<&Invoice> for InvoiceView {
+    fn from(i: &Invoice) -> Self {
+        InvoiceView {
+            invoice_id: i.invoice_id.to_string(),
+            payer: PayerView {
+                tax_id: i.payer.tax_id.clone(),
+                name: i.payer.name.clone(),
+            },
+            amount: i.amount.to_string(),
+            advance_percentage: i.advance_percentage.to_string(),
+            eligible_amount: i.eligible_amount.to_string(),
+            status: i.status,
+        }
+    }
+}
+
+impl From<&CashoutRequest> for CashoutRequestView {
+    fn from(r: &CashoutRequest) -> Self {
+        CashoutRequestView {
+            id: r.id().to_string(),
+            status: r.status(),
+            status_reason: r.status_reason().and_then(|s| serde_json::to_value(s).ok()),
+            currency: r.currency().to_string(),
+            country: r.country().to_string(),
+            requested_amount: r.requested_amount().to_string(),
+            requested_invoice_count: r.requested_invoice_count(),
+            paid_invoice_count: r.paid_invoice_count(),
+            paid_amount: r.paid_amount().map(|a| a.to_string()),
+            request_date: r.request_date(),
+            payment_date: r.payment_date(),
+            payment_reference: r.payment_reference().map(str::to_owned),
+            requested_by: r.requested_by().to_owned(),
+            provider: r.provider().to_string(),
+            provider_reference: r.provider_reference().map(|p| p.to_string()),
+            provider_status: r.provider_status().map(str::to_owned),
+            invoices: r.invoices().iter().map(InvoiceView::from).collect(),
+            beneficiary: r.beneficiary().into(),
+            metadata: r.metadata().clone(),
+            version: r.version(),
+            updated_at: r.updated_at(),
+        }
+    }
+}
+
+/// A page of requests.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CashoutRequestPage {
+    /// Newest first.
+    pub data: Vec<CashoutRequestView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One entry of a request's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// `evt_…`; the `webhook-id` of its deliveries.
+    pub id: String,
+    /// `cashout_request.created`, `cashout_request.status_update`, or
+    /// `cashout_request.invoice_status_update`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Per-request, from 1, without gaps.
+    pub sequence: u64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The webhook body.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<&StatusEvent> for EventView {
+    fn from(e: &StatusEvent) -> Self {
+        EventView {
+            id: e.id.to_string(),
+            event_type: e.event_type().to_string(),
+            sequence: e.sequence,
+            occurred_at: e.occurred_at,
+            data: serde_json::from_str(&e.webhook_body()).unwrap_or_default(),
+        }
+    }
+}
+
+/// A request's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    /// In sequence order.
+    pub data: Vec<EventView>,
+}
+
+/// A webhook endpoint (its secret appears only on creation and rotation).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EndpointView {
+    /// `ep_…`.
+    pub id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// Subscribed event types (every type when empty at creation).
+    pub event_types: Vec<String>,
+    /// `whsec_…`: shown only when created or rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Whether deliveries stopped (410 Gone).
+    pub disabled: bool,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl EndpointView {
+    /// The view without the secret.
+    pub fn of(e: &WebhookEndpoint) -> Self {
+        EndpointView {
+            id: e.id.to_string(),
+            url: e.url.clone(),
+            event_types: e.event_types.iter().map(|t| t.to_string()).collect(),
+            secret: None,
+            disabled: e.disabled.is_some(),
+            created_at: e.created_at,
+        }
+    }
+
+    /// The view with the primary secret (creation and rotation only).
+    pub fn with_secret(e: &WebhookEndpoint) -> Self {
+        EndpointView {
+            secret: e.secrets.first().map(|s| s.secret.expose().to_owned()),
+            ..Self::of(e)
+        }
+    }
+}
+
+/// The merchant's endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EndpointList {
+    /// Oldest first.
+    pub data: Vec<EndpointView>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttemptView {
+    /// The event.
+    pub event_id: String,
+    /// From 1.
+    pub attempt: u32,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub attempted_at: OffsetDateTime,
+    /// `delivered`, `failed`, `exhausted`, `gone`, `skipped`.
+    pub outcome: String,
+    /// HTTP status, if any answer came.
+    pub status_code: Option<u16>,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Start of the answer, or the transport error.
+    pub response_excerpt: Option<String>,
+    /// Next attempt, if scheduled.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+impl From<&DeliveryAttempt> for AttemptView {
+    fn from(a: &DeliveryAttempt) -> Self {
+        AttemptView {
+            event_id: a.event_id.to_string(),
+            attempt: a.attempt,
+            attempted_at: a.attempted_at,
+            outcome: serde_json::to_value(a.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            response_excerpt: a.response_excerpt.clone(),
+            next_attempt_at: a.next_attempt_at,
+        }
+    }
+}
+
+/// A page of attempts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttemptPage {
+    /// Newest first.
+    pub data: Vec<AttemptView>,
+    /// Next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A way to pay.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayoutMethodView {
+    /// The provider.
+    pub provider: String,
+    /// Its service, if it has services.
+    pub service: Option<String>,
+    /// Minimum amount.
+    pub amount_min: Option<String>,
+    /// Maximum amount.
+    pub amount_max: Option<String>,
+    /// The beneficiary fields it needs (Cascad's pre-request shape).
+    pub fields: Vec<MethodFieldView>,
+}
+
+/// A field a payout method needs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MethodFieldView {
+    /// Field key.
+    pub key: String,
+    /// `string`, `date`…
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A regular expression the value must match.
+    pub regexp: Option<String>,
+    /// Whether it is required.
+    pub required: bool,
+}
+
+impl From<&PayoutMethod> for PayoutMethodView {
+    fn from(m: &PayoutMethod) -> Self {
+        PayoutMethodView {
+            provider: m.provider.to_string(),
+            service: m.service.clone(),
+            amount_min: m.amount_min.clone(),
+            amount_max: m.amount_max.clone(),
+            fields: m.fields.iter().map(MethodFieldView::from).collect(),
+        }
+    }
+}
+
+impl From<&MethodField> for MethodFieldView {
+    fn from(f: &MethodField) -> Self {
+        MethodFieldView {
+            key: f.key.clone(),
+            kind: f.kind.clone(),
+            regexp: f.regexp.clone(),
+            required: f.required,
+        }
+    }
+}
+
+/// Payout methods.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayoutMethodList {
+    /// In routing preference order.
+    pub data: Vec<PayoutMethodView>,
+}

@@ -1,0 +1,248 @@
+//! Status events: the audit trail of a request and the webhook outbox. Every accepted change of
+//! a request appends events with consecutive per-request sequence numbers, written in the same
+//! atomic write as the change.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
+use crate::money::{Amount, Currency};
+use crate::status::{CashoutStatus, InvoiceStatus};
+
+/// The kind of an event, by its webhook name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    /// A request was created (`REQUESTED`).
+    #[serde(rename = "cashout_request.created")]
+    Created,
+    /// A request changed status.
+    #[serde(rename = "cashout_request.status_update")]
+    StatusUpdate,
+    /// An invoice inside a request changed status on its own (it was excluded). Invoices that
+    /// move with their request are reported by the request's `status_update`, not one event
+    /// per invoice.
+    #[serde(rename = "cashout_request.invoice_status_update")]
+    InvoiceStatusUpdate,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 3] = [
+        EventType::Created,
+        EventType::StatusUpdate,
+        EventType::InvoiceStatusUpdate,
+    ];
+
+    /// The webhook name (`cashout_request.status_update`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "cashout_request.created",
+            EventType::StatusUpdate => "cashout_request.status_update",
+            EventType::InvoiceStatusUpdate => "cashout_request.invoice_status_update",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that is not an event type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an event type")]
+pub struct UnknownEventType(pub String);
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownEventType(s.chars().take(64).collect()))
+    }
+}
+
+/// Why a request changed status. Shown in status events and on the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StatusReason {
+    /// At or under the merchant's auto-approve limit.
+    AutoApproved,
+    /// Over the auto-approve limit: an operator must decide.
+    ManualReviewRequired {
+        /// The limit that was exceeded, in the request's currency.
+        limit: String,
+    },
+    /// An operator approved it.
+    ApprovedByOperator,
+    /// An operator rejected it.
+    RejectedByOperator {
+        /// The operator's reason.
+        reason: String,
+    },
+    /// The merchant cancelled it.
+    CancelledByMerchant,
+    /// An operator sent it back to dispatch after a processor error.
+    OperatorRetry,
+    /// The provider took the payout.
+    ProviderAccepted,
+    /// The provider paid it.
+    ProviderPaid,
+    /// The provider or the bank rejected it.
+    ProviderRejected {
+        /// Provider rejection code.
+        code: Option<String>,
+        /// Provider rejection reason.
+        reason: Option<String>,
+    },
+    /// It had been paid and the bank returned the money (D24 826 `WITHDRAWAL_REVERSED`).
+    ProviderReversed {
+        /// Provider rejection code.
+        code: Option<String>,
+        /// Provider rejection reason.
+        reason: Option<String>,
+    },
+    /// It was cancelled at the provider.
+    ProviderCancelled,
+    /// The provider ended it in a state that needs a person.
+    ProviderNeedsAttention {
+        /// What the provider said.
+        reason: String,
+    },
+    /// The provider refused to create it because of the request's data (D24 `DECLINED`).
+    ProviderDeclined {
+        /// Provider error code.
+        code: Option<String>,
+        /// Provider message.
+        message: String,
+    },
+    /// The provider could not take it for a reason on our or its side (configuration, funds,
+    /// outage); nothing was paid.
+    ProcessorError {
+        /// Provider error code.
+        code: Option<String>,
+        /// Provider message.
+        message: String,
+    },
+}
+
+/// What an event says; its JSON form is the webhook body (Osigu's payloads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum EventPayload {
+    /// `cashout_request.created`.
+    #[serde(rename = "cashout_request.created")]
+    Created {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+        /// Its currency.
+        currency_code: Currency,
+        /// Σ eligible amounts.
+        requested_amount: Amount,
+        /// Number of invoices.
+        requested_invoice_count: u32,
+        /// When it was created.
+        #[serde(with = "time::serde::rfc3339")]
+        request_date: OffsetDateTime,
+        /// Always `REQUESTED`.
+        status: CashoutStatus,
+    },
+    /// `cashout_request.status_update`.
+    #[serde(rename = "cashout_request.status_update")]
+    StatusUpdate {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+        /// The new status.
+        status: CashoutStatus,
+        /// The status before.
+        previous_status: CashoutStatus,
+        /// Set once paid (null before, and after a reversal).
+        paid_amount: Option<Amount>,
+        /// Invoices paid (0 until paid).
+        paid_invoice_count: u32,
+        /// When it was paid.
+        #[serde(with = "time::serde::rfc3339::option")]
+        payment_date: Option<OffsetDateTime>,
+        /// The provider's payout reference.
+        payment_reference: Option<String>,
+        /// Why it changed.
+        reason: StatusReason,
+    },
+    /// `cashout_request.invoice_status_update`.
+    #[serde(rename = "cashout_request.invoice_status_update")]
+    InvoiceStatusUpdate {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+        /// The invoice.
+        invoice_id: InvoiceId,
+        /// Its new status.
+        status: InvoiceStatus,
+        /// Its status before.
+        previous_status: InvoiceStatus,
+    },
+}
+
+impl EventPayload {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            EventPayload::Created { .. } => EventType::Created,
+            EventPayload::StatusUpdate { .. } => EventType::StatusUpdate,
+            EventPayload::InvoiceStatusUpdate { .. } => EventType::InvoiceStatusUpdate,
+        }
+    }
+}
+
+/// One entry of a request's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    /// `evt_<request>_<sequence>`; the `webhook-id` of its deliveries.
+    pub id: EventId,
+    /// The request.
+    pub cashout_request_id: CashoutRequestId,
+    /// The request's merchant (whose endpoints receive it).
+    pub merchant_id: MerchantId,
+    /// Per-request, from 1, without gaps.
+    pub sequence: u64,
+    /// When the change was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// What happened.
+    pub payload: EventPayload,
+}
+
+/// The JSON body delivered to merchant endpoints: the Osigu payload plus `event_id`,
+/// `sequence` (so receivers can order events) and `occurred_at`.
+#[derive(Serialize)]
+struct WebhookBody<'a> {
+    #[serde(flatten)]
+    payload: &'a EventPayload,
+    event_id: EventId,
+    sequence: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: OffsetDateTime,
+}
+
+impl StatusEvent {
+    /// The event's type.
+    pub fn event_type(&self) -> EventType {
+        self.payload.event_type()
+    }
+
+    /// The webhook body, as sent (and signed) to merchants.
+    pub fn webhook_body(&self) -> String {
+        let body = WebhookBody {
+            payload: &self.payload,
+            event_id: self.id,
+            sequence: self.sequence,
+            occurred_at: self.occurred_at,
+        };
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}

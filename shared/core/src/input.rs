@@ -1,0 +1,535 @@
+//! What a merchant sends to create a cashout request, and its validation into a
+//! [`CashoutDraft`]. Every field is optional at the JSON level so that validation can report
+//! every problem at once, with its path.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use time::macros::format_description;
+
+use crate::ids::InvoiceId;
+use crate::money::{Amount, Currency, DecimalInput, Percentage};
+use crate::party::{AccountNumber, Beneficiary, Country, Payer};
+use crate::provider::ProviderName;
+use crate::routing;
+use crate::validation::{ValidationErrors, text};
+
+/// The most invoices one request may bundle.
+pub const MAX_INVOICES: usize = 500;
+/// The most metadata keys a request may carry.
+pub const MAX_METADATA_KEYS: usize = 50;
+/// The largest metadata object, serialised, in bytes.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// The body of `POST /v1/cashout-requests`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CashoutInput {
+    /// ISO-4217 code; every invoice is in it.
+    pub currency: Option<String>,
+    /// ISO 3166-1 alpha-2 code of the beneficiary's country.
+    pub country: Option<String>,
+    /// Who asked for the advance (a user of the merchant).
+    pub requested_by: Option<String>,
+    /// `d24`, `onspot`, `tupay` or `cascad`; routed by country and currency when absent.
+    pub provider: Option<String>,
+    /// Who receives the money.
+    pub beneficiary: Option<BeneficiaryInput>,
+    /// 1 to 500 invoices with distinct ids.
+    pub invoices: Option<Vec<InvoiceInput>>,
+    /// Free-form merchant data, returned as given (at most 50 keys, 8 KiB).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The beneficiary as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct BeneficiaryInput {
+    pub name: Option<String>,
+    pub last_name: Option<String>,
+    pub document_type: Option<String>,
+    pub document_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub bank_code: Option<String>,
+    pub bank_branch: Option<String>,
+    pub bank_account: Option<String>,
+    pub account_type: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birthdate: Option<String>,
+    /// Provider-specific fields by key.
+    pub extra_fields: Option<BTreeMap<String, String>>,
+}
+
+/// One invoice as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceInput {
+    /// The merchant's invoice id, unique in the request.
+    pub invoice_id: Option<String>,
+    /// Who owes it.
+    pub payer: Option<PayerInput>,
+    /// Its amount (string or number, exact).
+    pub amount: Option<DecimalInput>,
+    /// The advance percentage, `(0, 100]`.
+    pub advance_percentage: Option<DecimalInput>,
+}
+
+/// A payer as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayerInput {
+    /// Tax id.
+    pub tax_id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+}
+
+/// A request that passed validation: ready to become a [`crate::cashout::CashoutRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CashoutDraft {
+    pub(crate) currency: Currency,
+    pub(crate) country: Country,
+    pub(crate) requested_by: String,
+    pub(crate) provider: ProviderName,
+    pub(crate) beneficiary: Beneficiary,
+    pub(crate) invoices: Vec<InvoiceDraft>,
+    pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl CashoutDraft {
+    /// The provider chosen (given or routed).
+    pub fn provider(&self) -> ProviderName {
+        self.provider
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
+    /// Σ eligible amounts.
+    pub fn requested_amount(&self) -> Amount {
+        // Validation guarantees at least one invoice.
+        Amount::sum(self.invoices.iter().map(|i| i.eligible_amount)).unwrap_or(self.invoices[0].eligible_amount)
+    }
+}
+
+/// A validated invoice with its eligible amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvoiceDraft {
+    pub(crate) invoice_id: InvoiceId,
+    pub(crate) payer: Payer,
+    pub(crate) amount: Amount,
+    pub(crate) advance_percentage: Percentage,
+    pub(crate) eligible_amount: Amount,
+}
+
+impl CashoutInput {
+    /// Validates everything, reporting every problem with its field path.
+    pub fn validate(self) -> Result<CashoutDraft, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+
+        let currency = match self.currency.as_deref() {
+            None => {
+                errors.push("currency", "required", "is required");
+                None
+            }
+            Some(c) => c
+                .parse::<Currency>()
+                .map_err(|e| errors.push("currency", "invalid", e.to_string()))
+                .ok(),
+        };
+        let country = match self.country.as_deref() {
+            None => {
+                errors.push("country", "required", "is required");
+                None
+            }
+            Some(c) => c
+                .parse::<Country>()
+                .map_err(|e| errors.push("country", "invalid", e.to_string()))
+                .ok(),
+        };
+        let requested_by = text(&mut errors, "requested_by", self.requested_by.as_deref(), 254, true);
+        let explicit_provider = self.provider.as_deref().and_then(|p| {
+            p.parse::<ProviderName>()
+                .map_err(|e| errors.push("provider", "invalid", e.to_string()))
+                .ok()
+        });
+        let beneficiary = match self.beneficiary {
+            None => {
+                errors.push("beneficiary", "required", "is required");
+                None
+            }
+            Some(b) => b.validate(&mut errors),
+        };
+        let invoices = match (self.invoices, currency) {
+            (None, _) => {
+                errors.push("invoices", "required", "is required");
+                None
+            }
+            (Some(list), Some(currency)) => validate_invoices(list, currency, &mut errors),
+            (Some(_), None) => None,
+        };
+        let metadata = self.metadata.unwrap_or_default();
+        if metadata.len() > MAX_METADATA_KEYS {
+            errors.push("metadata", "too_large", format!("at most {MAX_METADATA_KEYS} keys"));
+        } else if serde_json::to_vec(&metadata).map_or(0, |v| v.len()) > MAX_METADATA_BYTES {
+            errors.push("metadata", "too_large", format!("at most {MAX_METADATA_BYTES} bytes"));
+        }
+
+        let provider = match (country, currency) {
+            (Some(country), Some(currency)) => match explicit_provider {
+                Some(p) if !routing::covers(p, country, currency) => {
+                    errors.push(
+                        "provider",
+                        "unsupported",
+                        format!("{p} does not pay {currency} in {country}"),
+                    );
+                    None
+                }
+                Some(p) => Some(p),
+                None if self.provider.is_some() => None,
+                None => {
+                    let routed = routing::default_provider(country, currency);
+                    if routed.is_none() {
+                        errors.push(
+                            "currency",
+                            "unsupported",
+                            format!("no provider pays {currency} in {country}"),
+                        );
+                    }
+                    routed
+                }
+            },
+            _ => None,
+        };
+        if let (Some(p), Some(b)) = (provider, &beneficiary) {
+            routing::check_beneficiary(p, b, &mut errors);
+        }
+
+        match (currency, country, requested_by, provider, beneficiary, invoices) {
+            (Some(currency), Some(country), Some(requested_by), Some(provider), Some(beneficiary), Some(invoices))
+                if errors.is_empty() =>
+            {
+                Ok(CashoutDraft {
+                    currency,
+                    country,
+                    requested_by,
+                    provider,
+                    beneficiary,
+                    invoices,
+                    metadata,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+fn validate_invoices(
+    list: Vec<InvoiceInput>,
+    currency: Currency,
+    errors: &mut ValidationErrors,
+) -> Option<Vec<InvoiceDraft>> {
+    if list.is_empty() || list.len() > MAX_INVOICES {
+        errors.push(
+            "invoices",
+            "invalid_count",
+            format!("between 1 and {MAX_INVOICES} invoices"),
+        );
+        return None;
+    }
+    let before = errors.0.len();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, inv) in list.into_iter().enumerate() {
+        let path = |f: &str| format!("invoices[{i}].{f}");
+        let id = match inv.invoice_id.as_deref() {
+            None => {
+                errors.push(path("invoice_id"), "required", "is required");
+                None
+            }
+            Some(s) => match InvoiceId::new(s) {
+                Ok(id) if !seen.insert(id.clone()) => {
+                    errors.push(
+                        path("invoice_id"),
+                        "duplicate",
+                        format!("`{id}` appears more than once"),
+                    );
+                    None
+                }
+                Ok(id) => Some(id),
+                Err(e) => {
+                    errors.push(path("invoice_id"), "invalid", e.to_string());
+                    None
+                }
+            },
+        };
+        let payer = match inv.payer {
+            None => {
+                errors.push(path("payer"), "required", "is required");
+                None
+            }
+            Some(p) => {
+                let tax_id = text(errors, &path("payer.tax_id"), p.tax_id.as_deref(), 32, true);
+                let name = text(errors, &path("payer.name"), p.name.as_deref(), 200, true);
+                tax_id.zip(name).map(|(tax_id, name)| Payer { tax_id, name })
+            }
+        };
+        let amount = match inv.amount {
+            None => {
+                errors.push(path("amount"), "required", "is required");
+                None
+            }
+            Some(a) => Amount::new(a.0, currency)
+                .map_err(|e| errors.push(path("amount"), "invalid", e.to_string()))
+                .ok(),
+        };
+        let pct = match inv.advance_percentage {
+            None => {
+                errors.push(path("advance_percentage"), "required", "is required");
+                None
+            }
+            Some(p) => Percentage::new(p.0)
+                .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
+                .ok(),
+        };
+        let eligible = match (amount, pct) {
+            (Some(a), Some(p)) => a
+                .percentage_of(p, currency)
+                .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
+                .ok(),
+            _ => None,
+        };
+        if let (Some(invoice_id), Some(payer), Some(amount), Some(advance_percentage), Some(eligible_amount)) =
+            (id, payer, amount, pct, eligible)
+        {
+            out.push(InvoiceDraft {
+                invoice_id,
+                payer,
+                amount,
+                advance_percentage,
+                eligible_amount,
+            });
+        }
+    }
+    (errors.0.len() == before).then_some(out)
+}
+
+impl BeneficiaryInput {
+    fn validate(self, errors: &mut ValidationErrors) -> Option<Beneficiary> {
+        let before = errors.0.len();
+        let f = |name: &str| format!("beneficiary.{name}");
+        let name = text(errors, &f("name"), self.name.as_deref(), 100, true);
+        let last_name = text(errors, &f("last_name"), self.last_name.as_deref(), 100, false);
+        let document_type = text(errors, &f("document_type"), self.document_type.as_deref(), 10, false);
+        let document_id = token(errors, &f("document_id"), self.document_id.as_deref(), 30, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/')
+        });
+        let email = text(errors, &f("email"), self.email.as_deref(), 254, false);
+        if let Some(e) = &email {
+            let valid = e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.contains('@') && !e.contains(char::is_whitespace)
+            });
+            if !valid {
+                errors.push(f("email"), "invalid", "is not an e-mail address");
+            }
+        }
+        let phone = token(errors, &f("phone"), self.phone.as_deref(), 20, |c| {
+            c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')')
+        });
+        let bank_code = token(errors, &f("bank_code"), self.bank_code.as_deref(), 20, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        });
+        let bank_branch = token(errors, &f("bank_branch"), self.bank_branch.as_deref(), 20, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        });
+        let bank_account = token(errors, &f("bank_account"), self.bank_account.as_deref(), 64, |c| {
+            c.is_ascii_graphic()
+        });
+        let account_type = token(errors, &f("account_type"), self.account_type.as_deref(), 20, |c| {
+            c.is_ascii_alphanumeric() || c == '_'
+        });
+        let address = text(errors, &f("address"), self.address.as_deref(), 200, false);
+        let city = text(errors, &f("city"), self.city.as_deref(), 100, false);
+        let postal_code = token(errors, &f("postal_code"), self.postal_code.as_deref(), 20, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | ' ')
+        });
+        let birthdate = self.birthdate.as_deref().and_then(|d| {
+            time::Date::parse(d, format_description!("[year]-[month]-[day]"))
+                .map_err(|_| errors.push(f("birthdate"), "invalid", "must be a date as YYYY-MM-DD"))
+                .ok()
+        });
+        let extra_fields = self.extra_fields.unwrap_or_default();
+        if extra_fields.len() > 20 || extra_fields.iter().any(|(k, v)| k.len() > 64 || v.len() > 256) {
+            errors.push(
+                f("extra_fields"),
+                "too_large",
+                "at most 20 fields of 64-character keys and 256-character values",
+            );
+        }
+        if errors.0.len() != before {
+            return None;
+        }
+        Some(Beneficiary {
+            name: name?,
+            last_name,
+            document_type,
+            document_id,
+            email,
+            phone,
+            bank_code,
+            bank_branch,
+            bank_account: bank_account.map(AccountNumber::new),
+            account_type,
+            address,
+            city,
+            postal_code,
+            birthdate,
+            extra_fields,
+        })
+    }
+}
+
+/// An optional code-like field: at most `max` characters, each passing `allowed`.
+fn token(
+    errors: &mut ValidationErrors,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+    allowed: fn(char) -> bool,
+) -> Option<String> {
+    let value = text(errors, field, value, max, false)?;
+    if value.chars().all(allowed) {
+        Some(value)
+    } else {
+        errors.push(field, "invalid", "contains characters that are not allowed");
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn valid_body() -> serde_json::Value {
+        json!({
+            "currency": "BRL",
+            "country": "BR",
+            "requested_by": "ana@clinic.example",
+            "beneficiary": {"name": "Ana", "last_name": "Souza", "document_type": "CPF", "document_id": "12345678909",
+                            "email": "ana@clinic.example", "bank_code": "001", "bank_branch": "1234", "bank_account": "123456789", "account_type": "C"},
+            "invoices": [
+                {"invoice_id": "INV-1", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": "1000.00", "advance_percentage": "80"},
+                {"invoice_id": "INV-2", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": 250.55, "advance_percentage": 50}
+            ],
+            "metadata": {"seller": "42"}
+        })
+    }
+
+    fn parse(v: serde_json::Value) -> Result<CashoutDraft, ValidationErrors> {
+        serde_json::from_str::<CashoutInput>(&v.to_string()).unwrap().validate()
+    }
+
+    #[test]
+    fn a_valid_body_computes_eligible_amounts_and_routes() {
+        let draft = parse(valid_body()).unwrap();
+        assert_eq!(draft.provider(), ProviderName::D24);
+        assert_eq!(draft.invoices[0].eligible_amount.to_string(), "800.00");
+        // 250.55 × 50 % = 125.275 → 125.28 (half-even on the last digit: 7 is odd, so up).
+        assert_eq!(draft.invoices[1].eligible_amount.to_string(), "125.28");
+        assert_eq!(draft.requested_amount().to_string(), "925.28");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let mut body = valid_body();
+        body["currency"] = json!("BRL");
+        body["invoices"][0]["amount"] = json!("10.001");
+        body["invoices"][1]["invoice_id"] = json!("INV-1");
+        body["invoices"][1]["advance_percentage"] = json!("101");
+        body["beneficiary"]["email"] = json!("not-an-email");
+        body["requested_by"] = json!("  ");
+        let errors = parse(body).unwrap_err();
+        for field in [
+            "invoices[0].amount",
+            "invoices[1].invoice_id",
+            "invoices[1].advance_percentage",
+            "beneficiary.email",
+            "requested_by",
+        ] {
+            assert_eq!(errors.for_field(field).len(), 1, "{field}: {errors}");
+        }
+        assert_eq!(errors.for_field("invoices[1].invoice_id")[0].code, "duplicate");
+    }
+
+    #[test]
+    fn invoice_counts_are_bounded() {
+        let mut body = valid_body();
+        body["invoices"] = json!([]);
+        assert_eq!(
+            parse(body.clone()).unwrap_err().for_field("invoices")[0].code,
+            "invalid_count"
+        );
+        let one = valid_body()["invoices"][0].clone();
+        let many: Vec<_> = (0..501)
+            .map(|i| {
+                let mut inv = one.clone();
+                inv["invoice_id"] = json!(format!("INV-{i}"));
+                inv
+            })
+            .collect();
+        body["invoices"] = json!(many[..500]);
+        assert!(parse(body.clone()).is_ok());
+        body["invoices"] = json!(many);
+        assert!(parse(body).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut body = valid_body();
+        body["colour"] = json!("blue");
+        assert!(serde_json::from_str::<CashoutInput>(&body.to_string()).is_err());
+        let mut body = valid_body();
+        body["invoices"][0]["discount"] = json!("1");
+        assert!(serde_json::from_str::<CashoutInput>(&body.to_string()).is_err());
+    }
+
+    #[test]
+    fn bad_currency_country_and_provider_are_refused() {
+        let mut body = valid_body();
+        body["currency"] = json!("XYZ");
+        body["country"] = json!("Brazil");
+        assert!(parse(body).unwrap_err().for_field("currency").len() == 1);
+        let mut body = valid_body();
+        body["provider"] = json!("tupay");
+        assert_eq!(parse(body).unwrap_err().for_field("provider")[0].code, "unsupported");
+        let mut body = valid_body();
+        body["provider"] = json!("paypal");
+        assert_eq!(parse(body).unwrap_err().for_field("provider")[0].code, "invalid");
+    }
+
+    #[test]
+    fn tupay_rules_apply_in_peru() {
+        let mut body = valid_body();
+        body["currency"] = json!("PEN");
+        body["country"] = json!("PE");
+        body["beneficiary"]["document_type"] = json!("DNI");
+        body["beneficiary"]["document_id"] = json!("1234567");
+        body["beneficiary"]["account_type"] = json!("X");
+        let errors = parse(body.clone()).unwrap_err();
+        assert_eq!(errors.for_field("beneficiary.document_id").len(), 1, "{errors}");
+        assert_eq!(errors.for_field("beneficiary.account_type").len(), 1, "{errors}");
+        body["beneficiary"]["document_id"] = json!("12345678");
+        body["beneficiary"]["account_type"] = json!("S");
+        body["beneficiary"]["bank_account"] = json!("00212300456789012345");
+        let draft = parse(body).unwrap();
+        assert_eq!(draft.provider(), ProviderName::Tupay);
+    }
+}

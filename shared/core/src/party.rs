@@ -1,0 +1,185 @@
+//! The people around a cashout: the beneficiary who receives the money, the payers of the
+//! invoices, and the country they are in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An ISO 3166-1 alpha-2 country code (`BR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ \
+BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES \
+ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO \
+IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK \
+ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR \
+PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK \
+TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// A text that is not an assigned ISO 3166-1 alpha-2 code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an ISO 3166-1 alpha-2 country code")]
+pub struct UnknownCountry(pub String);
+
+impl Country {
+    /// The two-letter code.
+    pub fn code(&self) -> &str {
+        // Only ASCII uppercase letters are ever stored (checked in `from_str`).
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl FromStr for Country {
+    type Err = UnknownCountry;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = s.as_bytes();
+        if bytes.len() == 2 && bytes.iter().all(u8::is_ascii_uppercase) && COUNTRIES.split(' ').any(|c| c == s) {
+            Ok(Country([bytes[0], bytes[1]]))
+        } else {
+            Err(UnknownCountry(s.chars().take(8).collect()))
+        }
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(D::Error::custom)
+    }
+}
+
+/// A bank account number (or CCI, CBU, CLABE, PIX key…). Its `Debug` and `Display` show only
+/// the last four characters; the full number is only for the provider call.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountNumber(String);
+
+impl AccountNumber {
+    /// Wraps an account number (validated by the beneficiary rules).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The full number. Only provider adapters should call this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The number with everything but the last four characters replaced by `*`
+    /// (`******1234`); numbers of four characters or fewer are fully masked.
+    pub fn masked(&self) -> String {
+        let n = self.0.chars().count();
+        if n <= 4 {
+            return "*".repeat(n);
+        }
+        let tail: String = self.0.chars().skip(n - 4).collect();
+        format!("{}{}", "*".repeat(n - 4), tail)
+    }
+
+    /// The last four characters, for logs and people.
+    pub fn last4(&self) -> String {
+        let n = self.0.chars().count();
+        self.0.chars().skip(n.saturating_sub(4)).collect()
+    }
+}
+
+impl fmt::Debug for AccountNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for AccountNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Who receives the money: provider-agnostic fields; each provider's adapter takes what its API
+/// needs, and [`crate::routing::check_beneficiary`] refuses at creation what a provider would
+/// decline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beneficiary {
+    /// First name(s), or the company name.
+    pub name: String,
+    /// Last name(s).
+    pub last_name: Option<String>,
+    /// Document type (`CPF`, `DNI`, `RUC`, `CE`, `PASS`…).
+    pub document_type: Option<String>,
+    /// Document number.
+    pub document_id: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Bank code.
+    pub bank_code: Option<String>,
+    /// Bank branch.
+    pub bank_branch: Option<String>,
+    /// Account number (masked everywhere but the provider call).
+    pub bank_account: Option<AccountNumber>,
+    /// Account type (`C` checking, `S` savings, or the provider's own words).
+    pub account_type: Option<String>,
+    /// Street address.
+    pub address: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// Birth date, `YYYY-MM-DD`.
+    pub birthdate: Option<time::Date>,
+    /// Provider-specific fields by key (for example a Cascad service's own fields).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_fields: BTreeMap<String, String>,
+}
+
+/// Who owes an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    /// The payer's tax id.
+    pub tax_id: String,
+    /// The payer's name.
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countries_are_assigned_alpha2_codes() {
+        for ok in ["BR", "PE", "MX", "US", "ZW", "AD"] {
+            assert_eq!(ok.parse::<Country>().unwrap().code(), ok);
+        }
+        for bad in ["br", "XX", "BRA", "", "B", "ZZ"] {
+            assert!(bad.parse::<Country>().is_err(), "{bad}");
+        }
+        assert_eq!(COUNTRIES.split(' ').count(), 249);
+    }
+
+    #[test]
+    fn account_numbers_never_print_in_full() {
+        let a = AccountNumber::new("0012345678901234567890");
+        assert_eq!(a.masked(), "******************7890");
+        assert_eq!(format!("{a:?}"), "AccountNumber(******************7890)");
+        assert_eq!(a.to_string(), a.masked());
+        assert_eq!(AccountNumber::new("123").masked(), "***");
+        assert_eq!(a.last4(), "7890");
+    }
+}

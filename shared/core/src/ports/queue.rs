@@ -1,0 +1,262 @@
+//! The task queue port: small typed, versioned JSON tasks on four queues.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{CashoutRequestId, EndpointId, EventId, ProviderPayoutId};
+use crate::ports::{BoxError, Classify, ErrorClass};
+use crate::provider::{ProviderName, ProviderPayout};
+
+/// The four queues (each with a dead-letter queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueName {
+    /// Approved requests to send to their provider.
+    Dispatch,
+    /// Provider status checks.
+    Poll,
+    /// Verified provider notifications, for the poller.
+    ProviderEvents,
+    /// Status events to publish and webhook deliveries.
+    Callbacks,
+}
+
+impl QueueName {
+    /// Every queue.
+    pub const ALL: [QueueName; 4] = [
+        QueueName::Dispatch,
+        QueueName::Poll,
+        QueueName::ProviderEvents,
+        QueueName::Callbacks,
+    ];
+
+    /// The queue's name (`provider-events`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Dispatch => "dispatch",
+            QueueName::Poll => "poll",
+            QueueName::ProviderEvents => "provider-events",
+            QueueName::Callbacks => "callbacks",
+        }
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A unit of work. Consumers are idempotent: any task may be delivered more than once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Task {
+    /// Send an `APPROVED` request to its provider.
+    Dispatch {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+    },
+    /// Ask the provider for the request's payout status.
+    Poll {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+        /// The `next_check_at` this poll was scheduled for; a poll whose request has since been
+        /// rescheduled is stale and dropped, so that at most one polling chain lives per request.
+        /// `None`: an on-demand poll (a provider hinted at a change), which never reschedules.
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        due_at: Option<OffsetDateTime>,
+    },
+    /// A provider told us something about a payout.
+    ProviderEvent {
+        /// Which provider.
+        provider: ProviderName,
+        /// Our reference, when the notification carries it.
+        reference: Option<CashoutRequestId>,
+        /// The provider's payout id, when the notification carries it.
+        payout_id: Option<ProviderPayoutId>,
+        /// A verified status (Cascad callbacks); `None` for hints (D24 notifications).
+        payout: Option<ProviderPayout>,
+    },
+    /// Fan a status event out to the merchant's endpoints.
+    PublishEvent {
+        /// The event.
+        event_id: EventId,
+    },
+    /// Deliver an event to one endpoint.
+    Deliver {
+        /// The event.
+        event_id: EventId,
+        /// The endpoint.
+        endpoint_id: EndpointId,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+}
+
+impl Task {
+    /// The queue the task travels on.
+    pub const fn queue(&self) -> QueueName {
+        match self {
+            Task::Dispatch { .. } => QueueName::Dispatch,
+            Task::Poll { .. } => QueueName::Poll,
+            Task::ProviderEvent { .. } => QueueName::ProviderEvents,
+            Task::PublishEvent { .. } | Task::Deliver { .. } => QueueName::Callbacks,
+        }
+    }
+}
+
+/// A task on the wire: versioned, with the time before which it must not run (queues cap native
+/// delays, SQS at 900 s; a consumer that receives a task early sends it on again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskEnvelope {
+    /// Format version (1).
+    pub v: u32,
+    /// The work.
+    pub task: Task,
+    /// Do not run before this.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// Trace id to continue, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+impl TaskEnvelope {
+    /// The current format version.
+    pub const VERSION: u32 = 1;
+
+    /// A task to run after `delay` from `now`.
+    pub fn new(task: Task, now: OffsetDateTime, delay: Duration) -> Self {
+        TaskEnvelope {
+            v: Self::VERSION,
+            task,
+            not_before: now + delay,
+            trace_id: None,
+        }
+    }
+
+    /// The queue it travels on.
+    pub fn queue(&self) -> QueueName {
+        self.task.queue()
+    }
+
+    /// How long to wait at `now` before it may run (zero when due).
+    pub fn remaining_delay(&self, now: OffsetDateTime) -> Duration {
+        let left = self.not_before - now;
+        if left.is_positive() {
+            Duration::try_from(left).unwrap_or_default()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialisation cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a body; a version this build does not know is an error.
+    pub fn from_json(body: &str) -> Result<Self, QueueError> {
+        let env: TaskEnvelope =
+            serde_json::from_str(body).map_err(|e| QueueError::Malformed { message: e.to_string() })?;
+        if env.v != Self::VERSION {
+            return Err(QueueError::Malformed {
+                message: format!("task format version {} is not supported", env.v),
+            });
+        }
+        Ok(env)
+    }
+}
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Throttled, timed out or unreachable, after the adapter's bounded retries.
+    #[error("the queue is unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A message body that is not a task this build understands.
+    #[error("malformed task: {message}")]
+    Malformed {
+        /// What is wrong.
+        message: String,
+    },
+    /// A receipt that is unknown or no longer valid.
+    #[error("unknown or expired receipt")]
+    InvalidReceipt,
+}
+
+impl QueueError {
+    /// An [`QueueError::Unavailable`] with its source.
+    pub fn unavailable(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        QueueError::Unavailable {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl Classify for QueueError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            QueueError::Unavailable { .. } => ErrorClass::Retryable,
+            QueueError::Malformed { .. } | QueueError::InvalidReceipt => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// Sends tasks.
+pub trait TaskQueue: Send + Sync {
+    /// Enqueues a task on its queue, delayed until `not_before` (as far as the queue allows).
+    fn send(&self, envelope: &TaskEnvelope) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// A handle to acknowledge or release a received message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Receipt(pub String);
+
+/// A message taken from a queue, invisible to others until acknowledged or its visibility
+/// timeout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedTask {
+    /// Acknowledge or release with this.
+    pub receipt: Receipt,
+    /// The raw body (decode with [`TaskEnvelope::from_json`]; a body that does not decode is
+    /// released until it dead-letters).
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// Pulls tasks (the embedded runner and the local SQS pump; on AWS, Lambda pulls).
+pub trait TaskSource: Send + Sync {
+    /// Up to `max` visible messages, hidden for `visibility`. Messages received more times than
+    /// the queue's redrive limit are moved to its dead-letter queue instead of returned.
+    fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> impl Future<Output = Result<Vec<ReceivedTask>, QueueError>> + Send;
+
+    /// Deletes a processed message.
+    fn ack(&self, queue: QueueName, receipt: &Receipt) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Makes a message visible again after `delay` (a failed attempt).
+    fn release(
+        &self,
+        queue: QueueName,
+        receipt: &Receipt,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -1,0 +1,354 @@
+//! The store port: everything cashout remembers.
+//!
+//! The rules every adapter keeps (the conformance suite in `cashout-store` checks them):
+//! - a [`Change`] is written only if the stored version is still `expected_version`, together
+//!   with its events, atomically; otherwise [`StoreError::Conflict`] and nothing is written;
+//! - a creation writes the request, its first event and the idempotency record atomically, or,
+//!   if a live record exists for the key, writes nothing and returns it;
+//! - nothing is lost once a call returned `Ok`.
+
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use crate::auth::{ApiKeyHash, ApiKeyRecord};
+use crate::cashout::{CashoutRequest, Change};
+use crate::event::StatusEvent;
+use crate::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use crate::ports::{BoxError, Classify, ErrorClass};
+use crate::provider::ProviderName;
+use crate::status::CashoutStatus;
+use crate::webhook::{DeliveryAttempt, WebhookEndpoint};
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The item does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Someone else changed the request first (its version is no longer the expected one).
+    #[error("version conflict: the request is no longer at version {expected}")]
+    Conflict {
+        /// The version the change expected.
+        expected: u64,
+    },
+    /// Throttled, timed out or unreachable, after the adapter's own bounded retries.
+    #[error("the store is unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The call itself is invalid (a malformed cursor, an item over the size limit).
+    #[error("invalid store call: {message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Stored data could not be read back.
+    #[error("stored data is unreadable: {message}")]
+    Corrupt {
+        /// What is wrong.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl StoreError {
+    /// An [`StoreError::Unavailable`] with its source.
+    pub fn unavailable(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An [`StoreError::Invalid`] without a source.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A [`StoreError::Corrupt`] with its source.
+    pub fn corrupt(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StoreError::Corrupt {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Conflict { .. } | StoreError::Unavailable { .. } => ErrorClass::Retryable,
+            StoreError::NotFound | StoreError::Invalid { .. } | StoreError::Corrupt { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// The response first given to an idempotent request, replayed for the same key and body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+}
+
+/// Where an idempotent create stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IdempotencyState {
+    /// A writer is finishing it. If the writer crashed, the record can be reclaimed after
+    /// `until` (AWS Powertools semantics).
+    InProgress {
+        /// When a crashed writer's claim lapses.
+        #[serde(with = "time::serde::rfc3339")]
+        until: OffsetDateTime,
+    },
+    /// Finished: replay this response.
+    Completed {
+        /// What was answered.
+        response: StoredResponse,
+    },
+}
+
+/// The idempotency record of one (merchant, `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdempotencyRecord {
+    /// The merchant (keys are per merchant).
+    pub merchant_id: MerchantId,
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// Hex SHA-256 of the canonical request body.
+    pub body_hash: String,
+    /// The request created under this key.
+    pub cashout_request_id: CashoutRequestId,
+    /// In progress or completed.
+    pub state: IdempotencyState,
+    /// After this the record is treated as absent (and deleted by TTL): 24 h after creation.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl IdempotencyRecord {
+    /// How long a key is remembered.
+    pub const TTL: time::Duration = time::Duration::hours(24);
+    /// How long a writer's claim lasts before another may take over.
+    pub const IN_PROGRESS_EXPIRY: time::Duration = time::Duration::seconds(60);
+
+    /// The in-progress record a creation writes.
+    pub fn begin(
+        merchant_id: MerchantId,
+        key: IdempotencyKey,
+        body_hash: String,
+        cashout_request_id: CashoutRequestId,
+        now: OffsetDateTime,
+    ) -> Self {
+        IdempotencyRecord {
+            merchant_id,
+            key,
+            body_hash,
+            cashout_request_id,
+            state: IdempotencyState::InProgress {
+                until: now + Self::IN_PROGRESS_EXPIRY,
+            },
+            expires_at: now + Self::TTL,
+        }
+    }
+
+    /// Whether the record still counts at `now`.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// What a creation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The request, its first event and the idempotency record were written.
+    Created,
+    /// A live record already exists for the key; nothing was written.
+    Existing(IdempotencyRecord),
+}
+
+/// An opaque position in a listing, produced by the adapter that reads it back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cursor(pub String);
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// A listing of a merchant's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only requests in this status.
+    pub status: Option<CashoutStatus>,
+    /// Page size, 1 to 100.
+    pub limit: u32,
+    /// Continue after this position.
+    pub cursor: Option<Cursor>,
+}
+
+/// A request whose next check is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRequest {
+    /// The request.
+    pub id: CashoutRequestId,
+    /// When its check was due.
+    pub next_check_at: OffsetDateTime,
+}
+
+/// Requests, their events, idempotency records and the provider-reference index.
+pub trait CashoutStore: Send + Sync {
+    /// Writes a new request (a [`CashoutRequest::create`] change) with its first event and the
+    /// in-progress idempotency record, atomically; or, if a live record exists for the key,
+    /// nothing, returning the record. Records past `expires_at` count as absent and are
+    /// replaced.
+    fn create_request(
+        &self,
+        change: &Change,
+        idempotency: &IdempotencyRecord,
+    ) -> impl Future<Output = Result<CreateOutcome, StoreError>> + Send;
+
+    /// Takes over an in-progress record whose writer's claim lapsed: succeeds (`true`) only if
+    /// the record is still in progress with the same `until` as `observed`, and sets a new
+    /// `until`. Two callers racing: one wins.
+    fn reclaim_idempotency(
+        &self,
+        observed: &IdempotencyRecord,
+        new_until: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks a record completed with the response to replay.
+    fn complete_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One request.
+    fn get_request(
+        &self,
+        id: CashoutRequestId,
+    ) -> impl Future<Output = Result<Option<CashoutRequest>, StoreError>> + Send;
+
+    /// A merchant's requests, newest first, optionally of one status.
+    fn list_requests(
+        &self,
+        merchant_id: &MerchantId,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Page<CashoutRequest>, StoreError>> + Send;
+
+    /// Writes a change if the stored version is still `change.expected_version`, with its
+    /// events (unpublished) and, when the change added a provider reference, the
+    /// provider-reference index item; all or nothing. A lost race is
+    /// [`StoreError::Conflict`].
+    fn apply_change(&self, change: &Change) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A request's events in sequence order.
+    fn list_events(&self, id: CashoutRequestId) -> impl Future<Output = Result<Vec<StatusEvent>, StoreError>> + Send;
+
+    /// One event.
+    fn get_event(&self, id: EventId) -> impl Future<Output = Result<Option<StatusEvent>, StoreError>> + Send;
+
+    /// Events not yet published to the callbacks queue that occurred before `before`, oldest
+    /// first (the outbox sweep).
+    fn unpublished_events(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StatusEvent>, StoreError>> + Send;
+
+    /// Marks an event published (idempotent).
+    fn mark_published(&self, id: EventId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The request a provider payout belongs to.
+    fn find_by_provider_reference(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+    ) -> impl Future<Output = Result<Option<CashoutRequestId>, StoreError>> + Send;
+
+    /// Requests whose `next_check_at` is at or before `now`, earliest first.
+    fn due_requests(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DueRequest>, StoreError>> + Send;
+}
+
+/// Merchant webhook endpoints and the record of every delivery attempt.
+pub trait WebhookStore: Send + Sync {
+    /// Creates or replaces an endpoint.
+    fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One of a merchant's endpoints.
+    fn get_endpoint(
+        &self,
+        merchant_id: &MerchantId,
+        id: EndpointId,
+    ) -> impl Future<Output = Result<Option<WebhookEndpoint>, StoreError>> + Send;
+
+    /// A merchant's endpoints, oldest first.
+    fn list_endpoints(
+        &self,
+        merchant_id: &MerchantId,
+    ) -> impl Future<Output = Result<Vec<WebhookEndpoint>, StoreError>> + Send;
+
+    /// Deletes an endpoint; `false` if there was none.
+    fn delete_endpoint(
+        &self,
+        merchant_id: &MerchantId,
+        id: EndpointId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records an attempt (idempotent per event, endpoint and attempt number).
+    fn record_attempt(&self, attempt: &DeliveryAttempt) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An endpoint's attempts, newest first.
+    fn list_attempts(
+        &self,
+        merchant_id: &MerchantId,
+        endpoint_id: EndpointId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Page<DeliveryAttempt>, StoreError>> + Send;
+
+    /// Every attempt of one event, to every endpoint, in attempt order.
+    fn list_event_attempts(
+        &self,
+        event_id: EventId,
+    ) -> impl Future<Output = Result<Vec<DeliveryAttempt>, StoreError>> + Send;
+}
+
+/// API keys, by hash.
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a key (idempotent).
+    fn put_api_key(&self, record: &ApiKeyRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Looks a key up by its hash.
+    fn get_api_key(&self, hash: &ApiKeyHash) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+}
+
+/// Everything a deployment's store provides.
+pub trait Store: CashoutStore + WebhookStore + ApiKeyStore {}
+
+impl<T: CashoutStore + WebhookStore + ApiKeyStore> Store for T {}

@@ -1,0 +1,158 @@
+//! Payout providers as the domain sees them: their names, the normalised state of a payout at a
+//! provider, and each family's status and error tables ([`d24`], [`cascad`]).
+//!
+//! The adapters (crate `cashout-providers`) parse the wire and call these tables; nothing here
+//! knows a URL or a JSON field.
+
+pub mod cascad;
+pub mod d24;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{CashoutRequestId, ProviderPayoutId};
+use crate::status::CashoutStatus;
+
+/// A payout provider cashout can pay through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderName {
+    /// Directa24 itself.
+    D24,
+    /// Onspot, a D24 white label (same API, own credentials).
+    Onspot,
+    /// Tupay, the D24 family in Peru (no `ON_HOLD`, Peruvian field rules).
+    Tupay,
+    /// Cascad (Corefy/PayCore platform), payouts by reference.
+    Cascad,
+}
+
+impl ProviderName {
+    /// Every provider.
+    pub const ALL: [ProviderName; 4] = [
+        ProviderName::D24,
+        ProviderName::Onspot,
+        ProviderName::Tupay,
+        ProviderName::Cascad,
+    ];
+
+    /// The name used in URLs and JSON (`d24`, `onspot`, `tupay`, `cascad`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProviderName::D24 => "d24",
+            ProviderName::Onspot => "onspot",
+            ProviderName::Tupay => "tupay",
+            ProviderName::Cascad => "cascad",
+        }
+    }
+
+    /// Which API family the provider speaks.
+    pub const fn family(self) -> ProviderFamily {
+        match self {
+            ProviderName::D24 => ProviderFamily::D24(d24::D24Profile::D24),
+            ProviderName::Onspot => ProviderFamily::D24(d24::D24Profile::Onspot),
+            ProviderName::Tupay => ProviderFamily::D24(d24::D24Profile::Tupay),
+            ProviderName::Cascad => ProviderFamily::Cascad,
+        }
+    }
+}
+
+impl fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that names no provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a payout provider (d24, onspot, tupay, cascad)")]
+pub struct UnknownProvider(pub String);
+
+impl FromStr for ProviderName {
+    type Err = UnknownProvider;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProviderName::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownProvider(s.chars().take(32).collect()))
+    }
+}
+
+/// The API family of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderFamily {
+    /// D24 cashouts API v3, with the profile's differences.
+    D24(d24::D24Profile),
+    /// Cascad payout invoices (JSON:API).
+    Cascad,
+}
+
+/// What a provider says about a payout, reduced to what cashout acts on. Each family's table
+/// ([`d24::payout_state`], [`cascad::payout_state`]) produces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PayoutState {
+    /// The provider holds the payout and has not finished it (pending, delivered to the bank,
+    /// on hold, processing…).
+    Pending,
+    /// Paid out to the beneficiary.
+    Paid {
+        /// When the provider says it was paid, if it says.
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        paid_at: Option<OffsetDateTime>,
+    },
+    /// Refused by the provider or the bank, or reversed after being paid. Nothing is paid.
+    Rejected {
+        /// The provider's rejection code (D24 `800`…`826`), if any.
+        code: Option<String>,
+        /// Its reason (`ERROR_ACCOUNT_INCORRECT`), if any.
+        reason: Option<String>,
+    },
+    /// Cancelled at the provider. Nothing is paid.
+    Cancelled,
+    /// The provider ended the payout in a state that needs a person (partly processed, a failed
+    /// cancellation). Maps to `PAYMENT_PROCESSOR_ERROR`.
+    NeedsAttention {
+        /// What the provider said.
+        reason: String,
+    },
+    /// A status cashout does not know. It changes nothing and is logged.
+    Unknown,
+}
+
+impl PayoutState {
+    /// The request status this provider state leads to, or `None` for an unknown state.
+    pub fn target_status(&self) -> Option<CashoutStatus> {
+        match self {
+            PayoutState::Pending => Some(CashoutStatus::PendingPayment),
+            PayoutState::Paid { .. } => Some(CashoutStatus::Paid),
+            PayoutState::Rejected { .. } => Some(CashoutStatus::Rejected),
+            PayoutState::Cancelled => Some(CashoutStatus::Cancelled),
+            PayoutState::NeedsAttention { .. } => Some(CashoutStatus::PaymentProcessorError),
+            PayoutState::Unknown => None,
+        }
+    }
+}
+
+/// A payout as a provider reports it at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderPayout {
+    /// The provider that holds it.
+    pub provider: ProviderName,
+    /// Its id at the provider.
+    pub payout_id: ProviderPayoutId,
+    /// Our reference (the request id), when the provider returned it.
+    pub reference: Option<CashoutRequestId>,
+    /// The normalised state.
+    pub state: PayoutState,
+    /// The provider's own status words (`DELIVERED`, `process_error`, `REJECTED 800
+    /// ERROR_ACCOUNT_INCORRECT`), kept as detail for people.
+    pub provider_status: String,
+    /// When the provider last changed it, if it says (Cascad `updated`); used to order
+    /// out-of-order callbacks.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}

@@ -1,0 +1,234 @@
+//! The eight request statuses (Osigu's) and the transition table every change obeys.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The status of a cashout request.
+///
+/// | from | allowed next |
+/// |---|---|
+/// | `REQUESTED` | `APPROVED`, `UNDER_REVIEW`, `REJECTED`, `CANCELLED` |
+/// | `UNDER_REVIEW` | `APPROVED`, `REJECTED`, `CANCELLED` |
+/// | `APPROVED` | `PENDING_PAYMENT`, `REJECTED`, `PAYMENT_PROCESSOR_ERROR`, `CANCELLED` |
+/// | `PENDING_PAYMENT` | `PAID`, `REJECTED`, `CANCELLED`, `PAYMENT_PROCESSOR_ERROR` |
+/// | `PAYMENT_PROCESSOR_ERROR` | `APPROVED` (operator retry), `REJECTED`, `CANCELLED` |
+/// | `PAID` | `REJECTED` (reversal: the bank returned the money) |
+/// | `REJECTED`, `CANCELLED` | nothing: final |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CashoutStatus {
+    /// Created, not yet reviewed.
+    Requested,
+    /// Waiting for an operator (above the auto-approve limit).
+    UnderReview,
+    /// Approved; about to be, or being, sent to the provider.
+    Approved,
+    /// The provider holds the payout and has not finished it.
+    PendingPayment,
+    /// The provider paid. Can still become `REJECTED` by a reversal.
+    Paid,
+    /// Refused (review, data, bank) or reversed. Final.
+    Rejected,
+    /// Cancelled by the merchant or at the provider. Final.
+    Cancelled,
+    /// The provider could not take the payout for a reason on our or its side (configuration,
+    /// funds, outage); nothing was paid. Waits for an operator: retry or give up.
+    PaymentProcessorError,
+}
+
+impl CashoutStatus {
+    /// Every status.
+    pub const ALL: [CashoutStatus; 8] = [
+        CashoutStatus::Requested,
+        CashoutStatus::UnderReview,
+        CashoutStatus::Approved,
+        CashoutStatus::PendingPayment,
+        CashoutStatus::Paid,
+        CashoutStatus::Rejected,
+        CashoutStatus::Cancelled,
+        CashoutStatus::PaymentProcessorError,
+    ];
+
+    /// The statuses this one may move to (the transition table).
+    pub const fn allowed_next(self) -> &'static [CashoutStatus] {
+        use CashoutStatus::*;
+        match self {
+            Requested => &[Approved, UnderReview, Rejected, Cancelled],
+            UnderReview => &[Approved, Rejected, Cancelled],
+            Approved => &[PendingPayment, Rejected, PaymentProcessorError, Cancelled],
+            PendingPayment => &[Paid, Rejected, Cancelled, PaymentProcessorError],
+            PaymentProcessorError => &[Approved, Rejected, Cancelled],
+            Paid => &[Rejected],
+            Rejected | Cancelled => &[],
+        }
+    }
+
+    /// Whether `self → to` is in the table.
+    pub fn can_transition_to(self, to: CashoutStatus) -> bool {
+        self.allowed_next().contains(&to)
+    }
+
+    /// `REJECTED` and `CANCELLED`: nothing can change them.
+    pub const fn is_final(self) -> bool {
+        matches!(self, CashoutStatus::Rejected | CashoutStatus::Cancelled)
+    }
+
+    /// How far along the payout path a status is. Every transition in the table goes to a higher
+    /// progress but one: the operator's retry (`PAYMENT_PROCESSOR_ERROR → APPROVED`), the one
+    /// deliberate step back. `PAYMENT_PROCESSOR_ERROR` is an outcome, level with `PAID`.
+    pub const fn progress(self) -> u8 {
+        use CashoutStatus::*;
+        match self {
+            Requested => 0,
+            UnderReview => 1,
+            Approved => 2,
+            PendingPayment => 3,
+            Paid | PaymentProcessorError => 4,
+            Rejected | Cancelled => 5,
+        }
+    }
+
+    /// The wire name (`PENDING_PAYMENT`).
+    pub const fn as_str(self) -> &'static str {
+        use CashoutStatus::*;
+        match self {
+            Requested => "REQUESTED",
+            UnderReview => "UNDER_REVIEW",
+            Approved => "APPROVED",
+            PendingPayment => "PENDING_PAYMENT",
+            Paid => "PAID",
+            Rejected => "REJECTED",
+            Cancelled => "CANCELLED",
+            PaymentProcessorError => "PAYMENT_PROCESSOR_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for CashoutStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that is not one of the eight statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a cashout status")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for CashoutStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CashoutStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.chars().take(32).collect()))
+    }
+}
+
+/// The status of one invoice inside a request: the request's status while the invoice is
+/// included, `EXCLUDED` once an operator took it out (and from then on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvoiceStatus {
+    /// See [`CashoutStatus::Requested`].
+    Requested,
+    /// See [`CashoutStatus::UnderReview`].
+    UnderReview,
+    /// See [`CashoutStatus::Approved`].
+    Approved,
+    /// See [`CashoutStatus::PendingPayment`].
+    PendingPayment,
+    /// See [`CashoutStatus::Paid`].
+    Paid,
+    /// See [`CashoutStatus::Rejected`].
+    Rejected,
+    /// See [`CashoutStatus::Cancelled`].
+    Cancelled,
+    /// See [`CashoutStatus::PaymentProcessorError`].
+    PaymentProcessorError,
+    /// Taken out of the request during review; not paid, not counted.
+    Excluded,
+}
+
+impl From<CashoutStatus> for InvoiceStatus {
+    fn from(s: CashoutStatus) -> Self {
+        match s {
+            CashoutStatus::Requested => InvoiceStatus::Requested,
+            CashoutStatus::UnderReview => InvoiceStatus::UnderReview,
+            CashoutStatus::Approved => InvoiceStatus::Approved,
+            CashoutStatus::PendingPayment => InvoiceStatus::PendingPayment,
+            CashoutStatus::Paid => InvoiceStatus::Paid,
+            CashoutStatus::Rejected => InvoiceStatus::Rejected,
+            CashoutStatus::Cancelled => InvoiceStatus::Cancelled,
+            CashoutStatus::PaymentProcessorError => InvoiceStatus::PaymentProcessorError,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_allow_nothing() {
+        for s in CashoutStatus::ALL {
+            assert_eq!(s.is_final(), s.allowed_next().is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn table_matches_the_architecture() {
+        use CashoutStatus::*;
+        let expected: &[(CashoutStatus, CashoutStatus)] = &[
+            (Requested, Approved),
+            (Requested, UnderReview),
+            (Requested, Rejected),
+            (Requested, Cancelled),
+            (UnderReview, Approved),
+            (UnderReview, Rejected),
+            (UnderReview, Cancelled),
+            (Approved, PendingPayment),
+            (Approved, Rejected),
+            (Approved, PaymentProcessorError),
+            (Approved, Cancelled),
+            (PendingPayment, Paid),
+            (PendingPayment, Rejected),
+            (PendingPayment, Cancelled),
+            (PendingPayment, PaymentProcessorError),
+            (PaymentProcessorError, Approved),
+            (PaymentProcessorError, Rejected),
+            (PaymentProcessorError, Cancelled),
+            (Paid, Rejected),
+        ];
+        for from in CashoutStatus::ALL {
+            for to in CashoutStatus::ALL {
+                assert_eq!(
+                    from.can_transition_to(to),
+                    expected.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_transition_but_the_operator_retry_moves_forward() {
+        for from in CashoutStatus::ALL {
+            for &to in from.allowed_next() {
+                let retry = from == CashoutStatus::PaymentProcessorError && to == CashoutStatus::Approved;
+                assert_eq!(to.progress() > from.progress(), !retry, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for s in CashoutStatus::ALL {
+            assert_eq!(s.as_str().parse::<CashoutStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+        assert!("paid".parse::<CashoutStatus>().is_err());
+    }
+}

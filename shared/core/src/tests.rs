@@ -1,0 +1,516 @@
+//! Property tests of the request aggregate: a reference model of the status machine drives random
+//! operation sequences against [`CashoutRequest`], and random provider status streams (with
+//! duplicates and reordering) are replayed against requests at the provider.
+
+use proptest::prelude::*;
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
+use rust_decimal::Decimal;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::cashout::{CashoutRequest, Change, DispatchFailure};
+use crate::event::{EventPayload, StatusEvent};
+use crate::ids::{CashoutRequestId, InvoiceId, MerchantId, ProviderPayoutId};
+use crate::input::CashoutInput;
+use crate::provider::{PayoutState, ProviderName, ProviderPayout};
+use crate::review::ReviewPolicy;
+use crate::status::{CashoutStatus, InvoiceStatus};
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap()
+}
+
+/// A D24 request in BRL with `n` invoices of 100.00 at 80 %.
+pub(crate) fn new_request(n: usize) -> Change {
+    let invoices: Vec<_> = (0..n)
+        .map(|i| json!({"invoice_id": format!("INV-{i}"), "payer": {"tax_id": "1", "name": "P"}, "amount": "100.00", "advance_percentage": "80"}))
+        .collect();
+    let body = json!({
+        "currency": "BRL", "country": "BR", "requested_by": "ana@example.com", "provider": "d24",
+        "beneficiary": {"name": "Ana", "document_id": "12345678909", "bank_account": "0001234567"},
+        "invoices": invoices,
+    });
+    let draft = serde_json::from_value::<CashoutInput>(body)
+        .unwrap()
+        .validate()
+        .unwrap();
+    CashoutRequest::create(
+        CashoutRequestId::from_uuid(Uuid::from_u128(7)),
+        MerchantId::new("clinic").unwrap(),
+        draft,
+        t0(),
+    )
+}
+
+fn payout(state: PayoutState) -> ProviderPayout {
+    ProviderPayout {
+        provider: ProviderName::D24,
+        payout_id: ProviderPayoutId::new("8405147").unwrap(),
+        reference: None,
+        provider_status: format!("{state:?}"),
+        state,
+        updated_at: None,
+    }
+}
+
+fn provider_state() -> impl Strategy<Value = PayoutState> {
+    prop_oneof![
+        Just(PayoutState::Pending),
+        Just(PayoutState::Paid { paid_at: None }),
+        Just(PayoutState::Rejected {
+            code: Some("800".into()),
+            reason: None
+        }),
+        Just(PayoutState::Rejected {
+            code: Some("826".into()),
+            reason: Some("WITHDRAWAL_REVERSED".into())
+        }),
+        Just(PayoutState::Cancelled),
+        Just(PayoutState::NeedsAttention {
+            reason: "partial".into()
+        }),
+        Just(PayoutState::Unknown),
+    ]
+}
+
+/// The reference model: just enough state to predict every operation's outcome.
+#[derive(Debug, Clone)]
+struct Model {
+    invoices: usize,
+    status: CashoutStatus,
+    dispatched: bool,
+    excluded: Vec<bool>,
+    version: u64,
+    events: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Review { auto_approve: bool },
+    Approve,
+    Reject,
+    Cancel,
+    Exclude(usize),
+    BeginDispatch,
+    Declined,
+    ProcessorError,
+    Retry,
+    Provider(PayoutState),
+}
+
+struct ModelMachine;
+
+impl Model {
+    fn included(&self) -> usize {
+        self.excluded.iter().filter(|e| !**e).count()
+    }
+
+    fn step(&mut self, to: CashoutStatus) {
+        self.status = to;
+        self.events += 1;
+    }
+}
+
+impl ReferenceStateMachine for ModelMachine {
+    type State = Model;
+    type Transition = Op;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        (1usize..=4)
+            .prop_map(|n| Model {
+                invoices: n,
+                status: CashoutStatus::Requested,
+                dispatched: false,
+                excluded: vec![false; n],
+                version: 1,
+                events: 1,
+            })
+            .boxed()
+    }
+
+    fn transitions(state: &Model) -> BoxedStrategy<Op> {
+        let n = state.invoices;
+        prop_oneof![
+            any::<bool>().prop_map(|auto_approve| Op::Review { auto_approve }),
+            Just(Op::Approve),
+            Just(Op::Reject),
+            Just(Op::Cancel),
+            (0..n).prop_map(Op::Exclude),
+            Just(Op::BeginDispatch),
+            Just(Op::Declined),
+            Just(Op::ProcessorError),
+            Just(Op::Retry),
+            provider_state().prop_map(Op::Provider),
+            provider_state().prop_map(Op::Provider),
+        ]
+        .boxed()
+    }
+
+    fn apply(mut s: Model, op: &Op) -> Model {
+        use CashoutStatus::*;
+        let events_before = s.events;
+        let claims_dispatch = matches!(op, Op::BeginDispatch) && s.status == Approved;
+        match op {
+            Op::Review { auto_approve } if s.status == Requested => {
+                s.step(if *auto_approve { Approved } else { UnderReview })
+            }
+            Op::Approve if matches!(s.status, Requested | UnderReview) => s.step(Approved),
+            Op::Reject | Op::Cancel
+                if matches!(s.status, Requested | UnderReview | PaymentProcessorError)
+                    || (s.status == Approved && !s.dispatched) =>
+            {
+                s.step(if matches!(op, Op::Reject) { Rejected } else { Cancelled })
+            }
+            Op::Exclude(i) if matches!(s.status, Requested | UnderReview) && !s.excluded[*i] && s.included() > 1 => {
+                s.excluded[*i] = true;
+                s.events += 1;
+            }
+            Op::BeginDispatch if s.status == Approved => s.dispatched = true,
+            Op::Declined if s.status == Approved => s.step(Rejected),
+            Op::ProcessorError if s.status == Approved => s.step(PaymentProcessorError),
+            Op::Retry if s.status == PaymentProcessorError => {
+                s.dispatched = false;
+                s.step(Approved);
+            }
+            Op::Provider(state) => {
+                if let Some(target) = state.target_status() {
+                    let at_provider = matches!(s.status, Approved | PendingPayment | Paid);
+                    let from = if s.status == Approved { PendingPayment } else { s.status };
+                    let allowed = target == PendingPayment || from.can_transition_to(target);
+                    if at_provider && target != s.status && allowed {
+                        if s.status == Approved {
+                            s.step(PendingPayment);
+                        }
+                        if target != PendingPayment {
+                            s.step(target);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Every accepted operation appends events, except the dispatch claim; each bumps the
+        // version once.
+        if s.events != events_before || claims_dispatch {
+            s.version += 1;
+        }
+        s
+    }
+}
+
+struct Sut {
+    request: CashoutRequest,
+    events: Vec<StatusEvent>,
+}
+
+struct AggregateTest;
+
+fn apply_change(sut: &mut Sut, change: Change) {
+    assert_eq!(
+        change.expected_version,
+        sut.request.version(),
+        "a change is computed from the current version"
+    );
+    assert_eq!(
+        change.request.version(),
+        sut.request.version() + 1,
+        "every write bumps the version by one"
+    );
+    for (i, e) in change.events.iter().enumerate() {
+        assert_eq!(
+            e.sequence,
+            sut.request.last_sequence() + 1 + i as u64,
+            "sequence numbers are consecutive"
+        );
+        if let EventPayload::StatusUpdate {
+            previous_status,
+            status,
+            ..
+        } = &e.payload
+        {
+            assert!(
+                previous_status.can_transition_to(*status),
+                "{previous_status} -> {status} is not in the table"
+            );
+        }
+    }
+    sut.events.extend(change.events);
+    sut.request = change.request;
+}
+
+impl StateMachineTest for AggregateTest {
+    type SystemUnderTest = Sut;
+    type Reference = ModelMachine;
+
+    fn init_test(model: &Model) -> Sut {
+        let change = new_request(model.invoices);
+        Sut {
+            events: change.events,
+            request: change.request,
+        }
+    }
+
+    fn apply(mut sut: Sut, model: &Model, op: Op) -> Sut {
+        let now = t0() + time::Duration::minutes(sut.events.len() as i64);
+        let was_final = sut.request.status().is_final();
+        let before = sut.request.clone();
+        let result: Option<Change> = match op {
+            Op::Review { auto_approve } => {
+                let limit = if auto_approve {
+                    Decimal::from(1_000_000)
+                } else {
+                    Decimal::ZERO
+                };
+                sut.request
+                    .review(
+                        &ReviewPolicy {
+                            auto_approve_limit: limit,
+                        },
+                        now,
+                    )
+                    .ok()
+            }
+            Op::Approve => sut.request.approve(now).ok(),
+            Op::Reject => sut.request.reject("no".into(), now).ok(),
+            Op::Cancel => sut.request.cancel(now).ok(),
+            Op::Exclude(i) => sut
+                .request
+                .exclude_invoice(&InvoiceId::new(format!("INV-{i}")).unwrap(), now)
+                .ok(),
+            Op::BeginDispatch => sut.request.begin_dispatch(now).ok(),
+            Op::Declined => sut
+                .request
+                .record_dispatch_failure(
+                    DispatchFailure::Declined {
+                        code: Some("300".into()),
+                        message: "bad".into(),
+                    },
+                    now,
+                )
+                .ok(),
+            Op::ProcessorError => sut
+                .request
+                .record_dispatch_failure(
+                    DispatchFailure::ProcessorError {
+                        code: Some("514".into()),
+                        message: "funds".into(),
+                    },
+                    now,
+                )
+                .ok(),
+            Op::Retry => sut.request.retry(now).ok(),
+            Op::Provider(state) => sut.request.record_provider_payout(&payout(state), now),
+        };
+        if was_final {
+            assert!(result.is_none(), "nothing may change a final request");
+        }
+        match result {
+            Some(change) => apply_change(&mut sut, change),
+            None => assert_eq!(sut.request, before, "a refused operation changes nothing"),
+        }
+        assert_eq!(
+            sut.request.status(),
+            model.status,
+            "the aggregate agrees with the model"
+        );
+        assert_eq!(
+            sut.events.len() as u64,
+            model.events,
+            "event count agrees with the model"
+        );
+        assert_eq!(sut.request.version(), model.version, "version agrees with the model");
+        sut
+    }
+
+    fn check_invariants(sut: &Sut, model: &Model) {
+        let r = &sut.request;
+        assert_eq!(r.last_sequence(), sut.events.len() as u64);
+        for (i, e) in sut.events.iter().enumerate() {
+            assert_eq!(e.sequence, i as u64 + 1);
+        }
+        for (i, inv) in r.invoices().iter().enumerate() {
+            if model.excluded[i] {
+                assert_eq!(inv.status, InvoiceStatus::Excluded, "excluded invoices stay excluded");
+            } else {
+                assert_eq!(
+                    inv.status,
+                    InvoiceStatus::from(r.status()),
+                    "included invoices move with the request"
+                );
+            }
+        }
+        assert_eq!(r.included_invoice_count() as usize, model.included());
+        assert_eq!(r.requested_invoice_count() as usize, model.invoices);
+        match r.paid_amount() {
+            Some(paid) => {
+                assert_eq!(r.status(), CashoutStatus::Paid);
+                assert!(paid <= r.requested_amount(), "paid_amount ≤ requested_amount");
+                assert_eq!(paid, r.payable_amount());
+                assert_eq!(r.paid_invoice_count(), r.included_invoice_count());
+                assert!(r.payment_date().is_some() && r.payment_reference().is_some());
+            }
+            None => {
+                assert_ne!(r.status(), CashoutStatus::Paid);
+                assert_eq!(r.paid_invoice_count(), 0);
+            }
+        }
+        assert!(r.paid_invoice_count() <= r.requested_invoice_count());
+        if r.status().is_final() {
+            assert_eq!(r.next_check_at(), None);
+        }
+    }
+}
+
+prop_state_machine! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #[test]
+    fn the_aggregate_follows_the_status_machine(sequential 1..40 => AggregateTest);
+}
+
+proptest! {
+    /// Any stream of provider answers — with duplicates and in any order — moves a request at
+    /// the provider only forward, and a final request never changes.
+    #[test]
+    fn provider_streams_never_move_a_request_backwards(
+        stream in prop::collection::vec(provider_state(), 1..30),
+        duplicate_every in 1usize..4,
+    ) {
+        let request = new_request(2).request.review(&ReviewPolicy::default(), t0()).unwrap().request;
+        let mut request = request.begin_dispatch(t0()).unwrap().request;
+        let mut delivered = Vec::new();
+        for (i, s) in stream.into_iter().enumerate() {
+            delivered.push(s.clone());
+            if i % duplicate_every == 0 {
+                delivered.push(s);
+            }
+        }
+        let mut last_progress = request.status().progress();
+        for s in delivered {
+            let was_final = request.status().is_final();
+            let before = request.status();
+            if let Some(c) = request.record_provider_payout(&payout(s), t0()) {
+                prop_assert!(!was_final, "a final request changed");
+                for e in &c.events {
+                    if let EventPayload::StatusUpdate { previous_status, status, .. } = &e.payload {
+                        prop_assert!(previous_status.can_transition_to(*status));
+                    }
+                }
+                request = c.request;
+            }
+            prop_assert!(request.status().progress() >= last_progress, "{before} went back to {}", request.status());
+            last_progress = request.status().progress();
+        }
+    }
+}
+
+#[test]
+fn a_request_is_approved_paid_and_reversed() {
+    let created = new_request(3);
+    assert_eq!(created.events.len(), 1);
+    let r = created.request;
+    let approved = r.review(&ReviewPolicy::default(), t0()).unwrap().request;
+    assert_eq!(approved.status(), CashoutStatus::Approved);
+    let claimed = approved.begin_dispatch(t0()).unwrap();
+    assert!(claimed.events.is_empty());
+    assert_eq!(
+        claimed.request.cancel(t0()),
+        Err(crate::cashout::TransitionError::NeedsProviderCancel)
+    );
+    // The provider answers COMPLETED before the dispatcher recorded PENDING: two steps.
+    let paid = claimed
+        .request
+        .record_provider_payout(&payout(PayoutState::Paid { paid_at: None }), t0())
+        .unwrap();
+    assert_eq!(paid.events.len(), 2);
+    assert_eq!(
+        paid.new_provider_reference,
+        Some((ProviderName::D24, ProviderPayoutId::new("8405147").unwrap()))
+    );
+    let paid = paid.request;
+    assert_eq!(paid.status(), CashoutStatus::Paid);
+    assert_eq!(paid.paid_amount().unwrap().to_string(), "240.00");
+    assert_eq!(paid.paid_invoice_count(), 3);
+    // A stale PENDING changes nothing.
+    assert!(
+        paid.record_provider_payout(&payout(PayoutState::Pending), t0())
+            .is_none()
+    );
+    let reversed = paid
+        .record_provider_payout(
+            &payout(PayoutState::Rejected {
+                code: Some("826".into()),
+                reason: Some("WITHDRAWAL_REVERSED".into()),
+            }),
+            t0(),
+        )
+        .unwrap();
+    assert!(matches!(
+        reversed.events[0].payload,
+        EventPayload::StatusUpdate {
+            reason: crate::event::StatusReason::ProviderReversed { .. },
+            ..
+        }
+    ));
+    assert_eq!(reversed.request.status(), CashoutStatus::Rejected);
+    assert_eq!(reversed.request.paid_amount(), None);
+}
+
+#[test]
+fn excluded_invoices_lower_the_paid_amount() {
+    let r = new_request(3).request;
+    let limit = ReviewPolicy {
+        auto_approve_limit: Decimal::ZERO,
+    };
+    let r = r.review(&limit, t0()).unwrap().request;
+    assert_eq!(r.status(), CashoutStatus::UnderReview);
+    let c = r.exclude_invoice(&InvoiceId::new("INV-1").unwrap(), t0()).unwrap();
+    assert!(matches!(
+        c.events[0].payload,
+        EventPayload::InvoiceStatusUpdate {
+            status: InvoiceStatus::Excluded,
+            ..
+        }
+    ));
+    let r = c.request.approve(t0()).unwrap().request;
+    let r = r
+        .record_provider_payout(&payout(PayoutState::Paid { paid_at: None }), t0())
+        .unwrap()
+        .request;
+    assert_eq!(r.requested_amount().to_string(), "240.00");
+    assert_eq!(r.paid_amount().unwrap().to_string(), "160.00");
+    assert_eq!(r.paid_invoice_count(), 2);
+    assert_eq!(r.requested_invoice_count(), 3);
+    assert_eq!(r.invoices()[1].status, InvoiceStatus::Excluded);
+    assert_eq!(r.invoices()[0].status, InvoiceStatus::Paid);
+}
+
+#[test]
+fn webhook_bodies_carry_the_osigu_fields_and_the_sequence() {
+    let created = new_request(1);
+    let body: serde_json::Value = serde_json::from_str(&created.events[0].webhook_body()).unwrap();
+    assert_eq!(body["event"], "cashout_request.created");
+    assert_eq!(body["requested_amount"], "80.00");
+    assert_eq!(body["currency_code"], "BRL");
+    assert_eq!(body["requested_invoice_count"], 1);
+    assert_eq!(body["status"], "REQUESTED");
+    assert_eq!(body["sequence"], 1);
+    assert_eq!(body["cashout_request_id"], "00000000-0000-0000-0000-000000000007");
+    let approved = created.request.review(&ReviewPolicy::default(), t0()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&approved.events[0].webhook_body()).unwrap();
+    assert_eq!(body["event"], "cashout_request.status_update");
+    assert_eq!(body["status"], "APPROVED");
+    assert_eq!(body["paid_amount"], serde_json::Value::Null);
+    assert_eq!(body["sequence"], 2);
+    assert_eq!(body["reason"]["kind"], "auto_approved");
+}
+
+#[test]
+fn requests_round_trip_through_json_storage() {
+    let c = new_request(2);
+    let text = serde_json::to_string(&c.request).unwrap();
+    let back: CashoutRequest = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, c.request);
+    let e = serde_json::to_string(&c.events[0]).unwrap();
+    assert_eq!(serde_json::from_str::<StatusEvent>(&e).unwrap(), c.events[0]);
+}

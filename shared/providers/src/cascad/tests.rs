@@ -1,0 +1,269 @@
+//! Wire-type tests against the documented samples (fixtures copied from seed 003) and the
+//! error classification.
+
+use std::sync::Arc;
+
+use cashout_core::ports::{InboundNotification, ProviderErrorKind, ProviderNotification};
+use cashout_core::provider::PayoutState;
+use cashout_core::signing::{ProviderSecret, cascad_signature};
+use reqwest::StatusCode;
+use time::OffsetDateTime;
+
+use super::transformers::*;
+use super::*;
+use crate::config::ProvidersConfig;
+use crate::http::Reply;
+
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!("../../fixtures/cascad/", $name))
+    };
+}
+
+fn client() -> CascadClient {
+    let config = ProvidersConfig::for_simulator("http://127.0.0.1:9");
+    let http = Arc::new(Http::new(&config.http).unwrap());
+    CascadClient::new(config.cascad.unwrap(), http).unwrap()
+}
+
+fn reply(status: u16, body: &str) -> Reply {
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        retry_after: None,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn the_created_invoice_sample_reads_as_a_pending_payout() {
+    let doc: InvoiceDoc = serde_json::from_str(fixture!("invoice_created.json")).unwrap();
+    let p = CascadClient::to_payout(&doc.data).unwrap();
+    assert_eq!(p.payout_id.as_str(), "cpoi_VdHYVxq4RsLEebAQ");
+    assert_eq!(p.state, PayoutState::Pending);
+    assert_eq!(p.provider_status, "created");
+    assert_eq!(p.reference.unwrap().to_string(), "ada8c01f-f5d4-4037-88f1-d222ee6497ad");
+    assert_eq!(p.updated_at.unwrap().unix_timestamp(), 1_597_835_735);
+    assert_eq!(doc.data.attributes.amount.unwrap().0.to_string(), "10");
+    let fields = doc.data.attributes.fields.unwrap();
+    assert_eq!(fields["card_number"], "512381******0000");
+}
+
+#[test]
+fn the_processed_invoice_sample_reads_as_paid_when_processed() {
+    let doc: InvoiceDoc = serde_json::from_str(fixture!("invoice_private.json")).unwrap();
+    let p = CascadClient::to_payout(&doc.data).unwrap();
+    assert_eq!(
+        p.state,
+        PayoutState::Paid {
+            paid_at: Some(OffsetDateTime::from_unix_timestamp(1_597_835_933).unwrap())
+        }
+    );
+    let doc: InvoiceDoc = serde_json::from_str(fixture!("invoice_process_response.json")).unwrap();
+    assert_eq!(doc.data.attributes.status, "created");
+    let public: PublicInvoiceDoc = serde_json::from_str(fixture!("invoice_public.json")).unwrap();
+    assert_eq!(public.data.status, "processed");
+    assert_eq!(public.data.processed_amount.unwrap().0.to_string(), "10");
+}
+
+#[test]
+fn the_list_sample_reads_with_its_cursors() {
+    let doc: InvoiceListDoc = serde_json::from_str(fixture!("invoice_list.json")).unwrap();
+    assert_eq!(doc.data.len(), 2);
+    let meta = doc.meta.unwrap();
+    assert_eq!(meta.after.as_deref(), Some("cpoi_S1zoJnT8x4iZ4oPr"));
+    assert_eq!(meta.before.as_deref(), Some("cpoi_WSvqrC4BztUHs5Ji"));
+    let states: Vec<_> = doc
+        .data
+        .iter()
+        .map(|r| CascadClient::to_payout(r).unwrap().provider_status)
+        .collect();
+    assert_eq!(states, ["created", "processed"]);
+}
+
+#[test]
+fn the_services_samples_read_with_exact_limits() {
+    let doc: ServiceListDoc = serde_json::from_str(fixture!("payout_services.json")).unwrap();
+    assert_eq!(doc.meta.unwrap().pages, Some(9));
+    let services: Vec<PayoutService> = doc.data.into_iter().map(service_of).collect();
+    assert_eq!(services[1].code, "bank_transfer_zar");
+    assert_eq!(services[1].amount_min.as_deref(), Some("0.01"));
+    assert_eq!(services[1].amount_max.as_deref(), Some("1000000"));
+    let one: ServiceDoc = serde_json::from_str(fixture!("payout_service.json")).unwrap();
+    assert_eq!(service_of(one.data).code, "swift_jpy");
+}
+
+#[test]
+fn the_prerequest_sample_yields_its_one_service_and_skips_the_rest() {
+    let doc: PrerequestDoc = serde_json::from_str(fixture!("prerequest_response.json")).unwrap();
+    let methods = methods_of(&doc);
+    assert_eq!(methods.len(), 1, "`methods` and `account` are not services");
+    let m = &methods[0];
+    assert_eq!(m.service.as_deref(), Some("test_usd"));
+    assert_eq!(m.amount_min.as_deref(), Some("0.01"));
+    assert_eq!(m.amount_max.as_deref(), Some("9999999"));
+    let keys: Vec<_> = m.fields.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "account",
+            "test_details_success_rate",
+            "test_details_payout_status",
+            "test_details_payout_resolution"
+        ]
+    );
+    assert!(m.fields[0].required);
+    let request: serde_json::Value = serde_json::from_str(fixture!("prerequest_request.json")).unwrap();
+    let ours = serde_json::to_value(PrerequestBody {
+        currency: "USD",
+        amount: RawValue::from_string("10".into()).unwrap(),
+        public_key: "pk_live_NM6Rpg6A29zNlSQHiCsprOJyT9WXuFa76WcwwBB69cS",
+    })
+    .unwrap();
+    assert_eq!(ours, request);
+}
+
+#[test]
+fn our_create_request_has_the_documented_shape_and_an_exact_amount() {
+    let sample: serde_json::Value = serde_json::from_str(fixture!("invoice_create_request.json")).unwrap();
+    let doc = CreateInvoiceDoc {
+        data: CreateInvoiceData {
+            kind: "payout-invoice",
+            attributes: CreateInvoiceAttributes {
+                reference_id: "a5c22bfb-04c1-4dbf-8b46-9753bf1f6570".into(),
+                service: "card",
+                currency: "USD",
+                amount: RawValue::from_string("10.10".into()).unwrap(),
+                fields: [("card_number", "5123817234060000")].into_iter().collect(),
+                callback_url: Some("https://webhook.site/1192f6ef-71c9-4b80-b43b-133d8fe14677"),
+                description: None,
+                options: InvoiceOptions { auto_process: false },
+            },
+        },
+    };
+    let text = serde_json::to_string(&doc).unwrap();
+    assert!(text.contains(r#""amount":10.10"#), "{text}");
+    let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in ["reference_id", "service", "currency", "fields", "callback_url"] {
+        assert_eq!(
+            ours["data"]["attributes"][key], sample["data"]["attributes"][key],
+            "{key}"
+        );
+    }
+    assert_eq!(ours["data"]["type"], sample["data"]["type"]);
+    assert_eq!(
+        ours["data"]["attributes"]["options"]["auto_process"],
+        sample["data"]["attributes"]["options"]["auto_process"]
+    );
+}
+
+#[test]
+fn documented_error_bodies_are_read_and_classified() {
+    let kind = |call, status, body: &str| CascadClient::failure(call, &reply(status, body)).kind;
+    assert_eq!(
+        kind(Call::Create, 401, fixture!("error_401.json")),
+        ProviderErrorKind::Configuration
+    );
+    assert_eq!(
+        kind(Call::Other, 404, fixture!("error_404.json")),
+        ProviderErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(Call::Create, 405, fixture!("error_405.json")),
+        ProviderErrorKind::Configuration
+    );
+    assert_eq!(
+        kind(Call::Create, 422, fixture!("error_fields.json")),
+        ProviderErrorKind::Declined
+    );
+    assert_eq!(kind(Call::Create, 403, "{}"), ProviderErrorKind::Configuration);
+    assert_eq!(kind(Call::Create, 400, "{}"), ProviderErrorKind::Declined);
+    assert_eq!(
+        kind(Call::Create, 500, fixture!("error_500.json")),
+        ProviderErrorKind::Ambiguous
+    );
+    assert!(matches!(
+        kind(Call::Other, 503, "<html>"),
+        ProviderErrorKind::Retryable { .. }
+    ));
+    let e = CascadClient::failure(Call::Create, &reply(422, fixture!("error_fields.json")));
+    assert!(
+        e.message.contains("amount: This value should be greater than 0."),
+        "{}",
+        e.message
+    );
+    let e = CascadClient::failure(Call::Create, &reply(500, fixture!("error_500.json")));
+    assert!(e.message.contains("Internal server error."), "{}", e.message);
+}
+
+fn signed(body: &str, secret: &str) -> InboundNotification {
+    let sig = cascad_signature(&ProviderSecret::new(secret), body.as_bytes());
+    InboundNotification {
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-signature".into(), sig),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn a_sample_callback_with_a_good_signature_is_a_status() {
+    let c = client();
+    let body = fixture!("invoice_private.json");
+    let n = c
+        .parse_callback(&signed(body, crate::config::simulator::CASCAD.2))
+        .unwrap();
+    let ProviderNotification::Status(p) = n else {
+        panic!("expected a status, got {n:?}");
+    };
+    assert!(matches!(p.state, PayoutState::Paid { .. }));
+    assert_eq!(p.updated_at.unwrap().unix_timestamp(), 1_597_835_933);
+}
+
+#[test]
+fn callbacks_with_a_bad_or_missing_signature_are_refused() {
+    let c = client();
+    let body = fixture!("invoice_private.json");
+    let wrong = c.parse_callback(&signed(body, "not the secret")).unwrap_err();
+    assert_eq!(wrong.kind, ProviderErrorKind::Protocol);
+    assert_eq!(wrong.code.as_deref(), Some("signature"));
+    let mut tampered = signed(body, crate::config::simulator::CASCAD.2);
+    tampered.body = body.replace("processed", "process_failed").into_bytes();
+    assert!(c.parse_callback(&tampered).is_err());
+    let unsigned = InboundNotification {
+        headers: vec![],
+        body: body.as_bytes().to_vec(),
+    };
+    assert_eq!(
+        c.parse_callback(&unsigned).unwrap_err().code.as_deref(),
+        Some("signature")
+    );
+}
+
+#[test]
+fn an_unknown_status_in_a_verified_callback_changes_nothing() {
+    let c = client();
+    let body = fixture!("invoice_private.json").replace("\"processed\"", "\"refunded\"");
+    let n = c
+        .parse_callback(&signed(&body, crate::config::simulator::CASCAD.2))
+        .unwrap();
+    let ProviderNotification::Status(p) = n else {
+        panic!("expected a status, got {n:?}");
+    };
+    assert_eq!(p.state, PayoutState::Unknown);
+    assert_eq!(p.state.target_status(), None);
+    assert_eq!(p.provider_status, "refunded");
+}
+
+#[test]
+fn a_batched_callback_of_several_invoices_is_a_hint() {
+    let c = client();
+    let body = fixture!("invoice_list.json");
+    let n = c
+        .parse_callback(&signed(body, crate::config::simulator::CASCAD.2))
+        .unwrap();
+    assert!(
+        matches!(n, ProviderNotification::Hint { payout_id: Some(_), .. }),
+        "{n:?}"
+    );
+}

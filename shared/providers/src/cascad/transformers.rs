@@ -1,0 +1,296 @@
+//! Cascad wire types (JSON:API): payout invoices, services, the pre-request, error bodies and
+//! callbacks. Amounts are read exactly ([`DecimalInput`]) and written as JSON number tokens from
+//! the decimal text. Nothing here leaves the `cascad` module.
+
+// Wire types mirror the documented shapes; not every field is read by the adapter.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use cashout_core::money::DecimalInput;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// `POST /payout-invoices`.
+#[derive(Debug, Serialize)]
+pub(crate) struct CreateInvoiceDoc<'a> {
+    pub data: CreateInvoiceData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CreateInvoiceData<'a> {
+    /// Always `payout-invoice`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub attributes: CreateInvoiceAttributes<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CreateInvoiceAttributes<'a> {
+    pub reference_id: String,
+    pub service: &'a str,
+    pub currency: &'a str,
+    /// "Float format": a JSON number written from the exact decimal text.
+    pub amount: Box<RawValue>,
+    pub fields: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub options: InvoiceOptions,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct InvoiceOptions {
+    pub auto_process: bool,
+}
+
+/// One invoice: the answer to create, process, get, and a callback's body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvoiceDoc {
+    pub data: InvoiceResource,
+}
+
+/// A list: `filter[reference_id]` answers and the cursor list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvoiceListDoc {
+    #[serde(default)]
+    pub meta: Option<ListMeta>,
+    #[serde(default)]
+    pub links: Option<ListLinks>,
+    pub data: Vec<InvoiceResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListMeta {
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub before: Option<String>,
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListLinks {
+    #[serde(default)]
+    pub prev: Option<String>,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvoiceResource {
+    pub id: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub attributes: InvoiceAttributes,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvoiceAttributes {
+    #[serde(default)]
+    pub serial_number: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub resolution: Option<String>,
+    #[serde(default)]
+    pub amount: Option<DecimalInput>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub reference_id: Option<String>,
+    #[serde(default)]
+    pub test_mode: Option<bool>,
+    #[serde(default)]
+    pub processed: Option<i64>,
+    #[serde(default)]
+    pub processed_amount: Option<DecimalInput>,
+    #[serde(default)]
+    pub created: Option<i64>,
+    #[serde(default)]
+    pub updated: Option<i64>,
+    /// Masked by Cascad (`512381******0000`).
+    #[serde(default)]
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// The public API's lookup answer: a flat object, not JSON:API.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PublicInvoiceDoc {
+    pub data: PublicInvoice,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PublicInvoice {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub resolution: Option<String>,
+    #[serde(default)]
+    pub amount: Option<DecimalInput>,
+    #[serde(default)]
+    pub processed: Option<i64>,
+    #[serde(default)]
+    pub processed_amount: Option<DecimalInput>,
+    #[serde(default)]
+    pub created: Option<i64>,
+}
+
+/// `GET /payout-services`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServiceListDoc {
+    #[serde(default)]
+    pub meta: Option<ServiceListMeta>,
+    pub data: Vec<ServiceResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServiceListMeta {
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default)]
+    pub pages: Option<u64>,
+    #[serde(default)]
+    pub page: Option<u64>,
+}
+
+/// `GET /payout-services/{id}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServiceDoc {
+    pub data: ServiceResource,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServiceResource {
+    pub id: String,
+    pub attributes: ServiceAttributes,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServiceAttributes {
+    pub service: String,
+    #[serde(default)]
+    pub service_method: Option<String>,
+    #[serde(default)]
+    pub service_currency: Option<String>,
+    #[serde(default)]
+    pub available: Option<bool>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub amount_min: Option<DecimalInput>,
+    #[serde(default)]
+    pub amount_max: Option<DecimalInput>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub test_mode: Option<bool>,
+}
+
+/// `POST /payout-prerequest` (public API).
+#[derive(Debug, Serialize)]
+pub(crate) struct PrerequestBody<'a> {
+    pub currency: &'a str,
+    pub amount: Box<RawValue>,
+    pub public_key: &'a str,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrerequestDoc {
+    pub data: PrerequestData,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrerequestData {
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub test_mode: Option<bool>,
+    /// Services by code. The documented sample also puts `methods` and `account` objects in
+    /// this map: entries that are not services are skipped by the caller.
+    pub services: BTreeMap<String, Box<RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrerequestService {
+    pub code: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub fields: Vec<PrerequestField>,
+    #[serde(default)]
+    pub amount_min: Option<DecimalInput>,
+    #[serde(default)]
+    pub amount_max: Option<DecimalInput>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PrerequestField {
+    pub key: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub regexp: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+/// `{"errors": [{"status", "code", "title", "detail"}]}` or `{"errors": {"field": "message"}}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorDoc {
+    pub errors: Errors,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Errors {
+    List(Vec<ErrorItem>),
+    Fields(BTreeMap<String, serde_json::Value>),
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorItem {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+impl ErrorDoc {
+    /// One line for people: `title: detail` items or `field: message` pairs.
+    pub(crate) fn summary(&self) -> String {
+        match &self.errors {
+            Errors::List(items) => items
+                .iter()
+                .map(|i| {
+                    [&i.code, &i.status, &i.title, &i.detail]
+                        .iter()
+                        .filter_map(|v| v.as_deref())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Errors::Fields(map) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}: {s}"),
+                    other => format!("{k}: {other}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! # cashout-providers: the payout provider adapters
+//!
+//! [`Providers`] implements [`PayoutProvider`] for all four providers, routing by name:
+//!
+//! | provider | module | API |
+//! |---|---|---|
+//! | `d24`, `onspot`, `tupay` | [`d24`] | D24 cashouts API v3: signed JSON (`Payload-Signature`), form notifications without a status |
+//! | `cascad` | [`cascad`] | Cascad payout invoices (JSON:API, Basic auth), callbacks signed with `X-Signature` |
+//!
+//! Each family is a client (URLs, auth, headers, error bodies) plus `transformers` (wire types
+//! only, never leaving the module). The exactly-once rules of the port hold in every adapter:
+//! our request id is the provider's `external_id`/`reference_id`; a create whose outcome is
+//! unknown (5xx, timeout, dropped connection) is `Ambiguous`; "already exists" (D24 511,
+//! Cascad 409) returns the existing payout; creates are never retried here.
+//!
+//! Errors: 400/422 and D24 data codes are `Declined`; 401/402/403/405 and D24 merchant codes
+//! are `Configuration` (alert someone; not a rejected payout); 429 and 5xx on reads are
+//! `Retryable` (reads are retried here, see [`HttpConfig`]).
+
+#![warn(missing_docs)]
+
+pub mod cascad;
+mod config;
+pub mod d24;
+mod http;
+mod settings;
+
+use std::sync::Arc;
+
+use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ports::{
+    InboundNotification, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
+    ProviderErrorKind, ProviderNotification,
+};
+use cashout_core::provider::{ProviderName, ProviderPayout};
+
+pub use cascad::{CascadClient, InvoicePage, PayoutService};
+pub use config::{CascadConfig, ConfigError, D24Config, HttpConfig, ProvidersConfig, simulator};
+pub use d24::{D24Client, HoldAction};
+pub use settings::SettingsError;
+
+/// Every provider adapter behind one value.
+#[derive(Debug)]
+pub struct Providers {
+    d24: Option<D24Client>,
+    onspot: Option<D24Client>,
+    tupay: Option<D24Client>,
+    cascad: Option<CascadClient>,
+}
+
+/// Checks a base URL and drops its trailing slash.
+pub(crate) fn checked_base_url(provider: ProviderName, url: &str) -> Result<String, ConfigError> {
+    let ok = url::Url::parse(url)
+        .ok()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if ok {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::BaseUrl {
+            provider,
+            url: url.chars().take(200).collect(),
+        })
+    }
+}
+
+fn not_configured(provider: ProviderName) -> ProviderError {
+    ProviderError::new(
+        provider,
+        ProviderErrorKind::Configuration,
+        format!("{provider} is not configured"),
+    )
+}
+
+impl Providers {
+    /// Builds every configured adapter over one pooled HTTP client.
+    pub fn new(config: ProvidersConfig) -> Result<Providers, ConfigError> {
+        let http = Arc::new(http::Http::new(&config.http)?);
+        let d24 = |name, c: Option<D24Config>| c.map(|c| D24Client::new(name, c, http.clone())).transpose();
+        Ok(Providers {
+            d24: d24(ProviderName::D24, config.d24)?,
+            onspot: d24(ProviderName::Onspot, config.onspot)?,
+            tupay: d24(ProviderName::Tupay, config.tupay)?,
+            cascad: config.cascad.map(|c| CascadClient::new(c, http.clone())).transpose()?,
+        })
+    }
+
+    /// Whether `provider` is configured.
+    pub fn is_configured(&self, provider: ProviderName) -> bool {
+        match provider {
+            ProviderName::Cascad => self.cascad.is_some(),
+            ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => self.d24_family(provider).is_ok(),
+        }
+    }
+
+    /// The D24-family client of a profile.
+    pub fn d24_family(&self, provider: ProviderName) -> Result<&D24Client, ProviderError> {
+        match provider {
+            ProviderName::D24 => self.d24.as_ref(),
+            ProviderName::Onspot => self.onspot.as_ref(),
+            ProviderName::Tupay => self.tupay.as_ref(),
+            ProviderName::Cascad => None,
+        }
+        .ok_or_else(|| not_configured(provider))
+    }
+
+    /// The Cascad client.
+    pub fn cascad(&self) -> Result<&CascadClient, ProviderError> {
+        self.cascad.as_ref().ok_or_else(|| not_configured(ProviderName::Cascad))
+    }
+
+    /// Puts a D24/Onspot payout on hold or releases it (Tupay and Cascad have no hold).
+    pub async fn set_hold(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+        reference: CashoutRequestId,
+        action: HoldAction,
+    ) -> Result<ProviderPayout, ProviderError> {
+        self.d24_family(provider)?.set_hold(payout_id, reference, action).await
+    }
+}
+
+impl PayoutProvider for Providers {
+    async fn create_payout(&self, order: &PayoutOrder) -> Result<ProviderPayout, ProviderError> {
+        match order.provider {
+            ProviderName::Cascad => self.cascad()?.create(order).await,
+            p => self.d24_family(p)?.create(order).await,
+        }
+    }
+
+    async fn find_payout(
+        &self,
+        provider: ProviderName,
+        reference: CashoutRequestId,
+    ) -> Result<Option<ProviderPayout>, ProviderError> {
+        match provider {
+            ProviderName::Cascad => self.cascad()?.find(reference).await,
+            p => self.d24_family(p)?.find(reference).await,
+        }
+    }
+
+    async fn payout_status(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+        reference: CashoutRequestId,
+    ) -> Result<ProviderPayout, ProviderError> {
+        match provider {
+            ProviderName::Cascad => self.cascad()?.status(payout_id).await,
+            p => self.d24_family(p)?.status(payout_id, reference).await,
+        }
+    }
+
+    async fn cancel_payout(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+        reference: CashoutRequestId,
+    ) -> Result<ProviderPayout, ProviderError> {
+        match provider {
+            ProviderName::Cascad => {
+                self.cascad()?;
+                Err(ProviderError::new(
+                    provider,
+                    ProviderErrorKind::InvalidState,
+                    "Cascad documents no cancel operation for payout invoices",
+                ))
+            }
+            p => self.d24_family(p)?.cancel(payout_id, reference).await,
+        }
+    }
+
+    fn parse_notification(
+        &self,
+        provider: ProviderName,
+        notification: &InboundNotification,
+    ) -> Result<ProviderNotification, ProviderError> {
+        match provider {
+            ProviderName::Cascad => self.cascad()?.parse_callback(notification),
+            p => self.d24_family(p)?.parse_notification(notification),
+        }
+    }
+
+    async fn payout_methods(
+        &self,
+        provider: ProviderName,
+        query: &PayoutMethodQuery,
+    ) -> Result<Vec<PayoutMethod>, ProviderError> {
+        match provider {
+            ProviderName::Cascad => self.cascad()?.payout_methods(query).await,
+            p => Ok(self.d24_family(p)?.payout_methods(query)),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Contract tests of the Cascad adapter against the simulator.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cashout_core::ids::ProviderPayoutId;
+use cashout_core::money::{Amount, Currency};
+use cashout_core::ports::{
+    InboundNotification, PayoutMethodQuery, PayoutProvider, ProviderErrorKind, ProviderNotification,
+};
+use cashout_core::provider::{PayoutState, ProviderName};
+use cashout_provider_sim::FaultConfig;
+use cashout_providers::{Providers, ProvidersConfig};
+use common::{Env, order};
+
+const CASCAD: ProviderName = ProviderName::Cascad;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[tokio::test]
+async fn a_payout_is_created_processed_then_goes_processing_and_processed() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let p = env.providers.create_payout(&o).await.unwrap();
+    assert!(p.payout_id.as_str().starts_with("cpoi_"));
+    assert_eq!(p.payout_id.as_str().len(), 21);
+    assert_eq!(
+        (p.state.clone(), p.provider_status.as_str()),
+        (PayoutState::Pending, "created")
+    );
+    assert_eq!(p.reference, Some(o.reference));
+    let status = || env.providers.payout_status(CASCAD, &p.payout_id, o.reference);
+    env.advance(ms(500));
+    assert_eq!(status().await.unwrap().provider_status, "processing");
+    env.advance(ms(1000));
+    let done = status().await.unwrap();
+    let PayoutState::Paid { paid_at } = done.state else {
+        panic!("expected paid, got {done:?}");
+    };
+    assert_eq!(
+        paid_at,
+        Some(common::start_time() + time::Duration::milliseconds(1500)).map(|t| t.replace_nanosecond(0).unwrap())
+    );
+    let ledger = env.sim.ledger();
+    assert_eq!(ledger.payouts[0].account.as_deref(), Some("******7890"));
+    assert_eq!(ledger.payouts[0].amount, "1234.50");
+}
+
+#[tokio::test]
+async fn auto_process_needs_no_process_call() {
+    let env = Env::with(|_| {}, |c| c.cascad.as_mut().unwrap().auto_process = true).await;
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let p = env.providers.create_payout(&o).await.unwrap();
+    env.advance(ms(1500));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert!(matches!(s.state, PayoutState::Paid { .. }), "{s:?}");
+}
+
+#[tokio::test]
+async fn an_account_ending_in_13_fails_processing() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567813", &env.receiver.url);
+    let p = env.providers.create_payout(&o).await.unwrap();
+    env.advance(ms(1000));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.state.clone(), s.provider_status.as_str()),
+        (PayoutState::Pending, "process_error (bank_error)")
+    );
+    env.advance(ms(1000));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert!(matches!(s.state, PayoutState::Rejected { .. }), "{s:?}");
+    assert_eq!(s.provider_status, "process_failed (declined)");
+}
+
+#[tokio::test]
+async fn an_account_ending_in_30_is_declined_with_the_field_named() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567830", &env.receiver.url);
+    let e = env.providers.create_payout(&o).await.unwrap_err();
+    assert_eq!((e.kind, e.code.as_deref()), (ProviderErrorKind::Declined, Some("422")));
+    assert!(e.message.contains("fields.account"), "{}", e.message);
+    assert!(env.sim.ledger().payouts.is_empty());
+}
+
+#[tokio::test]
+async fn field_regexps_and_amounts_are_checked() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "12345678901234567", &env.receiver.url);
+    let e = env.providers.create_payout(&o).await.unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::Declined, "16+ digits break ^\\d{{1,15}}$");
+    let mut jpy = order(CASCAD, "1234567890", &env.receiver.url);
+    jpy.currency = Currency::JPY;
+    jpy.amount = Amount::parse("100", Currency::JPY).unwrap();
+    let e = env.providers.create_payout(&jpy).await.unwrap_err();
+    assert_eq!(
+        e.kind,
+        ProviderErrorKind::Configuration,
+        "no service for JPY is configured"
+    );
+}
+
+#[tokio::test]
+async fn a_second_create_with_the_same_reference_adopts_the_existing_invoice() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let first = env.providers.create_payout(&o).await.unwrap();
+    let second = env.providers.create_payout(&o).await.unwrap();
+    assert_eq!(first.payout_id, second.payout_id);
+    let ledger = env.sim.ledger();
+    let r = ledger.reference(CASCAD, &o.reference.to_string()).unwrap();
+    assert_eq!((r.create_attempts, r.payouts), (2, 1));
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_is_ambiguous_and_the_lookup_processes_the_invoice() {
+    let env = Env::start().await;
+    env.sim.set_faults(
+        CASCAD,
+        FaultConfig {
+            error_after: 100,
+            ..FaultConfig::default()
+        },
+    );
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let e = env.providers.create_payout(&o).await.unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::Ambiguous);
+    env.sim.set_faults(CASCAD, FaultConfig::default());
+    // The invoice exists but was never processed: the lookup adopts it and processes it.
+    let found = env.providers.find_payout(CASCAD, o.reference).await.unwrap().unwrap();
+    assert_eq!(found.reference, Some(o.reference));
+    env.advance(ms(1500));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &found.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert!(matches!(s.state, PayoutState::Paid { .. }), "{s:?}");
+    assert_eq!(env.sim.ledger().payouts.len(), 1);
+}
+
+#[tokio::test]
+async fn timeouts_and_dropped_connections_on_create_are_ambiguous() {
+    for fault in [
+        FaultConfig {
+            timeout: 100,
+            hang_ms: 3_000,
+            ..FaultConfig::default()
+        },
+        FaultConfig {
+            drop: 100,
+            ..FaultConfig::default()
+        },
+        FaultConfig {
+            error_before: 100,
+            ..FaultConfig::default()
+        },
+    ] {
+        let env = Env::start().await;
+        env.sim.set_faults(CASCAD, fault.clone());
+        let o = order(CASCAD, "1234567890", &env.receiver.url);
+        let e = env.providers.create_payout(&o).await.unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::Ambiguous, "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_invoice_left_created_is_processed_by_the_next_status_check() {
+    let env = Env::start().await;
+    let reference = common::new_reference();
+    // Created straight at the provider, as if our process call had been lost.
+    let (account, key, _, _) = cashout_providers::simulator::CASCAD;
+    let body = format!(
+        r#"{{"data":{{"type":"payout-invoice","attributes":{{"reference_id":"{reference}","service":"test_usd","currency":"USD","amount":12.5,"fields":{{"account":"1234567890"}}}}}}}}"#
+    );
+    let created = reqwest::Client::new()
+        .post(format!("{}/cascad/payout-invoices", env.sim.url()))
+        .basic_auth(account, Some(key))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let id: serde_json::Value = created.json().await.unwrap();
+    let id = ProviderPayoutId::new(id["data"]["id"].as_str().unwrap()).unwrap();
+    env.advance(ms(1500));
+    let s = env.providers.payout_status(CASCAD, &id, reference).await.unwrap();
+    assert_eq!(s.provider_status, "created", "nothing happens without a process call");
+    env.advance(ms(1500));
+    let s = env.providers.payout_status(CASCAD, &id, reference).await.unwrap();
+    assert!(matches!(s.state, PayoutState::Paid { .. }), "{s:?}");
+}
+
+#[tokio::test]
+async fn wrong_basic_auth_is_a_configuration_error() {
+    let env = Env::start().await;
+    let mut c = ProvidersConfig::for_simulator(&env.sim.url());
+    c.http = common::test_http();
+    c.cascad.as_mut().unwrap().api_key = "sk_test_wrong".to_owned().into();
+    let providers = Providers::new(c).unwrap();
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let e = providers.create_payout(&o).await.unwrap_err();
+    assert_eq!(
+        (e.kind, e.code.as_deref()),
+        (ProviderErrorKind::Configuration, Some("401"))
+    );
+    let e = providers.find_payout(CASCAD, o.reference).await.unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::Configuration);
+}
+
+#[tokio::test]
+async fn unknown_invoices_are_not_found_and_cancel_is_refused() {
+    let env = Env::start().await;
+    let reference = common::new_reference();
+    assert_eq!(env.providers.find_payout(CASCAD, reference).await.unwrap(), None);
+    let id = ProviderPayoutId::new("cpoi_DoesNotExist0000").unwrap();
+    let e = env.providers.payout_status(CASCAD, &id, reference).await.unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::NotFound);
+    let e = env.providers.cancel_payout(CASCAD, &id, reference).await.unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::InvalidState);
+}
+
+#[tokio::test]
+async fn test_mode_fields_choose_the_final_status_including_unknown_ones() {
+    let env = Env::start().await;
+    for (status, expect_unknown) in [("terminated", false), ("refunded", true)] {
+        let mut o = order(CASCAD, "1234567890", &env.receiver.url);
+        o.beneficiary
+            .extra_fields
+            .insert("test_details_payout_status".into(), status.into());
+        let p = env.providers.create_payout(&o).await.unwrap();
+        env.advance(ms(1500));
+        let s = env
+            .providers
+            .payout_status(CASCAD, &p.payout_id, o.reference)
+            .await
+            .unwrap();
+        assert_eq!(s.provider_status, status);
+        assert_eq!(s.state == PayoutState::Unknown, expect_unknown, "{s:?}");
+        if !expect_unknown {
+            assert!(matches!(s.state, PayoutState::Rejected { .. }));
+        }
+    }
+}
+
+#[tokio::test]
+async fn callbacks_carry_the_invoice_and_a_valid_signature() {
+    let env = Env::start().await;
+    env.receiver.fail_first(1);
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    let p = env.providers.create_payout(&o).await.unwrap();
+    env.advance(ms(500));
+    common::wait_until(|| env.receiver.seen() >= 1).await;
+    // Refused once: retried a minute later.
+    env.advance(Duration::from_secs(60));
+    let got = env.receiver.wait_for(2).await;
+    let statuses: Vec<_> = got
+        .iter()
+        .map(|n| match env.providers.parse_notification(CASCAD, n).unwrap() {
+            ProviderNotification::Status(s) => {
+                assert_eq!(s.payout_id, p.payout_id);
+                s.provider_status
+            }
+            other => panic!("expected a status, got {other:?}"),
+        })
+        .collect();
+    assert!(statuses.contains(&"processing".to_owned()), "{statuses:?}");
+    assert!(statuses.contains(&"processed".to_owned()), "{statuses:?}");
+    let mut forged = got[0].clone();
+    forged.body = String::from_utf8(forged.body)
+        .unwrap()
+        .replace("processing", "processed")
+        .into_bytes();
+    let e = env.providers.parse_notification(CASCAD, &forged).unwrap_err();
+    assert_eq!(e.code.as_deref(), Some("signature"));
+    let unsigned = InboundNotification {
+        headers: vec![],
+        body: got[0].body.clone(),
+    };
+    assert!(env.providers.parse_notification(CASCAD, &unsigned).is_err());
+}
+
+#[tokio::test]
+async fn the_list_pages_with_its_cursor() {
+    let env = Env::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let o = order(CASCAD, "1234567890", &env.receiver.url);
+        ids.push(env.providers.create_payout(&o).await.unwrap().payout_id);
+    }
+    let cascad = env.providers.cascad().unwrap();
+    let first = cascad.list(None, 2).await.unwrap();
+    assert_eq!(first.payouts.len(), 2);
+    assert_eq!(first.payouts[0].payout_id, ids[2], "newest first");
+    let cursor = first.next.clone().unwrap();
+    let second = cascad.list(Some(&cursor), 2).await.unwrap();
+    assert_eq!(second.payouts.len(), 1);
+    assert_eq!(second.payouts[0].payout_id, ids[0]);
+    assert_eq!(second.next, None);
+}
+
+#[tokio::test]
+async fn services_and_the_prerequest_describe_what_can_be_paid() {
+    let env = Env::start().await;
+    let cascad = env.providers.cascad().unwrap();
+    let services = cascad.payout_services().await.unwrap();
+    let codes: Vec<_> = services.iter().map(|s| s.code.as_str()).collect();
+    assert_eq!(codes, ["test_usd", "test_eur", "test_gbp"]);
+    let one = cascad.payout_service(&services[0].id).await.unwrap();
+    assert_eq!(one, services[0]);
+    let q = PayoutMethodQuery {
+        country: "US".parse().unwrap(),
+        currency: Currency::USD,
+        amount: Some(Amount::parse("10.00", Currency::USD).unwrap()),
+    };
+    let methods = env.providers.payout_methods(CASCAD, &q).await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].service.as_deref(), Some("test_usd"));
+    assert_eq!(methods[0].amount_min.as_deref(), Some("0.01"));
+    let account = methods[0].fields.iter().find(|f| f.key == "account").unwrap();
+    assert!(account.required);
+    assert_eq!(account.regexp.as_deref(), Some(r"^\d{1,15}$"));
+    let none = env
+        .providers
+        .payout_methods(
+            CASCAD,
+            &PayoutMethodQuery {
+                currency: Currency::JPY,
+                ..q
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn throttled_reads_are_retried_until_they_pass() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567890", &env.receiver.url);
+    env.providers.create_payout(&o).await.unwrap();
+    env.sim.set_faults(
+        CASCAD,
+        FaultConfig {
+            error_before: 100,
+            ..FaultConfig::default()
+        },
+    );
+    let e = env.providers.find_payout(CASCAD, o.reference).await.unwrap_err();
+    assert!(matches!(e.kind, ProviderErrorKind::Retryable { .. }), "{e}");
+    env.sim.set_faults(
+        CASCAD,
+        FaultConfig {
+            error_before: 50,
+            ..FaultConfig::default()
+        },
+    );
+    // With half the reads failing and two retries, a few lookups are enough.
+    let mut found = None;
+    for _ in 0..20 {
+        if let Ok(Some(p)) = env.providers.find_payout(CASCAD, o.reference).await {
+            found = Some(p);
+            break;
+        }
+    }
+    assert!(found.is_some());
+}

@@ -1,0 +1,354 @@
+//! Item shapes of the single table: keys, index attributes, and the conversions between items
+//! and domain values. Attribute names are short (they count towards item size and so towards
+//! capacity units). `docs/store.md` has the same table in prose.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::event::StatusEvent;
+use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
+use cashout_core::provider::ProviderName;
+use cashout_core::status::CashoutStatus;
+use cashout_core::webhook::DeliveryAttempt;
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+
+use crate::codec::{AttemptPosition, from_json, from_ns, to_epoch_seconds_ceil, to_json, to_ns};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+// Attribute names.
+pub(crate) const PK: &str = "pk";
+pub(crate) const SK: &str = "sk";
+pub(crate) const GSI1PK: &str = "gsi1pk";
+pub(crate) const GSI1SK: &str = "gsi1sk";
+pub(crate) const GSI2PK: &str = "gsi2pk";
+pub(crate) const GSI2SK: &str = "gsi2sk";
+pub(crate) const DUE_PK: &str = "due_pk";
+pub(crate) const DUE_AT: &str = "due_at";
+pub(crate) const OUTBOX_PK: &str = "outbox_pk";
+pub(crate) const OUTBOX_AT: &str = "outbox_at";
+pub(crate) const VERSION: &str = "v";
+pub(crate) const BODY: &str = "body";
+pub(crate) const BODY_DEFLATED: &str = "bodyz";
+pub(crate) const TTL: &str = "ttl";
+/// The token of the last single-put write of a request (see `apply_change`).
+pub(crate) const WRITE_TOKEN: &str = "w";
+
+// Index names (as in infra/template.yaml).
+pub(crate) const BY_OWNER: &str = "by-owner";
+pub(crate) const BY_STATUS: &str = "by-status";
+pub(crate) const DUE: &str = "due";
+pub(crate) const OUTBOX: &str = "outbox";
+
+/// Write shards of the sparse `due` and `outbox` indexes: each index partition takes ~1,000
+/// writes/s, and a sweep reads every shard (4 small queries).
+pub(crate) const SHARDS: u8 = 4;
+
+/// Request bodies longer than this are stored deflated (`bodyz`): a write costs one unit per
+/// KB and the request item is rewritten by every transition, and a request's JSON is about 1 KB
+/// with one invoice (90 KB with 500), so in practice every request body is deflated (a request
+/// of one invoice then fits a 1 KB write unit; one of 500 takes about 3).
+const DEFLATE_ABOVE: usize = 256;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        message: format!("item attribute {what} is missing or of the wrong type"),
+        source: None,
+    }
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(name))
+}
+
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt(name))
+}
+
+fn shard(id: CashoutRequestId) -> u8 {
+    // The low bytes of a UUID v7 are random (a counter in tests): an even spread.
+    id.as_uuid().as_bytes()[15] % SHARDS
+}
+
+// ----- keys -----
+
+pub(crate) fn request_pk(id: CashoutRequestId) -> String {
+    format!("CR#{id}")
+}
+pub(crate) const REQUEST_SK: &str = "META";
+pub(crate) const EVENT_SK_PREFIX: &str = "EVT#";
+
+pub(crate) fn event_sk(sequence: u64) -> Result<String, StoreError> {
+    if sequence >= 10_000_000_000 {
+        return Err(StoreError::invalid("event sequence beyond 10 digits"));
+    }
+    Ok(format!("{EVENT_SK_PREFIX}{sequence:010}"))
+}
+
+pub(crate) fn event_key(id: EventId) -> Result<Item, StoreError> {
+    Ok(key(request_pk(id.cashout_request_id()), event_sk(id.sequence())?))
+}
+
+pub(crate) fn merchant_requests_pk(merchant: &MerchantId) -> String {
+    format!("M#{merchant}#CR")
+}
+
+pub(crate) fn merchant_status_pk(merchant: &MerchantId, status: CashoutStatus) -> String {
+    format!("M#{merchant}#CR#{status}")
+}
+
+pub(crate) fn due_pk(shard: u8) -> String {
+    format!("DUE#{shard}")
+}
+
+pub(crate) fn outbox_pk(shard: u8) -> String {
+    format!("OUTBOX#{shard}")
+}
+
+pub(crate) fn idempotency_key(merchant: &MerchantId, key_: &IdempotencyKey) -> Item {
+    // Merchant ids have no `#`, so the key after the second `#` cannot be confused.
+    key(format!("IDEM#{merchant}#{key_}"), "IDEM")
+}
+
+pub(crate) fn provider_ref_key(provider: ProviderName, payout: &ProviderPayoutId) -> Item {
+    key(format!("PREF#{provider}#{payout}"), "PREF")
+}
+
+pub(crate) fn endpoint_pk(merchant: &MerchantId) -> String {
+    format!("M#{merchant}")
+}
+pub(crate) const ENDPOINT_SK_PREFIX: &str = "EP#";
+
+pub(crate) fn endpoint_key(merchant: &MerchantId, id: EndpointId) -> Item {
+    key(endpoint_pk(merchant), format!("{ENDPOINT_SK_PREFIX}{id}"))
+}
+
+pub(crate) fn attempts_pk(event: EventId) -> String {
+    format!("DLV#{event}")
+}
+
+pub(crate) fn endpoint_attempts_pk(merchant: &MerchantId, endpoint: EndpointId) -> String {
+    format!("M#{merchant}#EP#{endpoint}")
+}
+
+pub(crate) fn api_key_key(hash: &str) -> Item {
+    key(format!("KEY#{hash}"), "KEY")
+}
+
+// ----- request items -----
+
+fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+    enc.write_all(text.as_bytes())
+        .and_then(|()| enc.finish())
+        .map_err(|e| StoreError::Invalid {
+            message: "the body cannot be compressed".into(),
+            source: Some(e.into()),
+        })
+}
+
+fn inflate(bytes: &[u8]) -> Result<String, StoreError> {
+    let mut text = String::new();
+    DeflateDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| StoreError::corrupt("a deflated body", e))?;
+    Ok(text)
+}
+
+/// The stored body attribute: JSON, deflated when long.
+fn body_attribute(json: String) -> Result<(&'static str, AttributeValue), StoreError> {
+    if json.len() > DEFLATE_ABOVE {
+        Ok((BODY_DEFLATED, AttributeValue::B(Blob::new(deflate(&json)?))))
+    } else {
+        Ok((BODY, s(json)))
+    }
+}
+
+/// The body of an item, whichever way it was stored.
+pub(crate) fn body_text(item: &Item) -> Result<String, StoreError> {
+    if let Some(v) = item.get(BODY_DEFLATED) {
+        let blob = v.as_b().map_err(|_| corrupt(BODY_DEFLATED))?;
+        return inflate(blob.as_ref());
+    }
+    get_s(item, BODY).map(str::to_owned)
+}
+
+/// The request item: the request's JSON plus its keys and index attributes.
+pub(crate) fn request_item(request: &CashoutRequest) -> Result<Item, StoreError> {
+    let id = request.id();
+    let mut item = key(request_pk(id), REQUEST_SK);
+    item.insert(GSI1PK.into(), s(merchant_requests_pk(request.merchant_id())));
+    item.insert(GSI1SK.into(), s(id.to_string()));
+    item.insert(
+        GSI2PK.into(),
+        s(merchant_status_pk(request.merchant_id(), request.status())),
+    );
+    item.insert(GSI2SK.into(), s(id.to_string()));
+    if let Some(at) = request.next_check_at() {
+        item.insert(DUE_PK.into(), s(due_pk(shard(id))));
+        item.insert(DUE_AT.into(), n(to_ns(at)?));
+    }
+    item.insert(VERSION.into(), n(request.version()));
+    let (name, body) = body_attribute(to_json(request, "cashout request")?)?;
+    item.insert(name.into(), body);
+    Ok(item)
+}
+
+pub(crate) fn request_from_item(item: &Item) -> Result<CashoutRequest, StoreError> {
+    from_json(&body_text(item)?, "cashout request")
+}
+
+/// The request id of an item keyed `CR#<id>`.
+pub(crate) fn request_id_of(item: &Item) -> Result<CashoutRequestId, StoreError> {
+    get_s(item, PK)?
+        .strip_prefix("CR#")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| corrupt(PK))
+}
+
+// ----- event items -----
+
+/// An unpublished event: in the `outbox` index until published.
+pub(crate) fn event_item(event: &StatusEvent) -> Result<Item, StoreError> {
+    let mut item = key(request_pk(event.cashout_request_id), event_sk(event.sequence)?);
+    item.insert(OUTBOX_PK.into(), s(outbox_pk(shard(event.cashout_request_id))));
+    item.insert(OUTBOX_AT.into(), n(to_ns(event.occurred_at)?));
+    item.insert(BODY.into(), s(to_json(event, "status event")?));
+    Ok(item)
+}
+
+pub(crate) fn event_from_item(item: &Item) -> Result<StatusEvent, StoreError> {
+    from_json(get_s(item, BODY)?, "status event")
+}
+
+// ----- idempotency items -----
+
+pub(crate) const IDEM_STATE: &str = "state";
+pub(crate) const IDEM_UNTIL: &str = "until";
+pub(crate) const IDEM_REQUEST: &str = "request_id";
+pub(crate) const IDEM_EXPIRES: &str = "expires_at";
+const IDEM_HASH: &str = "body_hash";
+pub(crate) const IDEM_RESPONSE_STATUS: &str = "response_status";
+pub(crate) const IDEM_RESPONSE_BODY: &str = "response_body";
+pub(crate) const IN_PROGRESS: &str = "in_progress";
+pub(crate) const COMPLETED: &str = "completed";
+
+/// The idempotency item: fields as attributes, so that conditions can read them; `ttl` lets
+/// DynamoDB delete it (up to days late: expiry itself is judged on `expires_at`).
+pub(crate) fn idempotency_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
+    let mut item = idempotency_key(&record.merchant_id, &record.key);
+    item.insert("merchant_id".into(), s(record.merchant_id.to_string()));
+    item.insert("key".into(), s(record.key.to_string()));
+    item.insert(IDEM_HASH.into(), s(record.body_hash.clone()));
+    item.insert(IDEM_REQUEST.into(), s(record.cashout_request_id.to_string()));
+    match &record.state {
+        IdempotencyState::InProgress { until } => {
+            item.insert(IDEM_STATE.into(), s(IN_PROGRESS));
+            item.insert(IDEM_UNTIL.into(), n(to_ns(*until)?));
+        }
+        IdempotencyState::Completed { response } => {
+            item.insert(IDEM_STATE.into(), s(COMPLETED));
+            item.insert(IDEM_RESPONSE_STATUS.into(), n(response.status));
+            item.insert(IDEM_RESPONSE_BODY.into(), s(response.body.clone()));
+        }
+    }
+    item.insert(IDEM_EXPIRES.into(), n(to_ns(record.expires_at)?));
+    item.insert(TTL.into(), n(to_epoch_seconds_ceil(record.expires_at)));
+    Ok(item)
+}
+
+pub(crate) fn idempotency_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let state = match get_s(item, IDEM_STATE)? {
+        IN_PROGRESS => IdempotencyState::InProgress {
+            until: from_ns(get_n(item, IDEM_UNTIL)?)?,
+        },
+        COMPLETED => IdempotencyState::Completed {
+            response: StoredResponse {
+                status: get_n(item, IDEM_RESPONSE_STATUS)?,
+                body: get_s(item, IDEM_RESPONSE_BODY)?.to_owned(),
+            },
+        },
+        _ => return Err(corrupt(IDEM_STATE)),
+    };
+    Ok(IdempotencyRecord {
+        merchant_id: MerchantId::new(get_s(item, "merchant_id")?)
+            .map_err(|e| StoreError::corrupt("idempotency merchant id", e))?,
+        key: IdempotencyKey::new(get_s(item, "key")?).map_err(|e| StoreError::corrupt("idempotency key", e))?,
+        body_hash: get_s(item, IDEM_HASH)?.to_owned(),
+        cashout_request_id: get_s(item, IDEM_REQUEST)?
+            .parse()
+            .map_err(|e| StoreError::corrupt("idempotency request id", e))?,
+        state,
+        expires_at: from_ns(get_n(item, IDEM_EXPIRES)?)?,
+    })
+}
+
+// ----- the rest -----
+
+pub(crate) fn attempt_position(attempt: &DeliveryAttempt) -> Result<AttemptPosition, StoreError> {
+    Ok(AttemptPosition {
+        attempted_at_ns: to_ns(attempt.attempted_at)?,
+        event_id: attempt.event_id,
+        attempt: attempt.attempt,
+    })
+}
+
+pub(crate) fn attempt_item(attempt: &DeliveryAttempt) -> Result<Item, StoreError> {
+    let mut item = key(
+        attempts_pk(attempt.event_id),
+        format!("EP#{}#{:010}", attempt.endpoint_id, attempt.attempt),
+    );
+    item.insert(
+        GSI1PK.into(),
+        s(endpoint_attempts_pk(&attempt.merchant_id, attempt.endpoint_id)),
+    );
+    item.insert(GSI1SK.into(), s(attempt_position(attempt)?.sort_key()));
+    item.insert(BODY.into(), s(to_json(attempt, "delivery attempt")?));
+    Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_bodies_are_deflated_and_read_back() {
+        let long = format!("{{\"x\":\"{}\"}}", "a".repeat(5000));
+        let (name, value) = body_attribute(long.clone()).unwrap();
+        assert_eq!(name, BODY_DEFLATED);
+        let item = HashMap::from([(name.to_owned(), value)]);
+        assert_eq!(body_text(&item).unwrap(), long);
+        let (name, _) = body_attribute("{}".into()).unwrap();
+        assert_eq!(name, BODY);
+    }
+
+    #[test]
+    fn event_keys_sort_by_sequence() {
+        assert!(event_sk(9).unwrap() < event_sk(10).unwrap());
+        assert!(event_sk(10_000_000_000).is_err());
+    }
+}

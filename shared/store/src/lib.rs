@@ -1,0 +1,27 @@
+//! # cashout-store: where cashout keeps its state and its work
+//!
+//! Adapters of the store and queue ports of `cashout-core`:
+//!
+//! | module | implements | for |
+//! |---|---|---|
+//! | [`sqlite`] | `Store` + `TaskQueue` + `TaskSource` | the local runner and fast tests: one SQLite file, WAL, `synchronous=FULL` |
+//! | [`dynamo`] | `Store` | AWS: one DynamoDB table (see `docs/store.md` for keys, indexes and costs) |
+//! | [`sqs`] | `TaskQueue` + `TaskSource` | AWS: the four SQS queues and their dead-letter queues |
+//! | [`resources`] | — | the table and queues as declared once in `infra/template.yaml`, created on emulators |
+//!
+//! Every backend passes the same conformance suite (`tests/conformance`). Errors are the ports'
+//! typed errors; throttling and timeouts are retried a bounded number of times inside the
+//! adapter and then surface as retryable (`Unavailable`).
+
+#![warn(missing_docs)]
+
+pub mod aws;
+pub mod dynamo;
+pub mod resources;
+pub mod sqlite;
+pub mod sqs;
+
+mod codec;
+mod inspect;
+
+pub use inspect::{DeadLetter, QueueDepth, QueueInspect};

@@ -1,0 +1,220 @@
+//! The conformance suite on DynamoDB Local (store) and moto (SQS queues), as `./scripts/test`
+//! starts them. Each test gets its own table or queues, created from `infra/template.yaml`.
+//! Without the emulators' URLs these tests fail: they never skip.
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+
+use std::sync::Arc;
+
+use cashout_core::ports::{Clock, ManualClock, SystemClock};
+use cashout_store::dynamo::DynamoStore;
+use cashout_store::resources::{self, Definition};
+use cashout_store::sqs::SqsQueue;
+use conformance::fixtures::t0;
+use conformance::{QueueEnv, QueueTime, StoreEnv};
+
+const DYNAMODB_URL: &str = "CASHOUT_TEST_DYNAMODB_URL";
+const SQS_URL: &str = "CASHOUT_TEST_SQS_URL";
+
+fn emulator(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with ./scripts/test, which starts DynamoDB Local and moto")
+    })
+}
+
+/// A name no other test uses (tables and queues live as long as the emulator).
+fn unique_prefix() -> String {
+    format!("t{}", uuid::Uuid::now_v7().simple())
+}
+
+async fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&resources::emulator_config(&emulator(DYNAMODB_URL)).await)
+}
+
+async fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&resources::emulator_config(&emulator(SQS_URL)).await)
+}
+
+async fn store_env() -> StoreEnv<DynamoStore> {
+    let client = dynamo_client().await;
+    let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    StoreEnv {
+        store: DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>),
+        clock,
+    }
+}
+
+async fn queue_env() -> QueueEnv<SqsQueue> {
+    let client = sqs_client().await;
+    let urls = resources::create_queues(&client, Definition::embedded().unwrap(), &unique_prefix())
+        .await
+        .unwrap();
+    QueueEnv {
+        queue: SqsQueue::new(client, urls, Arc::new(SystemClock)),
+        time: QueueTime::Real,
+    }
+}
+
+mod dynamodb {
+    use super::*;
+    store_suite!(store_env);
+}
+
+mod sqs {
+    use super::*;
+    queue_suite!(queue_env);
+}
+
+mod aws_only {
+    use cashout_core::ports::{CashoutStore, QueueName, TaskQueue};
+    use cashout_store::QueueInspect;
+    use conformance::fixtures::{Fixtures, merchant};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn creating_the_resources_twice_is_harmless_and_gives_the_same_names() {
+        let (dynamodb, sqs) = (dynamo_client().await, sqs_client().await);
+        let prefix = unique_prefix();
+        let first = resources::create_all(&dynamodb, &sqs, &prefix).await.unwrap();
+        let second = resources::create_all(&dynamodb, &sqs, &prefix).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.table_name, format!("{prefix}-cashout"));
+        let described = dynamodb
+            .describe_table()
+            .table_name(&first.table_name)
+            .send()
+            .await
+            .unwrap();
+        let table = described.table().unwrap();
+        let mut indexes: Vec<_> = table
+            .global_secondary_indexes()
+            .iter()
+            .filter_map(|i| i.index_name())
+            .collect();
+        indexes.sort_unstable();
+        assert_eq!(indexes, ["by-owner", "by-status", "due", "outbox"]);
+        let ttl = dynamodb
+            .describe_time_to_live()
+            .table_name(&first.table_name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ttl.time_to_live_description().and_then(|t| t.attribute_name()),
+            Some("ttl")
+        );
+        for q in QueueName::ALL {
+            let url = first.queue_urls.url(q).unwrap();
+            assert!(url.ends_with(&format!("{prefix}-{q}")), "{url}");
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap();
+            let redrive = &attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy];
+            assert!(redrive.contains(&format!("{prefix}-{q}-dlq")), "{redrive}");
+            assert_eq!(attrs[&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout], "180");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_call_reports_its_consumed_capacity() {
+        let env = store_env().await;
+        let fx = Fixtures::new(env.clock.clone());
+        let before = env.store.consumed();
+        let change = fx.create(&merchant("clinic"), 1);
+        let idem = fx.idempotency(&change, "k", "h");
+        env.store.create_request(&change, &idem).await.unwrap();
+        let created = env.store.consumed().since(&before);
+        assert_eq!(created.write_calls, 1);
+        assert!(created.write_units > rust_decimal::Decimal::ZERO, "{created:?}");
+        let read = env.store.consumed();
+        env.store.get_request(change.request.id()).await.unwrap().unwrap();
+        let got = env.store.consumed().since(&read);
+        assert_eq!(got.read_calls, 1);
+        assert!(got.read_units > rust_decimal::Decimal::ZERO, "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_task_due_after_fifteen_minutes_is_sent_with_the_longest_sqs_delay() {
+        let env = queue_env().await;
+        let task = cashout_core::ports::Task::Poll {
+            cashout_request_id: cashout_core::ids::CashoutRequestId::from_uuid(uuid::Uuid::now_v7()),
+            due_at: None,
+        };
+        let far = cashout_core::ports::TaskEnvelope::new(
+            task,
+            time::OffsetDateTime::now_utc(),
+            std::time::Duration::from_secs(3600),
+        );
+        env.queue.send(&far).await.unwrap();
+        let depth = env.queue.depth(QueueName::Poll).await.unwrap();
+        assert_eq!(depth.delayed, 1, "{depth:?}");
+        assert_eq!(env.queue.requests().send, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_is_unavailable_after_bounded_retries_with_its_source() {
+        use cashout_core::ports::{Classify, ErrorClass, StoreError, TaskSource};
+        // A port nothing listens on: every attempt is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dead = format!("http://127.0.0.1:{port}");
+        let config = resources::emulator_config(&dead).await;
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "t", Arc::new(SystemClock));
+        let started = std::time::Instant::now();
+        let err = store
+            .get_request(cashout_core::ids::CashoutRequestId::from_uuid(uuid::Uuid::nil()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the SDK error is kept as the source"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "bounded: {:?}",
+            started.elapsed()
+        );
+
+        let mut urls = cashout_store::sqs::QueueUrls::default();
+        urls.insert(
+            QueueName::Poll,
+            format!("{dead}/000000000000/q"),
+            format!("{dead}/000000000000/d"),
+        );
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&config), urls, Arc::new(SystemClock));
+        let err = queue
+            .receive(QueueName::Poll, 1, std::time::Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Retryable, "{err:?}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_a_permanent_error() {
+        use cashout_core::ports::{Classify, ErrorClass, StoreError};
+        let store = DynamoStore::new(dynamo_client().await, unique_prefix(), Arc::new(SystemClock));
+        let err = store
+            .get_request(cashout_core::ids::CashoutRequestId::from_uuid(uuid::Uuid::nil()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Permanent);
+    }
+}

@@ -1,0 +1,120 @@
+//! Requests, events, endpoints and attempts to store, built through the domain's own operations.
+
+use std::sync::Arc;
+
+use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId};
+use cashout_core::input::CashoutInput;
+use cashout_core::ports::{Clock, IdGenerator, IdempotencyRecord, ManualClock, SequentialIds};
+use cashout_core::signing::WebhookSecret;
+use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, EndpointSecret, WebhookEndpoint};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// 2026-11-23T12:00:00Z.
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_435_200).unwrap()
+}
+
+pub fn merchant(name: &str) -> MerchantId {
+    MerchantId::new(name).unwrap()
+}
+
+pub fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::new(k).unwrap()
+}
+
+/// Builds domain objects with the suite's clock and deterministic ids.
+pub struct Fixtures {
+    pub clock: Arc<ManualClock>,
+    ids: SequentialIds,
+}
+
+impl Fixtures {
+    pub fn new(clock: Arc<ManualClock>) -> Self {
+        Fixtures {
+            clock,
+            ids: SequentialIds::default(),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn request_id(&self) -> CashoutRequestId {
+        CashoutRequestId::from_uuid(self.ids.uuid_v7(self.now()))
+    }
+
+    pub fn endpoint_id(&self) -> EndpointId {
+        EndpointId::from_uuid(self.ids.uuid_v7(self.now()))
+    }
+
+    /// A D24 BRL request of `invoices` invoices of 100.00 at 80 %.
+    pub fn create(&self, merchant_id: &MerchantId, invoices: usize) -> Change {
+        self.create_with(merchant_id, invoices, "P", 8)
+    }
+
+    /// A request whose payer names are `payer_name` and whose invoice ids are `id_len` long.
+    pub fn create_with(&self, merchant_id: &MerchantId, invoices: usize, payer_name: &str, id_len: usize) -> Change {
+        let invoices: Vec<_> = (0..invoices)
+            .map(|i| {
+                let id = format!("{i:0>width$}", width = id_len);
+                json!({"invoice_id": id, "payer": {"tax_id": format!("{i:0>32}"), "name": payer_name},
+                       "amount": "100.00", "advance_percentage": "80"})
+            })
+            .collect();
+        let body = json!({
+            "currency": "BRL", "country": "BR", "requested_by": "ana@example.com", "provider": "d24",
+            "beneficiary": {"name": "Ana", "document_id": "12345678909", "bank_account": "0001234567"},
+            "invoices": invoices,
+        });
+        let draft = serde_json::from_value::<CashoutInput>(body)
+            .unwrap()
+            .validate()
+            .unwrap();
+        CashoutRequest::create(self.request_id(), merchant_id.clone(), draft, self.now())
+    }
+
+    /// The in-progress idempotency record of a creation.
+    pub fn idempotency(&self, change: &Change, k: &str, body_hash: &str) -> IdempotencyRecord {
+        IdempotencyRecord::begin(
+            change.request.merchant_id().clone(),
+            key(k),
+            body_hash.to_owned(),
+            change.request.id(),
+            self.now(),
+        )
+    }
+
+    pub fn endpoint(&self, merchant_id: &MerchantId, url: &str) -> WebhookEndpoint {
+        WebhookEndpoint {
+            id: self.endpoint_id(),
+            merchant_id: merchant_id.clone(),
+            url: url.to_owned(),
+            event_types: vec![],
+            secrets: vec![EndpointSecret {
+                secret: WebhookSecret::from_key_bytes(&self.ids.secret_bytes()),
+                created_at: self.now(),
+                expires_at: None,
+            }],
+            disabled: None,
+            created_at: self.now(),
+        }
+    }
+
+    pub fn attempt(&self, endpoint: &WebhookEndpoint, event_id: EventId, attempt: u32) -> DeliveryAttempt {
+        DeliveryAttempt {
+            event_id,
+            endpoint_id: endpoint.id,
+            merchant_id: endpoint.merchant_id.clone(),
+            attempt,
+            attempted_at: self.now(),
+            outcome: AttemptOutcome::Failed,
+            status_code: Some(500),
+            duration_ms: 12,
+            response_excerpt: Some("oops".into()),
+            next_attempt_at: Some(self.now() + time::Duration::seconds(5)),
+        }
+    }
+}

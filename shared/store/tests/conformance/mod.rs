@@ -1,0 +1,130 @@
+//! The conformance suite: one set of behaviours every store and queue backend must show,
+//! written once and instantiated per backend by [`store_suite!`] and [`queue_suite!`].
+//!
+//! Store checks run on a [`ManualClock`] on every backend (the adapters take their time from the
+//! injected clock). Queue checks on a real service (moto) run on real time: they wait for a
+//! condition by polling with a bounded deadline, never by sleeping and then asserting.
+
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod queue;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cashout_core::ports::ManualClock;
+
+/// A store under test, with the clock its adapter reads.
+pub struct StoreEnv<S> {
+    pub store: S,
+    pub clock: Arc<ManualClock>,
+}
+
+/// How time moves for a queue under test.
+pub enum QueueTime {
+    /// The adapter reads this clock: moving it is enough.
+    Manual(Arc<ManualClock>),
+    /// The service keeps real time: wait for it.
+    Real,
+}
+
+/// A queue under test.
+pub struct QueueEnv<Q> {
+    pub queue: Q,
+    pub time: QueueTime,
+}
+
+impl<Q> QueueEnv<Q> {
+    /// Lets `by` pass: moves a manual clock; on real time the caller's `eventually` waits.
+    pub fn advance(&self, by: Duration) {
+        if let QueueTime::Manual(clock) = &self.time {
+            clock.advance(time::Duration::try_from(by).unwrap());
+        }
+    }
+
+    pub fn is_real_time(&self) -> bool {
+        matches!(self.time, QueueTime::Real)
+    }
+}
+
+/// Polls `probe` until it yields `Some`, for at most `deadline`; panics with `what` after.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "{what}: not true after {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Declares one `#[tokio::test]` per store behaviour, each on a fresh store from `$make`
+/// (an async fn returning a [`StoreEnv`]).
+#[macro_export]
+macro_rules! store_suite {
+    ($make:path) => {
+        $crate::store_suite!(@tests $make;
+            created_requests_read_back_with_their_first_event,
+            a_live_key_with_the_same_body_returns_the_first_record_and_writes_nothing,
+            a_live_key_with_another_body_returns_the_first_record_with_its_hash,
+            sixty_four_concurrent_creates_with_one_key_write_one_request_and_one_event,
+            an_expired_idempotency_record_counts_as_absent_and_is_replaced,
+            a_lapsed_claim_is_reclaimed_once_and_completion_is_replayed,
+            completing_an_unknown_idempotency_record_is_not_found,
+            a_change_is_written_only_at_the_expected_version,
+            sixty_four_concurrent_transitions_from_one_version_have_one_winner,
+            a_change_to_a_missing_request_is_not_found,
+            events_keep_their_sequence_and_leave_the_outbox_when_published,
+            listings_page_newest_first_with_cursors_and_filter_by_status,
+            a_malformed_cursor_or_page_size_is_invalid,
+            due_requests_are_those_whose_check_is_due_earliest_first,
+            a_provider_reference_finds_its_request_and_cannot_be_taken_by_another,
+            a_request_of_five_hundred_invoices_is_stored_and_changed_whole,
+            endpoints_are_created_replaced_listed_and_deleted_per_merchant,
+            delivery_attempts_are_listed_per_endpoint_newest_first_and_per_event,
+            api_keys_are_found_by_hash,
+        );
+    };
+    (@tests $make:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let env = $make().await;
+                conformance::store::$name(env).await;
+            }
+        )+
+    };
+}
+
+/// Declares one `#[tokio::test]` per queue behaviour, each on fresh queues from `$make`
+/// (an async fn returning a [`QueueEnv`]).
+#[macro_export]
+macro_rules! queue_suite {
+    ($make:path) => {
+        $crate::queue_suite!(@tests $make;
+            a_sent_task_is_received_once_and_gone_when_acknowledged,
+            tasks_travel_on_their_own_queue_and_receive_takes_at_most_max,
+            a_delayed_task_is_invisible_until_its_time,
+            a_received_task_is_hidden_for_its_visibility_timeout_then_redelivered,
+            a_released_task_comes_back_after_its_delay_with_its_receive_count,
+            a_task_received_too_often_goes_to_the_dead_letter_queue,
+        );
+    };
+    (@tests $make:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let env = $make().await;
+                conformance::queue::$name(env).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,198 @@
+//! The conformance suite on the embedded SQLite store and queue, plus what only SQLite promises
+//! (durability across a reopen, receipts tied to one receive).
+#![allow(clippy::unwrap_used)]
+
+mod conformance;
+
+use std::sync::Arc;
+
+use cashout_core::ports::{Clock, ManualClock};
+use cashout_store::sqlite::SqliteStore;
+use conformance::fixtures::t0;
+use conformance::{QueueEnv, QueueTime, StoreEnv};
+
+/// A fresh store in its own temp dir (kept alive for the test by leaking the guard).
+fn open(clock: Arc<ManualClock>) -> SqliteStore {
+    let dir = tempfile::tempdir().unwrap().keep();
+    SqliteStore::open_in(&dir, clock as Arc<dyn Clock>).unwrap()
+}
+
+async fn store_env() -> StoreEnv<SqliteStore> {
+    let clock = Arc::new(ManualClock::new(t0()));
+    StoreEnv {
+        store: open(clock.clone()),
+        clock,
+    }
+}
+
+async fn queue_env() -> QueueEnv<SqliteStore> {
+    let clock = Arc::new(ManualClock::new(t0()));
+    QueueEnv {
+        queue: open(clock.clone()),
+        time: QueueTime::Manual(clock),
+    }
+}
+
+store_suite!(store_env);
+queue_suite!(queue_env);
+
+mod embedded_only {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use cashout_core::ids::CashoutRequestId;
+    use cashout_core::ports::{
+        CashoutStore, QueueName, Receipt, SystemClock, Task, TaskEnvelope, TaskQueue, TaskSource,
+    };
+    use cashout_store::QueueInspect;
+
+    use super::*;
+    use crate::conformance::fixtures::{Fixtures, merchant};
+
+    const CHILD_DIR: &str = "CASHOUT_TEST_KILL9_DIR";
+
+    /// The writer that the next test kills: creates requests and enqueues a task for each,
+    /// printing every id once the store has answered `Ok`. Does nothing unless started by it.
+    #[test]
+    #[ignore = "started as a child process by kill_9_loses_no_acknowledged_write"]
+    fn kill9_child_writer() {
+        let Ok(dir) = std::env::var(CHILD_DIR) else {
+            return;
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let clock = Arc::new(ManualClock::new(t0()));
+            let store = SqliteStore::open_in(std::path::Path::new(&dir), clock.clone()).unwrap();
+            let fx = Fixtures::new(clock);
+            let mut out = std::io::stdout().lock();
+            loop {
+                let change = fx.create(&merchant("clinic"), 3);
+                let id = change.request.id();
+                let idem = fx.idempotency(&change, &id.to_string(), "h");
+                store.create_request(&change, &idem).await.unwrap();
+                let task = Task::Dispatch { cashout_request_id: id };
+                store
+                    .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
+                    .await
+                    .unwrap();
+                writeln!(out, "ok {id}").unwrap();
+                out.flush().unwrap();
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn kill_9_loses_no_acknowledged_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "embedded_only::kill9_child_writer",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acknowledged = Vec::new();
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some(id) = line.strip_prefix("ok ") {
+                acknowledged.push(id.parse::<CashoutRequestId>().unwrap());
+                if acknowledged.len() == 40 {
+                    child.kill().unwrap(); // SIGKILL: no destructor, no flush, no checkpoint
+                    break;
+                }
+            }
+        }
+        child.wait().unwrap();
+        assert_eq!(acknowledged.len(), 40, "the child wrote before it was killed");
+
+        let store = SqliteStore::open_in(dir.path(), Arc::new(SystemClock)).unwrap();
+        for id in &acknowledged {
+            assert!(store.get_request(*id).await.unwrap().is_some(), "request {id} was lost");
+            assert_eq!(store.list_events(*id).await.unwrap().len(), 1);
+        }
+        let depth = store.depth(QueueName::Dispatch).await.unwrap();
+        assert!(depth.total() >= 40, "enqueued tasks were lost: {depth:?}");
+    }
+
+    #[tokio::test]
+    async fn everything_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let fx = Fixtures::new(clock.clone());
+        let change = fx.create(&merchant("clinic"), 1);
+        {
+            let store = SqliteStore::open_in(dir.path(), clock.clone()).unwrap();
+            let idem = fx.idempotency(&change, "k", "h");
+            store.create_request(&change, &idem).await.unwrap();
+            let task = Task::Dispatch {
+                cashout_request_id: change.request.id(),
+            };
+            store
+                .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
+                .await
+                .unwrap();
+        }
+        let store = SqliteStore::open_in(dir.path(), clock).unwrap();
+        assert_eq!(
+            store.get_request(change.request.id()).await.unwrap(),
+            Some(change.request)
+        );
+        let got = store
+            .receive(QueueName::Dispatch, 10, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_receipt_is_valid_only_for_the_receive_that_issued_it() {
+        let env = queue_env().await;
+        let QueueTime::Manual(clock) = &env.time else {
+            unreachable!()
+        };
+        let task = Task::Dispatch {
+            cashout_request_id: CashoutRequestId::from_uuid(uuid::Uuid::from_u128(1)),
+        };
+        env.queue
+            .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
+            .await
+            .unwrap();
+        let q = QueueName::Dispatch;
+        let first = env.queue.receive(q, 1, Duration::from_secs(1)).await.unwrap().remove(0);
+        clock.advance(time::Duration::seconds(1));
+        let second = env
+            .queue
+            .receive(q, 1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .remove(0);
+        // The slow first consumer cannot delete what the second one now holds.
+        assert!(env.queue.ack(q, &first.receipt).await.is_err());
+        assert!(env.queue.release(q, &first.receipt, Duration::ZERO).await.is_err());
+        assert!(
+            env.queue.ack(QueueName::Poll, &second.receipt).await.is_err(),
+            "another queue's"
+        );
+        env.queue.ack(q, &second.receipt).await.unwrap();
+        assert!(env.queue.ack(q, &second.receipt).await.is_err(), "already acknowledged");
+        assert!(env.queue.ack(q, &Receipt("x.y".into())).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_store_is_refused_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cashout.sqlite3");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = SqliteStore::open(&path, Arc::new(SystemClock)).unwrap_err();
+        assert!(
+            matches!(err, cashout_core::ports::StoreError::Corrupt { .. }),
+            "{err:?}"
+        );
+    }
+}

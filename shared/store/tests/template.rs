@@ -1,0 +1,240 @@
+//! What a reviewer checks in `infra/template.yaml`, checked on every test run: every SQS event
+//! source reports batch item failures, every queue has a dead-letter queue, visibility timeouts
+//! are at least six times the consumer's timeout, and every function's role names only this
+//! stack's resources (and nothing with a wildcard).
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use serde_yaml_ng::Value;
+
+const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
+
+fn template() -> Value {
+    serde_yaml_ng::from_str(TEMPLATE).unwrap()
+}
+
+fn resources(t: &Value) -> Vec<(String, Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
+        .collect()
+}
+
+fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .collect()
+}
+
+fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+    match v {
+        Value::Tagged(t) if t.tag == tag => Some(&t.value),
+        _ => None,
+    }
+}
+
+/// The logical id a `!GetAtt X.Arn` (or `!Ref X`) points to.
+fn target(v: &Value) -> Option<String> {
+    if let Some(inner) = tagged(v, "GetAtt") {
+        return inner.as_str().and_then(|s| s.split('.').next()).map(str::to_owned);
+    }
+    tagged(v, "Ref").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn function_timeout(t: &Value, function: &Value) -> u64 {
+    function["Properties"]["Timeout"]
+        .as_u64()
+        .or_else(|| t["Globals"]["Function"]["Timeout"].as_u64())
+        .unwrap_or(3)
+}
+
+#[test]
+fn every_sqs_event_source_reports_batch_item_failures() {
+    let t = template();
+    let mut sources = 0;
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        for (_, event) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            sources += 1;
+            let types: Vec<_> = event["Properties"]["FunctionResponseTypes"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{name}: an SQS event without FunctionResponseTypes"))
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(types.contains(&"ReportBatchItemFailures"), "{name}");
+        }
+    }
+    assert_eq!(
+        sources, 4,
+        "dispatch, poll, provider-events and callbacks each have a consumer"
+    );
+}
+
+#[test]
+fn every_queue_has_a_dead_letter_queue_and_visibility_of_six_consumer_timeouts() {
+    let t = template();
+    let queues = of_type(&t, "AWS::SQS::Queue");
+    let dead_letter_targets: BTreeSet<String> = queues
+        .iter()
+        .filter_map(|(_, q)| target(&q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]))
+        .collect();
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    for (name, q) in &queues {
+        if dead_letter_targets.contains(name) {
+            continue;
+        }
+        let redrive = &q["Properties"]["RedrivePolicy"];
+        assert!(
+            redrive["maxReceiveCount"].as_u64().is_some_and(|n| n >= 1),
+            "{name} has no redrive policy"
+        );
+        let visibility = q["Properties"]["VisibilityTimeout"].as_u64().unwrap_or(30);
+        let consumers: Vec<_> = functions
+            .iter()
+            .filter(|(_, f)| {
+                f["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flatten()
+                    .any(|(_, e)| {
+                        e["Type"].as_str() == Some("SQS") && target(&e["Properties"]["Queue"]).as_deref() == Some(name)
+                    })
+            })
+            .collect();
+        assert_eq!(consumers.len(), 1, "{name} has exactly one consumer");
+        for (fname, f) in consumers {
+            let timeout = function_timeout(&t, f);
+            assert!(
+                visibility >= 6 * timeout,
+                "{name}: visibility {visibility} s < 6 × {fname} timeout {timeout} s"
+            );
+        }
+    }
+    assert_eq!(dead_letter_targets.len(), 4);
+}
+
+/// Every resource string of a role's policy, with what it points at.
+fn policy_resources(role: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in role["Properties"]["Policies"].as_sequence().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            match &statement["Resource"] {
+                Value::Sequence(list) => out.extend(list.iter().cloned()),
+                other => out.push(other.clone()),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_function_role_names_only_this_stacks_resources() {
+    let t = template();
+    let logical_ids: BTreeSet<String> = resources(&t).into_iter().map(|(k, _)| k).collect();
+    let parameters: BTreeSet<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let role = target(&f["Properties"]["Role"]).unwrap_or_else(|| panic!("{name} must have its own role"));
+        assert!(f["Properties"]["Policies"].is_null(), "{name}: no SAM policy templates");
+        let (_, role) = resources(&t).into_iter().find(|(k, _)| *k == role).unwrap();
+        for resource in policy_resources(&role) {
+            if let Some(id) = target(&resource) {
+                assert!(logical_ids.contains(&id), "{name}: {id} is not in this stack");
+                continue;
+            }
+            let text = tagged(&resource, "Sub")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{name}: a literal resource {resource:?}; use this stack's resources"));
+            assert!(!text.contains('*'), "{name}: wildcard in {text}");
+            // Every ${…} names a resource or a parameter of this stack (or a pseudo parameter).
+            for reference in text.split("${").skip(1).map(|s| s.split('}').next().unwrap()) {
+                let id = reference.split('.').next().unwrap();
+                assert!(
+                    logical_ids.contains(id) || parameters.contains(id) || id.starts_with("AWS::"),
+                    "{name}: {reference} in {text}"
+                );
+            }
+            let names_stack_resource = text
+                .split("${")
+                .skip(1)
+                .any(|s| logical_ids.contains(s.split(['.', '}']).next().unwrap()));
+            let names_stack_parameter = text.contains("parameter${ProvidersParameterName}");
+            assert!(
+                names_stack_resource || names_stack_parameter,
+                "{name}: {text} names nothing of this stack"
+            );
+        }
+    }
+}
+
+#[test]
+fn functions_are_rust_on_provided_al2023_built_with_cargo_lambda() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(t["Parameters"]["Architecture"]["Default"].as_str(), Some("x86_64"));
+    let binaries: BTreeSet<_> = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, f)| {
+            assert_eq!(
+                f["Metadata"]["BuildMethod"].as_str(),
+                Some("rust-cargolambda"),
+                "{name}"
+            );
+            f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<_> = [
+        "cashout-api",
+        "cashout-provider-webhooks",
+        "cashout-dispatcher",
+        "cashout-poller",
+        "cashout-callbacks",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(binaries, expected);
+}
+
+#[test]
+fn every_dead_letter_queue_and_function_has_an_alarm() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    let watched: BTreeSet<String> = alarms
+        .iter()
+        .flat_map(|(_, a)| a["Properties"]["Dimensions"].as_sequence().unwrap().clone())
+        .filter_map(|d| target(&d["Value"]))
+        .collect();
+    for (name, _) in of_type(&t, "AWS::SQS::Queue")
+        .into_iter()
+        .chain(of_type(&t, "AWS::Serverless::Function"))
+    {
+        assert!(watched.contains(&name), "{name} has no alarm");
+    }
+    let metrics: BTreeSet<_> = alarms
+        .iter()
+        .filter_map(|(_, a)| a["Properties"]["MetricName"].as_str().map(str::to_owned))
+        .collect();
+    for m in [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Errors",
+        "Throttles",
+    ] {
+        assert!(metrics.contains(m), "no {m} alarm");
+    }
+}

@@ -1,0 +1,206 @@
+//! `bench`: prints cashout's throughput, cost and footprint figures, each next to its ceiling
+//! taken in the same run, and writes them to `target/bench/latest.json`. See `BENCHMARKS.md`.
+//!
+//! ```sh
+//! ./scripts/bench                 # everything (starts DynamoDB Local and moto for the cost figures)
+//! cargo run --release -p cashout-bench --bin bench -- --only api,webhooks,lifecycle
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::float_arithmetic)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cashout_bench::bench;
+use cashout_bench::machine::Machine;
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about = "cashout's figures, each next to its ceiling")]
+struct Args {
+    /// Which benchmarks: api, webhooks, lifecycle, cost, footprint (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "api,webhooks,lifecycle,cost,footprint")]
+    only: Vec<String>,
+    /// Seconds per API run (each concurrency runs the no-op route, then create).
+    #[arg(long, default_value_t = 4)]
+    seconds: u64,
+    /// API concurrencies.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    levels: Vec<usize>,
+    /// Webhook deliveries per run.
+    #[arg(long, default_value_t = 2000)]
+    deliveries: u64,
+    /// Cashouts in the lifecycle run.
+    #[arg(long, default_value_t = 400)]
+    lifecycle: usize,
+    /// Creating clients in the lifecycle run.
+    #[arg(long, default_value_t = 8)]
+    lifecycle_concurrency: usize,
+    /// Cashouts in the cost run (DynamoDB Local + moto).
+    #[arg(long, default_value_t = 20)]
+    cost_requests: usize,
+    /// Where the JSON goes (default: target/bench/latest.json).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/bench → target
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let wants = |name: &str| args.only.iter().any(|o| o == name);
+    let machine = Machine::detect();
+    println!(
+        "machine: {} · {} cores · {} MiB · Linux {} · {}",
+        machine.cpu, machine.cores, machine.memory_mib, machine.kernel, machine.rustc
+    );
+    let mut results = json!({
+        "taken_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "machine": machine,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    let mut failed = false;
+    let mut report = |name: &str, value: Result<Value, bench::BenchError>| match value {
+        Ok(v) => results[name] = v,
+        Err(e) => {
+            eprintln!("bench {name}: {e}");
+            results[name] = json!({ "error": e.to_string() });
+            failed = true;
+        }
+    };
+
+    let mut create_ceiling = std::collections::HashMap::new();
+    if wants("api") {
+        println!(
+            "\nAPI create vs a no-op route of the same server (embedded store, {} s per run)",
+            args.seconds
+        );
+        println!("  conc   create/s   p50 ms   p99 ms  |   noop/s   p50 ms   p99 ms  |  ratio (target ≥ 0.5 at 32)");
+        let r = bench::api(&args.levels, Duration::from_secs(args.seconds)).await;
+        if let Ok(figures) = &r {
+            for f in figures {
+                create_ceiling.insert(f.concurrency, f.create.per_second);
+                println!(
+                    "  {:>4} {:>10.0} {:>8.2} {:>8.2}  | {:>8.0} {:>8.2} {:>8.2}  |  {:.2}{}",
+                    f.concurrency,
+                    f.create.per_second,
+                    f.create.latency.p50_ms,
+                    f.create.latency.p99_ms,
+                    f.noop.per_second,
+                    f.noop.latency.p50_ms,
+                    f.noop.latency.p99_ms,
+                    f.ratio,
+                    if f.create.errors + f.noop.errors > 0 {
+                        format!("  ({} create errors, {} noop errors)", f.create.errors, f.noop.errors)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        report("api", r.map(|f| json!(f)));
+    }
+
+    if wants("webhooks") {
+        println!("\nWebhook delivery: signed deliveries by the callbacks worker vs bare POSTs of the same bodies");
+        let r = bench::webhooks(args.deliveries).await;
+        if let Ok(f) = &r {
+            println!(
+                "  {} deliveries: signed {:.0}/s, bare {:.0}/s, ratio {:.2} (target ≥ 0.5)",
+                f.deliveries, f.signed_per_second, f.bare_per_second, f.ratio
+            );
+        }
+        report("webhooks", r.map(|f| json!(f)));
+    }
+
+    if wants("lifecycle") {
+        println!(
+            "\nWhole lifecycle: create → PAID with every webhook delivered (embedded, simulators at zero latency, {} clients)",
+            args.lifecycle_concurrency
+        );
+        let ceiling = match create_ceiling.get(&args.lifecycle_concurrency) {
+            Some(c) => *c,
+            None => bench::api(&[args.lifecycle_concurrency], Duration::from_secs(args.seconds))
+                .await
+                .ok()
+                .and_then(|f| f.first().map(|f| f.create.per_second))
+                .unwrap_or_default(),
+        };
+        let r = bench::lifecycle(args.lifecycle, args.lifecycle_concurrency, ceiling).await;
+        if let Ok(f) = &r {
+            println!(
+                "  {} cashouts: {:.1} paid/s (creates alone: {:.0}/s, ratio {:.2}); create → PAID webhook p50 {:.0} ms, p99 {:.0} ms",
+                f.requests,
+                f.paid_per_second,
+                f.create_ceiling_per_second,
+                f.ratio,
+                f.create_to_paid_webhook.p50_ms,
+                f.create_to_paid_webhook.p99_ms
+            );
+        }
+        report("lifecycle", r.map(|f| json!(f)));
+    }
+
+    if wants("cost") {
+        println!("\nAWS cost drivers per paid cashout, counted on DynamoDB Local + moto (production schedule)");
+        let r = bench::cost(args.cost_requests).await;
+        if let Ok(f) = &r {
+            let m = &f.measured;
+            println!(
+                "  {} paid cashouts: {:.1} WCU (minimum {:.0}, ratio {:.2}) · {:.1} RCU (minimum {:.0}, ratio {:.2}) · {:.1} SQS requests (minimum {:.0}, ratio {:.2}); target ≤ 1.25",
+                f.paid_cashouts, m.wcu, f.minimum.wcu, f.ratio_wcu, m.rcu, f.minimum.rcu, f.ratio_rcu, m.sqs_requests, f.minimum.sqs_requests, f.ratio_sqs
+            );
+            println!(
+                "  calls: {:.1} writes, {:.1} reads · SQS: {:.1} send, {:.1} receive, {:.1} delete, {:.1} change-visibility · idle empty receives {} · one sweep: {} reads, {} RCU",
+                m.write_calls, m.read_calls, m.sqs_send, m.sqs_receive, m.sqs_delete, m.sqs_change_visibility, f.idle_empty_receives, f.sweep_read_calls, f.sweep_rcu
+            );
+            println!("  per operation (calls in the run; units per paid cashout):");
+            for (op, c) in &f.by_operation {
+                println!("    {op:<42} {:>5} calls {:>6.2} WCU {:>6.2} RCU", c.calls, c.wcu, c.rcu);
+            }
+            println!("  SQS sends by task: {:?}", f.sends_by_task);
+            println!("  lost write races per cashout: {}", f.lost_races_per_cashout);
+            println!(
+                "  after payment, the reversal watch: one check {} WCU + {} RCU; one hop of a 6 h delay {} SQS requests; over 30 days ({} checks): {} WCU, {} RCU, {} SQS requests",
+                f.watch.poll_wcu, f.watch.poll_rcu, f.watch.hop_sqs_requests, f.watch_30_days.checks, f.watch_30_days.wcu, f.watch_30_days.rcu, f.watch_30_days.sqs_requests
+            );
+        }
+        report("cost", r.map(|f| json!(f)));
+    }
+
+    let out = args
+        .out
+        .unwrap_or_else(|| target_dir().join("bench").join("latest.json"));
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match serde_json::to_string_pretty(&results).map(|text| std::fs::write(&out, text)) {
+        Ok(Ok(())) => println!("\nresults: {}", out.display()),
+        _ => {
+            eprintln!("could not write {}", out.display());
+            failed = true;
+        }
+    }
+    if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}

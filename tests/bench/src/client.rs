@@ -1,0 +1,105 @@
+//! The merchant's side of the API, over HTTP.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A bearer-key client of one cashout base URL.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// An answer: status code and JSON body (`Null` when not JSON or unreadable).
+pub type Answer = (u16, Value);
+
+impl Api {
+    /// A client of `base` (`http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Api {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Any call. A transport failure (the server is down) is status 0.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match req.send().await {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let text = res.text().await.unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    /// `GET`.
+    pub async fn get(&self, path: &str, key: &str) -> Answer {
+        self.call(reqwest::Method::GET, path, key, None, None).await
+    }
+
+    /// `POST` with an optional JSON body.
+    pub async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
+        self.call(reqwest::Method::POST, path, key, body, None).await
+    }
+
+    /// `POST /v1/cashout-requests`.
+    pub async fn create(&self, key: &str, idempotency_key: &str, body: &Value) -> Answer {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/cashout-requests",
+            key,
+            Some(body),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// Registers an endpoint; returns its id and secret.
+    pub async fn register_endpoint(
+        &self,
+        key: &str,
+        url: &str,
+        event_types: &[&str],
+    ) -> Result<(String, String), String> {
+        let body = if event_types.is_empty() {
+            serde_json::json!({ "url": url })
+        } else {
+            serde_json::json!({ "url": url, "event_types": event_types })
+        };
+        let (code, ep) = self.post("/v1/webhook-endpoints", key, Some(&body)).await;
+        match (code, ep["id"].as_str(), ep["secret"].as_str()) {
+            (201, Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+            _ => Err(format!("registering {url}: {code} {ep}")),
+        }
+    }
+}

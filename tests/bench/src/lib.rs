@@ -1,0 +1,26 @@
+//! # cashout-bench: measured, not assumed
+//!
+//! Two commands, both documented in `BENCHMARKS.md` and `RELIABILITY.md`:
+//!
+//! - `bench` ([`bench`]): how much cashout carries — API, webhook delivery, the whole lifecycle,
+//!   the AWS cost drivers and the Lambda footprint — each figure next to its ceiling taken in the
+//!   same run. Prints a table and writes `target/bench/latest.json`.
+//! - `chaos` ([`chaos`]): what cashout loses when things break — a thousand cashout requests
+//!   through the local runner while the simulators fail, time out, rate-limit, duplicate and
+//!   reorder, the merchant's receiver refuses 30 % of deliveries, and the runner is killed with
+//!   SIGKILL and restarted; then every invariant is checked against the providers' ledger and the
+//!   receiver's log. Exits non-zero on any violation.
+//!
+//! The figures are rates and ratios, hence the floating point.
+#![allow(clippy::float_arithmetic, clippy::cast_possible_truncation)]
+
+pub mod bench;
+pub mod chaos;
+pub mod client;
+pub mod machine;
+pub mod metered;
+pub mod receiver;
+pub mod runner;
+pub mod stats;
+pub mod system;
+pub mod workload;

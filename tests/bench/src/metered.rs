@@ -1,0 +1,294 @@
+//! A store and a queue that attribute DynamoDB units to each store operation and count sends by
+//! task type, for the cost breakdown. Store calls are serialised (one at a time) so that the
+//! difference of the shared meter around a call is that call's alone; the calls themselves, hence
+//! the units, are the ones the product makes.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
+use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::event::StatusEvent;
+use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::ports::{
+    ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
+    QueueName, ReceivedTask, Receipt, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue, TaskSource,
+    WebhookStore,
+};
+use cashout_core::provider::ProviderName;
+use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
+use cashout_store::sqs::SqsQueue;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// What one store operation consumed in all.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct OperationCost {
+    /// Calls of the operation.
+    pub calls: u64,
+    /// Write units.
+    pub wcu: f64,
+    /// Read units.
+    pub rcu: f64,
+}
+
+/// A DynamoDB store whose every operation is metered.
+pub struct MeteredStore {
+    inner: DynamoStore,
+    one_at_a_time: tokio::sync::Mutex<()>,
+    costs: Mutex<BTreeMap<String, (u64, ConsumedCapacity)>>,
+    conflicts: std::sync::atomic::AtomicU64,
+}
+
+fn to_f64(d: Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap_or_default()
+}
+
+impl MeteredStore {
+    /// Meters `inner`.
+    pub fn new(inner: DynamoStore) -> Self {
+        MeteredStore {
+            inner,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+            costs: Mutex::new(BTreeMap::new()),
+            conflicts: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The store's running totals.
+    pub fn consumed(&self) -> ConsumedCapacity {
+        self.inner.consumed()
+    }
+
+    /// Forgets the tallies.
+    pub fn reset(&self) {
+        self.costs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.conflicts.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Versioned writes that lost a race (DynamoDB Local reports no units for them; AWS charges
+    /// a failed conditional write like a successful one).
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Per operation, since the last reset.
+    pub fn breakdown(&self) -> BTreeMap<String, OperationCost> {
+        self.costs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(op, (calls, c))| {
+                (
+                    op.clone(),
+                    OperationCost {
+                        calls: *calls,
+                        wcu: to_f64(c.write_units),
+                        rcu: to_f64(c.read_units),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    async fn metered<T>(&self, op: impl Into<String>, call: impl Future<Output = T>) -> T {
+        let _one = self.one_at_a_time.lock().await;
+        let before = self.inner.consumed();
+        let out = call.await;
+        let spent = self.inner.consumed().since(&before);
+        let mut costs = self.costs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = costs.entry(op.into()).or_default();
+        entry.0 += 1;
+        entry.1.read_units += spent.read_units;
+        entry.1.write_units += spent.write_units;
+        entry.1.read_calls += spent.read_calls;
+        entry.1.write_calls += spent.write_calls;
+        out
+    }
+}
+
+impl CashoutStore for MeteredStore {
+    async fn create_request(&self, change: &Change, idem: &IdempotencyRecord) -> Result<CreateOutcome, StoreError> {
+        self.metered("create_request", self.inner.create_request(change, idem)).await
+    }
+    async fn reclaim_idempotency(&self, observed: &IdempotencyRecord, until: OffsetDateTime) -> Result<bool, StoreError> {
+        self.metered("reclaim_idempotency", self.inner.reclaim_idempotency(observed, until))
+            .await
+    }
+    async fn complete_idempotency(
+        &self,
+        merchant_id: &MerchantId,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        self.metered(
+            "complete_idempotency",
+            self.inner.complete_idempotency(merchant_id, key, response),
+        )
+        .await
+    }
+    async fn get_request(&self, id: CashoutRequestId) -> Result<Option<CashoutRequest>, StoreError> {
+        self.metered("get_request", self.inner.get_request(id)).await
+    }
+    async fn list_requests(&self, m: &MerchantId, q: &ListQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        self.metered("list_requests", self.inner.list_requests(m, q)).await
+    }
+    async fn apply_change(&self, change: &Change) -> Result<(), StoreError> {
+        let what = match (change.events.len(), change.new_provider_reference.is_some()) {
+            (0, false) => "no event".to_owned(),
+            (n, false) => format!("{n} event(s)"),
+            (n, true) => format!("{n} event(s), provider reference"),
+        };
+        let op = format!("apply_change → {} ({what})", change.request.status());
+        let result = self.metered(op, self.inner.apply_change(change)).await;
+        if let Err(StoreError::Conflict { .. }) = result {
+            self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+    async fn list_events(&self, id: CashoutRequestId) -> Result<Vec<StatusEvent>, StoreError> {
+        self.metered("list_events", self.inner.list_events(id)).await
+    }
+    async fn get_event(&self, id: EventId) -> Result<Option<StatusEvent>, StoreError> {
+        self.metered("get_event", self.inner.get_event(id)).await
+    }
+    async fn unpublished_events(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<StatusEvent>, StoreError> {
+        self.metered("unpublished_events", self.inner.unpublished_events(before, limit))
+            .await
+    }
+    async fn mark_published(&self, id: EventId) -> Result<(), StoreError> {
+        self.metered("mark_published", self.inner.mark_published(id)).await
+    }
+    async fn find_by_provider_reference(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+    ) -> Result<Option<CashoutRequestId>, StoreError> {
+        self.metered(
+            "find_by_provider_reference",
+            self.inner.find_by_provider_reference(provider, payout_id),
+        )
+        .await
+    }
+    async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {
+        self.metered("due_requests", self.inner.due_requests(now, limit)).await
+    }
+}
+
+impl WebhookStore for MeteredStore {
+    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        self.metered("put_endpoint", self.inner.put_endpoint(endpoint)).await
+    }
+    async fn get_endpoint(&self, m: &MerchantId, id: EndpointId) -> Result<Option<WebhookEndpoint>, StoreError> {
+        self.metered("get_endpoint", self.inner.get_endpoint(m, id)).await
+    }
+    async fn list_endpoints(&self, m: &MerchantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.metered("list_endpoints", self.inner.list_endpoints(m)).await
+    }
+    async fn delete_endpoint(&self, m: &MerchantId, id: EndpointId) -> Result<bool, StoreError> {
+        self.metered("delete_endpoint", self.inner.delete_endpoint(m, id)).await
+    }
+    async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
+        self.metered("record_attempt", self.inner.record_attempt(attempt)).await
+    }
+    async fn list_attempts(
+        &self,
+        m: &MerchantId,
+        ep: EndpointId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<DeliveryAttempt>, StoreError> {
+        self.metered("list_attempts", self.inner.list_attempts(m, ep, limit, cursor))
+            .await
+    }
+    async fn list_event_attempts(&self, event_id: EventId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.metered("list_event_attempts", self.inner.list_event_attempts(event_id))
+            .await
+    }
+}
+
+impl ApiKeyStore for MeteredStore {
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.metered("put_api_key", self.inner.put_api_key(record)).await
+    }
+    async fn get_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.metered("get_api_key", self.inner.get_api_key(hash)).await
+    }
+}
+
+/// The SQS queues, counting sends by task type.
+pub struct CountedQueue {
+    /// The queues.
+    pub inner: SqsQueue,
+    sends: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CountedQueue {
+    /// Counts sends to `inner`.
+    pub fn new(inner: SqsQueue) -> Self {
+        CountedQueue {
+            inner,
+            sends: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// Sends by task type (`poll` split into scheduled and on-demand).
+    pub fn sends(&self) -> BTreeMap<String, u64> {
+        self.sends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets the tallies.
+    pub fn reset(&self) {
+        self.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
+fn task_name(task: &Task, delayed: bool) -> String {
+    let name = match task {
+        Task::Dispatch { .. } => "dispatch",
+        Task::Poll { due_at: Some(_), .. } => "poll (scheduled)",
+        Task::Poll { due_at: None, .. } => "poll (on demand)",
+        Task::ProviderEvent { .. } => "provider_event",
+        Task::PublishEvent { .. } => "publish_event",
+        Task::Deliver { attempt: 1, .. } => "deliver",
+        Task::Deliver { .. } => "deliver (retry)",
+    };
+    if delayed {
+        format!("{name}, delayed")
+    } else {
+        name.to_owned()
+    }
+}
+
+impl TaskQueue for CountedQueue {
+    async fn send(&self, envelope: &TaskEnvelope) -> Result<(), QueueError> {
+        let delayed = envelope.remaining_delay(OffsetDateTime::now_utc()) > Duration::from_secs(1);
+        *self
+            .sends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(task_name(&envelope.task, delayed))
+            .or_insert(0) += 1;
+        self.inner.send(envelope).await
+    }
+}
+
+impl TaskSource for CountedQueue {
+    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> Result<Vec<ReceivedTask>, QueueError> {
+        self.inner.receive(queue, max, visibility).await
+    }
+    async fn ack(&self, queue: QueueName, receipt: &Receipt) -> Result<(), QueueError> {
+        self.inner.ack(queue, receipt).await
+    }
+    async fn release(&self, queue: QueueName, receipt: &Receipt, delay: Duration) -> Result<(), QueueError> {
+        self.inner.release(queue, receipt, delay).await
+    }
+}

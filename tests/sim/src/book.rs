@@ -1,0 +1,498 @@
+//! The simulator's books: every payout with its planned lifecycle, create attempts per
+//! reference, and the outbox of notifications/callbacks. Progress is derived from stored
+//! timestamps and the clock ([`Book::advance`]), so a simulator restarted on the same
+//! `state_dir` resumes where it was and re-sends what it had not delivered.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cashout_core::provider::ProviderName;
+use cashout_core::provider::d24::D24Status;
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::config::{FaultConfig, SimConfig};
+use crate::ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
+use crate::triggers::delays;
+use crate::{cascad, d24};
+
+/// A D24-family cashout status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum D24State {
+    Pending,
+    Completed,
+    Cancelled,
+    Rejected,
+    Delivered,
+    OnHold,
+}
+
+impl D24State {
+    pub(crate) const fn code(self) -> u8 {
+        self.table().code()
+    }
+
+    /// The same status in the core table (for its documented transitions).
+    const fn table(self) -> D24Status {
+        match self {
+            D24State::Pending => D24Status::Pending,
+            D24State::Completed => D24Status::Completed,
+            D24State::Cancelled => D24Status::Cancelled,
+            D24State::Rejected => D24Status::Rejected,
+            D24State::Delivered => D24Status::Delivered,
+            D24State::OnHold => D24Status::OnHold,
+        }
+    }
+
+    /// `cashout_status_description` as the docs spell it.
+    pub(crate) const fn description(self) -> &'static str {
+        match self {
+            D24State::Pending => "Pending",
+            D24State::Completed => "Completed",
+            D24State::Cancelled => "Canceled",
+            D24State::Rejected => "Rejected",
+            D24State::Delivered => "Delivered",
+            D24State::OnHold => "On hold",
+        }
+    }
+
+    pub(crate) const fn name(self) -> &'static str {
+        self.table().name()
+    }
+
+    pub(crate) fn may_become(self, next: D24State) -> bool {
+        self.table().next().contains(&next.table())
+    }
+}
+
+/// One planned status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub(crate) enum Change {
+    D24 {
+        status: D24State,
+        rejection_code: Option<u16>,
+    },
+    Cascad {
+        status: String,
+        resolution: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Step {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub change: Change,
+}
+
+/// What the family keeps about a payout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub(crate) enum Detail {
+    D24 {
+        status: D24State,
+        rejection_code: Option<u16>,
+        notification_url: String,
+    },
+    Cascad(Box<cascad::Invoice>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HistoryEntry {
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Payout {
+    pub provider: ProviderName,
+    pub id: String,
+    pub reference: String,
+    /// Decimal text, exactly as received.
+    pub amount: String,
+    pub currency: Option<String>,
+    pub account_masked: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub detail: Detail,
+    pub plan: Vec<Step>,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Payout {
+    pub(crate) fn status_word(&self) -> String {
+        match &self.detail {
+            Detail::D24 {
+                status, rejection_code, ..
+            } => match rejection_code {
+                Some(c) => format!("{} {c}", status.name()),
+                None => status.name().to_owned(),
+            },
+            Detail::Cascad(inv) => inv.status.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DeliveryState {
+    Pending,
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+    /// Dropped on purpose (`notify_drop`).
+    Dropped,
+    /// Not sent: the URL is not on loopback.
+    Refused,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Delivery {
+    pub id: u64,
+    pub provider: ProviderName,
+    pub payout_id: String,
+    pub reference: String,
+    pub status: String,
+    pub url: String,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_at: OffsetDateTime,
+    pub state: DeliveryState,
+    pub last_result: Option<String>,
+    #[serde(skip)]
+    pub in_flight: bool,
+}
+
+/// Everything the simulator must not forget.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Book {
+    pub next_d24_id: u64,
+    pub next_delivery_id: u64,
+    pub payouts: Vec<Payout>,
+    /// Create requests received, by `provider|reference`.
+    pub attempts: BTreeMap<String, u32>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// The first D24 `cashout_id` handed out.
+const FIRST_D24_ID: u64 = 8_400_001;
+
+pub(crate) fn attempt_key(provider: ProviderName, reference: &str) -> String {
+    format!("{provider}|{reference}")
+}
+
+/// What [`Book::advance`] and the handlers need besides the book.
+pub(crate) struct Ctx<'a> {
+    pub now: OffsetDateTime,
+    pub scale: u32,
+    pub config: &'a SimConfig,
+    pub faults: &'a crate::config::Faults,
+    pub rng: &'a mut StdRng,
+}
+
+impl Ctx<'_> {
+    /// A documented delay, sped up by the time scale.
+    pub(crate) fn scaled(&self, d: std::time::Duration) -> time::Duration {
+        let d = d / self.scale.max(1);
+        time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+    }
+
+    pub(crate) fn roll(&mut self, percent: u8) -> bool {
+        percent > 0 && self.rng.random_range(0u8..100) < percent
+    }
+}
+
+impl Book {
+    pub(crate) fn load(path: &Path) -> std::io::Result<Book> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the book atomically (temporary file, then rename).
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(tmp, path)
+    }
+
+    pub(crate) fn next_d24_id(&mut self) -> String {
+        let id = FIRST_D24_ID + self.next_d24_id;
+        self.next_d24_id += 1;
+        id.to_string()
+    }
+
+    pub(crate) fn count_attempt(&mut self, provider: ProviderName, reference: &str) {
+        *self.attempts.entry(attempt_key(provider, reference)).or_default() += 1;
+    }
+
+    pub(crate) fn find(&self, provider: ProviderName, id: &str) -> Option<usize> {
+        self.payouts.iter().position(|p| p.provider == provider && p.id == id)
+    }
+
+    /// Payouts for a reference, oldest first.
+    pub(crate) fn by_reference(&self, provider: ProviderName, reference: &str) -> Vec<usize> {
+        self.payouts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.provider == provider && p.reference == reference)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Applies every planned change that is due at `ctx.now`, in time order, and queues the
+    /// notification each one causes.
+    /// Returns whether anything changed.
+    pub(crate) fn advance(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let mut changed = false;
+        for i in 0..self.payouts.len() {
+            loop {
+                let due = match self.payouts[i].plan.first() {
+                    Some(step) if step.at <= ctx.now => self.payouts[i].plan.remove(0),
+                    _ => break,
+                };
+                self.apply(i, due.change, due.at, ctx);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Applies one change (planned or asked for through the API) and queues its notification.
+    pub(crate) fn apply(&mut self, i: usize, change: Change, at: OffsetDateTime, ctx: &mut Ctx<'_>) {
+        let payout = &mut self.payouts[i];
+        match (&mut payout.detail, change) {
+            (
+                Detail::D24 {
+                    status, rejection_code, ..
+                },
+                Change::D24 {
+                    status: next,
+                    rejection_code: code,
+                },
+            ) => {
+                if !status.may_become(next) {
+                    tracing::debug!(payout = %payout.id, from = status.name(), to = next.name(), "planned change no longer allowed");
+                    return;
+                }
+                *status = next;
+                *rejection_code = code;
+            }
+            (Detail::Cascad(inv), Change::Cascad { status, resolution }) => {
+                if status == "processed" {
+                    inv.processed = Some(at.unix_timestamp());
+                }
+                inv.status = status;
+                inv.resolution = resolution;
+                inv.updated = at.unix_timestamp();
+            }
+            _ => return,
+        }
+        payout.updated_at = at;
+        let word = payout.status_word();
+        payout.history.push(HistoryEntry { status: word, at });
+        self.notify(i, at, ctx);
+    }
+
+    /// Queues the notification (D24) or callback (Cascad) of payout `i`'s current state.
+    fn notify(&mut self, i: usize, at: OffsetDateTime, ctx: &mut Ctx<'_>) {
+        let payout = &self.payouts[i];
+        let rendered = match &payout.detail {
+            Detail::D24 { notification_url, .. } => {
+                d24::notification(payout, notification_url, at, ctx.config).map(|(body, h)| {
+                    (
+                        notification_url.clone(),
+                        "application/x-www-form-urlencoded",
+                        body,
+                        h,
+                        5 + 1,
+                    )
+                })
+            }
+            Detail::Cascad(inv) => inv.callback_url.clone().and_then(|url| {
+                cascad::callback(payout, ctx.config).map(|(body, h)| (url, "application/json", body, h, 100 + 1))
+            }),
+        };
+        let Some((url, content_type, body, headers, max_attempts)) = rendered else {
+            return;
+        };
+        let faults: FaultConfig = ctx.faults.get(payout.provider).clone();
+        let mut delivery = Delivery {
+            id: 0,
+            provider: payout.provider,
+            payout_id: payout.id.clone(),
+            reference: payout.reference.clone(),
+            status: payout.status_word(),
+            url,
+            content_type: content_type.to_owned(),
+            headers,
+            body,
+            attempts: 0,
+            max_attempts,
+            next_at: at,
+            state: DeliveryState::Pending,
+            last_result: None,
+            in_flight: false,
+        };
+        if ctx.roll(faults.notify_drop) {
+            delivery.state = DeliveryState::Dropped;
+        } else if ctx.roll(faults.notify_reorder) {
+            delivery.next_at = at + ctx.scaled(delays::REORDER_HOLD);
+        }
+        let duplicate = delivery.state == DeliveryState::Pending && ctx.roll(faults.notify_duplicate);
+        if duplicate {
+            let mut copy = delivery.clone();
+            copy.id = self.take_delivery_id();
+            self.deliveries.push(copy);
+        }
+        delivery.id = self.take_delivery_id();
+        self.deliveries.push(delivery);
+    }
+
+    fn take_delivery_id(&mut self) -> u64 {
+        self.next_delivery_id += 1;
+        self.next_delivery_id
+    }
+
+    /// Records one delivery attempt and plans the next if it failed.
+    pub(crate) fn record_attempt(&mut self, id: u64, ok: bool, result: String, ctx: &Ctx<'_>) {
+        let Some(d) = self.deliveries.iter_mut().find(|d| d.id == id) else {
+            return;
+        };
+        d.in_flight = false;
+        d.attempts += 1;
+        d.last_result = Some(result);
+        if ok {
+            d.state = DeliveryState::Delivered;
+        } else if d.attempts >= d.max_attempts {
+            d.state = DeliveryState::Failed;
+        } else {
+            let gap = match d.provider {
+                ProviderName::Cascad => delays::CASCAD_RETRY_UNIT * d.attempts,
+                ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => delays::D24_RETRY_GAP,
+            };
+            d.next_at = ctx.now + ctx.scaled(gap);
+        }
+    }
+
+    /// The ground truth, for `GET /_sim/ledger`.
+    pub(crate) fn ledger(&self) -> Ledger {
+        let payouts = self
+            .payouts
+            .iter()
+            .map(|p| LedgerPayout {
+                provider: p.provider,
+                id: p.id.clone(),
+                reference: p.reference.clone(),
+                status: p.status_word(),
+                amount: p.amount.clone(),
+                currency: p.currency.clone(),
+                account: p.account_masked.clone(),
+                created_at: p.created_at,
+                updated_at: p.updated_at,
+                history: p.history.iter().map(|h| (h.status.clone(), h.at)).collect(),
+            })
+            .collect();
+        let mut refs: BTreeMap<String, LedgerReference> = BTreeMap::new();
+        for (key, attempts) in &self.attempts {
+            let (provider, reference) = key.split_once('|').unwrap_or((key, ""));
+            let Ok(provider) = provider.parse() else {
+                continue;
+            };
+            refs.insert(
+                key.clone(),
+                LedgerReference {
+                    provider,
+                    reference: reference.to_owned(),
+                    create_attempts: *attempts,
+                    payouts: 0,
+                },
+            );
+        }
+        for p in &self.payouts {
+            refs.entry(attempt_key(p.provider, &p.reference))
+                .or_insert_with(|| LedgerReference {
+                    provider: p.provider,
+                    reference: p.reference.clone(),
+                    create_attempts: 0,
+                    payouts: 0,
+                })
+                .payouts += 1;
+        }
+        let deliveries = self
+            .deliveries
+            .iter()
+            .map(|d| LedgerDelivery {
+                id: d.id,
+                provider: d.provider,
+                payout_id: d.payout_id.clone(),
+                reference: d.reference.clone(),
+                status: d.status.clone(),
+                url: d.url.clone(),
+                attempts: d.attempts,
+                state: format!("{:?}", d.state).to_lowercase(),
+                last_result: d.last_result.clone(),
+                next_attempt_at: (d.state == DeliveryState::Pending).then_some(d.next_at),
+            })
+            .collect();
+        Ledger {
+            payouts,
+            references: refs.into_values().collect(),
+            deliveries,
+        }
+    }
+}
+
+/// Masks an account for responses and the ledger: a long number keeps its first six and last
+/// four characters (`512381******0000`, as Cascad shows cards), a short one its last four.
+pub(crate) fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let n = chars.len();
+    if n > 10 {
+        let head: String = chars[..6].iter().collect();
+        let tail: String = chars[n - 4..].iter().collect();
+        format!("{head}{}{tail}", "*".repeat(n - 10))
+    } else if n > 4 {
+        let tail: String = chars[n - 4..].iter().collect();
+        format!("{}{tail}", "*".repeat(n - 4))
+    } else {
+        "*".repeat(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_like_the_docs() {
+        assert_eq!(mask("5123817234060000"), "512381******0000");
+        assert_eq!(mask("123456789"), "*****6789");
+        assert_eq!(mask("123"), "***");
+    }
+
+    #[test]
+    fn d24_transitions_follow_the_documented_flow() {
+        assert!(D24State::Pending.may_become(D24State::Delivered));
+        assert!(D24State::Completed.may_become(D24State::Rejected));
+        assert!(!D24State::Delivered.may_become(D24State::Cancelled));
+        assert!(!D24State::Cancelled.may_become(D24State::Pending));
+        assert_eq!(D24State::OnHold.code(), 5);
+    }
+}

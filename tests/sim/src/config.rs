@@ -1,0 +1,349 @@
+//! What a simulator run is configured with: credentials per provider, the seed, the time scale,
+//! the faults to inject and where to keep state. Every value has a documented default so that
+//! `provider-sim` with no flags and `ProvidersConfig::for_simulator` agree.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cashout_core::ports::{Clock, SystemClock};
+use cashout_core::provider::ProviderName;
+use serde::{Deserialize, Serialize};
+
+/// Default credentials, shared with `cashout_providers::ProvidersConfig::for_simulator`.
+pub mod defaults {
+    /// `--listen`.
+    pub const LISTEN: &str = "127.0.0.1:7070";
+    /// `--d24-login`.
+    pub const D24_LOGIN: &str = "d24_login";
+    /// `--d24-pass`.
+    pub const D24_PASS: &str = "d24_pass";
+    /// `--d24-secret` (the "API Signature" secret).
+    pub const D24_SECRET: &str = "d24_secret";
+    /// `--onspot-login`.
+    pub const ONSPOT_LOGIN: &str = "onspot_login";
+    /// `--onspot-pass`.
+    pub const ONSPOT_PASS: &str = "onspot_pass";
+    /// `--onspot-secret`.
+    pub const ONSPOT_SECRET: &str = "onspot_secret";
+    /// `--tupay-login`.
+    pub const TUPAY_LOGIN: &str = "tupay_login";
+    /// `--tupay-pass`.
+    pub const TUPAY_PASS: &str = "tupay_pass";
+    /// `--tupay-secret`.
+    pub const TUPAY_SECRET: &str = "tupay_secret";
+    /// `--cascad-account` (Basic auth user name, a commerce account id).
+    pub const CASCAD_ACCOUNT: &str = "coma_sim0000000000001";
+    /// `--cascad-api-key` (Basic auth password).
+    pub const CASCAD_API_KEY: &str = "sk_test_sim_api_key";
+    /// `--cascad-secret` (signs callbacks: `X-Signature`).
+    pub const CASCAD_SECRET: &str = "cascad_callback_secret";
+    /// `--cascad-public-key` (public API: pre-request).
+    pub const CASCAD_PUBLIC_KEY: &str = "pk_test_sim_public_key";
+    /// `--seed`.
+    pub const SEED: u64 = 7070;
+}
+
+/// Credentials of one D24-family profile.
+#[derive(Clone, PartialEq, Eq)]
+pub struct D24Credentials {
+    /// Cashout API login (at most 32 characters).
+    pub login: String,
+    /// Cashout API pass (at most 32 characters).
+    pub pass: String,
+    /// The API Signature secret (`Payload-Signature`, notification `control`).
+    pub secret: String,
+}
+
+impl fmt::Debug for D24Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("D24Credentials")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl D24Credentials {
+    /// The documented defaults of a profile.
+    pub fn default_for(profile: ProviderName) -> Self {
+        let (login, pass, secret) = match profile {
+            ProviderName::Onspot => (defaults::ONSPOT_LOGIN, defaults::ONSPOT_PASS, defaults::ONSPOT_SECRET),
+            ProviderName::Tupay => (defaults::TUPAY_LOGIN, defaults::TUPAY_PASS, defaults::TUPAY_SECRET),
+            ProviderName::D24 | ProviderName::Cascad => (defaults::D24_LOGIN, defaults::D24_PASS, defaults::D24_SECRET),
+        };
+        D24Credentials {
+            login: login.into(),
+            pass: pass.into(),
+            secret: secret.into(),
+        }
+    }
+}
+
+/// Cascad credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CascadCredentials {
+    /// Commerce account id (`coma_…`): the Basic auth user name.
+    pub account: String,
+    /// API key (`sk_test_…`): the Basic auth password.
+    pub api_key: String,
+    /// The secret that signs callbacks.
+    pub secret: String,
+    /// The public key (`pk_test_…`) of the public API.
+    pub public_key: String,
+}
+
+impl fmt::Debug for CascadCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CascadCredentials")
+            .field("account", &self.account)
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CascadCredentials {
+    fn default() -> Self {
+        CascadCredentials {
+            account: defaults::CASCAD_ACCOUNT.into(),
+            api_key: defaults::CASCAD_API_KEY.into(),
+            secret: defaults::CASCAD_SECRET.into(),
+            public_key: defaults::CASCAD_PUBLIC_KEY.into(),
+        }
+    }
+}
+
+/// Faults injected into one provider. Rates are percentages (0–100) of requests; at most one
+/// request fault happens per request (rolled once, in the order of the fields below).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Added to every response, in milliseconds (real time, not scaled).
+    pub latency_ms: u64,
+    /// `429 Too Many Requests` with `Retry-After: 1`; nothing is done.
+    pub rate_limit: u8,
+    /// A 5xx before anything is done.
+    pub error_before: u8,
+    /// A 5xx after the operation was done: the lost response (a create did create).
+    pub error_after: u8,
+    /// The request hangs for `hang_ms`, then gets a 504; half of them do the operation first.
+    pub timeout: u8,
+    /// The operation is done, then the connection drops in the middle of the response.
+    pub drop: u8,
+    /// How long a `timeout` hangs, in milliseconds (default 30 000 when 0).
+    pub hang_ms: u64,
+    /// Notifications/callbacks never sent.
+    pub notify_drop: u8,
+    /// Notifications/callbacks sent twice.
+    pub notify_duplicate: u8,
+    /// Notifications/callbacks held back (3 s, scaled) so that later ones overtake them.
+    pub notify_reorder: u8,
+    /// The provider stops enforcing unique references (D24 511 / Cascad 409): every create makes
+    /// a new payout. Real providers do enforce it; this knob proves the client's
+    /// lookup-before-create alone prevents double payouts.
+    pub accept_duplicate_references: bool,
+}
+
+impl FaultConfig {
+    /// How long a `timeout` fault hangs.
+    pub fn hang(&self) -> Duration {
+        Duration::from_millis(if self.hang_ms == 0 { 30_000 } else { self.hang_ms })
+    }
+}
+
+/// A fault spec that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fault spec `{spec}`: {reason}")]
+pub struct FaultSpecError {
+    /// The offending part.
+    pub spec: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `key=value,key=value` with the field names of [`FaultConfig`]
+/// (`error_after=20,timeout=5,hang_ms=2000,latency_ms=50,accept_duplicate_references=true`).
+impl FromStr for FaultConfig {
+    type Err = FaultSpecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut f = FaultConfig::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let err = |reason: &str| FaultSpecError {
+                spec: part.to_owned(),
+                reason: reason.to_owned(),
+            };
+            let (key, value) = part.split_once('=').ok_or_else(|| err("expected key=value"))?;
+            let pct = || -> Result<u8, FaultSpecError> {
+                value
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|v| *v <= 100)
+                    .ok_or_else(|| err("a rate is a percentage from 0 to 100"))
+            };
+            let ms = || value.parse::<u64>().map_err(|_| err("expected milliseconds"));
+            match key.trim() {
+                "latency_ms" => f.latency_ms = ms()?,
+                "hang_ms" => f.hang_ms = ms()?,
+                "rate_limit" => f.rate_limit = pct()?,
+                "error_before" => f.error_before = pct()?,
+                "error_after" => f.error_after = pct()?,
+                "timeout" => f.timeout = pct()?,
+                "drop" => f.drop = pct()?,
+                "notify_drop" => f.notify_drop = pct()?,
+                "notify_duplicate" => f.notify_duplicate = pct()?,
+                "notify_reorder" => f.notify_reorder = pct()?,
+                "accept_duplicate_references" => {
+                    f.accept_duplicate_references = value.parse().map_err(|_| err("expected true or false"))?;
+                }
+                _ => return Err(err("unknown fault (see provider-sim --help)")),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// Faults for every provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// D24.
+    pub d24: FaultConfig,
+    /// Onspot.
+    pub onspot: FaultConfig,
+    /// Tupay.
+    pub tupay: FaultConfig,
+    /// Cascad.
+    pub cascad: FaultConfig,
+}
+
+impl Faults {
+    /// The same faults everywhere.
+    pub fn all(f: FaultConfig) -> Self {
+        Faults {
+            d24: f.clone(),
+            onspot: f.clone(),
+            tupay: f.clone(),
+            cascad: f,
+        }
+    }
+
+    /// One provider's faults.
+    pub fn get(&self, p: ProviderName) -> &FaultConfig {
+        match p {
+            ProviderName::D24 => &self.d24,
+            ProviderName::Onspot => &self.onspot,
+            ProviderName::Tupay => &self.tupay,
+            ProviderName::Cascad => &self.cascad,
+        }
+    }
+
+    /// One provider's faults, to change.
+    pub fn get_mut(&mut self, p: ProviderName) -> &mut FaultConfig {
+        match p {
+            ProviderName::D24 => &mut self.d24,
+            ProviderName::Onspot => &mut self.onspot,
+            ProviderName::Tupay => &mut self.tupay,
+            ProviderName::Cascad => &mut self.cascad,
+        }
+    }
+}
+
+/// Everything a simulator run needs. `SimConfig::default()` is the documented defaults.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// D24 credentials.
+    pub d24: D24Credentials,
+    /// Onspot credentials.
+    pub onspot: D24Credentials,
+    /// Tupay credentials.
+    pub tupay: D24Credentials,
+    /// Cascad credentials.
+    pub cascad: CascadCredentials,
+    /// Seed of the random generator behind faults, ids and success rates.
+    pub seed: u64,
+    /// Integer speed-up of every lifecycle delay, retry gap and expiry (1 = real time; 100 makes
+    /// the 2 s D24 lifecycle take 20 ms). Injected latency and hangs are not scaled.
+    pub time_scale: u32,
+    /// Faults per provider.
+    pub faults: Faults,
+    /// Where the ledger is kept durably (`state.json`); `None` keeps it in memory.
+    pub state_dir: Option<PathBuf>,
+    /// The clock lifecycles are measured on (inject a `ManualClock` in tests).
+    pub clock: Arc<dyn Clock>,
+    /// How often the background worker applies due transitions and sends due notifications.
+    pub tick: Duration,
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("d24", &self.d24)
+            .field("onspot", &self.onspot)
+            .field("tupay", &self.tupay)
+            .field("cascad", &self.cascad)
+            .field("seed", &self.seed)
+            .field("time_scale", &self.time_scale)
+            .field("faults", &self.faults)
+            .field("state_dir", &self.state_dir)
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            d24: D24Credentials::default_for(ProviderName::D24),
+            onspot: D24Credentials::default_for(ProviderName::Onspot),
+            tupay: D24Credentials::default_for(ProviderName::Tupay),
+            cascad: CascadCredentials::default(),
+            seed: defaults::SEED,
+            time_scale: 1,
+            faults: Faults::default(),
+            state_dir: None,
+            clock: Arc::new(SystemClock),
+            tick: Duration::from_millis(20),
+        }
+    }
+}
+
+impl SimConfig {
+    /// A profile's credentials.
+    pub fn d24_credentials(&self, p: ProviderName) -> &D24Credentials {
+        match p {
+            ProviderName::Onspot => &self.onspot,
+            ProviderName::Tupay => &self.tupay,
+            ProviderName::D24 | ProviderName::Cascad => &self.d24,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_refuse_nonsense() {
+        let f: FaultConfig = "error_after=20, timeout=5,hang_ms=200,accept_duplicate_references=true"
+            .parse()
+            .unwrap();
+        assert_eq!(f.error_after, 20);
+        assert_eq!(f.timeout, 5);
+        assert_eq!(f.hang(), Duration::from_millis(200));
+        assert!(f.accept_duplicate_references);
+        assert!("error_after=101".parse::<FaultConfig>().is_err());
+        assert!("explode=1".parse::<FaultConfig>().is_err());
+        assert!("timeout".parse::<FaultConfig>().is_err());
+        assert_eq!("".parse::<FaultConfig>().unwrap(), FaultConfig::default());
+    }
+
+    #[test]
+    fn credentials_never_print_secrets() {
+        let c = SimConfig::default();
+        let text = format!("{c:?}");
+        assert!(!text.contains(defaults::D24_SECRET));
+        assert!(!text.contains(defaults::CASCAD_API_KEY));
+        assert!(!text.contains(defaults::D24_PASS));
+    }
+}

@@ -1,0 +1,224 @@
+//! # cashout-provider-sim: the payout providers, simulated
+//!
+//! One HTTP server serving every provider under a path prefix — `/d24`, `/onspot`, `/tupay`
+//! (D24 cashouts API v3) and `/cascad` (Cascad payout invoices) — faithful to the documented
+//! APIs: signatures and credentials checked with the documented error codes, required fields and
+//! regexps, unique references (D24 511, Cascad 409), status transitions and their restrictions,
+//! id formats, masked account numbers, D24 form notifications without a status, Cascad
+//! callbacks signed with `X-Signature`, both retried when the receiver fails.
+//!
+//! Outcomes are deterministic ([`TRIGGERS_HELP`]); faults are injected per provider
+//! ([`FaultConfig`], [`FAULTS_HELP`]) from a seeded generator; `GET /_sim/ledger` is the ground
+//! truth ([`Ledger`]). It runs as the `provider-sim` binary or in-process:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let sim = cashout_provider_sim::start(cashout_provider_sim::SimConfig::default(), listener).await?;
+//! let d24_base_url = sim.base_url(cashout_core::provider::ProviderName::D24); // http://127.0.0.1:PORT/d24
+//! # let _ = d24_base_url;
+//! assert!(sim.ledger().double_payouts().is_empty());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! This crate does not use `cashout-providers`: the adapters' contract tests compare two
+//! independent readings of the provider docs.
+
+#![warn(missing_docs)]
+
+mod book;
+mod cascad;
+mod config;
+mod control;
+mod d24;
+mod deliver;
+mod ledger;
+mod sim;
+mod triggers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use cashout_core::provider::ProviderName;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{CascadCredentials, D24Credentials, FaultConfig, FaultSpecError, Faults, SimConfig, defaults};
+pub use control::CONTROL_HELP;
+pub use ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
+pub use triggers::TRIGGERS_HELP;
+
+/// The fault knobs, for `--help` and the README.
+pub const FAULTS_HELP: &str = "\
+FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-faults; all: --faults;
+        or PUT /_sim/faults/{provider}). SPEC is key=value,key=value; rates are percentages of requests,
+        rolled once per request from the seeded generator (--seed), at most one request fault each:
+  rate_limit=P      429 Too Many Requests, Retry-After: 1; nothing done
+  error_before=P    500/502/503 before anything is done
+  error_after=P     500 after the operation was done: the lost response (a create did create)
+  timeout=P         hang hang_ms, then 504; half of them do the operation first
+  drop=P            operation done, then the connection drops in the middle of the response
+  hang_ms=MS        how long a timeout hangs (default 30000)
+  latency_ms=MS     added to every response (not scaled)
+  notify_drop=P     notification/callback never sent
+  notify_duplicate=P  sent twice
+  notify_reorder=P  held back 3 s (scaled) so that later ones overtake it
+  accept_duplicate_references=true  stop enforcing unique external_id/reference_id (no 511/409):
+                    proves that the client's lookup-before-create alone prevents double payouts
+NOTIFICATIONS: D24 posts form-encoded notifications (no status) to notification_url on every status
+  change, retried up to 5 more times 1 minute apart (scaled) until a 2xx; Cascad posts the JSON:API
+  invoice with X-Signature = base64(sha1(secret+body+secret)) to callback_url, retried after 1, 2, 3...
+  minutes (scaled), up to 100 times, until a 200. Deviation from D24 (ports 80/443 only): any port
+  on loopback; URLs that are not on loopback are never posted to.";
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The state directory or file could not be read or created.
+    #[error("simulator state in {path}: {source}")]
+    State {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The listener has no address.
+    #[error("the listener has no local address: {0}")]
+    Listener(std::io::Error),
+    /// The HTTP client for notifications could not be built.
+    #[error("the notification client could not be built: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    sim: Arc<sim::Sim>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    worker: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts the simulator on `listener` (bind `127.0.0.1:0` for a free port). With a
+/// `state_dir`, the books are loaded from it, kept in it after every change, and due
+/// notifications the previous run had not delivered are sent again.
+pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> Result<SimHandle, SimError> {
+    let addr = listener.local_addr().map_err(SimError::Listener)?;
+    let state_file = match &config.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| SimError::State {
+                path: dir.clone(),
+                source,
+            })?;
+            Some(dir.join("state.json"))
+        }
+        None => None,
+    };
+    let book = match &state_file {
+        Some(path) => book::Book::load(path).map_err(|source| SimError::State {
+            path: path.clone(),
+            source,
+        })?,
+        None => book::Book::default(),
+    };
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .build()?;
+    let sim = Arc::new(sim::Sim::new(config, book, state_file));
+    let app = router(sim.clone());
+    let (stop, stopped) = watch::channel(false);
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = server_stop.changed().await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "the simulator server stopped");
+        }
+    });
+    let worker = tokio::spawn(deliver::run(sim.clone(), client, stopped));
+    tracing::info!(%addr, "provider simulator listening");
+    Ok(SimHandle {
+        addr,
+        sim,
+        stop,
+        server,
+        worker,
+    })
+}
+
+fn router(sim: Arc<sim::Sim>) -> Router {
+    Router::new()
+        .nest("/d24", d24::router(sim.clone(), ProviderName::D24))
+        .nest("/onspot", d24::router(sim.clone(), ProviderName::Onspot))
+        .nest("/tupay", d24::router(sim.clone(), ProviderName::Tupay))
+        .nest("/cascad", cascad::router(sim.clone()))
+        .nest("/_sim", control::router(sim))
+}
+
+impl SimHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A provider's base URL (`http://ADDR/d24`).
+    pub fn base_url(&self, provider: ProviderName) -> String {
+        format!("http://{}/{}", self.addr, provider.as_str())
+    }
+
+    /// The ground truth, brought up to date with the clock.
+    pub fn ledger(&self) -> Ledger {
+        self.sim.ledger()
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.sim.faults()
+    }
+
+    /// Replaces one provider's faults.
+    pub fn set_faults(&self, provider: ProviderName, faults: FaultConfig) {
+        self.sim.set_faults(|f| *f.get_mut(provider) = faults);
+    }
+
+    /// Replaces every provider's faults.
+    pub fn set_all_faults(&self, faults: Faults) {
+        self.sim.set_faults(|f| *f = faults);
+    }
+
+    /// Changes the time scale for lifecycles planned from now on.
+    pub fn set_time_scale(&self, scale: u32) {
+        self.sim.set_time_scale(scale);
+    }
+
+    /// Stops serving (in-flight requests get up to 5 s) and stops the delivery worker; the
+    /// state, if kept, is saved.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let mut server = self.server;
+        if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+            server.abort();
+        }
+        let _ = self.worker.await;
+        self.sim.with_book(|_, _| ());
+    }
+}
