@@ -52,46 +52,38 @@ mod embedded_only {
 
     const CHILD_DIR: &str = "CASHOUT_TEST_KILL9_DIR";
 
-    /// The writer that the next test kills: creates requests and enqueues a task for each,
-    /// printing every id once the store has answered `Ok`. Does nothing unless started by it.
-    #[test]
-    #[ignore = "started as a child process by kill_9_loses_no_acknowledged_write"]
-    fn kill9_child_writer() {
-        let Ok(dir) = std::env::var(CHILD_DIR) else {
-            return;
-        };
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let clock = Arc::new(ManualClock::new(t0()));
-            let store = SqliteStore::open_in(std::path::Path::new(&dir), clock.clone()).unwrap();
-            let fx = Fixtures::new(clock);
-            let mut out = std::io::stdout().lock();
-            loop {
-                let change = fx.create(&merchant("clinic"), 3);
-                let id = change.request.id();
-                let idem = fx.idempotency(&change, &id.to_string(), "h");
-                store.create_request(&change, &idem).await.unwrap();
-                let task = Task::Dispatch { cashout_request_id: id };
-                store
-                    .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
-                    .await
-                    .unwrap();
-                writeln!(out, "ok {id}").unwrap();
-                out.flush().unwrap();
-            }
-        });
+    /// The writer the test kills: creates requests and enqueues a task for each, printing every id
+    /// once the store has answered `Ok`, until it is killed.
+    async fn child_writer(dir: &str) -> ! {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = SqliteStore::open_in(std::path::Path::new(dir), clock.clone()).unwrap();
+        let fx = Fixtures::new(clock);
+        let mut out = std::io::stdout().lock();
+        loop {
+            let change = fx.create(&merchant("clinic"), 3);
+            let id = change.request.id();
+            let idem = fx.idempotency(&change, &id.to_string(), "h");
+            store.create_request(&change, &idem).await.unwrap();
+            let task = Task::Dispatch { cashout_request_id: id };
+            store
+                .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
+                .await
+                .unwrap();
+            writeln!(out, "ok {id}").unwrap();
+            out.flush().unwrap();
+        }
     }
 
+    /// Runs this same test binary as the writer (the environment variable selects the role), kills it
+    /// with SIGKILL after 40 acknowledged writes, and reopens the store.
     #[tokio::test]
     async fn kill_9_loses_no_acknowledged_write() {
+        if let Ok(dir) = std::env::var(CHILD_DIR) {
+            child_writer(&dir).await;
+        }
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "embedded_only::kill9_child_writer",
-                "--ignored",
-                "--nocapture",
-            ])
+            .args(["--exact", "embedded_only::kill_9_loses_no_acknowledged_write", "--nocapture"])
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

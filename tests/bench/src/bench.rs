@@ -548,7 +548,7 @@ pub const MINIMUM: Minimum = Minimum {
 /// One check of a paid request for reversals, counted.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct WatchCost {
-    /// Write units of the check (it records the check and moves the next one 6 h on).
+    /// Write units of the check (it records the check and moves the next one on).
     pub poll_wcu: f64,
     /// Read units.
     pub poll_rcu: f64,
@@ -562,13 +562,13 @@ pub struct WatchCost {
 /// The reversal watch over its whole window.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct WatchProjection {
-    /// Checks (every 6 h for 30 days).
+    /// Checks (`PollSchedule::default()`: one per `paid_watch_interval` over `paid_watch_window`).
     pub checks: u32,
     /// Write units.
     pub wcu: f64,
     /// Read units.
     pub rcu: f64,
-    /// SQS requests (24 hops of 15 min per check).
+    /// SQS requests (each check's task hops through SQS's 15-minute delays).
     pub sqs_requests: f64,
 }
 
@@ -599,8 +599,8 @@ pub struct CostFigure {
     pub lost_races_per_cashout: f64,
     /// One reversal-watch check of a paid request, and one hop of a long-delayed task.
     pub watch: WatchCost,
-    /// The reversal watch over its 30 days, from those counted unit costs.
-    pub watch_30_days: WatchProjection,
+    /// The reversal watch over its whole window, from those counted unit costs.
+    pub reversal_watch: WatchProjection,
     /// Per store operation: calls in the whole run, units per paid cashout.
     pub by_operation: BTreeMap<String, crate::metered::OperationCost>,
     /// SQS sends by task type, in the whole run.
@@ -678,7 +678,7 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
     let (by_operation, sends, conflicts) = (store.breakdown(), queue.sends(), store.conflicts());
 
     // What follows payment: one reversal-watch poll of a paid request (the production schedule
-    // checks a paid D24 payout every 6 h for 30 days), and one hop of a task delayed beyond
+    // checks a paid payout on `PollSchedule::default()`), and one hop of a task delayed beyond
     // SQS's 900 s (received early, sent on, deleted).
     let watch = async {
         let (started, _, _) = driven.as_ref().map_err(|e| BenchError(e.to_string()))?;
@@ -742,11 +742,14 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
         sweep_read_calls: sweep.read_calls,
         sweep_rcu: units(sweep.read_units),
         lost_races_per_cashout: crate::stats::round2(conflicts as f64 / n as f64),
-        watch_30_days: {
-            // 30 days / 6 h, each check preceded by 6 h / 15 min deliveries of its task.
-            let (polls, hops) = (120.0, 24.0);
+        reversal_watch: {
+            let schedule = cashout_app::config::PollSchedule::default();
+            let checks = schedule.paid_watch_window.as_secs() / schedule.paid_watch_interval.as_secs().max(1);
+            // Each check's task waits out its interval in hops of SQS's longest delay.
+            let hops = schedule.paid_watch_interval.as_secs().div_ceil(900);
+            let (polls, hops) = (checks as f64, hops as f64);
             WatchProjection {
-                checks: 120,
+                checks: u32::try_from(checks).unwrap_or(u32::MAX),
                 wcu: crate::stats::round2(polls * watch.poll_wcu),
                 rcu: crate::stats::round2(polls * watch.poll_rcu),
                 sqs_requests: crate::stats::round2(polls * hops * watch.hop_sqs_requests as f64),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,19 +97,27 @@ impl MeteredStore {
             .collect()
     }
 
-    async fn metered<T>(&self, op: impl Into<String>, call: impl Future<Output = T>) -> T {
-        let _one = self.one_at_a_time.lock().await;
-        let before = self.inner.consumed();
-        let out = call.await;
-        let spent = self.inner.consumed().since(&before);
-        let mut costs = self.costs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = costs.entry(op.into()).or_default();
-        entry.0 += 1;
-        entry.1.read_units += spent.read_units;
-        entry.1.write_units += spent.write_units;
-        entry.1.read_calls += spent.read_calls;
-        entry.1.write_calls += spent.write_calls;
-        out
+    /// Runs one store call alone and books what it consumed under `op`. Boxed: the store's futures
+    /// are large, and this one holds them.
+    fn metered<'a, T: Send + 'a>(
+        &'a self,
+        op: impl Into<String> + Send + 'a,
+        call: impl Future<Output = T> + Send + 'a,
+    ) -> Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+        Box::pin(async move {
+            let _one = self.one_at_a_time.lock().await;
+            let before = self.inner.consumed();
+            let out = call.await;
+            let spent = self.inner.consumed().since(&before);
+            let mut costs = self.costs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let entry = costs.entry(op.into()).or_default();
+            entry.0 += 1;
+            entry.1.read_units += spent.read_units;
+            entry.1.write_units += spent.write_units;
+            entry.1.read_calls += spent.read_calls;
+            entry.1.write_calls += spent.write_calls;
+            out
+        })
     }
 }
 
