@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use cashout_core::cashout::DispatchFailure;
+use cashout_core::cashout::{CashoutRequest, DispatchFailure};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{
     PayoutOrder, PayoutProvider, ProviderError, ProviderErrorKind, Store, StoreError, TaskQueue,
@@ -57,7 +57,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         match self.provider.find_payout(provider, id).await {
             Ok(Some(payout)) => {
                 tracing::warn!(payout_id = %payout.payout_id, "the provider already holds a payout for this request; adopting it");
-                return self.adopt(id, payout).await;
+                return self.adopt(request, payout).await;
             }
             Ok(None) => {}
             Err(e) => return self.retry_later(id, provider, attempts, e).await,
@@ -67,13 +67,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         match self.provider.create_payout(&order).await {
             Ok(payout) => {
                 tracing::info!(payout_id = %payout.payout_id, provider = %provider, amount = %order.amount, "payout created");
-                self.adopt(id, payout).await
+                self.adopt(request, payout).await
             }
             Err(e) => match e.kind {
                 ProviderErrorKind::Ambiguous => {
                     tracing::warn!(error = %e, "create outcome unknown; looking the payout up by reference");
                     match self.provider.find_payout(provider, id).await {
-                        Ok(Some(payout)) => self.adopt(id, payout).await,
+                        Ok(Some(payout)) => self.adopt(request, payout).await,
                         // Not there (yet): try again later, from the lookup. The provider's
                         // unique reference makes a second create safe (511/409 are adopted).
                         Ok(None) | Err(_) => Ok(TaskOutcome::RetryAfter(backoff(attempts))),
@@ -110,9 +110,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     }
 
     /// Records what the provider says about the payout and schedules what follows.
-    pub(crate) async fn adopt(&self, id: CashoutRequestId, payout: ProviderPayout) -> Result<TaskOutcome, AppError> {
+    /// `request` is the claimed request, the starting point of the conditional write.
+    pub(crate) async fn adopt(&self, request: CashoutRequest, payout: ProviderPayout) -> Result<TaskOutcome, AppError> {
         let m = self
-            .mutate(id, |r, now| {
+            .mutate_from(request, |r, now| {
                 Ok(r.record_provider_payout(&payout, now).map(|c| self.scheduled(c, now)))
             })
             .await?;

@@ -47,12 +47,28 @@ impl<S, Q: TaskQueue, P, W> App<S, Q, P, W> {
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// Loads the request, asks `decide` for a change, and writes it conditionally; a lost race
     /// reloads and asks again. `decide` returning `Ok(None)` writes nothing.
-    pub(crate) async fn mutate<F>(&self, id: CashoutRequestId, mut decide: F) -> Result<Mutation, AppError>
+    pub(crate) async fn mutate<F>(&self, id: CashoutRequestId, decide: F) -> Result<Mutation, AppError>
     where
         F: FnMut(&CashoutRequest, OffsetDateTime) -> Result<Option<Change>, AppError>,
     {
+        let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+        self.mutate_from(request, decide).await
+    }
+
+    /// [`App::mutate`] starting from a snapshot the caller has just read or written, which saves
+    /// a read: the write is conditional on the snapshot's version, so a stale one only costs a
+    /// lost race and a reload.
+    pub(crate) async fn mutate_from<F>(&self, snapshot: CashoutRequest, mut decide: F) -> Result<Mutation, AppError>
+    where
+        F: FnMut(&CashoutRequest, OffsetDateTime) -> Result<Option<Change>, AppError>,
+    {
+        let id = snapshot.id();
+        let mut loaded = Some(snapshot);
         for _ in 0..MAX_RACES {
-            let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+            let request = match loaded.take() {
+                Some(request) => request,
+                None => self.store.get_request(id).await?.ok_or(AppError::NotFound)?,
+            };
             let now = self.now();
             let Some(change) = decide(&request, now)? else {
                 return Ok(Mutation { request, change: None });

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
 use cashout_core::provider::{PayoutState, ProviderPayout};
@@ -53,11 +54,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             Ok(Some(p)) => p,
             Ok(None) => {
                 tracing::error!(alert = true, provider = %provider, "the provider has no payout for a request it accepted");
-                return self.observe(id, None, due_at).await;
+                return self.observe_from(request, None, due_at).await;
             }
             Err(e) if e.kind == ProviderErrorKind::NotFound => {
                 tracing::error!(alert = true, provider = %provider, error = %e, "the provider does not know a payout it accepted");
-                return self.observe(id, None, due_at).await;
+                return self.observe_from(request, None, due_at).await;
             }
             Err(e) => match e.kind {
                 ProviderErrorKind::Retryable { retry_after } => {
@@ -74,11 +75,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 }
                 _ => {
                     tracing::error!(alert = true, error = %e, "status check refused");
-                    return self.observe(id, None, due_at).await;
+                    return self.observe_from(request, None, due_at).await;
                 }
             },
         };
-        self.observe(id, Some(&payout), due_at).await
+        self.observe_from(request, Some(&payout), due_at).await
     }
 
     /// Records a provider's answer (`None`: the check got no usable answer). Without a status
@@ -90,11 +91,23 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         payout: Option<&ProviderPayout>,
         due_at: Option<OffsetDateTime>,
     ) -> Result<TaskOutcome, AppError> {
+        let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+        self.observe_from(request, payout, due_at).await
+    }
+
+    /// [`App::observe`] from the request the caller read before asking the provider (a change in
+    /// between only costs a lost race and a reload).
+    async fn observe_from(
+        &self,
+        request: CashoutRequest,
+        payout: Option<&ProviderPayout>,
+        due_at: Option<OffsetDateTime>,
+    ) -> Result<TaskOutcome, AppError> {
         if let Some(p) = payout.filter(|p| p.state == PayoutState::Unknown) {
             tracing::warn!(provider = %p.provider, provider_status = %p.provider_status, "unknown provider status; nothing changes");
         }
         let m = self
-            .mutate(id, |r, now| {
+            .mutate_from(request, |r, now| {
                 if let Some(change) = payout.and_then(|p| r.record_provider_payout(p, now)) {
                     return Ok(Some(self.scheduled(change, now)));
                 }

@@ -81,7 +81,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             return Ok(request);
         }
         let m = self
-            .mutate(request.id(), |r, now| {
+            .mutate_from(request, |r, now| {
                 if r.status() != CashoutStatus::Requested {
                     return Ok(None);
                 }
