@@ -73,7 +73,6 @@ impl System {
         }
     }
 
-
     async fn create(&self, key: &str, idem: &str, body: &Value) -> Value {
         let (code, r) = self.api.create(key, idem, body).await;
         assert_eq!(code, 201, "{r}");
@@ -88,7 +87,11 @@ impl System {
             if code == 200 && r["status"] == status {
                 return r;
             }
-            assert!(Instant::now() < deadline, "{id} is {} after 30 s, not {status}", r["status"]);
+            assert!(
+                Instant::now() < deadline,
+                "{id} is {} after 30 s, not {status}",
+                r["status"]
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -149,17 +152,28 @@ async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_und
     let system = System::start(&[], "warn").await;
     // Half the first attempts are refused, so that retries of one event show up.
     let receiver = Receiver::start(Mode::Verify { fail_percent: 50 }, 3).await.unwrap();
-    let (ep, secret) = system.api.register_endpoint(A.1, &receiver.url("a"), &[]).await.unwrap();
+    let (ep, secret) = system
+        .api
+        .register_endpoint(A.1, &receiver.url("a"), &[])
+        .await
+        .unwrap();
     receiver.set_secret("a", &secret);
     let created = system
-        .create(A.1, "sig-1", &body(ProviderName::D24, &account(1, Trigger::Success), "100.00"))
+        .create(
+            A.1,
+            "sig-1",
+            &body(ProviderName::D24, &account(1, Trigger::Success), "100.00"),
+        )
         .await;
     let id = created["id"].as_str().unwrap().to_owned();
     system.wait_status(A.1, &id, "PAID").await;
     let events = system.events(A.1, &id).await;
     let delivered = accepted_for(&receiver, &id, events.len()).await;
     let all = receiver.log();
-    assert!(all.iter().all(|d| d.verified), "every delivery verifies with the official library");
+    assert!(
+        all.iter().all(|d| d.verified),
+        "every delivery verifies with the official library"
+    );
 
     // One id per event, stable across retries: the same bytes under the same id.
     let event_ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
@@ -185,7 +199,11 @@ async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_und
     // Tampering: the body, the signature, the signed timestamp, another key.
     let mut body_tampered = d.raw.to_vec();
     let pos = body_tampered.iter().position(|b| b.is_ascii_digit()).unwrap();
-    body_tampered[pos] = if body_tampered[pos] == b'9' { b'8' } else { body_tampered[pos] + 1 };
+    body_tampered[pos] = if body_tampered[pos] == b'9' {
+        b'8'
+    } else {
+        body_tampered[pos] + 1
+    };
     assert_eq!(
         verifier.verify(&genuine, &body_tampered, at),
         Err(VerifyError::InvalidSignature)
@@ -205,7 +223,10 @@ async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_und
         "the timestamp is signed"
     );
     let stranger = WebhookVerifier::new(WebhookSecret::from_key_bytes(&[9u8; 32]));
-    assert_eq!(stranger.verify(&genuine, &d.raw, at), Err(VerifyError::InvalidSignature));
+    assert_eq!(
+        stranger.verify(&genuine, &d.raw, at),
+        Err(VerifyError::InvalidSignature)
+    );
     let official = standardwebhooks::Webhook::new(&secret).unwrap();
     assert!(official.verify(&body_tampered, &genuine).is_err());
 
@@ -218,7 +239,10 @@ async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_und
         verifier.verify(&genuine, &d.raw, at - time::Duration::seconds(301)),
         Err(VerifyError::TimestampInFuture)
     );
-    assert_eq!(verifier.verify(&genuine, &d.raw, at + time::Duration::seconds(300)), Ok(()));
+    assert_eq!(
+        verifier.verify(&genuine, &d.raw, at + time::Duration::seconds(300)),
+        Ok(())
+    );
 
     // Replays under another id: this body and signature as the other event, and the other
     // event's body under this id and signature.
@@ -240,7 +264,11 @@ async fn deliveries_refuse_tampering_stale_and_future_timestamps_and_replays_und
     let new_secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new_secret, secret);
     let second = system
-        .create(A.1, "sig-2", &body(ProviderName::D24, &account(2, Trigger::Success), "100.00"))
+        .create(
+            A.1,
+            "sig-2",
+            &body(ProviderName::D24, &account(2, Trigger::Success), "100.00"),
+        )
         .await;
     let second_id = second["id"].as_str().unwrap();
     let d2 = accepted_for(&receiver, second_id, 1).await.remove(0);
@@ -281,7 +309,11 @@ async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
     let system = System::start(&[], "warn").await;
     let base = system.api.base().to_owned();
     let cascad = system
-        .create(A.1, "cb-1", &body(ProviderName::Cascad, &account(3, Trigger::Success), "1000.00"))
+        .create(
+            A.1,
+            "cb-1",
+            &body(ProviderName::Cascad, &account(3, Trigger::Success), "1000.00"),
+        )
         .await;
     let id = cascad["id"].as_str().unwrap().to_owned();
     let paid = system.wait_status(A.1, &id, "PAID").await;
@@ -292,9 +324,17 @@ async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
     let json = "application/vnd.api+json";
     let processed = cascad_callback(&id, &payout_id, "processed");
     let good = cascad_signature(&secret, processed.as_bytes());
-    assert_eq!(post_notification(&base, "cascad", json, None, &processed).await, 400, "unsigned");
+    assert_eq!(
+        post_notification(&base, "cascad", json, None, &processed).await,
+        400,
+        "unsigned"
+    );
     let forged = cascad_signature(&ProviderSecret::new("guessed"), processed.as_bytes());
-    assert_eq!(post_notification(&base, "cascad", json, Some(&forged), &processed).await, 400, "forged");
+    assert_eq!(
+        post_notification(&base, "cascad", json, Some(&forged), &processed).await,
+        400,
+        "forged"
+    );
     let failed = processed.replace("processed", "process_failed");
     assert_eq!(
         post_notification(&base, "cascad", json, Some(&good), &failed).await,
@@ -305,13 +345,23 @@ async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
     // accepted (the provider must stop retrying) and nothing moves.
     let stale = cascad_callback(&id, &payout_id, "processing");
     let stale_sig = cascad_signature(&secret, stale.as_bytes());
-    assert_eq!(post_notification(&base, "cascad", json, Some(&stale_sig), &stale).await, 200);
+    assert_eq!(
+        post_notification(&base, "cascad", json, Some(&stale_sig), &stale).await,
+        200
+    );
     for _ in 0..3 {
-        assert_eq!(post_notification(&base, "cascad", json, Some(&good), &processed).await, 200);
+        assert_eq!(
+            post_notification(&base, "cascad", json, Some(&good), &processed).await,
+            200
+        );
     }
     // D24 notifications carry no status: a forged one only makes cashout ask D24.
     let d24 = system
-        .create(A.1, "cb-2", &body(ProviderName::D24, &account(4, Trigger::Success), "100.00"))
+        .create(
+            A.1,
+            "cb-2",
+            &body(ProviderName::D24, &account(4, Trigger::Success), "100.00"),
+        )
         .await;
     let d24_id = d24["id"].as_str().unwrap().to_owned();
     system.wait_status(A.1, &d24_id, "PAID").await;
@@ -322,10 +372,18 @@ async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
         format!("external_id={id}&cashout_id={payout_id}"),
         "external_id=01a20934-c515-72c7-b804-000000000000".to_owned(),
     ] {
-        assert_eq!(post_notification(&base, "d24", form, None, &forged).await, 200, "{forged}");
+        assert_eq!(
+            post_notification(&base, "d24", form, None, &forged).await,
+            200,
+            "{forged}"
+        );
     }
     for garbage in ["", "%%%", "external_id=not-a-uuid"] {
-        assert_eq!(post_notification(&base, "d24", form, None, garbage).await, 400, "{garbage:?}");
+        assert_eq!(
+            post_notification(&base, "d24", form, None, garbage).await,
+            400,
+            "{garbage:?}"
+        );
     }
     assert_eq!(post_notification(&base, "paypal", form, None, "x=1").await, 404);
 
@@ -335,7 +393,10 @@ async fn provider_notifications_refuse_forgeries_and_replays_change_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let after = system.wait_status(A.1, &id, "PAID").await;
-    assert_eq!(after["version"], paid["version"], "a stale or replayed callback changes nothing");
+    assert_eq!(
+        after["version"], paid["version"],
+        "a stale or replayed callback changes nothing"
+    );
     assert_eq!(system.events(A.1, &id).await.len(), events_before);
     assert_eq!(system.events(A.1, &d24_id).await.len(), d24_events);
     system.wait_status(A.1, &d24_id, "PAID").await;
@@ -385,7 +446,10 @@ const PRIVATE_URLS: &[&str] = &[
 /// The machine's own name, when it resolves only to non-public addresses (containers map it to
 /// their private or loopback address).
 fn private_hostname() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()?
+        .trim()
+        .to_owned();
     let addrs: Vec<IpAddr> = (name.as_str(), 443).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
     (!addrs.is_empty() && addrs.iter().all(|ip| !cashout_core::webhook::is_public_ip(*ip))).then_some(name)
 }
@@ -433,7 +497,11 @@ async fn endpoint_urls_into_private_networks_are_refused_in_every_spelling() {
         let url = format!("https://{host}:{port}/hook");
         let (ep, _) = system.api.register_endpoint(A.1, &url, &[]).await.unwrap();
         system
-            .create(A.1, "ssrf-1", &body(ProviderName::D24, &account(5, Trigger::Success), "100.00"))
+            .create(
+                A.1,
+                "ssrf-1",
+                &body(ProviderName::D24, &account(5, Trigger::Success), "100.00"),
+            )
             .await;
         let deadline = Instant::now() + Duration::from_secs(30);
         let attempts = loop {
@@ -503,7 +571,11 @@ async fn the_sender_never_connects_to_private_names_and_never_follows_redirects(
         let err = sent.expect_err(url);
         assert_eq!(err.kind, SendErrorKind::ForbiddenDestination, "{url}: {err:?}");
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "a private destination was connected to");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "a private destination was connected to"
+    );
 
     // Redirects (even to an allowed destination) are answered, never followed.
     let (canary, canary_hits) = counting_listener().await;
@@ -538,7 +610,11 @@ async fn redirecting_endpoints_count_as_failed_deliveries_and_are_not_followed()
         .await
         .unwrap();
     system
-        .create(A.1, "redir-1", &body(ProviderName::D24, &account(6, Trigger::Success), "100.00"))
+        .create(
+            A.1,
+            "redir-1",
+            &body(ProviderName::D24, &account(6, Trigger::Success), "100.00"),
+        )
         .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -548,7 +624,10 @@ async fn redirecting_endpoints_count_as_failed_deliveries_and_are_not_followed()
             .await;
         let data = page["data"].as_array().cloned().unwrap_or_default();
         if data.len() >= 3 {
-            assert!(data.iter().all(|a| a["outcome"] == "failed" && a["status_code"] == 307), "{page}");
+            assert!(
+                data.iter().all(|a| a["outcome"] == "failed" && a["status_code"] == 307),
+                "{page}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{page}");
@@ -566,7 +645,11 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     let (ep, secret) = api.register_endpoint(A.1, &receiver.url("a"), &[]).await.unwrap();
     receiver.set_secret("a", &secret);
     let under_review = system
-        .create(A.1, "shared-key", &body(ProviderName::D24, &account(7, Trigger::Success), "20000.00"))
+        .create(
+            A.1,
+            "shared-key",
+            &body(ProviderName::D24, &account(7, Trigger::Success), "20000.00"),
+        )
         .await;
     let a_id = under_review["id"].as_str().unwrap().to_owned();
     assert_eq!(under_review["status"], "UNDER_REVIEW");
@@ -578,28 +661,78 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     // Every route of the document, with what B gets when it names A's things. Operator routes
     // answer 403 to any merchant whatever the id, so they reveal nothing either.
     let cases: Vec<(&str, &str, String, u16)> = vec![
-        ("get", "/v1/cashout-requests/{id}", format!("/v1/cashout-requests/{a_id}"), 404),
-        ("get", "/v1/cashout-requests/{id}/events", format!("/v1/cashout-requests/{a_id}/events"), 404),
-        ("post", "/v1/cashout-requests/{id}/cancel", format!("/v1/cashout-requests/{a_id}/cancel"), 404),
-        ("post", "/v1/cashout-requests/{id}/approve", format!("/v1/cashout-requests/{a_id}/approve"), 403),
-        ("post", "/v1/cashout-requests/{id}/reject", format!("/v1/cashout-requests/{a_id}/reject"), 403),
-        ("post", "/v1/cashout-requests/{id}/retry", format!("/v1/cashout-requests/{a_id}/retry"), 403),
+        (
+            "get",
+            "/v1/cashout-requests/{id}",
+            format!("/v1/cashout-requests/{a_id}"),
+            404,
+        ),
+        (
+            "get",
+            "/v1/cashout-requests/{id}/events",
+            format!("/v1/cashout-requests/{a_id}/events"),
+            404,
+        ),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/cancel",
+            format!("/v1/cashout-requests/{a_id}/cancel"),
+            404,
+        ),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/approve",
+            format!("/v1/cashout-requests/{a_id}/approve"),
+            403,
+        ),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/reject",
+            format!("/v1/cashout-requests/{a_id}/reject"),
+            403,
+        ),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/retry",
+            format!("/v1/cashout-requests/{a_id}/retry"),
+            403,
+        ),
         (
             "post",
             "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
             format!("/v1/cashout-requests/{a_id}/invoices/{invoice}/exclude"),
             403,
         ),
-        ("get", "/v1/webhook-endpoints/{id}", format!("/v1/webhook-endpoints/{ep}"), 404),
-        ("delete", "/v1/webhook-endpoints/{id}", format!("/v1/webhook-endpoints/{ep}"), 404),
+        (
+            "get",
+            "/v1/webhook-endpoints/{id}",
+            format!("/v1/webhook-endpoints/{ep}"),
+            404,
+        ),
+        (
+            "delete",
+            "/v1/webhook-endpoints/{id}",
+            format!("/v1/webhook-endpoints/{ep}"),
+            404,
+        ),
         (
             "post",
             "/v1/webhook-endpoints/{id}/rotate-secret",
             format!("/v1/webhook-endpoints/{ep}/rotate-secret"),
             404,
         ),
-        ("get", "/v1/webhook-endpoints/{id}/attempts", format!("/v1/webhook-endpoints/{ep}/attempts"), 404),
-        ("post", "/v1/events/{event_id}/redeliver", format!("/v1/events/{event_id}/redeliver"), 404),
+        (
+            "get",
+            "/v1/webhook-endpoints/{id}/attempts",
+            format!("/v1/webhook-endpoints/{ep}/attempts"),
+            404,
+        ),
+        (
+            "post",
+            "/v1/events/{event_id}/redeliver",
+            format!("/v1/events/{event_id}/redeliver"),
+            404,
+        ),
     ];
     // Routes checked below by listing (no id in the path), or not merchant data at all.
     let by_listing = [
@@ -627,14 +760,19 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
 
     let reject = json!({"reason": "no"});
     for (method, template, path, expected) in &cases {
-        let method = method.parse::<reqwest::Method>().unwrap();
+        let method = method.to_uppercase().parse::<reqwest::Method>().unwrap();
         let body = template.ends_with("/reject").then_some(&reject);
         let (code, answer) = api.call(method.clone(), path, B.1, body, None).await;
         assert_eq!(code, *expected, "{method} {path} as another merchant: {answer}");
         let text = answer.to_string();
-        assert!(!text.contains(&a_id) && !text.contains(&ep), "{path} leaked A's data: {text}");
+        assert!(
+            !text.contains(&a_id) && !text.contains(&ep),
+            "{path} leaked A's data: {text}"
+        );
         // The same answer for an id that does not exist: no existence oracle.
-        let missing = path.replace(&a_id, unknown).replace(&ep, "ep_0190a2b45e6f70008000000000000099");
+        let missing = path
+            .replace(&a_id, unknown)
+            .replace(&ep, "ep_0190a2b45e6f70008000000000000099");
         let missing = missing.replace(&event_id, "evt_0190a2b45e6f70008000000000000099_0000000001");
         let (code, _) = api.call(method.clone(), &missing, B.1, body, None).await;
         assert_eq!(code, *expected, "{method} {missing} (unknown id)");
@@ -659,7 +797,11 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     }
     // Idempotency keys are per merchant: B's create with A's key is B's own request.
     let b_own = system
-        .create(B.1, "shared-key", &body(ProviderName::D24, &account(8, Trigger::Success), "20000.00"))
+        .create(
+            B.1,
+            "shared-key",
+            &body(ProviderName::D24, &account(8, Trigger::Success), "20000.00"),
+        )
         .await;
     assert_ne!(b_own["id"], under_review["id"]);
 
@@ -669,7 +811,11 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     let (code, _) = api.get(&format!("/v1/webhook-endpoints/{ep}"), A.1).await;
     assert_eq!(code, 200);
     let fresh = system
-        .create(A.1, "after", &body(ProviderName::D24, &account(9, Trigger::Success), "100.00"))
+        .create(
+            A.1,
+            "after",
+            &body(ProviderName::D24, &account(9, Trigger::Success), "100.00"),
+        )
         .await;
     let delivered = accepted_for(&receiver, fresh["id"].as_str().unwrap(), 1).await;
     assert!(delivered[0].verified, "A's secret was not rotated by B");
@@ -703,7 +849,9 @@ async fn no_full_account_number_or_secret_in_logs_or_responses() {
     ];
     let mut ids = Vec::new();
     for (i, (provider, acct, _)) in accounts.iter().enumerate() {
-        let r = system.create(A.1, &format!("pii-{i}"), &body(*provider, acct, "1000.00")).await;
+        let r = system
+            .create(A.1, &format!("pii-{i}"), &body(*provider, acct, "1000.00"))
+            .await;
         ids.push(r["id"].as_str().unwrap().to_owned());
         responses.push(r);
     }
@@ -772,7 +920,12 @@ async fn no_full_account_number_or_secret_in_logs_or_responses() {
         }
     }
     let mut texts: Vec<String> = responses.iter().map(Value::to_string).collect();
-    texts.extend(receiver.log().iter().map(|d| String::from_utf8_lossy(&d.raw).into_owned()));
+    texts.extend(
+        receiver
+            .log()
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.raw).into_owned()),
+    );
     for text in &texts {
         if whsec.is_match(text) || secrets.iter().any(|s| text.contains(s.as_str())) {
             leaks.push(format!("a response holds a secret: {text}"));

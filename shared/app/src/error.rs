@@ -141,10 +141,73 @@ impl AppError {
 impl From<serde_json::Error> for AppError {
     fn from(e: serde_json::Error) -> Self {
         match e.classify() {
-            serde_json::error::Category::Data => AppError::InvalidBody(e.to_string()),
+            serde_json::error::Category::Data => AppError::InvalidBody(without_values(&e.to_string())),
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
             | serde_json::error::Category::Io => AppError::InvalidJson(e.to_string()),
         }
+    }
+}
+
+/// serde's message without the value it quotes (`invalid type: integer `987650001234567`, expected
+/// a string` → `invalid type: integer, expected a string`): a body's values may be account
+/// numbers, and problem details are echoed to clients and logs. The kind, the expectation and the
+/// position stay.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, tail) = match rest.find(", expected") {
+                Some(at) => rest.split_at(at),
+                None => (rest, ""),
+            };
+            let kind = unexpected.split(['`', '"']).next().unwrap_or_default().trim_end();
+            let prefix = prefix.trim_end();
+            return if kind.is_empty() {
+                format!("{prefix}{tail}")
+            } else {
+                format!("{prefix} {kind}{tail}")
+            };
+        }
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_error(json: &str) -> String {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum Kind {
+            C,
+            S,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            account: Option<String>,
+            kind: Option<Kind>,
+            n: Option<u8>,
+        }
+        let e = serde_json::from_str::<Body>(json).unwrap_err();
+        AppError::from(e).to_string()
+    }
+
+    #[test]
+    fn schema_errors_name_the_kind_and_position_but_never_the_value() {
+        let m = schema_error(r#"{"account": 987650001234567}"#);
+        assert_eq!(
+            m,
+            "the body does not match the schema: invalid type: integer, expected a string at line 1 column 27"
+        );
+        let m = schema_error(r#"{"kind": "987650001234567"}"#);
+        assert!(m.contains("unknown variant, expected `C` or `S`"), "{m}");
+        assert!(!m.contains("98765"), "{m}");
+        let m = schema_error(r#"{"n": 987650001234567}"#);
+        assert!(m.contains("invalid value: integer, expected u8"), "{m}");
+        assert!(!m.contains("98765"), "{m}");
+        let m = schema_error(r#"{"account": ["987650001234567"]}"#);
+        assert!(!m.contains("98765"), "{m}");
     }
 }

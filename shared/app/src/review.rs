@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::App;
 use crate::error::AppError;
+use crate::outbox::MAX_QUEUE_DELAY;
 use crate::views::CashoutRequestView;
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
@@ -55,6 +56,12 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             CashoutStatus::PendingPayment | CashoutStatus::Paid => {
                 if let Some(due) = request.next_check_at() {
                     let delay = (due - self.now()).try_into().unwrap_or(Duration::ZERO);
+                    if delay > MAX_QUEUE_DELAY {
+                        // The reversal watch's daily checks: waiting in the queue would take a
+                        // hop every 15 minutes; the sweep sends the task once it is due.
+                        tracing::debug!(cashout_request_id = %request.id(), %due, "check left to the sweep");
+                        return;
+                    }
                     self.enqueue_after_commit(
                         Task::Poll {
                             cashout_request_id: request.id(),

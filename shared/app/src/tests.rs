@@ -962,3 +962,35 @@ mod http_surface {
         }
     }
 }
+
+#[tokio::test]
+async fn the_daily_reversal_check_is_left_to_the_sweep_not_hopped_through_the_queue() {
+    use cashout_store::QueueInspect;
+    let h = Harness::new().await;
+    let created = h.create("k1", &body("10.00")).await.unwrap();
+    let id: CashoutRequestId = created["id"].as_str().unwrap().parse().unwrap();
+    h.run_due().await;
+    h.app.provider.set_state(id, PayoutState::Paid { paid_at: None });
+    h.clock.advance(time::Duration::seconds(61));
+    h.run_due().await;
+    let paid = h.app.store.get_request(id).await.unwrap().unwrap();
+    assert_eq!(paid.status(), CashoutStatus::Paid);
+    let due = paid.next_check_at().expect("a paid request is watched for reversals");
+    assert_eq!(due - h.now(), time::Duration::hours(24));
+    assert_eq!(
+        h.app.store.depth(QueueName::Poll).await.unwrap().total(),
+        0,
+        "nothing waits in the queue"
+    );
+
+    // Not yet due (nor overdue by the sweep's lag): the sweep sends nothing.
+    h.clock.advance(time::Duration::hours(24));
+    assert_eq!(h.app.sweep().await.unwrap().polls, 0);
+    h.clock.advance(time::Duration::seconds(121));
+    assert_eq!(h.app.sweep().await.unwrap().polls, 1);
+    h.run_due().await;
+    let checked = h.app.store.get_request(id).await.unwrap().unwrap();
+    assert_eq!(checked.status(), CashoutStatus::Paid);
+    assert_eq!(checked.next_check_at(), Some(h.now() + time::Duration::hours(24)));
+    assert_eq!(h.app.sweep().await.unwrap().polls, 0, "checked: not due again");
+}

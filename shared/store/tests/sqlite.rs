@@ -83,7 +83,11 @@ mod embedded_only {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "embedded_only::kill_9_loses_no_acknowledged_write", "--nocapture"])
+            .args([
+                "--exact",
+                "embedded_only::kill_9_loses_no_acknowledged_write",
+                "--nocapture",
+            ])
             .env(CHILD_DIR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

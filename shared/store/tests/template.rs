@@ -179,22 +179,30 @@ fn every_function_role_names_only_this_stacks_resources() {
     }
 }
 
+/// SAM builds each function with `make build-<LogicalId>` from the repository root (the
+/// Makefile runs cargo lambda with the size-optimised `lambda` profile): every function must have
+/// its Makefile target, naming its binary.
 #[test]
-fn functions_are_rust_on_provided_al2023_built_with_cargo_lambda() {
+fn functions_are_rust_on_provided_al2023_built_by_the_makefile() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(
+        globals["CodeUri"].as_str(),
+        Some(".."),
+        "SAM runs the Makefile of the repository root"
+    );
     assert_eq!(t["Parameters"]["Architecture"]["Default"].as_str(), Some("x86_64"));
+    let makefile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Makefile")).unwrap();
     let binaries: BTreeSet<_> = of_type(&t, "AWS::Serverless::Function")
         .into_iter()
         .map(|(name, f)| {
-            assert_eq!(
-                f["Metadata"]["BuildMethod"].as_str(),
-                Some("rust-cargolambda"),
-                "{name}"
-            );
-            f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned()
+            assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("makefile"), "{name}");
+            let binary = f["Metadata"]["Binary"].as_str().unwrap().to_owned();
+            let target = format!("$(eval $(call function,{name},{binary}))");
+            assert!(makefile.contains(&target), "the Makefile has no `{target}`");
+            binary
         })
         .collect();
     let expected: BTreeSet<_> = [
@@ -208,6 +216,7 @@ fn functions_are_rust_on_provided_al2023_built_with_cargo_lambda() {
     .map(str::to_owned)
     .collect();
     assert_eq!(binaries, expected);
+    assert!(makefile.contains("--profile $(LAMBDA_PROFILE)") && makefile.contains("LAMBDA_PROFILE ?= lambda"));
 }
 
 #[test]

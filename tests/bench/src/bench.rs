@@ -539,12 +539,12 @@ pub struct Minimum {
 /// cannot skip, the reads each separately invoked step needs, and for each task the flow needs
 /// (dispatch, one provider event per D24 notification, one delivery per event, and the
 /// safety-net status check scheduled when the provider takes the payout) a send, a delete and a
-/// tenth of a receive (receives take up to 10 messages), plus the send of the reversal watch's
-/// first check (its later cost is reported apart).
+/// tenth of a receive (receives take up to 10 messages). The reversal watch after payment is
+/// reported apart.
 pub const MINIMUM: Minimum = Minimum {
     wcu: 79.0,
     rcu: 17.0,
-    sqs_requests: 17.8,
+    sqs_requests: 16.8,
 };
 
 /// One check of a paid request for reversals, counted.
@@ -554,11 +554,13 @@ pub struct WatchCost {
     pub poll_wcu: f64,
     /// Read units.
     pub poll_rcu: f64,
-    /// Tasks it sends (the next check).
+    /// Tasks it sends (none: the next check is a day away, left to the sweep).
     pub poll_sqs_sends: u64,
-    /// SQS requests of one hop of a task delayed beyond 900 s: the early delivery is received,
-    /// sent on (counted) and deleted.
-    pub hop_sqs_requests: u64,
+    /// Read units of the sweep's pick-up of a due check (it reads the request, then sends its
+    /// task); the sweep's index query is shared by every due request and runs anyway.
+    pub pickup_rcu: f64,
+    /// SQS requests of the picked-up task: send, receive, delete.
+    pub pickup_sqs_requests: u64,
 }
 
 /// The reversal watch over its whole window.
@@ -570,7 +572,7 @@ pub struct WatchProjection {
     pub wcu: f64,
     /// Read units.
     pub rcu: f64,
-    /// SQS requests (each check's task hops through SQS's 15-minute delays).
+    /// SQS requests (each check's task sent by the sweep when due).
     pub sqs_requests: f64,
 }
 
@@ -636,14 +638,20 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
     let stack = format!("bench{}", uuid::Uuid::now_v7().simple());
     let created = resources::create_all(&dynamodb, &sqs, &stack).await.map_err(fail)?;
     let clock: Arc<dyn cashout_core::ports::Clock> = Arc::new(cashout_core::ports::SystemClock);
-    let store = Arc::new(MeteredStore::new(DynamoStore::new(dynamodb, created.table_name, clock.clone())));
+    let store = Arc::new(MeteredStore::new(DynamoStore::new(
+        dynamodb,
+        created.table_name,
+        clock.clone(),
+    )));
     let queue = Arc::new(CountedQueue::new(SqsQueue::new(sqs, created.queue_urls, clock)));
     // Real time at the simulated provider (D24: DELIVERED after 1 s, COMPLETED after 2 s), so
     // that its two notifications do not race each other unrealistically.
     let mut system = System::start(store.clone(), queue.clone(), SimConfig::default(), AppConfig::default())
         .await
         .map_err(fail)?;
-    let receiver = Receiver::start(Mode::Verify { fail_percent: 0 }, 5).await.map_err(fail)?;
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 0 }, 5)
+        .await
+        .map_err(fail)?;
     let (_, secret) = Api::new(&system.base)
         .register_endpoint(MERCHANT_KEY, &receiver.url("cost"), &[])
         .await
@@ -662,14 +670,14 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
     let driven = drive_lifecycle(&system, &receiver, n, 4, Duration::from_secs(300)).await;
     // The last deliveries are recorded and acknowledged after the receiver answered, and each
     // request's first safety-net check (60 s after the provider took it) fires after payment and
-    // finds itself stale: wait until nothing is visible or in flight and the only delayed tasks
-    // left are the reversal watch's (one per paid request, costed below).
+    // finds itself stale: wait until no task is visible, in flight or delayed (the reversal
+    // watch's checks are a day away and left to the sweep, costed below).
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let mut busy = 0;
         for q in QueueName::ALL {
             let d = queue.inner.depth(q).await.map_err(fail)?;
-            busy += d.visible + d.in_flight + if q == QueueName::Poll { d.delayed.saturating_sub(n as u64) } else { d.delayed };
+            busy += d.visible + d.in_flight + d.delayed;
         }
         if busy == 0 || Instant::now() > deadline {
             break;
@@ -680,12 +688,16 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
     let (by_operation, sends, conflicts) = (store.breakdown(), queue.sends(), store.conflicts());
 
     // What follows payment: one reversal-watch poll of a paid request (the production schedule
-    // checks a paid payout on `PollSchedule::default()`), and one hop of a task delayed beyond
-    // SQS's 900 s (received early, sent on, deleted).
+    // checks a paid payout on `PollSchedule::default()`), and what the sweep spends to pick a
+    // due check up.
     let watch = async {
         let (started, _, _) = driven.as_ref().map_err(|e| BenchError(e.to_string()))?;
-        let id: cashout_core::ids::CashoutRequestId =
-            started.keys().next().ok_or(BenchError("no request".into()))?.parse().map_err(fail)?;
+        let id: cashout_core::ids::CashoutRequestId = started
+            .keys()
+            .next()
+            .ok_or(BenchError("no request".into()))?
+            .parse()
+            .map_err(fail)?;
         let request = cashout_core::ports::CashoutStore::get_request(&*store, id)
             .await
             .map_err(fail)?
@@ -694,26 +706,17 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
         system.app.poll(id, request.next_check_at()).await.map_err(fail)?;
         let spent = store.consumed().since(&d_before);
         let watch_sends = queue.sends().values().sum::<u64>() - sends_before;
-        let early = cashout_core::ports::TaskEnvelope::new(
-            cashout_core::ports::Task::Poll {
-                cashout_request_id: id,
-                due_at: request.next_check_at(),
-            },
-            time::OffsetDateTime::now_utc(),
-            Duration::from_secs(3600),
-        );
-        let hop_before = queue.sends().values().sum::<u64>();
-        system
-            .app
-            .process_message(&early.to_json(), |t| system.app.handle_task(t))
+        let pickup_before = store.consumed();
+        cashout_core::ports::CashoutStore::get_request(&*store, id)
             .await
             .map_err(fail)?;
-        let hop_sends = queue.sends().values().sum::<u64>() - hop_before;
+        let pickup = store.consumed().since(&pickup_before);
         Ok::<_, BenchError>(WatchCost {
             poll_wcu: units(spent.write_units),
             poll_rcu: units(spent.read_units),
             poll_sqs_sends: watch_sends,
-            hop_sqs_requests: hop_sends + 2,
+            pickup_rcu: units(pickup.read_units),
+            pickup_sqs_requests: 3,
         })
     }
     .await;
@@ -747,14 +750,12 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
         reversal_watch: {
             let schedule = cashout_app::config::PollSchedule::default();
             let checks = schedule.paid_watch_window.as_secs() / schedule.paid_watch_interval.as_secs().max(1);
-            // Each check's task waits out its interval in hops of SQS's longest delay.
-            let hops = schedule.paid_watch_interval.as_secs().div_ceil(900);
-            let (polls, hops) = (checks as f64, hops as f64);
+            let polls = checks as f64;
             WatchProjection {
                 checks: u32::try_from(checks).unwrap_or(u32::MAX),
                 wcu: crate::stats::round2(polls * watch.poll_wcu),
-                rcu: crate::stats::round2(polls * watch.poll_rcu),
-                sqs_requests: crate::stats::round2(polls * hops * watch.hop_sqs_requests as f64),
+                rcu: crate::stats::round2(polls * (watch.poll_rcu + watch.pickup_rcu)),
+                sqs_requests: crate::stats::round2(polls * watch.pickup_sqs_requests as f64),
             }
         },
         watch,
@@ -762,7 +763,14 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
             .into_iter()
             .map(|(op, c)| {
                 let per = |x: f64| crate::stats::round2(x / n as f64);
-                (op, crate::metered::OperationCost { calls: c.calls, wcu: per(c.wcu), rcu: per(c.rcu) })
+                (
+                    op,
+                    crate::metered::OperationCost {
+                        calls: c.calls,
+                        wcu: per(c.wcu),
+                        rcu: per(c.rcu),
+                    },
+                )
             })
             .collect(),
         sends_by_task: sends,

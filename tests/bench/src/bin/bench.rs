@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cashout_bench::bench;
 use cashout_bench::machine::Machine;
+use cashout_bench::{bench, footprint};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -165,24 +165,102 @@ async fn main() -> std::process::ExitCode {
             let m = &f.measured;
             println!(
                 "  {} paid cashouts: {:.1} WCU (minimum {:.0}, ratio {:.2}) · {:.1} RCU (minimum {:.0}, ratio {:.2}) · {:.1} SQS requests (minimum {:.0}, ratio {:.2}); target ≤ 1.25",
-                f.paid_cashouts, m.wcu, f.minimum.wcu, f.ratio_wcu, m.rcu, f.minimum.rcu, f.ratio_rcu, m.sqs_requests, f.minimum.sqs_requests, f.ratio_sqs
+                f.paid_cashouts,
+                m.wcu,
+                f.minimum.wcu,
+                f.ratio_wcu,
+                m.rcu,
+                f.minimum.rcu,
+                f.ratio_rcu,
+                m.sqs_requests,
+                f.minimum.sqs_requests,
+                f.ratio_sqs
             );
             println!(
                 "  calls: {:.1} writes, {:.1} reads · SQS: {:.1} send, {:.1} receive, {:.1} delete, {:.1} change-visibility · idle empty receives {} · one sweep: {} reads, {} RCU",
-                m.write_calls, m.read_calls, m.sqs_send, m.sqs_receive, m.sqs_delete, m.sqs_change_visibility, f.idle_empty_receives, f.sweep_read_calls, f.sweep_rcu
+                m.write_calls,
+                m.read_calls,
+                m.sqs_send,
+                m.sqs_receive,
+                m.sqs_delete,
+                m.sqs_change_visibility,
+                f.idle_empty_receives,
+                f.sweep_read_calls,
+                f.sweep_rcu
             );
             println!("  per operation (calls in the run; units per paid cashout):");
             for (op, c) in &f.by_operation {
-                println!("    {op:<42} {:>5} calls {:>6.2} WCU {:>6.2} RCU", c.calls, c.wcu, c.rcu);
+                println!(
+                    "    {op:<42} {:>5} calls {:>6.2} WCU {:>6.2} RCU",
+                    c.calls, c.wcu, c.rcu
+                );
             }
             println!("  SQS sends by task: {:?}", f.sends_by_task);
             println!("  lost write races per cashout: {}", f.lost_races_per_cashout);
             println!(
-                "  after payment, the reversal watch: one check {} WCU + {} RCU; one hop of a 6 h delay {} SQS requests; over 30 days ({} checks): {} WCU, {} RCU, {} SQS requests",
-                f.watch.poll_wcu, f.watch.poll_rcu, f.watch.hop_sqs_requests, f.watch_30_days.checks, f.watch_30_days.wcu, f.watch_30_days.rcu, f.watch_30_days.sqs_requests
+                "  after payment, the reversal watch: one check {} WCU + {} RCU, picked up by the sweep for {} RCU + {} SQS requests; over the whole watch ({} checks): {} WCU, {} RCU, {} SQS requests",
+                f.watch.poll_wcu,
+                f.watch.poll_rcu,
+                f.watch.pickup_rcu,
+                f.watch.pickup_sqs_requests,
+                f.reversal_watch.checks,
+                f.reversal_watch.wcu,
+                f.reversal_watch.rcu,
+                f.reversal_watch.sqs_requests
             );
         }
         report("cost", r.map(|f| json!(f)));
+    }
+
+    if wants("footprint") {
+        println!(
+            "\nLambda footprint: the cargo-lambda bootstraps on a local Runtime API (DynamoDB Local + moto; {} starts, {} invocations each)",
+            footprint::STARTS,
+            footprint::INVOCATIONS
+        );
+        println!(
+            "  function                   bootstrap MiB  ready p50 ms  ready max ms  peak RSS MiB  invocations  errors  rejected  (targets: ≤ {} MiB, ≤ {} ms, ≤ {} MiB)",
+            footprint::TARGET_BOOTSTRAP_MIB,
+            footprint::TARGET_READY_MS,
+            footprint::TARGET_RSS_MIB
+        );
+        let r = footprint::footprint(&target_dir(), footprint::INVOCATIONS, footprint::STARTS).await;
+        let mut failures = Vec::new();
+        if let Ok(f) = &r {
+            for x in &f.functions {
+                println!(
+                    "  {:<26} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>12} {:>7} {:>9}{}{}",
+                    x.function,
+                    x.bootstrap_mib,
+                    x.ready_p50_ms,
+                    x.ready_max_ms,
+                    x.peak_rss_mib,
+                    x.invocations,
+                    x.errors,
+                    x.rejected,
+                    if x.cut_short {
+                        "  (load stopped at its time budget)"
+                    } else {
+                        ""
+                    },
+                    match &x.first_problem {
+                        Some(p) => format!("  first problem: {p}"),
+                        None => String::new(),
+                    }
+                );
+            }
+            failures = f.failures();
+        }
+        report("footprint", r.map(|f| json!(f)));
+        if !failures.is_empty() {
+            report(
+                "footprint_failed",
+                Err(bench::BenchError(format!(
+                    "failed measurements: {}",
+                    failures.join("; ")
+                ))),
+            );
+        }
     }
 
     let out = args
