@@ -17,6 +17,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod client;
+pub mod footprint;
 pub mod machine;
 pub mod metered;
 pub mod receiver;

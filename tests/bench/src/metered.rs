@@ -15,7 +15,7 @@ use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
     ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
-    QueueName, ReceivedTask, Receipt, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue, TaskSource,
+    QueueName, Receipt, ReceivedTask, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue, TaskSource,
     WebhookStore,
 };
 use cashout_core::provider::ProviderName;
@@ -68,7 +68,10 @@ impl MeteredStore {
 
     /// Forgets the tallies.
     pub fn reset(&self) {
-        self.costs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.costs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         self.conflicts.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -123,9 +126,14 @@ impl MeteredStore {
 
 impl CashoutStore for MeteredStore {
     async fn create_request(&self, change: &Change, idem: &IdempotencyRecord) -> Result<CreateOutcome, StoreError> {
-        self.metered("create_request", self.inner.create_request(change, idem)).await
+        self.metered("create_request", self.inner.create_request(change, idem))
+            .await
     }
-    async fn reclaim_idempotency(&self, observed: &IdempotencyRecord, until: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn reclaim_idempotency(
+        &self,
+        observed: &IdempotencyRecord,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.metered("reclaim_idempotency", self.inner.reclaim_idempotency(observed, until))
             .await
     }
@@ -256,7 +264,10 @@ impl CountedQueue {
 
     /// Forgets the tallies.
     pub fn reset(&self) {
-        self.sends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.sends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -291,7 +302,12 @@ impl TaskQueue for CountedQueue {
 }
 
 impl TaskSource for CountedQueue {
-    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> Result<Vec<ReceivedTask>, QueueError> {
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedTask>, QueueError> {
         self.inner.receive(queue, max, visibility).await
     }
     async fn ack(&self, queue: QueueName, receipt: &Receipt) -> Result<(), QueueError> {
