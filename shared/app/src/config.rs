@@ -92,7 +92,9 @@ pub struct AppConfig {
     /// Public base URL of the provider-webhooks function; providers are told to notify
     /// `{base}/webhooks/{provider}`. `None`: no notifications, polling only.
     pub notification_base_url: Option<String>,
-    /// How many due requests or events one sweep handles.
+    /// How many due requests or events one sweep handles (`CASHOUT_SWEEP_BATCH`, 1 to 1000). Checks
+    /// due more than 900 s ahead wait for the sweep, so this bounds them: 100 a minute is 144,000
+    /// a day.
     pub sweep_batch: usize,
 }
 
@@ -172,6 +174,16 @@ impl AppConfig {
                 problem: e.to_string(),
             })?;
         }
+        if let Some(batch) = get("CASHOUT_SWEEP_BATCH") {
+            config.sweep_batch = batch
+                .parse()
+                .ok()
+                .filter(|b| (1..=1000).contains(b))
+                .ok_or_else(|| EnvError {
+                    name: "CASHOUT_SWEEP_BATCH",
+                    problem: format!("`{batch}` is not a whole number from 1 to 1000"),
+                })?;
+        }
         if let Some(flag) = get("CASHOUT_ALLOW_PRIVATE_WEBHOOKS") {
             config.allow_private_webhooks = match flag.as_str() {
                 "true" | "1" => true,
@@ -201,8 +213,12 @@ mod tests {
             ("CASHOUT_NOTIFICATION_BASE_URL", "https://api.example.com"),
             ("CASHOUT_AUTO_APPROVE_LIMIT", "2500.50"),
             ("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "true"),
+            ("CASHOUT_SWEEP_BATCH", "400"),
         ]))
         .unwrap();
+        assert_eq!(c.sweep_batch, 400);
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "0")])).is_err());
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "many")])).is_err());
         assert_eq!(c.notification_base_url.as_deref(), Some("https://api.example.com"));
         assert_eq!(c.review.auto_approve_limit.to_string(), "2500.50");
         assert!(c.allow_private_webhooks);
