@@ -37,6 +37,39 @@ pub(crate) fn fail(e: impl std::fmt::Display) -> BenchError {
     BenchError(e.to_string())
 }
 
+/// The emulators `./scripts/bench` started, and a fresh table and queues on them.
+pub(crate) struct EmulatorStack {
+    pub dynamodb_url: String,
+    pub sqs_url: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub created: cashout_store::resources::Created,
+}
+
+/// Connects to the emulators and creates a table and queues named after `prefix`.
+pub(crate) async fn emulator_stack(prefix: &str) -> Result<EmulatorStack, BenchError> {
+    use cashout_store::resources;
+    let url = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            BenchError(format!(
+                "{name} is not set: run ./scripts/bench, which starts DynamoDB Local and moto"
+            ))
+        })
+    };
+    let (dynamodb_url, sqs_url) = (url("CASHOUT_TEST_DYNAMODB_URL")?, url("CASHOUT_TEST_SQS_URL")?);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&resources::emulator_config(&dynamodb_url).await);
+    let sqs = aws_sdk_sqs::Client::new(&resources::emulator_config(&sqs_url).await);
+    let stack = format!("{prefix}{}", uuid::Uuid::now_v7().simple());
+    let created = resources::create_all(&dynamodb, &sqs, &stack).await.map_err(fail)?;
+    Ok(EmulatorStack {
+        dynamodb_url,
+        sqs_url,
+        dynamodb,
+        sqs,
+        created,
+    })
+}
+
 /// What a closed loop of clients did.
 #[derive(Debug, Default)]
 struct LoopRun {
@@ -620,23 +653,13 @@ fn units(d: rust_decimal::Decimal) -> f64 {
 /// the production schedule (polls after 60 s, so provider notifications drive the lifecycle).
 pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
     use cashout_store::dynamo::DynamoStore;
-    use cashout_store::resources;
     use cashout_store::sqs::SqsQueue;
 
     use crate::metered::{CountedQueue, MeteredStore};
 
-    let url = |name: &str| {
-        std::env::var(name).map_err(|_| {
-            BenchError(format!(
-                "{name} is not set: run ./scripts/bench, which starts DynamoDB Local and moto"
-            ))
-        })
-    };
-    let (ddb_url, sqs_url) = (url("CASHOUT_TEST_DYNAMODB_URL")?, url("CASHOUT_TEST_SQS_URL")?);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&resources::emulator_config(&ddb_url).await);
-    let sqs = aws_sdk_sqs::Client::new(&resources::emulator_config(&sqs_url).await);
-    let stack = format!("bench{}", uuid::Uuid::now_v7().simple());
-    let created = resources::create_all(&dynamodb, &sqs, &stack).await.map_err(fail)?;
+    let EmulatorStack {
+        dynamodb, sqs, created, ..
+    } = emulator_stack("bench").await?;
     let clock: Arc<dyn cashout_core::ports::Clock> = Arc::new(cashout_core::ports::SystemClock);
     let store = Arc::new(MeteredStore::new(DynamoStore::new(
         dynamodb,

@@ -363,20 +363,14 @@ impl Environment {
         use cashout_core::ids::MerchantId;
         use cashout_core::ports::{ApiKeyStore, QueueName};
         use cashout_store::aws::queue_variable;
-        use cashout_store::resources;
 
-        let url = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                BenchError(format!(
-                    "{name} is not set: run ./scripts/bench, which starts DynamoDB Local and moto"
-                ))
-            })
-        };
-        let (ddb_url, sqs_url) = (url("CASHOUT_TEST_DYNAMODB_URL")?, url("CASHOUT_TEST_SQS_URL")?);
-        let dynamodb = aws_sdk_dynamodb::Client::new(&resources::emulator_config(&ddb_url).await);
-        let sqs = aws_sdk_sqs::Client::new(&resources::emulator_config(&sqs_url).await);
-        let stack = format!("footprint{}", uuid::Uuid::now_v7().simple());
-        let created = resources::create_all(&dynamodb, &sqs, &stack).await.map_err(fail)?;
+        let crate::bench::EmulatorStack {
+            dynamodb_url: ddb_url,
+            sqs_url,
+            dynamodb,
+            created,
+            ..
+        } = crate::bench::emulator_stack("footprint").await?;
 
         // The sample events' keys, as `cashout-local` registers them.
         let clock: Arc<dyn cashout_core::ports::Clock> = Arc::new(cashout_core::ports::SystemClock);
