@@ -26,7 +26,8 @@ async fn main() -> Result<(), Error> {
     );
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<PollerEvent>| async move {
-        app.poller_event(event.payload).await.map_err(Error::from)
+        // Boxed: the sweep's future is large, and the runtime holds the handler's future inline.
+        Box::pin(app.poller_event(event.payload)).await.map_err(Error::from)
     }))
     .await
 }
