@@ -20,11 +20,6 @@ use crate::tasks::TaskOutcome;
 /// How many times a change is recomputed after losing a race before giving up.
 const MAX_RACES: usize = 8;
 
-/// The longest delay a follow-up task waits in the queue (SQS's maximum). A check due later is not
-/// queued: the sweep finds it by its `next_check_at` and sends it when it is due, which costs one
-/// indexed read instead of a receive, a send and a delete every 15 minutes.
-pub(crate) const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
-
 /// The result of [`App::mutate`].
 pub(crate) struct Mutation {
     /// The request after the write (or as loaded, when nothing changed).

@@ -6,13 +6,12 @@ use std::time::Duration;
 use cashout_core::auth::Principal;
 use cashout_core::cashout::{CashoutRequest, Change, TransitionError};
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
-use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
+use cashout_core::ports::{MAX_TASK_DELAY, PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
 use crate::App;
 use crate::error::AppError;
-use crate::outbox::MAX_QUEUE_DELAY;
 use crate::views::CashoutRequestView;
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
@@ -56,9 +55,9 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             CashoutStatus::PendingPayment | CashoutStatus::Paid => {
                 if let Some(due) = request.next_check_at() {
                     let delay = (due - self.now()).try_into().unwrap_or(Duration::ZERO);
-                    if delay > MAX_QUEUE_DELAY {
-                        // The reversal watch's daily checks: waiting in the queue would take a
-                        // hop every 15 minutes; the sweep sends the task once it is due.
+                    if delay > MAX_TASK_DELAY {
+                        // Not queued (the reversal watch's daily checks would take a hop every 15
+                        // minutes): the sweep finds it by `next_check_at` and sends it when due.
                         tracing::debug!(cashout_request_id = %request.id(), %due, "check left to the sweep");
                         return;
                     }

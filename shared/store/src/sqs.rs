@@ -23,7 +23,7 @@ use cashout_core::ports::{Clock, QueueError, QueueName, Receipt, ReceivedTask, T
 use crate::inspect::{DeadLetter, QueueDepth, QueueInspect};
 
 /// The longest delay SQS takes.
-pub const MAX_DELAY: Duration = Duration::from_secs(900);
+pub const MAX_DELAY: Duration = cashout_core::ports::MAX_TASK_DELAY;
 /// The longest visibility timeout SQS takes (12 h).
 const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
 /// The most messages one receive returns.

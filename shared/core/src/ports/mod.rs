@@ -16,7 +16,9 @@ pub use provider::{
     InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
     ProviderErrorKind, ProviderNotification,
 };
-pub use queue::{QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue, TaskSource};
+pub use queue::{
+    MAX_TASK_DELAY, QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue, TaskSource,
+};
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
 pub use store::{
     ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,

@@ -215,6 +215,10 @@ impl Classify for QueueError {
     }
 }
 
+/// The longest delay a task queue holds a task for (SQS's maximum, 15 minutes). A task due later
+/// is sent on again when it arrives early; work due much later is better left to the sweep.
+pub const MAX_TASK_DELAY: Duration = Duration::from_secs(900);
+
 /// Sends tasks.
 pub trait TaskQueue: Send + Sync {
     /// Enqueues a task on its queue, delayed until `not_before` (as far as the queue allows).
