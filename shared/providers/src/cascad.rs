@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::config::{CascadConfig, ConfigError};
-use crate::http::{Http, Reply, body_excerpt, excerpt};
+use crate::http::{Http, HttpRequest, Reply, body_excerpt, excerpt};
 use transformers::{
     CreateInvoiceAttributes, CreateInvoiceData, CreateInvoiceDoc, ErrorDoc, InvoiceDoc, InvoiceListDoc, InvoiceOptions,
     InvoiceResource, PrerequestBody, PrerequestDoc, PrerequestService, ServiceDoc, ServiceListDoc,
@@ -120,12 +120,10 @@ impl CascadClient {
         })
     }
 
-    fn private(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .basic_auth(&self.account_id, Some(self.api_key.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
+    fn private(&self, method: Method, path: &str) -> HttpRequest {
+        HttpRequest::new(method, format!("{}{path}", self.base_url))
+            .basic_auth(&self.account_id, self.api_key.expose_secret())
+            .header("accept", "application/json")
     }
 
     /// Classifies an answer that is not the expected success.
@@ -229,11 +227,11 @@ impl CascadClient {
                 },
             },
         };
-        let reply = self
-            .http
-            .send(self.private(Method::POST, "/payout-invoices").json(&doc))
-            .await
-            .map_err(|t| t.on_create(CASCAD))?;
+        let request = self
+            .private(Method::POST, "/payout-invoices")
+            .json(&doc)
+            .map_err(|e| error(ProviderErrorKind::Protocol, "could not encode the invoice").with_source(e))?;
+        let reply = self.http.send(request).await.map_err(|t| t.on_create(CASCAD))?;
         match reply.status {
             StatusCode::CREATED => {
                 let invoice = Self::read_invoice(&reply).map_err(|e| {
@@ -344,7 +342,13 @@ impl CascadClient {
             .retrying(|| async {
                 let reply = self
                     .http
-                    .send(self.private(Method::GET, "/payout-invoices").query(query))
+                    .send(
+                        self.private(Method::GET, "/payout-invoices")
+                            .query(query)
+                            .map_err(|e| {
+                                error(ProviderErrorKind::Protocol, "could not encode the query").with_source(e)
+                            })?,
+                    )
                     .await
                     .map_err(|t| t.on_read(CASCAD))?;
                 if reply.status != StatusCode::OK {
@@ -412,7 +416,13 @@ impl CascadClient {
                 .retrying(|| async {
                     let reply = self
                         .http
-                        .send(self.private(Method::GET, "/payout-services").query(&query))
+                        .send(
+                            self.private(Method::GET, "/payout-services")
+                                .query(&query)
+                                .map_err(|e| {
+                                    error(ProviderErrorKind::Protocol, "could not encode the query").with_source(e)
+                                })?,
+                        )
                         .await
                         .map_err(|t| t.on_read(CASCAD))?;
                     if reply.status != StatusCode::OK {
@@ -469,11 +479,11 @@ impl CascadClient {
         let doc = self
             .http
             .retrying(|| async {
-                let request = self
-                    .http
-                    .client
-                    .post(format!("{}/payout-prerequest", self.base_url))
-                    .json(&body);
+                let request = HttpRequest::new(Method::POST, format!("{}/payout-prerequest", self.base_url))
+                    .json(&body)
+                    .map_err(|e| {
+                        error(ProviderErrorKind::Protocol, "could not encode the pre-request").with_source(e)
+                    })?;
                 let reply = self.http.send(request).await.map_err(|t| t.on_read(CASCAD))?;
                 if reply.status != StatusCode::OK {
                     return Err(Self::failure(Call::Other, &reply));

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{ConfigError, D24Config};
-use crate::http::{Http, Reply, Transport, excerpt};
+use crate::http::{Http, HttpRequest, Reply, Transport, excerpt};
 use transformers::{
     CancelRequest, CashoutId, CreateCashout, CreateCashoutResponse, ErrorBody, Notification, SetStatusRequest,
     StatusRequest, StatusResponse,
@@ -121,11 +121,8 @@ impl D24Client {
                 .with_source(e)
         })?;
         let signature = d24_payload_signature(&self.secret, &bytes);
-        let request = self
-            .http
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+        let request = HttpRequest::new(method, format!("{}{path}", self.base_url))
+            .header("content-type", "application/json")
             .header("Payload-Signature", signature)
             .body(bytes);
         Ok(self.http.send(request).await)

@@ -37,6 +37,7 @@ use cashout_core::provider::{ProviderName, ProviderPayout};
 pub use cascad::{CascadClient, InvoicePage, PayoutService};
 pub use config::{CascadConfig, ConfigError, D24Config, HttpConfig, ProvidersConfig, simulator};
 pub use d24::{D24Client, HoldAction};
+pub use http::{HttpRequest, HttpTransport, Reply, ReqwestTransport, Transport};
 pub use settings::SettingsError;
 
 /// Every provider adapter behind one value.
@@ -74,7 +75,17 @@ fn not_configured(provider: ProviderName) -> ProviderError {
 impl Providers {
     /// Builds every configured adapter over one pooled HTTP client.
     pub fn new(config: ProvidersConfig) -> Result<Providers, ConfigError> {
-        let http = Arc::new(http::Http::new(&config.http)?);
+        let transport = Arc::new(ReqwestTransport::new(&config.http)?);
+        Self::with_transport(config, transport)
+    }
+
+    /// Builds every configured adapter over `transport` (the deterministic simulation passes a
+    /// simulated network).
+    pub fn with_transport(
+        config: ProvidersConfig,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Providers, ConfigError> {
+        let http = Arc::new(http::Http::new(&config.http, transport));
         let d24 = |name, c: Option<D24Config>| c.map(|c| D24Client::new(name, c, http.clone())).transpose();
         Ok(Providers {
             d24: d24(ProviderName::D24, config.d24)?,

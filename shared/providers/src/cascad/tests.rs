@@ -22,7 +22,8 @@ macro_rules! fixture {
 
 fn client() -> CascadClient {
     let config = ProvidersConfig::for_simulator("http://127.0.0.1:9");
-    let http = Arc::new(Http::new(&config.http).unwrap());
+    let transport = Arc::new(crate::http::ReqwestTransport::new(&config.http).unwrap());
+    let http = Arc::new(Http::new(&config.http, transport));
     CascadClient::new(config.cascad.unwrap(), http).unwrap()
 }
 

@@ -59,7 +59,8 @@ macro_rules! fixture {
 
 fn client(name: ProviderName) -> D24Client {
     let config = ProvidersConfig::for_simulator("http://127.0.0.1:9");
-    let http = Arc::new(Http::new(&config.http).unwrap());
+    let transport = Arc::new(crate::http::ReqwestTransport::new(&config.http).unwrap());
+    let http = Arc::new(Http::new(&config.http, transport));
     let c = match name {
         ProviderName::Tupay => config.tupay,
         ProviderName::Onspot => config.onspot,
