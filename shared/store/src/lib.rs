@@ -5,6 +5,7 @@
 //! | module | implements | for |
 //! |---|---|---|
 //! | [`sqlite`] | `Store` + `TaskQueue` + `TaskSource` | the local runner and fast tests: one SQLite file, WAL, `synchronous=FULL` |
+//! | [`memory`] | `Store` + `TaskQueue` + `TaskSource` | the deterministic simulation and fast tests: nothing kept across a process |
 //! | [`dynamo`] | `Store` | AWS: one DynamoDB table (see `docs/store.md` for keys, indexes and costs) |
 //! | [`sqs`] | `TaskQueue` + `TaskSource` | AWS: the four SQS queues and their dead-letter queues |
 //! | [`resources`] | — | the table and queues as declared once in `infra/template.yaml`, created on emulators |
@@ -17,6 +18,7 @@
 
 pub mod aws;
 pub mod dynamo;
+pub mod memory;
 pub mod resources;
 pub mod sqlite;
 pub mod sqs;
