@@ -51,7 +51,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
         let change = CashoutRequest::create(id, merchant.clone(), draft, now)
-            .with_next_check(Some(now + self.config.review_grace));
+            .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
         let record = IdempotencyRecord::begin(merchant.clone(), key.clone(), body_hash.clone(), id, now);
 
         let request = match self.store.create_request(&change, &record).await? {

@@ -13,6 +13,7 @@ use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, exc
 use crate::App;
 use crate::error::AppError;
 use crate::review::require_merchant;
+use crate::schedule::later;
 use crate::tasks::TaskOutcome;
 
 /// The `User-Agent` of deliveries.
@@ -95,7 +96,7 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             let jitter = u32::from(u16::from_be_bytes([random[0], random[1]]) % 1001);
             match self.config.webhook_retries.next_delay(attempt, retry_after, jitter) {
                 Some(delay) => {
-                    record.next_attempt_at = Some(now + delay);
+                    record.next_attempt_at = Some(later(now, delay));
                     next = Some(delay);
                 }
                 None => record.outcome = AttemptOutcome::Exhausted,

@@ -21,6 +21,7 @@ use cashout_core::status::CashoutStatus;
 
 use crate::App;
 use crate::error::AppError;
+use crate::schedule::later;
 use crate::tasks::TaskOutcome;
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
@@ -42,7 +43,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         let attempt = request.dispatch().map_or(1, |d| d.attempts + 1);
         let claim = request
             .begin_dispatch(now)?
-            .with_next_check(Some(now + backoff(attempt) + self.config.dispatch_grace));
+            .with_next_check(Some(later(now, backoff(attempt) + self.config.dispatch_grace)));
         match self.store.apply_change(&claim).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) => {
@@ -163,7 +164,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 retry_after: Some(after),
             } => after.max(backoff(attempts)),
             _ => backoff(attempts),
-        };
+        }
+        .min(MAX_DISPATCH_BACKOFF);
         tracing::warn!(provider = %provider, attempts, error = %error, retry_in_s = wait.as_secs(), "dispatch will be retried");
         Ok(TaskOutcome::RetryAfter(wait))
     }
@@ -177,7 +179,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     }
 }
 
+/// The longest a dispatch waits between attempts (also the cap on a provider's `Retry-After`).
+const MAX_DISPATCH_BACKOFF: Duration = Duration::from_secs(300);
+
 /// 2^attempts seconds, at most five minutes.
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(8)).min(Duration::from_secs(300))
+    Duration::from_secs(1u64 << attempts.min(8)).min(MAX_DISPATCH_BACKOFF)
 }

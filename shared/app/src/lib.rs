@@ -21,6 +21,7 @@ mod outbox;
 mod poll;
 mod query;
 mod review;
+mod schedule;
 pub mod sender;
 pub mod sqs;
 pub mod tasks;

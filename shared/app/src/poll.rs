@@ -18,6 +18,10 @@ use crate::App;
 use crate::error::AppError;
 use crate::tasks::TaskOutcome;
 
+/// The longest a failed status check waits before the next (also the cap on a provider's
+/// `Retry-After`).
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
+
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -66,7 +70,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                     return Ok(TaskOutcome::RetryAfter(
                         retry_after
                             .unwrap_or(Duration::from_secs(30))
-                            .max(Duration::from_secs(1)),
+                            .clamp(Duration::from_secs(1), MAX_POLL_BACKOFF),
                     ));
                 }
                 ProviderErrorKind::Ambiguous => {

@@ -1,12 +1,10 @@
 //! Review and the operator's and merchant's actions on a request: review rules, approve,
 //! reject, exclude an invoice, retry after a processor error, cancel.
 
-use std::time::Duration;
-
 use cashout_core::auth::Principal;
 use cashout_core::cashout::{CashoutRequest, Change, TransitionError};
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
-use cashout_core::ports::{MAX_TASK_DELAY, PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
+use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, TaskQueue};
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
@@ -15,70 +13,6 @@ use crate::error::AppError;
 use crate::views::CashoutRequestView;
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
-    /// When the sweep should next look at a request, given its status.
-    pub(crate) fn next_check_for(&self, request: &CashoutRequest, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let poll = &self.config.poll;
-        match request.status() {
-            CashoutStatus::Requested => Some(now + self.config.review_grace),
-            CashoutStatus::Approved => Some(now + self.config.dispatch_grace),
-            CashoutStatus::PendingPayment => Some(now + poll.next_delay(request.checks_since_change())),
-            CashoutStatus::Paid => {
-                let paid_at = request.payment_date().unwrap_or(now);
-                (now < paid_at + poll.paid_watch_window).then(|| now + poll.paid_watch_interval)
-            }
-            CashoutStatus::UnderReview
-            | CashoutStatus::PaymentProcessorError
-            | CashoutStatus::Rejected
-            | CashoutStatus::Cancelled => None,
-        }
-    }
-
-    /// A change with the next check its new status calls for.
-    pub(crate) fn scheduled(&self, change: Change, now: OffsetDateTime) -> Change {
-        let next = self.next_check_for(&change.request, now);
-        change.with_next_check(next)
-    }
-
-    /// Follow-up work after a committed status change: dispatch an approved request, schedule the
-    /// next poll of one at the provider.
-    pub(crate) async fn follow_up(&self, request: &CashoutRequest) {
-        match request.status() {
-            CashoutStatus::Approved => {
-                self.enqueue_after_commit(
-                    Task::Dispatch {
-                        cashout_request_id: request.id(),
-                    },
-                    Duration::ZERO,
-                )
-                .await;
-            }
-            CashoutStatus::PendingPayment | CashoutStatus::Paid => {
-                if let Some(due) = request.next_check_at() {
-                    let delay = (due - self.now()).try_into().unwrap_or(Duration::ZERO);
-                    if delay > MAX_TASK_DELAY {
-                        // Not queued (the reversal watch's daily checks would take a hop every 15
-                        // minutes): the sweep finds it by `next_check_at` and sends it when due.
-                        tracing::debug!(cashout_request_id = %request.id(), %due, "check left to the sweep");
-                        return;
-                    }
-                    self.enqueue_after_commit(
-                        Task::Poll {
-                            cashout_request_id: request.id(),
-                            due_at: Some(due),
-                        },
-                        delay,
-                    )
-                    .await;
-                }
-            }
-            CashoutStatus::Requested
-            | CashoutStatus::UnderReview
-            | CashoutStatus::Rejected
-            | CashoutStatus::Cancelled
-            | CashoutStatus::PaymentProcessorError => {}
-        }
-    }
-
     /// Applies the review rules to a `REQUESTED` request (after creation, or from the sweep when
     /// a crash interrupted it). A request already reviewed is returned as it is.
     #[tracing::instrument(skip(self, request), fields(cashout_request_id = %request.id()))]

@@ -177,16 +177,26 @@ impl PayoutProvider for ScriptedProvider {
     }
 }
 
-/// A webhook receiver double: answers from a script and keeps what it was sent.
+/// A webhook receiver double: answers from a script and keeps what it was sent. URLs in
+/// `hostile` always answer 503 with a `Retry-After` of `u64::MAX` seconds.
 #[derive(Default)]
 struct RecordingSender {
     sent: Mutex<Vec<OutgoingWebhook>>,
     answers: Mutex<VecDeque<u16>>,
+    hostile: Mutex<Vec<String>>,
 }
 
 impl WebhookSender for RecordingSender {
     async fn send(&self, request: &OutgoingWebhook) -> Result<WebhookResponse, SendError> {
         self.sent.lock().unwrap().push(request.clone());
+        if self.hostile.lock().unwrap().contains(&request.url) {
+            return Ok(WebhookResponse {
+                status: 503,
+                retry_after: Some(Duration::from_secs(u64::MAX)),
+                body_excerpt: String::new(),
+                elapsed: Duration::from_millis(3),
+            });
+        }
         let status = self.answers.lock().unwrap().pop_front().unwrap_or(200);
         Ok(WebhookResponse {
             status,
@@ -993,4 +1003,54 @@ async fn the_daily_reversal_check_is_left_to_the_sweep_not_hopped_through_the_qu
     assert_eq!(checked.status(), CashoutStatus::Paid);
     assert_eq!(checked.next_check_at(), Some(h.now() + time::Duration::hours(24)));
     assert_eq!(h.app.sweep().await.unwrap().polls, 0, "checked: not due again");
+}
+
+// ----- money safety (issue 10): each test below fails on the code before its fix -----
+
+#[tokio::test]
+async fn a_receiver_asking_for_an_endless_retry_after_gets_a_bounded_retry_and_others_keep_receiving() {
+    let h = Harness::new().await;
+    let m1 = merchant("m1");
+    let hostile = h
+        .app
+        .create_endpoint(&m1, br#"{"url":"https://hostile.example.com/"}"#)
+        .await
+        .unwrap();
+    let healthy = h
+        .app
+        .create_endpoint(&m1, br#"{"url":"https://healthy.example.com/"}"#)
+        .await
+        .unwrap();
+    h.app
+        .sender
+        .hostile
+        .lock()
+        .unwrap()
+        .push("https://hostile.example.com/".into());
+    h.create("k1", &body("10.00")).await.unwrap();
+    h.run_due().await;
+    h.create("k2", &body("10.00")).await.unwrap();
+    h.run_due().await;
+
+    let longest = h.app.config.webhook_retries.longest();
+    let attempts = h
+        .app
+        .list_attempts(&m1, hostile.id.parse().unwrap(), None, None)
+        .await
+        .unwrap();
+    assert!(!attempts.data.is_empty());
+    for a in &attempts.data {
+        let next = a.next_attempt_at.expect("a failed attempt is retried");
+        assert!(
+            next <= a.attempted_at + longest,
+            "retry at {next}, beyond the schedule's longest step"
+        );
+    }
+    let delivered = h
+        .app
+        .list_attempts(&m1, healthy.id.parse().unwrap(), None, None)
+        .await
+        .unwrap();
+    let ok = delivered.data.iter().filter(|a| a.outcome == "delivered").count();
+    assert_eq!(ok, 6, "both requests' created, APPROVED and PENDING_PAYMENT events");
 }

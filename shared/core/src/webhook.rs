@@ -153,7 +153,9 @@ pub fn excerpt(body: &str) -> String {
 
 /// When to try again after a failed attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 /// 10 h (the Standard Webhooks / Svix schedule), each delay but the first stretched by a random
-/// jitter of up to +20 %, and never sooner than the receiver's `Retry-After`.
+/// jitter of up to +20 %, and never sooner than the receiver's `Retry-After` — which is honoured
+/// up to the schedule's longest delay, so that no receiver can push its retries out of reach (or
+/// overflow a date).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule {
     delays: Vec<Duration>,
@@ -200,7 +202,13 @@ impl RetrySchedule {
         let index = usize::try_from(failed_attempt.checked_sub(1)?).ok()?;
         let base = *self.delays.get(index)?;
         let jitter = base * jitter_permille.min(1000) / 5000;
-        Some((base + jitter).max(retry_after.unwrap_or_default()))
+        let asked = retry_after.unwrap_or_default().min(self.longest());
+        Some((base + jitter).max(asked))
+    }
+
+    /// The longest delay of the schedule: the most a `Retry-After` can add.
+    pub fn longest(&self) -> Duration {
+        self.delays.iter().copied().max().unwrap_or_default()
     }
 }
 
@@ -406,6 +414,11 @@ mod tests {
         assert_eq!(s.next_delay(9, None, 0), None);
         assert_eq!(secs(s.next_delay(3, None, 1000)), Some(360));
         assert_eq!(secs(s.next_delay(2, Some(Duration::from_secs(120)), 0)), Some(120));
+        assert_eq!(
+            secs(s.next_delay(2, Some(Duration::from_secs(u64::MAX)), 0)),
+            Some(36_000),
+            "a hostile Retry-After is honoured only up to the longest step"
+        );
         assert_eq!(s.next_delay(0, None, 0), None);
     }
 

@@ -12,6 +12,17 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+/// The longest delay ever added to a time: anything beyond is treated as this. Delays that come
+/// from outside (a `Retry-After`, a provider's answer) are bounded far below it where they are
+/// read; this bound only keeps the arithmetic from overflowing whatever reaches it.
+pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// `now + delay`, with `delay` capped at [`MAX_DELAY`]: never panics, whatever the delay.
+pub fn after(now: OffsetDateTime, delay: std::time::Duration) -> OffsetDateTime {
+    let delay = time::Duration::try_from(delay.min(MAX_DELAY)).unwrap_or(time::Duration::ZERO);
+    now.checked_add(delay).unwrap_or(now)
+}
+
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -114,5 +125,29 @@ impl<G: IdGenerator + ?Sized> IdGenerator for std::sync::Arc<G> {
     }
     fn secret_bytes(&self) -> [u8; 32] {
         (**self).secret_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_any_delay_to_a_time_never_panics() {
+        let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+        assert_eq!(
+            after(now, std::time::Duration::from_secs(5)),
+            now + time::Duration::seconds(5)
+        );
+        let far = after(now, std::time::Duration::from_secs(u64::MAX));
+        assert_eq!(far, after(now, MAX_DELAY), "a huge delay is capped");
+        assert_eq!(
+            after(
+                OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+                MAX_DELAY
+            )
+            .year(),
+            9999
+        );
     }
 }

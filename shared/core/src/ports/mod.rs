@@ -11,7 +11,7 @@ mod queue;
 mod sender;
 mod store;
 
-pub use clock::{Clock, IdGenerator, ManualClock, SequentialIds, SystemClock, SystemIds};
+pub use clock::{Clock, IdGenerator, MAX_DELAY, ManualClock, SequentialIds, SystemClock, SystemIds, after};
 pub use provider::{
     InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
     ProviderErrorKind, ProviderNotification,

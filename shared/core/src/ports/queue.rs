@@ -134,7 +134,7 @@ impl TaskEnvelope {
         TaskEnvelope {
             v: Self::VERSION,
             task,
-            not_before: now + delay,
+            not_before: super::clock::after(now, delay),
             trace_id: None,
         }
     }
