@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::App;
 use crate::error::AppError;
+use crate::schedule::later;
 use crate::tasks::TaskOutcome;
 
 /// The longest a failed status check waits before the next (also the cap on a provider's
@@ -66,16 +67,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             }
             Err(e) => match e.kind {
                 ProviderErrorKind::Retryable { retry_after } => {
-                    tracing::warn!(error = %e, "status check failed; retrying");
-                    return Ok(TaskOutcome::RetryAfter(
-                        retry_after
-                            .unwrap_or(Duration::from_secs(30))
-                            .clamp(Duration::from_secs(1), MAX_POLL_BACKOFF),
-                    ));
+                    let wait = retry_after
+                        .unwrap_or(Duration::from_secs(30))
+                        .clamp(Duration::from_secs(1), MAX_POLL_BACKOFF);
+                    return self.check_failed(request, due_at, wait, &e).await;
                 }
                 ProviderErrorKind::Ambiguous => {
-                    tracing::warn!(error = %e, "status check failed; retrying");
-                    return Ok(TaskOutcome::RetryAfter(Duration::from_secs(30)));
+                    return self.check_failed(request, due_at, Duration::from_secs(30), &e).await;
                 }
                 _ => {
                     tracing::error!(alert = true, error = %e, "status check refused");
@@ -84,6 +82,36 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             },
         };
         self.observe_from(request, Some(&payout), due_at).await
+    }
+
+    /// A status check got no answer. An on-demand check (a hint) is dropped: the request's own
+    /// schedule checks it anyway. A scheduled one moves the request's next check (a write)
+    /// instead of sending itself again, so that the sweep does not find the check overdue and
+    /// send another copy, and copies already queued turn stale: however long the provider is
+    /// down, each request keeps one chain of checks.
+    async fn check_failed(
+        &self,
+        request: CashoutRequest,
+        due_at: Option<OffsetDateTime>,
+        wait: Duration,
+        error: &cashout_core::ports::ProviderError,
+    ) -> Result<TaskOutcome, AppError> {
+        tracing::warn!(error = %error, retry_in_s = wait.as_secs(), "status check failed");
+        let Some(due) = due_at else {
+            return Ok(TaskOutcome::Done);
+        };
+        let m = self
+            .mutate_from(request, |r, now| {
+                if r.next_check_at() != Some(due) {
+                    return Ok(None);
+                }
+                Ok(Some(r.record_check(Some(later(now, wait)), now)))
+            })
+            .await?;
+        if m.change.is_some() {
+            self.follow_up(&m.request).await;
+        }
+        Ok(TaskOutcome::Done)
     }
 
     /// Records a provider's answer (`None`: the check got no usable answer). Without a status

@@ -43,6 +43,9 @@ struct ProviderState {
     lookups: u32,
     script: VecDeque<OnCreate>,
     cancellable: bool,
+    /// Whether status checks fail as unavailable (the status endpoint is down).
+    status_down: bool,
+    status_calls: u32,
 }
 
 /// A provider double that keeps its payouts by reference and follows a script.
@@ -115,7 +118,14 @@ impl PayoutProvider for ScriptedProvider {
         _: &ProviderPayoutId,
         reference: CashoutRequestId,
     ) -> Result<ProviderPayout, ProviderError> {
-        let s = self.0.lock().unwrap();
+        let mut s = self.0.lock().unwrap();
+        s.status_calls += 1;
+        if s.status_down {
+            return Err(err(
+                ProviderErrorKind::Retryable { retry_after: None },
+                "status endpoint down",
+            ));
+        }
         s.payouts
             .get(&reference)
             .cloned()
@@ -1053,4 +1063,29 @@ async fn a_receiver_asking_for_an_endless_retry_after_gets_a_bounded_retry_and_o
         .unwrap();
     let ok = delivered.data.iter().filter(|a| a.outcome == "delivered").count();
     assert_eq!(ok, 6, "both requests' created, APPROVED and PENDING_PAYMENT events");
+}
+
+#[tokio::test]
+async fn a_long_status_outage_keeps_one_chain_of_checks_per_request() {
+    let h = Harness::new().await;
+    let id: CashoutRequestId = h.create("k1", &body("10.00")).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    h.run_due().await;
+    assert_eq!(h.status(&id.to_string()).await, CashoutStatus::PendingPayment);
+    h.app.provider.0.lock().unwrap().status_down = true;
+    // An hour of outage, the sweep running every minute as it does in production.
+    for _ in 0..60 {
+        h.clock.advance(time::Duration::minutes(1));
+        h.app.sweep().await.unwrap();
+        h.run_due().await;
+    }
+    let calls = h.app.provider.0.lock().unwrap().status_calls;
+    // One chain backing off (30 s at first, as the schedule grows): well under two calls a
+    // minute. Copies that multiply would make hundreds.
+    assert!(calls <= 120, "{calls} status calls in an hour of outage");
+    let queued: Vec<_> = h.drain(QueueName::Poll).await;
+    assert!(queued.len() <= 1, "{} polls waiting: {queued:?}", queued.len());
 }
