@@ -82,8 +82,17 @@ pub struct AppConfig {
     pub sweep_lag: Duration,
     /// How old an unpublished event must be before the sweep publishes it again.
     pub outbox_lag: Duration,
-    /// Dispatch attempts that end in "nothing created, try later" before the request goes to
-    /// `PAYMENT_PROCESSOR_ERROR`. Ambiguous attempts never count: the payout may exist.
+    /// How long a dispatcher owns a request it claimed: no other dispatcher, cancel or reject
+    /// acts on it meanwhile. Longer than any dispatch can run (the functions' timeout, the
+    /// provider calls' timeouts), so that a dispatcher never outlives its lease.
+    pub dispatch_lease: Duration,
+    /// A create is sent only while at least this much of the lease is left (longer than the
+    /// create's own timeout): the fence that keeps a slow dispatcher from creating after its
+    /// lease lapsed.
+    pub dispatch_fence: Duration,
+    /// Dispatch claims before a request that keeps failing gives up: into
+    /// `PAYMENT_PROCESSOR_ERROR` when the provider provably holds no payout, otherwise it keeps
+    /// asking, flagged for a person (a create may have reached the provider).
     pub dispatch_max_attempts: u32,
     /// Webhook retry schedule.
     pub webhook_retries: RetrySchedule,
@@ -108,6 +117,8 @@ impl Default for AppConfig {
             dispatch_grace: Duration::from_secs(60),
             sweep_lag: Duration::from_secs(120),
             outbox_lag: Duration::from_secs(60),
+            dispatch_lease: Duration::from_secs(300),
+            dispatch_fence: Duration::from_secs(45),
             dispatch_max_attempts: 20,
             webhook_retries: RetrySchedule::default(),
             allow_private_webhooks: false,

@@ -1,17 +1,28 @@
-//! Dispatch: sending an `APPROVED` request to its provider, exactly once.
+//! Dispatch: sending an `APPROVED` request to its provider, at most once.
 //!
-//! 1. Claim the request with a versioned write (so a merchant cancel now goes through the
-//!    provider, and a second dispatcher backs off).
-//! 2. Look the payout up by our reference — always, before any create: a crash or a lost answer
-//!    may have left one there. Found: adopt it.
-//! 3. Create it. Success, or "already exists" (which the adapter turns into the existing
-//!    payout): adopt. Ambiguous (timeout, 5xx after sending): look up again; still nothing:
-//!    retry later, starting again from step 2. Declined data: `REJECTED`. Configuration or
-//!    account trouble: `PAYMENT_PROCESSOR_ERROR` and an alert.
+//! 1. **Claim** the request: a versioned write that takes a lease
+//!    ([`AppConfig::dispatch_lease`](crate::AppConfig::dispatch_lease)). While it is held no
+//!    other dispatcher (a duplicate task, the sweep), cancel or reject acts on the request; a
+//!    second dispatcher backs off until it lapses. A claim after a lapsed, unreleased lease (the
+//!    dispatcher crashed) counts that attempt as one that may have created a payout.
+//! 2. **Look the payout up** by our reference — always, before any create: a crash or a lost
+//!    answer may have left one there. Found: adopt it.
+//! 3. **Fence**: create only while enough of the lease is left for the create to finish
+//!    ([`AppConfig::dispatch_fence`](crate::AppConfig::dispatch_fence)).
+//! 4. **Create** it. Success, or "already exists" (which the adapter turns into the existing
+//!    payout): adopt. Outcome unknown (timeout, 5xx, an unreadable answer): look up again;
+//!    found: adopt; none: try again later from step 1. Declined data: `REJECTED`.
+//!    Configuration or account trouble: `PAYMENT_PROCESSOR_ERROR` and an alert.
+//! 5. An attempt that ends without a payout **releases** the lease, recording what it learnt
+//!    ([`ProviderKnowledge`]). After
+//!    [`AppConfig::dispatch_max_attempts`](crate::AppConfig::dispatch_max_attempts) the request
+//!    gives up into `PAYMENT_PROCESSOR_ERROR` only if the provider provably holds nothing;
+//!    while a create may have reached it and lookups fail, it keeps asking and is flagged for a
+//!    person instead.
 
 use std::time::Duration;
 
-use cashout_core::cashout::{CashoutRequest, DispatchFailure};
+use cashout_core::cashout::{AttentionReason, CashoutRequest, DispatchFailure, ProviderKnowledge, TransitionError};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{
     PayoutOrder, PayoutProvider, ProviderError, ProviderErrorKind, Store, StoreError, TaskQueue,
@@ -21,8 +32,11 @@ use cashout_core::status::CashoutStatus;
 
 use crate::App;
 use crate::error::AppError;
-use crate::schedule::later;
+use crate::schedule::{bounded_wait, later};
 use crate::tasks::TaskOutcome;
+
+/// The longest a dispatch waits between attempts (also the cap on a provider's `Retry-After`).
+pub(crate) const MAX_DISPATCH_BACKOFF: Duration = Duration::from_secs(300);
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// The `dispatch` task.
@@ -35,24 +49,27 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         if request.status() != CashoutStatus::Approved {
             return Ok(TaskOutcome::Done);
         }
-        // Concurrent dispatchers (a duplicate task, the sweep) are safe: the claim is a versioned
-        // write, every attempt looks the payout up before creating, and the provider refuses a
-        // second payout for one reference (D24 511, Cascad 409), which is adopted. The claim
-        // pushes the sweep's next look past this attempt's longest back-off.
         let now = self.now();
-        let attempt = request.dispatch().map_or(1, |d| d.attempts + 1);
-        let claim = request
-            .begin_dispatch(now)?
-            .with_next_check(Some(later(now, backoff(attempt) + self.config.dispatch_grace)));
+        let lease = time::Duration::try_from(self.config.dispatch_lease).unwrap_or(time::Duration::MINUTE);
+        let claim = match request.begin_dispatch(now, lease) {
+            Ok(claim) => claim,
+            Err(TransitionError::DispatchLeased { until }) => {
+                tracing::debug!(%until, "another dispatcher holds the request");
+                return Ok(TaskOutcome::RetryAfter(bounded_wait(until - now, MAX_DISPATCH_BACKOFF)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The sweep looks again only once the lease has lapsed.
+        let claim = claim.with_next_check(Some(later(
+            now,
+            self.config.dispatch_lease + self.config.dispatch_grace,
+        )));
         match self.store.apply_change(&claim).await {
             Ok(()) => {}
-            Err(StoreError::Conflict { .. }) => {
-                return Ok(TaskOutcome::RetryAfter(Duration::from_secs(1)));
-            }
+            Err(StoreError::Conflict { .. }) => return Ok(TaskOutcome::RetryAfter(Duration::from_secs(1))),
             Err(e) => return Err(e.into()),
         }
         let request = claim.request;
-        let attempts = request.dispatch().map_or(1, |d| d.attempts);
         let provider = request.provider();
 
         match self.provider.find_payout(provider, id).await {
@@ -61,61 +78,121 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 return self.adopt(request, payout).await;
             }
             Ok(None) => {}
-            Err(e) => return self.retry_later(id, provider, attempts, e).await,
+            Err(e) => return self.retry_later(request, ProviderKnowledge::Unchanged, e).await,
+        }
+
+        let lease_left = request
+            .dispatch()
+            .and_then(|d| d.lease_until)
+            .map_or(Duration::ZERO, |until| bounded_wait(until - self.now(), Duration::MAX));
+        if lease_left < self.config.dispatch_fence {
+            tracing::warn!(
+                lease_left_s = lease_left.as_secs(),
+                "too little of the lease is left to create the payout; trying again"
+            );
+            return self
+                .release(request, ProviderKnowledge::NothingThere, None, Duration::ZERO)
+                .await;
         }
 
         let order = PayoutOrder::for_request(&request, self.notification_url(provider));
-        match self.provider.create_payout(&order).await {
+        let error = match self.provider.create_payout(&order).await {
             Ok(payout) => {
                 tracing::info!(payout_id = %payout.payout_id, provider = %provider, amount = %order.amount, "payout created");
-                self.adopt(request, payout).await
+                return self.adopt(request, payout).await;
             }
-            Err(e) => match e.kind {
-                ProviderErrorKind::Ambiguous => {
-                    tracing::warn!(error = %e, "create outcome unknown; looking the payout up by reference");
-                    match self.provider.find_payout(provider, id).await {
-                        Ok(Some(payout)) => self.adopt(request, payout).await,
-                        // Not there (yet): try again later, from the lookup. The provider's
-                        // unique reference makes a second create safe (511/409 are adopted).
-                        Ok(None) | Err(_) => Ok(TaskOutcome::RetryAfter(backoff(attempts))),
+            Err(e) => e,
+        };
+        match error.kind {
+            ProviderErrorKind::Retryable { .. } => {
+                self.retry_later(request, ProviderKnowledge::NothingThere, error).await
+            }
+            ProviderErrorKind::Declined => {
+                tracing::info!(code = ?error.code, reason = %error.message, "the provider declined the payout data");
+                let failure = DispatchFailure::Declined {
+                    code: error.code,
+                    message: error.message,
+                };
+                self.fail_dispatch(request, failure).await
+            }
+            ProviderErrorKind::Configuration => {
+                tracing::error!(alert = true, provider = %provider, code = ?error.code, error = %error, "the provider refused the payout for a configuration or account reason");
+                let failure = DispatchFailure::ProcessorError {
+                    code: error.code,
+                    message: error.message,
+                };
+                self.fail_dispatch(request, failure).await
+            }
+            // The create may have been made (a lost or unreadable answer): find out first.
+            ProviderErrorKind::Ambiguous
+            | ProviderErrorKind::Protocol
+            | ProviderErrorKind::NotFound
+            | ProviderErrorKind::InvalidState => {
+                tracing::warn!(error = %error, "create outcome unknown; looking the payout up by reference");
+                match self.provider.find_payout(provider, id).await {
+                    Ok(Some(payout)) => self.adopt(request, payout).await,
+                    Ok(None) if error.kind == ProviderErrorKind::Ambiguous => {
+                        self.retry_later(request, ProviderKnowledge::NothingThere, error).await
+                    }
+                    Ok(None) => {
+                        tracing::error!(alert = true, provider = %provider, code = ?error.code, error = %error, "the provider refused the payout and holds none");
+                        let failure = DispatchFailure::ProcessorError {
+                            code: error.code,
+                            message: error.message,
+                        };
+                        self.fail_dispatch(request, failure).await
+                    }
+                    Err(lookup) => {
+                        tracing::warn!(error = %lookup, "the lookup after an unknown create failed");
+                        self.retry_later(request, ProviderKnowledge::MayExist, error).await
                     }
                 }
-                ProviderErrorKind::Retryable { .. } => self.retry_later(id, provider, attempts, e).await,
-                ProviderErrorKind::Declined => {
-                    tracing::info!(code = ?e.code, reason = %e.message, "the provider declined the payout data");
-                    self.fail_dispatch(
-                        id,
-                        DispatchFailure::Declined {
-                            code: e.code,
-                            message: e.message,
-                        },
-                    )
-                    .await
-                }
-                ProviderErrorKind::Configuration
-                | ProviderErrorKind::NotFound
-                | ProviderErrorKind::InvalidState
-                | ProviderErrorKind::Protocol => {
-                    tracing::error!(alert = true, provider = %provider, code = ?e.code, error = %e, "the provider refused the payout for a configuration or account reason");
-                    self.fail_dispatch(
-                        id,
-                        DispatchFailure::ProcessorError {
-                            code: e.code,
-                            message: e.message,
-                        },
-                    )
-                    .await
-                }
-            },
+            }
         }
     }
 
     /// Records what the provider says about the payout and schedules what follows.
-    /// `request` is the claimed request, the starting point of the conditional write.
+    /// `request` is the claimed request, the starting point of the conditional write. A payout
+    /// in a state we cannot act on (an unknown status) releases the lease and is asked about
+    /// again later: it exists, so it is never created again.
     pub(crate) async fn adopt(&self, request: CashoutRequest, payout: ProviderPayout) -> Result<TaskOutcome, AppError> {
+        let wait = backoff(request.dispatch().map_or(1, |d| d.attempts));
         let m = self
             .mutate_from(request, |r, now| {
-                Ok(r.record_provider_payout(&payout, now).map(|c| self.scheduled(c, now)))
+                if let Some(change) = r.record_provider_payout(&payout, now) {
+                    return Ok(Some(self.scheduled(change, now)));
+                }
+                if r.status() != CashoutStatus::Approved || r.dispatch().is_none_or(|d| d.lease_until.is_none()) {
+                    return Ok(None);
+                }
+                let release = r.release_dispatch(ProviderKnowledge::MayExist, now)?;
+                Ok(Some(
+                    release.with_next_check(Some(later(now, wait + self.config.dispatch_grace))),
+                ))
+            })
+            .await?;
+        if m.change.as_ref().is_some_and(|c| c.changed_status()) {
+            self.follow_up(&m.request).await;
+            return Ok(TaskOutcome::Done);
+        }
+        if m.request.status() == CashoutStatus::Approved {
+            tracing::warn!(provider_status = %payout.provider_status, "the provider holds the payout in a state cashout cannot act on; asking again later");
+            return Ok(TaskOutcome::RetryAfter(wait));
+        }
+        Ok(TaskOutcome::Done)
+    }
+
+    /// Ends the dispatch without a payout at the provider (`REJECTED` or
+    /// `PAYMENT_PROCESSOR_ERROR`). Only called when the provider provably holds none.
+    async fn fail_dispatch(&self, request: CashoutRequest, failure: DispatchFailure) -> Result<TaskOutcome, AppError> {
+        let m = self
+            .mutate_from(request, |r, now| {
+                if r.status() != CashoutStatus::Approved {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    self.scheduled(r.record_dispatch_failure(failure.clone(), now)?, now),
+                ))
             })
             .await?;
         if m.change.is_some() {
@@ -124,41 +201,24 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         Ok(TaskOutcome::Done)
     }
 
-    async fn fail_dispatch(&self, id: CashoutRequestId, failure: DispatchFailure) -> Result<TaskOutcome, AppError> {
-        self.mutate(id, |r, now| {
-            if r.status() != CashoutStatus::Approved {
-                return Ok(None);
-            }
-            Ok(Some(
-                self.scheduled(r.record_dispatch_failure(failure.clone(), now)?, now),
-            ))
-        })
-        .await?;
-        Ok(TaskOutcome::Done)
-    }
-
-    /// Nothing was created and the provider may accept later: back off, or give up into
-    /// `PAYMENT_PROCESSOR_ERROR` after [`crate::AppConfig::dispatch_max_attempts`].
+    /// Nothing to adopt and the provider may accept later: release the lease and back off. After
+    /// [`crate::AppConfig::dispatch_max_attempts`] claims, give up into
+    /// `PAYMENT_PROCESSOR_ERROR` if the provider provably holds nothing; otherwise keep asking
+    /// and flag the request for a person.
     async fn retry_later(
         &self,
-        id: CashoutRequestId,
-        provider: ProviderName,
-        attempts: u32,
+        request: CashoutRequest,
+        knowledge: ProviderKnowledge,
         error: ProviderError,
     ) -> Result<TaskOutcome, AppError> {
-        let ambiguous = error.kind == ProviderErrorKind::Ambiguous;
-        if attempts >= self.config.dispatch_max_attempts && !ambiguous {
-            tracing::error!(alert = true, provider = %provider, attempts, error = %error, "giving up dispatch");
-            return self
-                .fail_dispatch(
-                    id,
-                    DispatchFailure::ProcessorError {
-                        code: error.code.clone(),
-                        message: format!("{} unavailable after {attempts} attempts: {}", provider, error.message),
-                    },
-                )
-                .await;
-        }
+        let provider = request.provider();
+        let dispatch = request.dispatch().copied();
+        let attempts = dispatch.map_or(1, |d| d.attempts);
+        let nothing_there = match knowledge {
+            ProviderKnowledge::NothingThere => true,
+            ProviderKnowledge::Unchanged => dispatch.is_none_or(|d| !d.unresolved),
+            ProviderKnowledge::MayExist => false,
+        };
         let wait = match error.kind {
             ProviderErrorKind::Retryable {
                 retry_after: Some(after),
@@ -166,7 +226,58 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             _ => backoff(attempts),
         }
         .min(MAX_DISPATCH_BACKOFF);
-        tracing::warn!(provider = %provider, attempts, error = %error, retry_in_s = wait.as_secs(), "dispatch will be retried");
+        if attempts < self.config.dispatch_max_attempts {
+            tracing::warn!(provider = %provider, attempts, error = %error, retry_in_s = wait.as_secs(), "dispatch will be retried");
+            return self.release(request, knowledge, None, wait).await;
+        }
+        if nothing_there {
+            tracing::error!(alert = true, provider = %provider, attempts, error = %error, "giving up dispatch: the provider holds no payout");
+            let failure = DispatchFailure::ProcessorError {
+                code: error.code.clone(),
+                message: format!("{provider} unavailable after {attempts} attempts: {}", error.message),
+            };
+            return self.fail_dispatch(request, failure).await;
+        }
+        tracing::warn!(provider = %provider, attempts, error = %error, "dispatch cannot tell whether the provider holds a payout; it keeps asking");
+        let flagged = request
+            .attention()
+            .iter()
+            .any(|a| matches!(a.reason, AttentionReason::UnresolvedDispatch { .. }));
+        let attention = (!flagged).then(|| AttentionReason::UnresolvedDispatch {
+            attempts,
+            last_error: error.to_string(),
+        });
+        self.release(request, knowledge, attention, MAX_DISPATCH_BACKOFF).await
+    }
+
+    /// Releases the lease with what the attempt learnt, optionally flags the request for a
+    /// person, and asks for another attempt after `wait` (the sweep sends one if the queue loses
+    /// it).
+    async fn release(
+        &self,
+        request: CashoutRequest,
+        knowledge: ProviderKnowledge,
+        attention: Option<AttentionReason>,
+        wait: Duration,
+    ) -> Result<TaskOutcome, AppError> {
+        let m = self
+            .mutate_from(request, |r, now| {
+                if r.status() != CashoutStatus::Approved {
+                    return Ok(None);
+                }
+                let mut release = r
+                    .release_dispatch(knowledge, now)?
+                    .with_next_check(Some(later(now, wait + self.config.dispatch_grace)));
+                if let Some(reason) = &attention {
+                    release = release.noting(reason.clone(), now);
+                }
+                Ok(Some(release))
+            })
+            .await?;
+        if m.request.status() != CashoutStatus::Approved {
+            // Someone else settled it meanwhile (a provider notification).
+            return Ok(TaskOutcome::Done);
+        }
         Ok(TaskOutcome::RetryAfter(wait))
     }
 
@@ -178,9 +289,6 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
     }
 }
-
-/// The longest a dispatch waits between attempts (also the cap on a provider's `Retry-After`).
-const MAX_DISPATCH_BACKOFF: Duration = Duration::from_secs(300);
 
 /// 2^attempts seconds, at most five minutes.
 fn backoff(attempts: u32) -> Duration {

@@ -47,6 +47,9 @@ pub enum AppError {
     /// A dispatch is under way and its outcome is not known yet.
     #[error("the payout is being sent to the provider; try again in a minute")]
     DispatchInProgress,
+    /// The provider holds a live payout for the request: it cannot be ended here.
+    #[error("the provider holds a payout for this request ({0}); cancel it, or wait for its outcome")]
+    ProviderHoldsPayout(String),
     /// The same `Idempotency-Key` was used with another body.
     #[error("this Idempotency-Key was used with a different request body")]
     IdempotencyMismatch,
@@ -83,6 +86,7 @@ impl AppError {
             AppError::Transition(_)
             | AppError::NotCancellable(_)
             | AppError::DispatchInProgress
+            | AppError::ProviderHoldsPayout(_)
             | AppError::IdempotencyInProgress
             | AppError::Contended => 409,
             AppError::Store(StoreError::Invalid { .. }) => 400,
@@ -107,10 +111,13 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::InvalidNotification(_) => "invalid_notification",
             AppError::NotFound => "not_found",
-            AppError::Transition(TransitionError::NeedsProviderCancel) => "dispatch_in_progress",
+            AppError::Transition(TransitionError::ProviderMayHold | TransitionError::DispatchLeased { .. }) => {
+                "dispatch_in_progress"
+            }
             AppError::Transition(_) => "invalid_transition",
             AppError::NotCancellable(_) => "not_cancellable",
             AppError::DispatchInProgress => "dispatch_in_progress",
+            AppError::ProviderHoldsPayout(_) => "provider_holds_payout",
             AppError::IdempotencyMismatch => "idempotency_key_reused",
             AppError::IdempotencyInProgress => "idempotency_in_progress",
             AppError::Contended => "concurrent_update",

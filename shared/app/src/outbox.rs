@@ -73,24 +73,38 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             let Some(change) = decide(&request, now)? else {
                 return Ok(Mutation { request, change: None });
             };
-            match self.store.apply_change(&change).await {
-                Ok(()) => {
-                    for e in &change.events {
-                        tracing::info!(cashout_request_id = %id, sequence = e.sequence, event = %e.event_type(), status = %change.request.status(), "status event");
-                    }
-                    self.publish(&change.events).await;
-                    return Ok(Mutation {
-                        request: change.request.clone(),
-                        change: Some(change),
-                    });
-                }
-                Err(StoreError::Conflict { .. }) => {
-                    tracing::debug!(cashout_request_id = %id, "lost a write race; deciding again");
-                }
-                Err(e) => return Err(e.into()),
+            if self.write(&change).await? {
+                return Ok(Mutation {
+                    request: change.request.clone(),
+                    change: Some(change),
+                });
             }
         }
         Err(AppError::Contended)
+    }
+
+    /// Writes one change on its expected version: `false` if another writer changed the request
+    /// first (nothing was written). After the write, its events are published and its attention
+    /// notes raised as alerts.
+    pub(crate) async fn write(&self, change: &Change) -> Result<bool, AppError> {
+        let id = change.request.id();
+        match self.store.apply_change(change).await {
+            Ok(()) => {
+                for e in &change.events {
+                    tracing::info!(cashout_request_id = %id, sequence = e.sequence, event = %e.event_type(), status = %change.request.status(), "status event");
+                }
+                for note in &change.new_attention {
+                    tracing::error!(alert = true, cashout_request_id = %id, status = %change.request.status(), reason = ?note.reason, "cashout request needs a person");
+                }
+                self.publish(&change.events).await;
+                Ok(true)
+            }
+            Err(StoreError::Conflict { .. }) => {
+                tracing::debug!(cashout_request_id = %id, "lost a write race; deciding again");
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Publishes committed events: one delivery task per subscribed endpoint, then the event is

@@ -37,7 +37,10 @@ pub struct SweepReport {
 }
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
-    /// The `poll` task: asks the provider and records its answer.
+    /// The `poll` task: asks the provider and records its answer. A scheduled poll checks a
+    /// request at the provider (`PENDING_PAYMENT`, or `PAID` for reversals); an on-demand one (a
+    /// provider's hint) checks any request the provider may hold, whatever its status, so that
+    /// a payout reported for a request we ended is recorded and flagged, never dropped.
     #[tracing::instrument(skip(self), fields(cashout_request_id = %id, scheduled = due_at.is_some()))]
     pub async fn poll(&self, id: CashoutRequestId, due_at: Option<OffsetDateTime>) -> Result<TaskOutcome, AppError> {
         let Some(request) = self.store.get_request(id).await? else {
@@ -47,13 +50,20 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             tracing::debug!("stale poll: the request was rescheduled");
             return Ok(TaskOutcome::Done);
         }
-        if !matches!(request.status(), CashoutStatus::PendingPayment | CashoutStatus::Paid) {
+        let at_provider = matches!(request.status(), CashoutStatus::PendingPayment | CashoutStatus::Paid);
+        let wanted = match due_at {
+            Some(_) => at_provider,
+            None => at_provider || request.provider_may_hold(),
+        };
+        if !wanted {
             return Ok(TaskOutcome::Done);
         }
         let provider = request.provider();
         let answer = match request.provider_reference() {
-            Some(payout_id) => self.provider.payout_status(provider, payout_id, id).await.map(Some),
-            None => self.provider.find_payout(provider, id).await,
+            Some(payout_id) if !payout_id.is_by_reference() => {
+                self.provider.payout_status(provider, payout_id, id).await.map(Some)
+            }
+            _ => self.provider.find_payout(provider, id).await,
         };
         let payout = match answer {
             Ok(Some(p)) => p,
@@ -123,7 +133,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         payout: Option<&ProviderPayout>,
         due_at: Option<OffsetDateTime>,
     ) -> Result<TaskOutcome, AppError> {
-        let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+        let Some(request) = self.store.get_request(id).await? else {
+            tracing::warn!(cashout_request_id = %id, "a provider reported a payout for a request we do not know");
+            return Ok(TaskOutcome::Done);
+        };
         self.observe_from(request, payout, due_at).await
     }
 

@@ -5,11 +5,13 @@ use cashout_core::auth::Principal;
 use cashout_core::cashout::{CashoutRequest, Change, TransitionError};
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, TaskQueue};
+use cashout_core::provider::ProviderPayout;
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
 use crate::App;
 use crate::error::AppError;
+use crate::outbox::Mutation;
 use crate::views::CashoutRequestView;
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
@@ -63,22 +65,15 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         self.act(principal, id, |r, now| r.approve(now)).await
     }
 
-    /// Operator: reject a request that is not at the provider.
-    #[tracing::instrument(skip(self, principal, reason), fields(cashout_request_id = %id))]
-    pub async fn reject(
+    /// Operator: clear the attention flag once a person has dealt with what it says.
+    #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
+    pub async fn resolve_attention(
         &self,
         principal: &Principal,
         id: CashoutRequestId,
-        reason: String,
     ) -> Result<CashoutRequestView, AppError> {
         require_operator(principal)?;
-        let reason = reason.trim().to_owned();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(AppError::BadParameter(
-                "a reason of 1 to 500 characters is required".into(),
-            ));
-        }
-        self.act(principal, id, |r, now| r.reject(reason.clone(), now)).await
+        self.act(principal, id, |r, now| r.resolve_attention(now)).await
     }
 
     /// Operator: take an invoice out of a request under review.
@@ -105,55 +100,168 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// Merchant: cancel a request. Immediate while no provider can hold the payout; otherwise
-    /// the provider is asked to cancel (D24 only while `PENDING`) and its answer recorded.
+    /// the provider is asked first: holding none, the request is cancelled (on the version the
+    /// provider was asked about); holding it, it is asked to cancel it (D24 only while
+    /// `PENDING`/`ON_HOLD`) and its answer recorded. Refused while a dispatcher is sending it.
     #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
     pub async fn cancel(&self, principal: &Principal, id: CashoutRequestId) -> Result<CashoutRequestView, AppError> {
         require_merchant(principal)?;
-        let m = self
-            .mutate(id, |r, now| {
-                ensure_visible(principal, r)?;
-                match r.cancel(now) {
-                    Ok(change) => Ok(Some(self.scheduled(change, now))),
-                    Err(TransitionError::NeedsProviderCancel) => Ok(None),
-                    Err(e) => Err(e.into()),
+        for _ in 0..ASK_ROUNDS {
+            let m = self
+                .mutate(id, |r, now| {
+                    ensure_visible(principal, r)?;
+                    match r.cancel(now) {
+                        Ok(change) => Ok(Some(self.scheduled(change, now))),
+                        Err(TransitionError::ProviderMayHold) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    }
+                })
+                .await?;
+            if m.change.is_some() {
+                return Ok(CashoutRequestView::from(&m.request));
+            }
+            let request = m.request;
+            let payout = match self.ask_provider(&request).await? {
+                None if request.status() == CashoutStatus::PendingPayment => {
+                    tracing::error!(alert = true, provider = %request.provider(), "the provider has no payout for a request it accepted");
+                    return Err(AppError::NotCancellable(
+                        "the provider does not find the payout; try again later".into(),
+                    ));
                 }
-            })
-            .await?;
-        if m.change.is_some() {
+                None => {
+                    let now = self.now();
+                    let change = self.scheduled(request.cancel_confirmed(now)?, now);
+                    if self.write(&change).await? {
+                        return Ok(CashoutRequestView::from(&change.request));
+                    }
+                    // Changed while the provider was asked: ask again.
+                    continue;
+                }
+                Some(p) => p,
+            };
+            let answer = if payout.state.target_status() == Some(CashoutStatus::PendingPayment) {
+                match self
+                    .provider
+                    .cancel_payout(request.provider(), &payout.payout_id, id)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) if e.kind == ProviderErrorKind::InvalidState => {
+                        self.record_answer(id, &payout).await?;
+                        return Err(AppError::NotCancellable(e.message));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                payout
+            };
+            let m = self.record_answer(id, &answer).await?;
+            if m.request.status() != CashoutStatus::Cancelled {
+                return Err(AppError::NotCancellable(format!(
+                    "the provider reports the payout as {}",
+                    answer.provider_status
+                )));
+            }
             return Ok(CashoutRequestView::from(&m.request));
         }
-        // The provider may hold the payout: cancel it there, then record its answer.
-        let request = m.request;
-        let provider = request.provider();
-        let payout_id = match request.provider_reference() {
-            Some(p) => p.clone(),
-            None => match self.provider.find_payout(provider, id).await? {
-                Some(p) => p.payout_id,
-                None => return Err(AppError::DispatchInProgress),
-            },
-        };
-        let payout = match self.provider.cancel_payout(provider, &payout_id, id).await {
-            Ok(p) => p,
-            Err(e) if e.kind == ProviderErrorKind::InvalidState => {
-                return Err(AppError::NotCancellable(e.message));
+        Err(AppError::Contended)
+    }
+
+    /// Operator: reject a request that is not at the provider. Once the provider may hold its
+    /// payout, the provider is asked first: the reject goes through only if it holds none (a
+    /// payout it holds is recorded, and the reject refused).
+    #[tracing::instrument(skip(self, principal, reason), fields(cashout_request_id = %id))]
+    pub async fn reject(
+        &self,
+        principal: &Principal,
+        id: CashoutRequestId,
+        reason: String,
+    ) -> Result<CashoutRequestView, AppError> {
+        require_operator(principal)?;
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(AppError::BadParameter(
+                "a reason of 1 to 500 characters is required".into(),
+            ));
+        }
+        for _ in 0..ASK_ROUNDS {
+            let m = self
+                .mutate(id, |r, now| {
+                    ensure_visible(principal, r)?;
+                    match r.reject(reason.clone(), now) {
+                        Ok(change) => Ok(Some(self.scheduled(change, now))),
+                        Err(TransitionError::ProviderMayHold) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    }
+                })
+                .await?;
+            if m.change.is_some() {
+                self.follow_up(&m.request).await;
+                return Ok(CashoutRequestView::from(&m.request));
             }
-            Err(e) => return Err(e.into()),
+            let request = m.request;
+            match self.ask_provider(&request).await? {
+                None => {
+                    let now = self.now();
+                    let change = self.scheduled(request.reject_confirmed(reason.clone(), now)?, now);
+                    if self.write(&change).await? {
+                        return Ok(CashoutRequestView::from(&change.request));
+                    }
+                    // Changed while the provider was asked: ask again.
+                }
+                Some(payout) => {
+                    let m = self.record_answer(id, &payout).await?;
+                    if m.request.status().is_final() {
+                        return Err(TransitionError::WrongStatus {
+                            status: m.request.status(),
+                            action: "reject",
+                        }
+                        .into());
+                    }
+                    return Err(AppError::ProviderHoldsPayout(format!(
+                        "payout {} is {} at {}",
+                        payout.payout_id, payout.provider_status, payout.provider
+                    )));
+                }
+            }
+        }
+        Err(AppError::Contended)
+    }
+
+    /// What the provider holds for a request: by its payout id when known, else by our
+    /// reference. `None`: nothing.
+    async fn ask_provider(&self, request: &CashoutRequest) -> Result<Option<ProviderPayout>, AppError> {
+        let provider = request.provider();
+        let answer = match request.provider_reference() {
+            Some(payout_id) if !payout_id.is_by_reference() => self
+                .provider
+                .payout_status(provider, payout_id, request.id())
+                .await
+                .map(Some),
+            _ => self.provider.find_payout(provider, request.id()).await,
         };
+        match answer {
+            Err(e) if e.kind == ProviderErrorKind::NotFound => Ok(None),
+            other => Ok(other?),
+        }
+    }
+
+    /// Records a provider's answer about a request's payout, with its follow-up work.
+    async fn record_answer(&self, id: CashoutRequestId, payout: &ProviderPayout) -> Result<Mutation, AppError> {
         let m = self
             .mutate(id, |r, now| {
-                Ok(r.record_provider_payout(&payout, now).map(|c| self.scheduled(c, now)))
+                Ok(r.record_provider_payout(payout, now).map(|c| self.scheduled(c, now)))
             })
             .await?;
-        self.follow_up(&m.request).await;
-        if m.request.status() != CashoutStatus::Cancelled {
-            return Err(AppError::NotCancellable(format!(
-                "the provider reports the payout as {}",
-                payout.provider_status
-            )));
+        if m.change.as_ref().is_some_and(|c| c.changed_status()) {
+            self.follow_up(&m.request).await;
         }
-        Ok(CashoutRequestView::from(&m.request))
+        Ok(m)
     }
 }
+
+/// How many times a cancel or reject asks the provider when the request keeps changing meanwhile.
+const ASK_ROUNDS: usize = 3;
 
 /// Merchants see their own requests; operators see all.
 pub(crate) fn ensure_visible(principal: &Principal, request: &CashoutRequest) -> Result<(), AppError> {

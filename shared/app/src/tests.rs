@@ -30,6 +30,8 @@ enum OnCreate {
     Accept,
     /// Creates the payout but the answer is lost.
     LoseAnswer,
+    /// Creates the payout, the answer is lost, and the status endpoint goes down for long.
+    LoseAnswerInOutage,
     /// Fails before creating anything.
     Unavailable,
     Decline,
@@ -46,6 +48,8 @@ struct ProviderState {
     /// Whether status checks fail as unavailable (the status endpoint is down).
     status_down: bool,
     status_calls: u32,
+    /// How many of the next lookups (by reference) fail as unavailable.
+    failing_lookups: u32,
 }
 
 /// A provider double that keeps its payouts by reference and follows a script.
@@ -67,6 +71,23 @@ impl ScriptedProvider {
     }
     fn payouts(&self) -> usize {
         self.0.lock().unwrap().payouts.len()
+    }
+    fn fail_lookups(&self, n: u32) {
+        self.0.lock().unwrap().failing_lookups = n;
+    }
+    /// A payout appears at the provider for `reference` without a create of ours (made by hand in
+    /// the provider's panel, or a create that was processed late).
+    fn insert(&self, reference: CashoutRequestId, state: PayoutState) {
+        let mut s = self.0.lock().unwrap();
+        let payout = ProviderPayout {
+            provider: ProviderName::D24,
+            payout_id: ProviderPayoutId::new(format!("P{}", s.payouts.len() + 1)).unwrap(),
+            reference: Some(reference),
+            provider_status: format!("{state:?}"),
+            state,
+            updated_at: None,
+        };
+        s.payouts.insert(reference, payout);
     }
 }
 
@@ -96,6 +117,11 @@ impl PayoutProvider for ScriptedProvider {
                 make(&mut s);
                 Err(err(ProviderErrorKind::Ambiguous, "timeout after sending"))
             }
+            OnCreate::LoseAnswerInOutage => {
+                make(&mut s);
+                s.failing_lookups = 1_000;
+                Err(err(ProviderErrorKind::Ambiguous, "timeout after sending"))
+            }
             OnCreate::Unavailable => Err(err(ProviderErrorKind::Retryable { retry_after: None }, "503")),
             OnCreate::Decline => Err(err(ProviderErrorKind::Declined, "invalid bank account").with_code("300")),
             OnCreate::Misconfigured => Err(err(ProviderErrorKind::Configuration, "IP not allowed").with_code("402")),
@@ -109,6 +135,13 @@ impl PayoutProvider for ScriptedProvider {
     ) -> Result<Option<ProviderPayout>, ProviderError> {
         let mut s = self.0.lock().unwrap();
         s.lookups += 1;
+        if s.failing_lookups > 0 {
+            s.failing_lookups -= 1;
+            return Err(err(
+                ProviderErrorKind::Retryable { retry_after: None },
+                "status endpoint down",
+            ));
+        }
         Ok(s.payouts.get(&reference).cloned())
     }
 
@@ -233,16 +266,22 @@ fn merchant(m: &str) -> Principal {
 
 impl Harness {
     async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A harness whose configuration `tune` adjusts.
+    async fn with(tune: impl FnOnce(&mut AppConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(
             OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap(),
         ));
         let store = Arc::new(SqliteStore::open(&dir.path().join("cashout.sqlite3"), clock.clone()).unwrap());
-        let config = AppConfig {
+        let mut config = AppConfig {
             webhook_retries: RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(5)]),
             notification_base_url: Some("https://cashout.example".into()),
             ..AppConfig::default()
         };
+        tune(&mut config);
         let app = App::new(
             store.clone(),
             store,
@@ -1088,4 +1127,189 @@ async fn a_long_status_outage_keeps_one_chain_of_checks_per_request() {
     assert!(calls <= 120, "{calls} status calls in an hour of outage");
     let queued: Vec<_> = h.drain(QueueName::Poll).await;
     assert!(queued.len() <= 1, "{} polls waiting: {queued:?}", queued.len());
+}
+
+async fn create_id(h: &Harness, key: &str, amount: &str) -> CashoutRequestId {
+    h.create(key, &body(amount)).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn request(h: &Harness, id: CashoutRequestId) -> cashout_core::cashout::CashoutRequest {
+    h.app.store.get_request(id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_create_of_unknown_outcome_followed_by_failing_lookups_waits_flagged_and_never_gives_up() {
+    let h = Harness::with(|c| c.dispatch_max_attempts = 3).await;
+    h.app.provider.script(&[OnCreate::LoseAnswerInOutage]);
+    let id = create_id(&h, "k1", "10.00").await;
+    // Attempt 1: the create's answer is lost and the lookup after it fails too.
+    let mut outcome = h.app.dispatch(id).await.unwrap();
+    for _ in 0..10 {
+        let TaskOutcome::RetryAfter(wait) = outcome else {
+            panic!("dispatch stopped asking: {outcome:?}")
+        };
+        h.clock.advance(time::Duration::try_from(wait).unwrap());
+        outcome = h.app.dispatch(id).await.unwrap();
+    }
+    let r = request(&h, id).await;
+    assert_eq!(
+        r.status(),
+        CashoutStatus::Approved,
+        "never PAYMENT_PROCESSOR_ERROR while a payout may exist"
+    );
+    assert!(r.needs_attention(), "{:?}", r.attention());
+    assert_eq!(h.app.provider.creates(), 1, "never a second create while lookups fail");
+    // The status endpoint comes back: the payout made by the lost create is adopted.
+    h.app.provider.fail_lookups(0);
+    let TaskOutcome::RetryAfter(wait) = outcome else {
+        panic!()
+    };
+    h.clock.advance(time::Duration::try_from(wait).unwrap());
+    assert_eq!(h.app.dispatch(id).await.unwrap(), TaskOutcome::Done);
+    assert_eq!(request(&h, id).await.status(), CashoutStatus::PendingPayment);
+    assert_eq!((h.app.provider.creates(), h.app.provider.payouts()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_request_whose_provider_never_saw_a_create_gives_up_after_its_attempts() {
+    let h = Harness::with(|c| c.dispatch_max_attempts = 2).await;
+    let id = create_id(&h, "k1", "10.00").await;
+    h.app.provider.fail_lookups(1_000);
+    let TaskOutcome::RetryAfter(wait) = h.app.dispatch(id).await.unwrap() else {
+        panic!()
+    };
+    h.clock.advance(time::Duration::try_from(wait).unwrap());
+    assert_eq!(h.app.dispatch(id).await.unwrap(), TaskOutcome::Done);
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::PaymentProcessorError);
+    assert!(!r.needs_attention());
+    assert_eq!(h.app.provider.creates(), 0);
+}
+
+#[tokio::test]
+async fn a_second_dispatcher_backs_off_while_the_first_holds_the_claim() {
+    let h = Harness::new().await;
+    let id = create_id(&h, "k1", "10.00").await;
+    // A first dispatcher has claimed the request and is talking to the provider.
+    let claimed = request(&h, id)
+        .await
+        .begin_dispatch(h.now(), time::Duration::minutes(5))
+        .unwrap();
+    h.app.store.apply_change(&claimed).await.unwrap();
+    // A duplicate task (or the sweep) runs a second dispatcher meanwhile.
+    let outcome = h.app.dispatch(id).await.unwrap();
+    assert!(
+        matches!(outcome, TaskOutcome::RetryAfter(w) if w >= Duration::from_secs(60)),
+        "{outcome:?}"
+    );
+    assert_eq!(h.app.provider.creates(), 0, "no concurrent create");
+    assert_eq!(h.app.provider.0.lock().unwrap().lookups, 0);
+    // The first one crashed: once its lease lapses, the next attempt looks up, then creates.
+    h.clock.advance(time::Duration::minutes(5));
+    assert_eq!(h.app.dispatch(id).await.unwrap(), TaskOutcome::Done);
+    assert_eq!(request(&h, id).await.status(), CashoutStatus::PendingPayment);
+    assert_eq!(h.app.provider.creates(), 1);
+}
+
+#[tokio::test]
+async fn cancel_and_reject_of_a_processor_error_ask_the_provider_first() {
+    let h = Harness::new().await;
+    h.app
+        .provider
+        .script(&[OnCreate::Misconfigured, OnCreate::Misconfigured]);
+    let a = create_id(&h, "k1", "10.00").await;
+    let b = create_id(&h, "k2", "10.00").await;
+    h.run_due().await;
+    assert_eq!(request(&h, a).await.status(), CashoutStatus::PaymentProcessorError);
+    // The provider holds a payout for each all the same (processed late, or made in its panel).
+    h.app.provider.insert(a, PayoutState::Pending);
+    h.app.provider.insert(b, PayoutState::Pending);
+
+    assert!(matches!(
+        h.app.cancel(&merchant("m1"), a).await,
+        Err(AppError::NotCancellable(_))
+    ));
+    let r = request(&h, a).await;
+    assert_eq!(
+        r.status(),
+        CashoutStatus::PendingPayment,
+        "the payout is followed, not dropped"
+    );
+    assert!(r.needs_attention());
+
+    assert!(matches!(
+        h.app.reject(&Principal::Operator, b, "duplicate".into()).await,
+        Err(AppError::ProviderHoldsPayout(_))
+    ));
+    assert_eq!(request(&h, b).await.status(), CashoutStatus::PendingPayment);
+
+    // Holding nothing, the provider lets the cancel through.
+    let c = create_id(&h, "k3", "10.00").await;
+    h.app.provider.script(&[OnCreate::Misconfigured]);
+    h.run_due().await;
+    assert_eq!(request(&h, c).await.status(), CashoutStatus::PaymentProcessorError);
+    assert_eq!(
+        h.app.cancel(&merchant("m1"), c).await.unwrap().status,
+        CashoutStatus::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn an_operator_retry_racing_a_merchant_cancel_never_cancels_a_held_payout() {
+    let h = Harness::new().await;
+    h.app.provider.script(&[OnCreate::Misconfigured]);
+    let id = create_id(&h, "k1", "10.00").await;
+    h.run_due().await;
+    h.app.provider.insert(id, PayoutState::Pending);
+    h.app.retry(&Principal::Operator, id).await.unwrap();
+    // The merchant cancels before the dispatcher runs.
+    let cancelled = h.app.cancel(&merchant("m1"), id).await;
+    assert!(matches!(cancelled, Err(AppError::NotCancellable(_))), "{cancelled:?}");
+    assert_eq!(request(&h, id).await.status(), CashoutStatus::PendingPayment);
+    h.run_due().await;
+    assert_eq!(h.app.provider.creates(), 1, "only the first, refused create");
+}
+
+#[tokio::test]
+async fn a_payout_reported_for_a_cancelled_request_is_recorded_and_flagged() {
+    let h = Harness::new().await;
+    let id = create_id(&h, "k1", "20000.00").await;
+    h.app.cancel(&merchant("m1"), id).await.unwrap();
+    h.app.provider.insert(id, PayoutState::Paid { paid_at: None });
+    let payout = h.app.provider.0.lock().unwrap().payouts[&id].clone();
+    h.app.observe(id, Some(&payout), None).await.unwrap();
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::Cancelled);
+    assert!(
+        r.needs_attention(),
+        "a paid payout for a cancelled request must reach a person"
+    );
+    assert_eq!(r.provider_reference(), Some(&payout.payout_id));
+    let view = h.app.get_cashout(&Principal::Operator, id).await.unwrap();
+    assert!(view.needs_attention);
+    let cleared = h.app.resolve_attention(&Principal::Operator, id).await.unwrap();
+    assert!(!cleared.needs_attention);
+}
+
+#[tokio::test]
+async fn a_second_payout_id_for_our_reference_is_flagged() {
+    let h = Harness::new().await;
+    let id = create_id(&h, "k1", "10.00").await;
+    h.run_due().await;
+    let mut other = h.app.provider.0.lock().unwrap().payouts[&id].clone();
+    other.payout_id = ProviderPayoutId::new("P999").unwrap();
+    h.app.observe(id, Some(&other), None).await.unwrap();
+    let r = request(&h, id).await;
+    assert!(
+        matches!(
+            r.attention().first().map(|a| &a.reason),
+            Some(cashout_core::cashout::AttentionReason::ConflictingPayout { .. })
+        ),
+        "{:?}",
+        r.attention()
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cashout_core::cashout::{CashoutRequest, Invoice};
+use cashout_core::cashout::{Attention, CashoutRequest, Invoice};
 use cashout_core::event::StatusEvent;
 use cashout_core::party::Beneficiary;
 use cashout_core::ports::{MethodField, PayoutMethod};
@@ -59,6 +59,13 @@ pub struct CashoutRequestView {
     /// The merchant's metadata.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Whether a person must look at it: the provider may hold a payout that cashout could not
+    /// settle (see `attention`). Operators clear it with `POST …/resolve-attention`.
+    pub needs_attention: bool,
+    /// Why it needs a person, oldest first (`kind`: `unresolved_dispatch`, `payout_after_end`,
+    /// `conflicting_payout`, `provider_needs_attention`; and `since`).
+    #[schema(value_type = Vec<Object>)]
+    pub attention: Vec<Attention>,
     /// Increases with every change.
     pub version: u64,
     /// Last change (RFC 3339, UTC).
@@ -176,6 +183,8 @@ impl From<&CashoutRequest> for CashoutRequestView {
             invoices: r.invoices().iter().map(InvoiceView::from).collect(),
             beneficiary: r.beneficiary().into(),
             metadata: r.metadata().clone(),
+            needs_attention: r.needs_attention(),
+            attention: r.attention().to_vec(),
             version: r.version(),
             updated_at: r.updated_at(),
         }

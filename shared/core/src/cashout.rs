@@ -41,17 +41,105 @@ impl Invoice {
     }
 }
 
-/// Dispatch bookkeeping of an `APPROVED` request: once a dispatcher has claimed it, the provider
-/// may hold a payout for it, so a cancel must go through the provider.
+/// Dispatch bookkeeping: once a dispatcher has claimed a request, the provider may hold a payout
+/// for it, so a cancel or a reject must ask the provider first.
+///
+/// The claim is a **lease**: while `lease_until` is in the future, one dispatcher owns the
+/// request and no other dispatcher, cancel or reject acts on it. A dispatcher ends its attempt by
+/// releasing the lease; one that crashed leaves it set, and the next claim (after it lapses)
+/// counts that attempt as one that may have created a payout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatchState {
     /// When the first dispatcher claimed it.
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
-    /// How many times a dispatcher claimed it (more than one after a crash or a retryable
+    /// Claims since the request was last approved (more than one after a crash or a retryable
     /// provider error; every attempt looks the payout up by reference before creating).
     pub attempts: u32,
+    /// Until when the current dispatcher owns the request (`None`: no attempt in flight).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub lease_until: Option<OffsetDateTime>,
+    /// A create may have reached the provider and no lookup since has shown the payout absent:
+    /// the request must not end without a payout until a lookup answers. Records written before
+    /// this field existed read as `true`, the safe side.
+    #[serde(default = "unresolved_by_default")]
+    pub unresolved: bool,
 }
+
+fn unresolved_by_default() -> bool {
+    true
+}
+
+impl DispatchState {
+    /// Whether a dispatcher owns the request at `now`.
+    pub fn is_leased(&self, now: OffsetDateTime) -> bool {
+        self.lease_until.is_some_and(|until| until > now)
+    }
+}
+
+/// What a dispatch attempt learnt about the provider before it ended without a payout to adopt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKnowledge {
+    /// A lookup in this attempt showed no payout and nothing was created since.
+    NothingThere,
+    /// No create was sent and no lookup answered: what was known at the claim stands.
+    Unchanged,
+    /// A create was sent, its outcome is unknown, and no lookup has answered since.
+    MayExist,
+}
+
+/// Why a request needs a person, although its status may look settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttentionReason {
+    /// Dispatch cannot tell whether the provider holds a payout (a create may have been sent and
+    /// every lookup since failed); it keeps asking, and the request must not be given up.
+    UnresolvedDispatch {
+        /// Claims so far.
+        attempts: u32,
+        /// The last provider error.
+        last_error: String,
+    },
+    /// The provider reports a live or paid payout for a request we had ended (cancelled,
+    /// rejected, or given up as a processor error).
+    PayoutAfterEnd {
+        /// The provider's payout id.
+        payout_id: ProviderPayoutId,
+        /// The provider's status words.
+        provider_status: String,
+        /// Our status when the report came.
+        status: CashoutStatus,
+    },
+    /// The provider reports a second payout id for our reference: the signature of a double
+    /// payout.
+    ConflictingPayout {
+        /// The payout id we hold.
+        known: ProviderPayoutId,
+        /// The other one the provider reported.
+        reported: ProviderPayoutId,
+        /// Its status words.
+        provider_status: String,
+    },
+    /// The provider ended the payout in a state that needs a person (partly processed, a failed
+    /// cancellation).
+    ProviderNeedsAttention {
+        /// What the provider said.
+        reason: String,
+    },
+}
+
+/// One reason a request needs a person, and when it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    /// What is wrong.
+    pub reason: AttentionReason,
+    /// When it was found.
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// The most attention notes a request keeps (the oldest are dropped first).
+pub const MAX_ATTENTION_NOTES: usize = 16;
 
 /// A cashout request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +174,8 @@ pub struct CashoutRequest {
     #[serde(with = "time::serde::rfc3339::option")]
     next_check_at: Option<OffsetDateTime>,
     checks_since_change: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    attention: Vec<Attention>,
 }
 
 /// A change to write: the new state and the events it appends, on the condition that the stored
@@ -102,6 +192,8 @@ pub struct Change {
     /// Set when this change gave the request its provider payout id: the store indexes it so
     /// that provider notifications find the request.
     pub new_provider_reference: Option<(ProviderName, ProviderPayoutId)>,
+    /// The attention notes this change adds (for the alert log).
+    pub new_attention: Vec<Attention>,
 }
 
 impl Change {
@@ -109,6 +201,18 @@ impl Change {
     /// cleared, once the request is final).
     pub fn with_next_check(mut self, at: Option<OffsetDateTime>) -> Self {
         self.request.next_check_at = if self.request.status.is_final() { None } else { at };
+        self
+    }
+
+    /// Adds an attention note to the change (nothing if the request already has it).
+    pub fn noting(mut self, reason: AttentionReason, now: OffsetDateTime) -> Self {
+        let before = self.request.attention.len();
+        self.request.note_attention(reason, now);
+        if self.request.attention.len() != before
+            && let Some(added) = self.request.attention.last()
+        {
+            self.new_attention.push(added.clone());
+        }
         self
     }
 
@@ -139,10 +243,17 @@ pub enum TransitionError {
         /// What was attempted.
         action: &'static str,
     },
-    /// A dispatcher has claimed the request, so the provider may hold a payout: cancelling must
-    /// go through the provider.
-    #[error("the payout may already be at the provider: cancel it there first")]
-    NeedsProviderCancel,
+    /// A dispatcher has claimed the request (or the provider reported a payout), so the provider
+    /// may hold a payout: ask it first (look the payout up, cancel it there), then use the
+    /// `_confirmed` operation or record the provider's answer.
+    #[error("the payout may already be at the provider: ask the provider first")]
+    ProviderMayHold,
+    /// A dispatcher is sending the request to its provider right now.
+    #[error("the request is being sent to its provider until {until}")]
+    DispatchLeased {
+        /// When the dispatcher's lease ends at the latest.
+        until: OffsetDateTime,
+    },
     /// No invoice with that id in the request.
     #[error("no invoice `{0}` in this cashout request")]
     InvoiceNotFound(InvoiceId),
@@ -217,6 +328,7 @@ impl CashoutRequest {
             dispatch: None,
             next_check_at: None,
             checks_since_change: 0,
+            attention: Vec::new(),
         };
         let event = StatusEvent {
             id: EventId::new(id, 1),
@@ -238,6 +350,7 @@ impl CashoutRequest {
             request,
             events: vec![event],
             new_provider_reference: None,
+            new_attention: Vec::new(),
         }
     }
 
@@ -348,6 +461,19 @@ impl CashoutRequest {
     pub fn checks_since_change(&self) -> u32 {
         self.checks_since_change
     }
+    /// Why a person should look at it (empty: nothing to look at).
+    pub fn attention(&self) -> &[Attention] {
+        &self.attention
+    }
+    /// Whether a person should look at it.
+    pub fn needs_attention(&self) -> bool {
+        !self.attention.is_empty()
+    }
+    /// Whether the provider may hold a payout for it: a dispatcher claimed it, or the provider
+    /// reported one.
+    pub fn provider_may_hold(&self) -> bool {
+        self.dispatch.is_some() || self.provider_reference.is_some()
+    }
 
     /// What the provider must pay: Σ eligible amounts of the included invoices.
     pub fn payable_amount(&self) -> Amount {
@@ -392,34 +518,35 @@ impl CashoutRequest {
         })
     }
 
-    /// An operator sends a `PAYMENT_PROCESSOR_ERROR` request back to dispatch. Call it only once
-    /// the provider has confirmed it holds no payout for the request.
+    /// An operator sends a `PAYMENT_PROCESSOR_ERROR` request back to dispatch. What is known
+    /// about the provider is kept (dispatch looks the payout up before any create, and a create
+    /// that may have reached the provider still counts); only the attempt count starts again.
     pub fn retry(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::PaymentProcessorError], "retry")?;
         self.change(now, |r, ev| {
-            r.dispatch = None;
+            r.dispatch = r.dispatch.map(|d| DispatchState {
+                attempts: 0,
+                lease_until: None,
+                unresolved: d.unresolved || d.lease_until.is_some(),
+                ..d
+            });
             r.step(CashoutStatus::Approved, StatusReason::OperatorRetry, now, ev)
         })
     }
 
     /// An operator rejects a request that is not at the provider: `REQUESTED`, `UNDER_REVIEW`,
-    /// `PAYMENT_PROCESSOR_ERROR`, or `APPROVED` before any dispatch.
+    /// or `APPROVED` / `PAYMENT_PROCESSOR_ERROR` while no provider can hold a payout. Once one
+    /// may, [`TransitionError::ProviderMayHold`]: look the payout up, and reject with
+    /// [`Self::reject_confirmed`] only if the provider holds none.
     pub fn reject(&self, reason: String, now: OffsetDateTime) -> Result<Change, TransitionError> {
-        self.require(
-            &[
-                CashoutStatus::Requested,
-                CashoutStatus::UnderReview,
-                CashoutStatus::Approved,
-                CashoutStatus::PaymentProcessorError,
-            ],
-            "reject",
-        )?;
-        if self.status == CashoutStatus::Approved && self.dispatch.is_some() {
-            return Err(TransitionError::WrongStatus {
-                status: self.status,
-                action: "reject (it is being dispatched)",
-            });
-        }
+        self.ending(CashoutStatus::Rejected, "reject", now)?;
+        self.reject_confirmed(reason, now)
+    }
+
+    /// [`Self::reject`] after the provider was asked, with this request's version, and holds no
+    /// payout for it. Refused while a dispatcher holds the lease.
+    pub fn reject_confirmed(&self, reason: String, now: OffsetDateTime) -> Result<Change, TransitionError> {
+        self.confirmable(CashoutStatus::Rejected, "reject", now)?;
         self.change(now, |r, ev| {
             r.step(
                 CashoutStatus::Rejected,
@@ -430,26 +557,52 @@ impl CashoutRequest {
         })
     }
 
-    /// The merchant cancels. Immediate while no provider can hold a payout; once a dispatcher
-    /// claimed the request or the provider holds it, [`TransitionError::NeedsProviderCancel`]:
-    /// cancel at the provider and record its answer with [`Self::record_provider_payout`].
+    /// The merchant cancels. Immediate while no provider can hold a payout; once one may,
+    /// [`TransitionError::ProviderMayHold`]: look the payout up and cancel it at the provider
+    /// (recording its answer with [`Self::record_provider_payout`]), or, if the provider holds
+    /// none, cancel with [`Self::cancel_confirmed`].
     pub fn cancel(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
-        match self.status {
-            CashoutStatus::Requested | CashoutStatus::UnderReview | CashoutStatus::PaymentProcessorError => {}
-            CashoutStatus::Approved if self.dispatch.is_none() => {}
-            CashoutStatus::Approved | CashoutStatus::PendingPayment => {
-                return Err(TransitionError::NeedsProviderCancel);
-            }
-            CashoutStatus::Paid | CashoutStatus::Rejected | CashoutStatus::Cancelled => {
-                return Err(TransitionError::NotAllowed {
-                    from: self.status,
-                    to: CashoutStatus::Cancelled,
-                });
-            }
-        }
+        self.ending(CashoutStatus::Cancelled, "cancel", now)?;
+        self.cancel_confirmed(now)
+    }
+
+    /// [`Self::cancel`] after the provider was asked, with this request's version, and holds no
+    /// payout for it. Refused while a dispatcher holds the lease.
+    pub fn cancel_confirmed(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
+        self.confirmable(CashoutStatus::Cancelled, "cancel", now)?;
         self.change(now, |r, ev| {
             r.step(CashoutStatus::Cancelled, StatusReason::CancelledByMerchant, now, ev)
         })
+    }
+
+    /// Whether a person may end the request (cancel, reject) without asking the provider.
+    fn ending(&self, to: CashoutStatus, action: &'static str, now: OffsetDateTime) -> Result<(), TransitionError> {
+        self.confirmable(to, action, now)?;
+        if self.provider_may_hold() {
+            return Err(TransitionError::ProviderMayHold);
+        }
+        Ok(())
+    }
+
+    /// Whether a person may end the request once the provider has confirmed it holds nothing.
+    fn confirmable(&self, to: CashoutStatus, action: &'static str, now: OffsetDateTime) -> Result<(), TransitionError> {
+        match self.status {
+            CashoutStatus::Requested | CashoutStatus::UnderReview => Ok(()),
+            CashoutStatus::Approved | CashoutStatus::PaymentProcessorError => match self.dispatch {
+                Some(d) if d.is_leased(now) => Err(TransitionError::DispatchLeased {
+                    until: d.lease_until.unwrap_or(now),
+                }),
+                _ => Ok(()),
+            },
+            CashoutStatus::PendingPayment if to == CashoutStatus::Cancelled => Err(TransitionError::ProviderMayHold),
+            CashoutStatus::PendingPayment => Err(TransitionError::WrongStatus {
+                status: self.status,
+                action,
+            }),
+            CashoutStatus::Paid | CashoutStatus::Rejected | CashoutStatus::Cancelled => {
+                Err(TransitionError::NotAllowed { from: self.status, to })
+            }
+        }
     }
 
     /// An operator takes one invoice out of a request under review (`REQUESTED` or
@@ -489,18 +642,30 @@ impl CashoutRequest {
         })
     }
 
-    /// A dispatcher claims an `APPROVED` request before calling the provider (no event). From
-    /// here on a cancel must go through the provider.
-    pub fn begin_dispatch(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
+    /// A dispatcher claims an `APPROVED` request before calling the provider (no event): it takes
+    /// the lease until `now + lease`. Refused while another dispatcher holds it. A previous
+    /// attempt that never released its lease (it crashed) may have created a payout: the claim
+    /// records that. From here on a cancel or a reject asks the provider first.
+    pub fn begin_dispatch(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::Approved], "dispatch")?;
+        if let Some(d) = self.dispatch.filter(|d| d.is_leased(now)) {
+            return Err(TransitionError::DispatchLeased {
+                until: d.lease_until.unwrap_or(now),
+            });
+        }
+        let lease_until = now.checked_add(lease).unwrap_or(now);
         self.change(now, |r, _| {
             r.dispatch = Some(match r.dispatch {
                 None => DispatchState {
                     started_at: now,
                     attempts: 1,
+                    lease_until: Some(lease_until),
+                    unresolved: false,
                 },
                 Some(d) => DispatchState {
                     attempts: d.attempts.saturating_add(1),
+                    lease_until: Some(lease_until),
+                    unresolved: d.unresolved || d.lease_until.is_some(),
                     ..d
                 },
             });
@@ -508,8 +673,30 @@ impl CashoutRequest {
         })
     }
 
-    /// The provider refused to create the payout (nothing exists there): `REJECTED` for a data
-    /// problem, `PAYMENT_PROCESSOR_ERROR` otherwise.
+    /// A dispatcher ends its attempt without a payout to adopt (it will try again later): the
+    /// lease is released and what it learnt about the provider recorded (no event).
+    pub fn release_dispatch(
+        &self,
+        knowledge: ProviderKnowledge,
+        now: OffsetDateTime,
+    ) -> Result<Change, TransitionError> {
+        self.require(&[CashoutStatus::Approved], "release the dispatch of")?;
+        Ok(self.touch(now, |r| {
+            if let Some(d) = r.dispatch.as_mut() {
+                d.lease_until = None;
+                d.unresolved = match knowledge {
+                    ProviderKnowledge::NothingThere => false,
+                    ProviderKnowledge::Unchanged => d.unresolved,
+                    ProviderKnowledge::MayExist => true,
+                };
+            }
+        }))
+    }
+
+    /// The provider refused to create the payout and holds none (a lookup in the same attempt
+    /// showed nothing, or no create was ever sent): `REJECTED` for a data problem,
+    /// `PAYMENT_PROCESSOR_ERROR` otherwise. The caller must know that; while a payout may exist,
+    /// the request waits instead (see [`ProviderKnowledge`]).
     pub fn record_dispatch_failure(
         &self,
         failure: DispatchFailure,
@@ -526,35 +713,78 @@ impl CashoutRequest {
                 StatusReason::ProcessorError { code, message },
             ),
         };
-        self.change(now, |r, ev| r.step(to, reason, now, ev))
+        self.change(now, |r, ev| {
+            if let Some(d) = r.dispatch.as_mut() {
+                d.lease_until = None;
+                d.unresolved = false;
+            }
+            r.step(to, reason, now, ev)
+        })
     }
 
     /// Applies what a provider says about the request's payout. Returns `None` when it changes
     /// nothing: a duplicate, a stale answer that would move the request backwards, an unknown
-    /// provider status, or a request that is not at the provider. A request still `APPROVED`
-    /// (the provider answered before the dispatch was recorded) first becomes
-    /// `PENDING_PAYMENT`, then moves on, each step with its own event.
+    /// provider status, or another provider's payout. A request still `APPROVED` (the provider
+    /// answered before the dispatch was recorded) first becomes `PENDING_PAYMENT`, then moves on,
+    /// each step with its own event.
+    ///
+    /// The provider's truth is never dropped: a live or paid payout reported for a request we
+    /// ended (cancelled, rejected, or gave up as `PAYMENT_PROCESSOR_ERROR`), or a second payout id
+    /// for our reference, flags the request for a person ([`Self::attention`]); a request in
+    /// `PAYMENT_PROCESSOR_ERROR` moves on with its payout.
     pub fn record_provider_payout(&self, payout: &ProviderPayout, now: OffsetDateTime) -> Option<Change> {
-        let target = payout.state.target_status()?;
         if payout.provider != self.provider {
             return None;
         }
-        if self
-            .provider_reference
-            .as_ref()
-            .is_some_and(|known| known != &payout.payout_id)
+        let target = payout.state.target_status()?;
+        let live_or_paid = matches!(target, CashoutStatus::PendingPayment | CashoutStatus::Paid);
+        if let Some(known) = &self.provider_reference
+            && known != &payout.payout_id
+            && !known.is_by_reference()
+            && !payout.payout_id.is_by_reference()
         {
-            return None;
+            // Two real ids for one reference: the provider made two payouts.
+            return self.flag_attention(
+                AttentionReason::ConflictingPayout {
+                    known: known.clone(),
+                    reported: payout.payout_id.clone(),
+                    provider_status: payout.provider_status.clone(),
+                },
+                now,
+            );
         }
-        let at_provider = matches!(
-            self.status,
-            CashoutStatus::Approved | CashoutStatus::PendingPayment | CashoutStatus::Paid
-        );
-        if !at_provider || target == self.status {
-            return None;
+        // A placeholder (`ext:…`) gives way to the provider's own id, never the reverse.
+        let payout_id = match &self.provider_reference {
+            Some(known) if payout.payout_id.is_by_reference() => known.clone(),
+            _ => payout.payout_id.clone(),
+        };
+        let through_pending = match self.status {
+            CashoutStatus::Approved => true,
+            CashoutStatus::PaymentProcessorError => live_or_paid,
+            CashoutStatus::PendingPayment | CashoutStatus::Paid => false,
+            CashoutStatus::Requested
+            | CashoutStatus::UnderReview
+            | CashoutStatus::Rejected
+            | CashoutStatus::Cancelled => {
+                if !live_or_paid || self.ended_by_this_payout(&payout_id) {
+                    return None;
+                }
+                return self.flag_attention(
+                    AttentionReason::PayoutAfterEnd {
+                        payout_id,
+                        provider_status: payout.provider_status.clone(),
+                        status: self.status,
+                    },
+                    now,
+                );
+            }
+        };
+        if target == self.status {
+            return (self.provider_reference.as_ref() != Some(&payout_id))
+                .then(|| self.touch(now, |r| r.provider_reference = Some(payout_id.clone())));
         }
-        // From APPROVED the provider's answer implies it accepted the payout first.
-        let through_pending = self.status == CashoutStatus::Approved;
+        // From APPROVED (or a processor error) the provider's answer implies it accepted the
+        // payout first.
         let from = if through_pending {
             CashoutStatus::PendingPayment
         } else {
@@ -563,9 +793,20 @@ impl CashoutRequest {
         if target != from && !from.can_transition_to(target) {
             return None;
         }
+        let after_end = self.status == CashoutStatus::PaymentProcessorError && live_or_paid;
         self.change(now, |r, ev| {
-            r.provider_reference = Some(payout.payout_id.clone());
+            r.provider_reference = Some(payout_id.clone());
             r.provider_status = Some(payout.provider_status.clone());
+            if after_end {
+                r.note_attention(
+                    AttentionReason::PayoutAfterEnd {
+                        payout_id: payout_id.clone(),
+                        provider_status: payout.provider_status.clone(),
+                        status: CashoutStatus::PaymentProcessorError,
+                    },
+                    now,
+                );
+            }
             if through_pending {
                 r.step(CashoutStatus::PendingPayment, StatusReason::ProviderAccepted, now, ev)?;
             }
@@ -578,7 +819,7 @@ impl CashoutRequest {
                     r.paid_amount = Some(r.payable_amount());
                     r.paid_invoice_count = r.included_invoice_count();
                     r.payment_date = Some(paid_at.unwrap_or(now));
-                    r.payment_reference = Some(payout.payout_id.to_string());
+                    r.payment_reference = Some(payout_id.to_string());
                     StatusReason::ProviderPaid
                 }
                 PayoutState::Rejected { code, reason } if was_paid => {
@@ -595,6 +836,7 @@ impl CashoutRequest {
                 },
                 PayoutState::Cancelled => StatusReason::ProviderCancelled,
                 PayoutState::NeedsAttention { reason } => {
+                    r.note_attention(AttentionReason::ProviderNeedsAttention { reason: reason.clone() }, now);
                     StatusReason::ProviderNeedsAttention { reason: reason.clone() }
                 }
                 PayoutState::Pending | PayoutState::Unknown => return Ok(()),
@@ -602,6 +844,49 @@ impl CashoutRequest {
             r.step(target, reason, now, ev)
         })
         .ok()
+    }
+
+    /// Whether the request's final status came from this very payout's own end at the provider
+    /// (rejected, reversed, cancelled there): a later live or paid report of it is stale.
+    fn ended_by_this_payout(&self, payout_id: &ProviderPayoutId) -> bool {
+        self.provider_reference.as_ref() == Some(payout_id)
+            && matches!(
+                self.status_reason,
+                Some(
+                    StatusReason::ProviderRejected { .. }
+                        | StatusReason::ProviderReversed { .. }
+                        | StatusReason::ProviderCancelled
+                )
+            )
+    }
+
+    /// Flags the request for a person (no event, no status change); `None` if this reason is
+    /// already noted.
+    pub fn flag_attention(&self, reason: AttentionReason, now: OffsetDateTime) -> Option<Change> {
+        if self.attention.iter().any(|a| a.reason == reason) {
+            return None;
+        }
+        Some(self.touch(now, |r| {
+            if let AttentionReason::PayoutAfterEnd { payout_id, .. } = &reason
+                && r.provider_reference.is_none()
+            {
+                // Indexed, so that the provider's later notifications find the request.
+                r.provider_reference = Some(payout_id.clone());
+            }
+            r.note_attention(reason, now);
+        }))
+    }
+
+    /// A person has dealt with what the request was flagged for: the notes are cleared (no
+    /// event). Refused when there is nothing to clear.
+    pub fn resolve_attention(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
+        if self.attention.is_empty() {
+            return Err(TransitionError::WrongStatus {
+                status: self.status,
+                action: "resolve the attention flag of (it is not flagged)",
+            });
+        }
+        Ok(self.touch(now, |r| r.attention.clear()))
     }
 
     /// Bookkeeping after a provider check that changed nothing: counts the check and sets the
@@ -635,12 +920,44 @@ impl CashoutRequest {
         f(&mut next);
         next.version = self.version + 1;
         next.updated_at = now;
+        let new_provider_reference = self.new_reference(&next);
+        let new_attention = self.new_attention(&next);
         Change {
             expected_version: self.version,
             request: next,
             events: Vec::new(),
-            new_provider_reference: None,
+            new_provider_reference,
+            new_attention,
         }
+    }
+
+    /// The provider reference `next` adds (a first one, or the provider's id replacing a
+    /// placeholder), to be indexed.
+    fn new_reference(&self, next: &CashoutRequest) -> Option<(ProviderName, ProviderPayoutId)> {
+        match (&self.provider_reference, &next.provider_reference) {
+            (old, Some(id)) if old.as_ref() != Some(id) => Some((next.provider, id.clone())),
+            _ => None,
+        }
+    }
+
+    /// The attention notes `next` has and `self` has not.
+    fn new_attention(&self, next: &CashoutRequest) -> Vec<Attention> {
+        next.attention
+            .iter()
+            .filter(|a| !self.attention.contains(a))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds an attention note (deduplicated; the oldest goes beyond [`MAX_ATTENTION_NOTES`]).
+    fn note_attention(&mut self, reason: AttentionReason, now: OffsetDateTime) {
+        if self.attention.iter().any(|a| a.reason == reason) {
+            return;
+        }
+        if self.attention.len() >= MAX_ATTENTION_NOTES {
+            self.attention.remove(0);
+        }
+        self.attention.push(Attention { reason, since: now });
     }
 
     /// Clones, applies `f`, and bumps the version once.
@@ -657,15 +974,14 @@ impl CashoutRequest {
         if next.status.is_final() {
             next.next_check_at = None;
         }
-        let new_provider_reference = match (&self.provider_reference, &next.provider_reference) {
-            (None, Some(id)) => Some((next.provider, id.clone())),
-            _ => None,
-        };
+        let new_provider_reference = self.new_reference(&next);
+        let new_attention = self.new_attention(&next);
         Ok(Change {
             expected_version: self.version,
             request: next,
             events,
             new_provider_reference,
+            new_attention,
         })
     }
 
@@ -680,6 +996,10 @@ impl CashoutRequest {
         let from = self.status;
         if !from.can_transition_to(to) {
             return Err(TransitionError::NotAllowed { from, to });
+        }
+        if let Some(d) = self.dispatch.as_mut() {
+            // Only an APPROVED request is leased to a dispatcher.
+            d.lease_until = None;
         }
         self.status = to;
         self.status_reason = Some(reason.clone());

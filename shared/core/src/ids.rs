@@ -171,6 +171,23 @@ uuid_id!(
     EndpointId, "webhook endpoint id", prefix = "ep_"
 );
 
+impl ProviderPayoutId {
+    /// Prefix of a payout id known only by our reference: the provider holds the payout (it said
+    /// so, e.g. D24 511 "external_id already used") but its own id has not been seen yet.
+    pub const BY_REFERENCE_PREFIX: &'static str = "ext:";
+
+    /// The placeholder id of a payout known only by our reference (`ext:<request id>`), replaced
+    /// by the provider's own id as soon as a status answer or a notification gives it.
+    pub fn by_reference(reference: CashoutRequestId) -> Self {
+        Self(format!("{}{reference}", Self::BY_REFERENCE_PREFIX))
+    }
+
+    /// Whether this is a [`Self::by_reference`] placeholder.
+    pub fn is_by_reference(&self) -> bool {
+        self.0.starts_with(Self::BY_REFERENCE_PREFIX)
+    }
+}
+
 /// A status event: derived from its request and its sequence number
 /// (`evt_<request uuid hex>_<sequence>`), so it is stable across retries and needs no index to
 /// find its request. It is the Standard Webhooks `webhook-id` of every delivery of the event.

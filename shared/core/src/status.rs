@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// | `UNDER_REVIEW` | `APPROVED`, `REJECTED`, `CANCELLED` |
 /// | `APPROVED` | `PENDING_PAYMENT`, `REJECTED`, `PAYMENT_PROCESSOR_ERROR`, `CANCELLED` |
 /// | `PENDING_PAYMENT` | `PAID`, `REJECTED`, `CANCELLED`, `PAYMENT_PROCESSOR_ERROR` |
-/// | `PAYMENT_PROCESSOR_ERROR` | `APPROVED` (operator retry), `REJECTED`, `CANCELLED` |
+/// | `PAYMENT_PROCESSOR_ERROR` | `APPROVED` (operator retry), `REJECTED`, `CANCELLED`, `PENDING_PAYMENT` (the provider reports a payout after all: followed, and flagged for a person) |
 /// | `PAID` | `REJECTED` (reversal: the bank returned the money) |
 /// | `REJECTED`, `CANCELLED` | nothing: final |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ impl CashoutStatus {
             UnderReview => &[Approved, Rejected, Cancelled],
             Approved => &[PendingPayment, Rejected, PaymentProcessorError, Cancelled],
             PendingPayment => &[Paid, Rejected, Cancelled, PaymentProcessorError],
-            PaymentProcessorError => &[Approved, Rejected, Cancelled],
+            PaymentProcessorError => &[Approved, Rejected, Cancelled, PendingPayment],
             Paid => &[Rejected],
             Rejected | Cancelled => &[],
         }
@@ -76,8 +76,9 @@ impl CashoutStatus {
     }
 
     /// How far along the payout path a status is. Every transition in the table goes to a higher
-    /// progress but one: the operator's retry (`PAYMENT_PROCESSOR_ERROR → APPROVED`), the one
-    /// deliberate step back. `PAYMENT_PROCESSOR_ERROR` is an outcome, level with `PAID`.
+    /// progress but two deliberate steps back from `PAYMENT_PROCESSOR_ERROR`: the operator's
+    /// retry (`→ APPROVED`) and the provider reporting a payout after all (`→ PENDING_PAYMENT`).
+    /// `PAYMENT_PROCESSOR_ERROR` is an outcome, level with `PAID`.
     pub const fn progress(self) -> u8 {
         use CashoutStatus::*;
         match self {
@@ -200,6 +201,7 @@ mod tests {
             (PaymentProcessorError, Approved),
             (PaymentProcessorError, Rejected),
             (PaymentProcessorError, Cancelled),
+            (PaymentProcessorError, PendingPayment),
             (Paid, Rejected),
         ];
         for from in CashoutStatus::ALL {
@@ -217,8 +219,9 @@ mod tests {
     fn every_transition_but_the_operator_retry_moves_forward() {
         for from in CashoutStatus::ALL {
             for &to in from.allowed_next() {
-                let retry = from == CashoutStatus::PaymentProcessorError && to == CashoutStatus::Approved;
-                assert_eq!(to.progress() > from.progress(), !retry, "{from} -> {to}");
+                let back = from == CashoutStatus::PaymentProcessorError
+                    && matches!(to, CashoutStatus::Approved | CashoutStatus::PendingPayment);
+                assert_eq!(to.progress() > from.progress(), !back, "{from} -> {to}");
             }
         }
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cashout::{CashoutRequest, Change, DispatchFailure};
+use crate::cashout::{CashoutRequest, Change, DispatchFailure, ProviderKnowledge};
 use crate::event::{EventPayload, StatusEvent};
 use crate::ids::{CashoutRequestId, InvoiceId, MerchantId, ProviderPayoutId};
 use crate::input::CashoutInput;
@@ -20,6 +20,9 @@ use crate::status::{CashoutStatus, InvoiceStatus};
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap()
 }
+
+/// How long a dispatcher's claim lasts in these tests.
+const LEASE: time::Duration = time::Duration::minutes(5);
 
 /// A D24 request in BRL with `n` invoices of 100.00 at 80 %.
 pub(crate) fn new_request(n: usize) -> Change {
@@ -74,12 +77,20 @@ fn provider_state() -> impl Strategy<Value = PayoutState> {
     ]
 }
 
-/// The reference model: just enough state to predict every operation's outcome.
+/// The reference model: just enough state to predict every operation's outcome. Operations
+/// happen one minute apart and a claim lasts [`LEASE`], so a claim is still held at the next
+/// operation unless released.
 #[derive(Debug, Clone)]
 struct Model {
     invoices: usize,
     status: CashoutStatus,
     dispatched: bool,
+    leased: bool,
+    provider_ref: bool,
+    /// The final status came from the payout's own end at the provider.
+    ended_by_provider: bool,
+    /// Attention notes, by the provider status and request status they were noted for.
+    attention: Vec<(String, CashoutStatus)>,
     excluded: Vec<bool>,
     version: u64,
     events: u64,
@@ -91,8 +102,11 @@ enum Op {
     Approve,
     Reject,
     Cancel,
+    RejectConfirmed,
+    CancelConfirmed,
     Exclude(usize),
     BeginDispatch,
+    Release,
     Declined,
     ProcessorError,
     Retry,
@@ -107,6 +121,10 @@ impl Model {
     }
 
     fn step(&mut self, to: CashoutStatus) {
+        if self.status == CashoutStatus::Approved {
+            // Only an APPROVED request can be leased.
+            self.leased = false;
+        }
         self.status = to;
         self.events += 1;
     }
@@ -122,6 +140,10 @@ impl ReferenceStateMachine for ModelMachine {
                 invoices: n,
                 status: CashoutStatus::Requested,
                 dispatched: false,
+                leased: false,
+                provider_ref: false,
+                ended_by_provider: false,
+                attention: Vec::new(),
                 excluded: vec![false; n],
                 version: 1,
                 events: 1,
@@ -136,8 +158,11 @@ impl ReferenceStateMachine for ModelMachine {
             Just(Op::Approve),
             Just(Op::Reject),
             Just(Op::Cancel),
+            Just(Op::RejectConfirmed),
+            Just(Op::CancelConfirmed),
             (0..n).prop_map(Op::Exclude),
             Just(Op::BeginDispatch),
+            Just(Op::Release),
             Just(Op::Declined),
             Just(Op::ProcessorError),
             Just(Op::Retry),
@@ -150,52 +175,110 @@ impl ReferenceStateMachine for ModelMachine {
     fn apply(mut s: Model, op: &Op) -> Model {
         use CashoutStatus::*;
         let events_before = s.events;
-        let claims_dispatch = matches!(op, Op::BeginDispatch) && s.status == Approved;
+        let mut bookkeeping = false;
+        let before_review = matches!(s.status, Requested | UnderReview);
+        let endable = matches!(s.status, Approved | PaymentProcessorError) && !s.leased;
         match op {
             Op::Review { auto_approve } if s.status == Requested => {
                 s.step(if *auto_approve { Approved } else { UnderReview })
             }
-            Op::Approve if matches!(s.status, Requested | UnderReview) => s.step(Approved),
-            Op::Reject | Op::Cancel
-                if matches!(s.status, Requested | UnderReview | PaymentProcessorError)
-                    || (s.status == Approved && !s.dispatched) =>
-            {
+            Op::Approve if before_review => s.step(Approved),
+            Op::Reject | Op::Cancel if (before_review || (endable && !s.dispatched)) && !s.provider_ref => {
                 s.step(if matches!(op, Op::Reject) { Rejected } else { Cancelled })
             }
-            Op::Exclude(i) if matches!(s.status, Requested | UnderReview) && !s.excluded[*i] && s.included() > 1 => {
+            Op::RejectConfirmed | Op::CancelConfirmed if before_review || endable => {
+                s.step(if matches!(op, Op::RejectConfirmed) {
+                    Rejected
+                } else {
+                    Cancelled
+                })
+            }
+            Op::Exclude(i) if before_review && !s.excluded[*i] && s.included() > 1 => {
                 s.excluded[*i] = true;
                 s.events += 1;
             }
-            Op::BeginDispatch if s.status == Approved => s.dispatched = true,
-            Op::Declined if s.status == Approved => s.step(Rejected),
-            Op::ProcessorError if s.status == Approved => s.step(PaymentProcessorError),
+            Op::BeginDispatch if s.status == Approved && !s.leased => {
+                s.dispatched = true;
+                s.leased = true;
+                bookkeeping = true;
+            }
+            Op::Release if s.status == Approved => {
+                s.leased = false;
+                bookkeeping = true;
+            }
+            Op::Declined if s.status == Approved => {
+                s.leased = false;
+                s.step(Rejected)
+            }
+            Op::ProcessorError if s.status == Approved => {
+                s.leased = false;
+                s.step(PaymentProcessorError)
+            }
             Op::Retry if s.status == PaymentProcessorError => {
-                s.dispatched = false;
+                s.leased = false;
                 s.step(Approved);
             }
-            Op::Provider(state) => {
-                if let Some(target) = state.target_status() {
-                    let at_provider = matches!(s.status, Approved | PendingPayment | Paid);
-                    let from = if s.status == Approved { PendingPayment } else { s.status };
-                    let allowed = target == PendingPayment || from.can_transition_to(target);
-                    if at_provider && target != s.status && allowed {
-                        if s.status == Approved {
-                            s.step(PendingPayment);
-                        }
-                        if target != PendingPayment {
-                            s.step(target);
-                        }
-                    }
-                }
-            }
+            Op::Provider(state) => bookkeeping = s.provider(state),
             _ => {}
         }
-        // Every accepted operation appends events, except the dispatch claim; each bumps the
-        // version once.
-        if s.events != events_before || claims_dispatch {
+        // Every accepted operation appends events or is bookkeeping; each bumps the version once.
+        if s.events != events_before || bookkeeping {
             s.version += 1;
         }
         s
+    }
+}
+
+impl Model {
+    /// What a provider report does; `true` for a bookkeeping-only write.
+    fn provider(&mut self, state: &PayoutState) -> bool {
+        use CashoutStatus::*;
+        let Some(target) = state.target_status() else {
+            return false;
+        };
+        let live_or_paid = matches!(target, PendingPayment | Paid);
+        let through_pending = match self.status {
+            Approved => true,
+            PaymentProcessorError => live_or_paid,
+            PendingPayment | Paid => false,
+            Requested | UnderReview | Rejected | Cancelled => {
+                let note = (format!("{state:?}"), self.status);
+                if !live_or_paid || self.ended_by_provider || self.attention.contains(&note) {
+                    return false;
+                }
+                self.attention.push(note);
+                self.provider_ref = true;
+                return true;
+            }
+        };
+        if target == self.status {
+            let new_ref = !self.provider_ref;
+            self.provider_ref = true;
+            return new_ref;
+        }
+        let from = if through_pending { PendingPayment } else { self.status };
+        if target != from && !from.can_transition_to(target) {
+            return false;
+        }
+        if self.status == PaymentProcessorError && live_or_paid {
+            let note = (format!("{state:?}"), PaymentProcessorError);
+            if !self.attention.contains(&note) {
+                self.attention.push(note);
+            }
+        }
+        self.provider_ref = true;
+        if through_pending {
+            self.step(PendingPayment);
+        }
+        if target != PendingPayment {
+            self.step(target);
+            self.ended_by_provider = matches!(target, Rejected | Cancelled);
+            let note = (format!("{state:?}"), PaymentProcessorError);
+            if target == PaymentProcessorError && !self.attention.contains(&note) {
+                self.attention.push(note);
+            }
+        }
+        false
     }
 }
 
@@ -274,11 +357,14 @@ impl StateMachineTest for AggregateTest {
             Op::Approve => sut.request.approve(now).ok(),
             Op::Reject => sut.request.reject("no".into(), now).ok(),
             Op::Cancel => sut.request.cancel(now).ok(),
+            Op::RejectConfirmed => sut.request.reject_confirmed("no".into(), now).ok(),
+            Op::CancelConfirmed => sut.request.cancel_confirmed(now).ok(),
             Op::Exclude(i) => sut
                 .request
                 .exclude_invoice(&InvoiceId::new(format!("INV-{i}")).unwrap(), now)
                 .ok(),
-            Op::BeginDispatch => sut.request.begin_dispatch(now).ok(),
+            Op::BeginDispatch => sut.request.begin_dispatch(now, LEASE).ok(),
+            Op::Release => sut.request.release_dispatch(ProviderKnowledge::Unchanged, now).ok(),
             Op::Declined => sut
                 .request
                 .record_dispatch_failure(
@@ -303,7 +389,12 @@ impl StateMachineTest for AggregateTest {
             Op::Provider(state) => sut.request.record_provider_payout(&payout(state), now),
         };
         if was_final {
-            assert!(result.is_none(), "nothing may change a final request");
+            assert!(
+                result
+                    .as_ref()
+                    .is_none_or(|c| c.events.is_empty() && c.request.status() == before.status()),
+                "nothing may change the status of a final request"
+            );
         }
         match result {
             Some(change) => apply_change(&mut sut, change),
@@ -320,6 +411,11 @@ impl StateMachineTest for AggregateTest {
             "event count agrees with the model"
         );
         assert_eq!(sut.request.version(), model.version, "version agrees with the model");
+        assert_eq!(
+            sut.request.attention().len(),
+            model.attention.len(),
+            "attention notes agree with the model"
+        );
         sut
     }
 
@@ -370,14 +466,15 @@ prop_state_machine! {
 
 proptest! {
     /// Any stream of provider answers — with duplicates and in any order — moves a request at
-    /// the provider only forward, and a final request never changes.
+    /// the provider only forward (but out of a processor error, flagged for a person), and never
+    /// changes the status of a final request.
     #[test]
     fn provider_streams_never_move_a_request_backwards(
         stream in prop::collection::vec(provider_state(), 1..30),
         duplicate_every in 1usize..4,
     ) {
         let request = new_request(2).request.review(&ReviewPolicy::default(), t0()).unwrap().request;
-        let mut request = request.begin_dispatch(t0()).unwrap().request;
+        let mut request = request.begin_dispatch(t0(), LEASE).unwrap().request;
         let mut delivered = Vec::new();
         for (i, s) in stream.into_iter().enumerate() {
             delivered.push(s.clone());
@@ -390,7 +487,7 @@ proptest! {
             let was_final = request.status().is_final();
             let before = request.status();
             if let Some(c) = request.record_provider_payout(&payout(s), t0()) {
-                prop_assert!(!was_final, "a final request changed");
+                prop_assert!(!was_final || c.events.is_empty(), "a final request changed status");
                 for e in &c.events {
                     if let EventPayload::StatusUpdate { previous_status, status, .. } = &e.payload {
                         prop_assert!(previous_status.can_transition_to(*status));
@@ -398,7 +495,11 @@ proptest! {
                 }
                 request = c.request;
             }
-            prop_assert!(request.status().progress() >= last_progress, "{before} went back to {}", request.status());
+            let back_after_error = before == CashoutStatus::PaymentProcessorError && request.needs_attention();
+            prop_assert!(
+                request.status().progress() >= last_progress || back_after_error,
+                "{before} went back to {}", request.status()
+            );
             last_progress = request.status().progress();
         }
     }
@@ -411,11 +512,16 @@ fn a_request_is_approved_paid_and_reversed() {
     let r = created.request;
     let approved = r.review(&ReviewPolicy::default(), t0()).unwrap().request;
     assert_eq!(approved.status(), CashoutStatus::Approved);
-    let claimed = approved.begin_dispatch(t0()).unwrap();
+    let claimed = approved.begin_dispatch(t0(), LEASE).unwrap();
     assert!(claimed.events.is_empty());
-    assert_eq!(
+    assert!(matches!(
         claimed.request.cancel(t0()),
-        Err(crate::cashout::TransitionError::NeedsProviderCancel)
+        Err(crate::cashout::TransitionError::DispatchLeased { .. })
+    ));
+    assert_eq!(
+        claimed.request.cancel(t0() + LEASE),
+        Err(crate::cashout::TransitionError::ProviderMayHold),
+        "after the lease, a cancel still asks the provider first"
     );
     // The provider answers COMPLETED before the dispatcher recorded PENDING: two steps.
     let paid = claimed

@@ -31,8 +31,6 @@ use transformers::{
     StatusRequest, StatusResponse,
 };
 
-/// Prefix of a payout id known only by our reference.
-const BY_REFERENCE: &str = "ext:";
 
 /// Which kind of call failed: it decides what a 5xx or a lost answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +311,7 @@ impl D24Client {
         let id = match (status.cashout_id.as_ref(), known_id) {
             (Some(id), _) => id.text(),
             (None, Some(id)) => id.to_owned(),
-            (None, None) => format!("{BY_REFERENCE}{reference}"),
+            (None, None) => ProviderPayoutId::by_reference(reference).to_string(),
         };
         let (state, words) = match D24Status::from_code(status.cashout_status, self.profile) {
             Ok(s) => {
@@ -591,7 +589,7 @@ fn payout_id(text: &str) -> Result<ProviderPayoutId, ProviderError> {
 
 /// The `cashout_id` inside a payout id, unless it is an `ext:` placeholder.
 fn known_cashout_id(id: &ProviderPayoutId) -> Option<&str> {
-    Some(id.as_str()).filter(|s| !s.starts_with(BY_REFERENCE))
+    (!id.is_by_reference()).then_some(id.as_str())
 }
 
 /// D24 documents `cashout_id` as a number in requests; send it as one when it is.

@@ -120,7 +120,10 @@ async fn main() {
             .unwrap();
         store.apply_change(&review).await.unwrap();
         step.print("review → APPROVED (+ event)");
-        let claim = review.request.begin_dispatch(clock.now()).unwrap();
+        let claim = review
+            .request
+            .begin_dispatch(clock.now(), time::Duration::minutes(5))
+            .unwrap();
         store.apply_change(&claim).await.unwrap();
         step.print("dispatch claim (no event)");
         let pending = claim

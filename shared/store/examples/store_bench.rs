@@ -118,7 +118,10 @@ async fn main() {
                 let id = r.id();
                 let approve = r.review(&ReviewPolicy::default(), c.now()).unwrap();
                 s.apply_change(&approve).await.unwrap();
-                let claim = approve.request.begin_dispatch(c.now()).unwrap();
+                let claim = approve
+                    .request
+                    .begin_dispatch(c.now(), time::Duration::minutes(5))
+                    .unwrap();
                 s.apply_change(&claim).await.unwrap();
                 let pending = claim
                     .request

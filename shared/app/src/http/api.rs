@@ -261,7 +261,7 @@ pub(crate) async fn approve<
 pub(crate) async fn reject<
     S: Store + 'static,
     Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
+    P: PayoutProvider + 'static,
     W: Send + Sync + 'static,
 >(
     State(app): State<App<S, Q, P, W>>,
@@ -291,6 +291,27 @@ pub(crate) async fn retry<
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &app.retry(&principal, cashout_id(&id)?).await?))
+}
+
+/// Operator: clear the attention flag of a request once a person has dealt with it.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/resolve-attention", tag = "review",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn resolve_attention<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: Send + Sync + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.resolve_attention(&principal, cashout_id(&id)?).await?,
+    ))
 }
 
 /// Operator: exclude one invoice during review.
@@ -491,6 +512,10 @@ where
         .route("/v1/cashout-requests/{id}/approve", post(approve::<S, Q, P, W>))
         .route("/v1/cashout-requests/{id}/reject", post(reject::<S, Q, P, W>))
         .route("/v1/cashout-requests/{id}/retry", post(retry::<S, Q, P, W>))
+        .route(
+            "/v1/cashout-requests/{id}/resolve-attention",
+            post(resolve_attention::<S, Q, P, W>),
+        )
         .route(
             "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
             post(exclude_invoice::<S, Q, P, W>),

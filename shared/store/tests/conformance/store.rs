@@ -292,7 +292,7 @@ pub async fn a_change_is_written_only_at_the_expected_version<S: Store>(env: Sto
     assert_eq!(seqs, [1, 2]);
 
     // A bookkeeping change (no event) is conditional too.
-    let claim = v2.begin_dispatch(fx.now()).unwrap();
+    let claim = v2.begin_dispatch(fx.now(), time::Duration::minutes(5)).unwrap();
     assert!(claim.events.is_empty());
     env.store.apply_change(&claim).await.unwrap();
     let err = env.store.apply_change(&claim).await.unwrap_err();
@@ -602,7 +602,10 @@ pub async fn a_provider_reference_finds_its_request_and_cannot_be_taken_by_anoth
         create(&env.store, &fx, &c).await;
         let approve = c.request.approve(fx.now()).unwrap();
         env.store.apply_change(&approve).await.unwrap();
-        let claim = approve.request.begin_dispatch(fx.now()).unwrap();
+        let claim = approve
+            .request
+            .begin_dispatch(fx.now(), time::Duration::minutes(5))
+            .unwrap();
         env.store.apply_change(&claim).await.unwrap();
         dispatched.push(claim.request);
     }
