@@ -196,7 +196,12 @@ impl Client {
 
     /// Polls until the request has `status` (20 s at most).
     async fn wait_for(&self, id: &str, key: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_within(id, key, status, Duration::from_secs(20)).await
+    }
+
+    /// Polls until the request has `status`, `limit` at most.
+    async fn wait_within(&self, id: &str, key: &str, status: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
             let (code, r) = self.get(&format!("/v1/cashout-requests/{id}"), key).await;
             assert_eq!(code, 200, "{r}");
@@ -205,7 +210,7 @@ impl Client {
             }
             assert!(
                 Instant::now() < deadline,
-                "request {id} is {} after 20 s, expected {status}",
+                "request {id} is {} after {limit:?}, expected {status}",
                 r["status"]
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -429,8 +434,10 @@ async fn crash_and_restart(backend: Backend, stack: &str) {
     // Restart on the same data: another merchant's key is registered too.
     let runner = Runner::start(dir.path(), backend, "clinic_b", stack);
     let api = Client::new(&runner.base);
+    // A request claimed by a dispatcher when it died waits out the dead one's lease (a minute
+    // locally) before it is dispatched again: the create may have been sent.
     for id in &ids {
-        api.wait_for(id, &key_a, "PAID").await;
+        api.wait_within(id, &key_a, "PAID", Duration::from_secs(120)).await;
         let (code, _) = api
             .get(
                 &format!("/v1/cashout-requests/{id}"),

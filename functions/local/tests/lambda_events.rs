@@ -179,8 +179,10 @@ async fn provider_notifications_are_verified_and_queued() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = call(hooks(), "provider-webhooks/cascad-callback.json").await;
     assert_eq!(status, StatusCode::OK);
+    // The D24 sample names a request this store does not hold: a hint about no payout of ours
+    // is answered 200 (the provider stops) and queues nothing. The signed callback is queued.
     let tasks = queued(&f.app, QueueName::ProviderEvents).await;
-    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
 
     // A callback whose body was changed after signing is refused and queues nothing.
     let mut tampered: Value = serde_json::from_str(&event("provider-webhooks/cascad-callback.json")).unwrap();

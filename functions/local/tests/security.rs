@@ -699,6 +699,12 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         ),
         (
             "post",
+            "/v1/cashout-requests/{id}/resolve-attention",
+            format!("/v1/cashout-requests/{a_id}/resolve-attention"),
+            403,
+        ),
+        (
+            "post",
             "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
             format!("/v1/cashout-requests/{a_id}/invoices/{invoice}/exclude"),
             403,

@@ -94,6 +94,9 @@ pub struct AppConfig {
     /// `PAYMENT_PROCESSOR_ERROR` when the provider provably holds no payout, otherwise it keeps
     /// asking, flagged for a person (a create may have reached the provider).
     pub dispatch_max_attempts: u32,
+    /// However many provider hints (D24 notifications, which anyone can send) arrive for one
+    /// request, the provider is asked at most once per window, at its end.
+    pub hint_window: Duration,
     /// Webhook retry schedule.
     pub webhook_retries: RetrySchedule,
     /// Whether webhook endpoints may be private, loopback or link-local (local development).
@@ -120,6 +123,7 @@ impl Default for AppConfig {
             dispatch_lease: Duration::from_secs(300),
             dispatch_fence: Duration::from_secs(45),
             dispatch_max_attempts: 20,
+            hint_window: Duration::from_secs(5),
             webhook_retries: RetrySchedule::default(),
             allow_private_webhooks: false,
             notification_base_url: None,
@@ -142,6 +146,11 @@ impl AppConfig {
             dispatch_grace: Duration::from_secs(5),
             sweep_lag: Duration::from_secs(5),
             outbox_lag: Duration::from_secs(5),
+            hint_window: Duration::from_secs(1),
+            // A crashed local runner waits out its dispatch leases before it dispatches the
+            // requests it had claimed again: a minute, still longer than the fence plus a create.
+            dispatch_lease: Duration::from_secs(60),
+            dispatch_fence: Duration::from_secs(45),
             webhook_retries: RetrySchedule::new(
                 [0, 1, 2, 5, 10, 30, 60, 120]
                     .into_iter()

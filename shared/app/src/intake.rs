@@ -1,10 +1,15 @@
 //! Provider notifications: verified and handed to the poller. A D24 notification carries no
-//! status (on purpose), so it only triggers an immediate poll; a Cascad callback with a valid
-//! signature carries the payout and is recorded directly. Duplicates and reordering change
-//! nothing: the status machine ignores stale answers.
+//! status (on purpose) and no verifiable signature, so it is only a hint: it must name a request
+//! whose provider may hold a payout, and however many hints arrive for one request, the
+//! provider is asked at most once per [`AppConfig::hint_window`](crate::AppConfig::hint_window)
+//! (the check runs at the end of the window, so it sees every change hinted within it). A hint
+//! about anything else is dropped here: it costs one read, no queue message and no provider
+//! call. A Cascad callback with a valid signature carries the payout and is recorded directly.
+//! Duplicates and reordering change nothing: the status machine ignores stale answers.
 
 use std::time::Duration;
 
+use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
 use cashout_core::ports::{InboundNotification, PayoutProvider, ProviderNotification, Store, Task, TaskQueue};
 use cashout_core::provider::{ProviderName, ProviderPayout};
@@ -13,9 +18,10 @@ use crate::App;
 use crate::error::AppError;
 use crate::tasks::TaskOutcome;
 
-impl<S, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
+impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// `POST /webhooks/{provider}`: parses and verifies, then queues the notification for the
-    /// poller. An error means the provider should be told no (it retries).
+    /// poller (a hint only if it names a request the provider may hold, coalesced). An error
+    /// means the provider should be told no (it retries).
     #[tracing::instrument(skip(self, notification), fields(provider = %provider))]
     pub async fn receive_notification(
         &self,
@@ -26,25 +32,73 @@ impl<S, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             tracing::warn!(error = %e, "refused a provider notification");
             AppError::InvalidNotification(e.message)
         })?;
-        let task = match parsed {
-            ProviderNotification::Hint { reference, payout_id } => Task::ProviderEvent {
-                provider,
-                reference,
-                payout_id,
-                payout: None,
-            },
-            ProviderNotification::Status(payout) => Task::ProviderEvent {
-                provider,
-                reference: payout.reference,
-                payout_id: Some(payout.payout_id.clone()),
-                payout: Some(payout),
-            },
-        };
-        self.enqueue(task, Duration::ZERO).await
+        match parsed {
+            ProviderNotification::Hint { reference, payout_id } => {
+                self.accept_hint(provider, reference, payout_id).await
+            }
+            ProviderNotification::Status(payout) => {
+                let task = Task::ProviderEvent {
+                    provider,
+                    reference: payout.reference,
+                    payout_id: Some(payout.payout_id.clone()),
+                    payout: Some(payout),
+                };
+                self.enqueue(task, Duration::ZERO).await
+            }
+        }
     }
-}
 
-impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
+    /// A hint: schedules one on-demand check of the request it names, unless one is already
+    /// scheduled; anything else is dropped (and answered 200, so that the provider stops).
+    async fn accept_hint(
+        &self,
+        provider: ProviderName,
+        reference: Option<CashoutRequestId>,
+        payout_id: Option<ProviderPayoutId>,
+    ) -> Result<(), AppError> {
+        let Some(request) = self.hinted_request(provider, reference, payout_id.as_ref()).await? else {
+            tracing::debug!(?reference, ?payout_id, "dropped a hint about no payout of ours");
+            return Ok(());
+        };
+        let id = request.id();
+        let window = self.config.hint_window;
+        let coalesce = time::Duration::try_from(window).unwrap_or(time::Duration::ZERO);
+        let m = self
+            .mutate_from(request, |r, now| Ok(r.accept_hint(now, coalesce)))
+            .await?;
+        if m.change.is_none() {
+            tracing::debug!(cashout_request_id = %id, "a check is already scheduled for this hint");
+            return Ok(());
+        }
+        let task = Task::ProviderEvent {
+            provider,
+            reference: Some(id),
+            payout_id,
+            payout: None,
+        };
+        self.enqueue(task, window).await
+    }
+
+    /// The request a hint is about, if the provider may hold a payout for it.
+    async fn hinted_request(
+        &self,
+        provider: ProviderName,
+        reference: Option<CashoutRequestId>,
+        payout_id: Option<&ProviderPayoutId>,
+    ) -> Result<Option<CashoutRequest>, AppError> {
+        let id = match (reference, payout_id) {
+            (Some(id), _) => Some(id),
+            (None, Some(pid)) => self.store.find_by_provider_reference(provider, pid).await?,
+            (None, None) => None,
+        };
+        let Some(id) = id else { return Ok(None) };
+        Ok(self
+            .store
+            .get_request(id)
+            .await?
+            .filter(|r| r.provider() == provider && r.provider_may_hold()))
+    }
+
     /// The `provider_event` task.
     #[tracing::instrument(skip(self, payout), fields(provider = %provider, cashout_request_id))]
     pub async fn handle_provider_event(

@@ -639,7 +639,7 @@ async fn stale_and_duplicate_polls_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_provider_hint_polls_at_once() {
+async fn a_provider_hint_polls_at_the_end_of_its_window() {
     let h = Harness::new().await;
     let id: CashoutRequestId = h.create("k1", &body("10.00")).await.unwrap()["id"]
         .as_str()
@@ -663,6 +663,7 @@ async fn a_provider_hint_polls_at_once() {
         .await
         .unwrap();
     h.app.receive_notification(ProviderName::D24, hint).await.unwrap();
+    h.clock.advance(time::Duration::seconds(5));
     h.run_due().await;
     assert_eq!(h.status(&id.to_string()).await, CashoutStatus::Rejected);
     let bad = InboundNotification {
@@ -1312,4 +1313,43 @@ async fn a_second_payout_id_for_our_reference_is_flagged() {
         "{:?}",
         r.attention()
     );
+}
+
+#[tokio::test]
+async fn hints_about_unknown_payouts_are_dropped_and_hints_for_one_request_coalesce() {
+    let h = Harness::new().await;
+    let hint = |id: String| InboundNotification {
+        headers: vec![],
+        body: format!("external_id={id}").into_bytes(),
+    };
+    // Forged hints for requests that do not exist cost no queue message.
+    for n in 0..20u128 {
+        let forged = CashoutRequestId::from_uuid(uuid::Uuid::from_u128(n));
+        h.app
+            .receive_notification(ProviderName::D24, hint(forged.to_string()))
+            .await
+            .unwrap();
+    }
+    assert!(h.drain(QueueName::ProviderEvents).await.is_empty());
+    // Twenty hints for one request at the provider: one check, at the end of the window.
+    let id = create_id(&h, "k1", "10.00").await;
+    h.run_due().await;
+    for _ in 0..20 {
+        h.app
+            .receive_notification(ProviderName::D24, hint(id.to_string()))
+            .await
+            .unwrap();
+    }
+    h.clock
+        .advance(time::Duration::try_from(h.app.config.hint_window).unwrap());
+    assert_eq!(h.drain(QueueName::ProviderEvents).await.len(), 1);
+    // A hint after the window schedules the next check.
+    h.clock.advance(time::Duration::seconds(1));
+    h.app
+        .receive_notification(ProviderName::D24, hint(id.to_string()))
+        .await
+        .unwrap();
+    h.clock
+        .advance(time::Duration::try_from(h.app.config.hint_window).unwrap());
+    assert_eq!(h.drain(QueueName::ProviderEvents).await.len(), 1);
 }

@@ -176,6 +176,12 @@ pub struct CashoutRequest {
     checks_since_change: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     attention: Vec<Attention>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    hint_poll_at: Option<OffsetDateTime>,
 }
 
 /// A change to write: the new state and the events it appends, on the condition that the stored
@@ -329,6 +335,7 @@ impl CashoutRequest {
             next_check_at: None,
             checks_since_change: 0,
             attention: Vec::new(),
+            hint_poll_at: None,
         };
         let event = StatusEvent {
             id: EventId::new(id, 1),
@@ -887,6 +894,18 @@ impl CashoutRequest {
             });
         }
         Ok(self.touch(now, |r| r.attention.clear()))
+    }
+
+    /// A provider hinted that the payout changed (a D24 notification, which anyone can forge):
+    /// schedules one check at `now + window` (bookkeeping, no event), or `None` when one is
+    /// already scheduled at or after now — it will see this change too. So however many hints
+    /// arrive, the provider is asked at most once per window.
+    pub fn accept_hint(&self, now: OffsetDateTime, window: time::Duration) -> Option<Change> {
+        if self.hint_poll_at.is_some_and(|at| at >= now) {
+            return None;
+        }
+        let at = now.checked_add(window).unwrap_or(now);
+        Some(self.touch(now, |r| r.hint_poll_at = Some(at)))
     }
 
     /// Bookkeeping after a provider check that changed nothing: counts the check and sets the

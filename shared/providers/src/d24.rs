@@ -31,7 +31,6 @@ use transformers::{
     StatusRequest, StatusResponse,
 };
 
-
 /// Which kind of call failed: it decides what a 5xx or a lost answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cashout_core::ports::{InboundNotification, PayoutProvider, TaskQueue};
+use cashout_core::ports::{InboundNotification, PayoutProvider, Store, TaskQueue};
 use cashout_core::provider::ProviderName;
 
 use crate::App;
@@ -20,7 +20,7 @@ use crate::http::problem::ApiError;
     request_body(content = String, description = "D24 family: form-urlencoded; Cascad: JSON:API with X-Signature"),
     responses((status = 200), (status = 400, body = crate::http::problem::Problem), (status = 404, body = crate::http::problem::Problem)))]
 pub(crate) async fn provider_notification<
-    S: Send + Sync + 'static,
+    S: Store + 'static,
     Q: TaskQueue + 'static,
     P: PayoutProvider + 'static,
     W: Send + Sync + 'static,
@@ -49,7 +49,7 @@ pub(crate) async fn provider_notification<
 /// The router of the provider-webhooks function.
 pub fn webhooks_router<S, Q, P, W>(app: App<S, Q, P, W>) -> Router
 where
-    S: Send + Sync + 'static,
+    S: Store + 'static,
     Q: TaskQueue + 'static,
     P: PayoutProvider + 'static,
     W: Send + Sync + 'static,
