@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use cashout_app::{App, AppConfig};
+use cashout_app::{App, AppConfig, AppError};
 use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, InvoiceId, MerchantId};
 use cashout_core::ports::{InboundNotification, QueueName, Task, TaskEnvelope, TaskSource};
@@ -302,6 +302,21 @@ impl World {
         *self.stats.entry(name.to_owned()).or_insert(0) += by;
     }
 
+    /// Deletes the merchant's endpoints at `url`; whether none is left.
+    fn remove_endpoints(&mut self, principal: &Principal, url: &str) -> bool {
+        let Some(Ok(list)) = complete(self.app.list_endpoints(principal)) else {
+            return false;
+        };
+        list.data.iter().filter(|ep| ep.url == url).all(|ep| {
+            ep.id.parse().is_ok_and(|id| {
+                matches!(
+                    complete(self.app.delete_endpoint(principal, id)),
+                    Some(Ok(()) | Err(AppError::NotFound))
+                )
+            })
+        })
+    }
+
     fn setup(&mut self, r: &mut Rng, receivers: &SimReceivers, start: OffsetDateTime) {
         let merchants: Vec<MerchantId> = (1..=r.between(1, 2))
             .filter_map(|m| MerchantId::new(format!("m{m}")).ok())
@@ -318,8 +333,14 @@ impl World {
                 let principal = Principal::Merchant {
                     merchant_id: merchant.clone(),
                 };
-                let created = (0..50)
-                    .find_map(|_| complete(self.app.create_endpoint(&principal, body.as_bytes())).and_then(Result::ok));
+                // A careful merchant whose create got no answer removes what it may have made
+                // (an endpoint whose secret it never saw) before it tries again.
+                let created = (0..50).find_map(|_| {
+                    if !self.remove_endpoints(&principal, &url) {
+                        return None;
+                    }
+                    complete(self.app.create_endpoint(&principal, body.as_bytes())).and_then(Result::ok)
+                });
                 let Some(view) = created else {
                     self.ctx.violation("the endpoints could not be created");
                     return;
