@@ -109,7 +109,7 @@ async fn approved_sample(app: &LambdaApp) {
         id,
         now,
     );
-    app.store.create_request(&created, &record).await.unwrap();
+    app.store.create_request(&created, &record, &[]).await.unwrap();
     let approved = created.request.review(&ReviewPolicy::default(), now).unwrap();
     app.store.apply_change(&approved).await.unwrap();
 }

@@ -7,8 +7,14 @@
 //! once the review is done. A writer that crashed in between leaves an in-progress record that
 //! another attempt may take over after [`IdempotencyRecord::IN_PROGRESS_EXPIRY`]; it resumes the
 //! same request (the id is in the record), so no retry ever creates a second request.
+//!
+//! An invoice (merchant, payer tax id, invoice id) is advanced by one request at a time: the
+//! request claims its invoices in the same write, and a create naming an invoice held by a
+//! request that has not let it go is refused with `409 invoice_in_use`, naming the holder
+//! ([`cashout_core::claim`]).
 
-use cashout_core::cashout::CashoutRequest;
+use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::InvoiceClaim;
 use cashout_core::ids::{CashoutRequestId, IdempotencyKey, MerchantId};
 use cashout_core::input::CashoutInput;
 use cashout_core::ports::{CreateOutcome, IdempotencyRecord, IdempotencyState, Store, StoredResponse, TaskQueue};
@@ -54,7 +60,15 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
         let record = IdempotencyRecord::begin(merchant.clone(), key.clone(), body_hash.clone(), id, now);
 
-        let request = match self.store.create_request(&change, &record).await? {
+        let request = match self.create_claiming(&change, &record).await? {
+            CreateOutcome::InvoiceHeld(claim) => {
+                tracing::info!(holder = %claim.holder, "a create names an invoice another request holds");
+                return Err(AppError::InvoiceInUse {
+                    invoice_id: claim.key.invoice_id,
+                    payer_tax_id: claim.key.payer_tax_id,
+                    holder: claim.holder,
+                });
+            }
             CreateOutcome::Created => {
                 tracing::Span::current().record("cashout_request_id", tracing::field::display(id));
                 tracing::info!(amount = %change.request.requested_amount(), currency = %change.request.currency(), "cashout request created");
@@ -110,6 +124,35 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             body: response.body,
             replayed: false,
         })
+    }
+}
+
+impl<S: Store, Q, P, W> App<S, Q, P, W> {
+    /// Writes the new request with claims on its invoices. A claim held by a request that lets
+    /// the invoice go (ended CANCELLED or REJECTED, or excluded it; or, never created, a crashed
+    /// create's leftover) is taken over; the first one held for real comes back as
+    /// [`CreateOutcome::InvoiceHeld`].
+    async fn create_claiming(&self, change: &Change, record: &IdempotencyRecord) -> Result<CreateOutcome, AppError> {
+        let mut released: Vec<InvoiceClaim> = Vec::new();
+        // Each round frees one more claim (or ends): bounded by the invoices, plus one round
+        // for each claim that moved to another holder meanwhile.
+        let rounds = change.request.invoices().len().saturating_mul(2).saturating_add(2);
+        for _ in 0..rounds {
+            let claim = match self.store.create_request(change, record, &released).await? {
+                CreateOutcome::InvoiceHeld(claim) => claim,
+                done => return Ok(done),
+            };
+            let free = match self.store.get_request(claim.holder).await? {
+                Some(holder) => holder.releases(&claim.key),
+                None => claim.is_orphan_at(self.now()),
+            };
+            if !free {
+                return Ok(CreateOutcome::InvoiceHeld(claim));
+            }
+            released.retain(|c| c.key != claim.key);
+            released.push(claim);
+        }
+        Err(AppError::Contended)
     }
 }
 

@@ -2,6 +2,7 @@
 //! routers map them without thinking; the `source()` chain is kept for the logs.
 
 use cashout_core::cashout::TransitionError;
+use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::{Classify, ErrorClass, ProviderError, QueueError, StoreError};
 use cashout_core::validation::ValidationErrors;
 
@@ -50,6 +51,16 @@ pub enum AppError {
     /// The provider holds a live payout for the request: it cannot be ended here.
     #[error("the provider holds a payout for this request ({0}); cancel it, or wait for its outcome")]
     ProviderHoldsPayout(String),
+    /// One of the invoices is advanced by another request that has not let it go.
+    #[error("invoice {invoice_id} of payer {payer_tax_id} is already advanced by cashout request {holder}")]
+    InvoiceInUse {
+        /// The merchant's invoice id.
+        invoice_id: InvoiceId,
+        /// Its payer's tax id.
+        payer_tax_id: String,
+        /// The request that holds it.
+        holder: CashoutRequestId,
+    },
     /// The same `Idempotency-Key` was used with another body.
     #[error("this Idempotency-Key was used with a different request body")]
     IdempotencyMismatch,
@@ -87,6 +98,7 @@ impl AppError {
             | AppError::NotCancellable(_)
             | AppError::DispatchInProgress
             | AppError::ProviderHoldsPayout(_)
+            | AppError::InvoiceInUse { .. }
             | AppError::IdempotencyInProgress
             | AppError::Contended => 409,
             AppError::Store(StoreError::Invalid { .. }) => 400,
@@ -118,6 +130,7 @@ impl AppError {
             AppError::NotCancellable(_) => "not_cancellable",
             AppError::DispatchInProgress => "dispatch_in_progress",
             AppError::ProviderHoldsPayout(_) => "provider_holds_payout",
+            AppError::InvoiceInUse { .. } => "invoice_in_use",
             AppError::IdempotencyMismatch => "idempotency_key_reused",
             AppError::IdempotencyInProgress => "idempotency_in_progress",
             AppError::Contended => "concurrent_update",

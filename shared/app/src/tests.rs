@@ -301,7 +301,23 @@ impl Harness {
         self.clock.now()
     }
 
+    /// Creates as merchant m1. Each idempotency key advances invoices of its own (the key is
+    /// appended to the payers' tax ids), so that tests creating several requests from one body
+    /// do not meet the one-request-per-invoice rule; [`Harness::create_as_is`] sends the body
+    /// unchanged.
     async fn create(&self, key: &str, body: &Value) -> Result<Value, AppError> {
+        let mut body = body.clone();
+        if let Some(invoices) = body["invoices"].as_array_mut() {
+            for invoice in invoices {
+                if let Some(tax_id) = invoice["payer"]["tax_id"].as_str() {
+                    invoice["payer"]["tax_id"] = json!(format!("{tax_id}-{key}"));
+                }
+            }
+        }
+        self.create_as_is(key, &body).await
+    }
+
+    async fn create_as_is(&self, key: &str, body: &Value) -> Result<Value, AppError> {
         let r = self
             .app
             .create_cashout(&MerchantId::new("m1").unwrap(), Some(key), body.to_string().as_bytes())
@@ -818,7 +834,7 @@ async fn the_sweep_finishes_interrupted_work() {
         id,
         now,
     );
-    h.app.store.create_request(&change, &record).await.unwrap();
+    h.app.store.create_request(&change, &record, &[]).await.unwrap();
     assert_eq!(h.app.sweep().await.unwrap(), crate::poll::SweepReport::default());
     h.clock.advance(time::Duration::minutes(10));
     let report = h.app.sweep().await.unwrap();
@@ -847,13 +863,13 @@ async fn a_create_left_in_progress_is_resumed_not_duplicated() {
         id,
         now,
     );
-    h.app.store.create_request(&change, &record).await.unwrap();
+    h.app.store.create_request(&change, &record, &[]).await.unwrap();
     assert!(matches!(
-        h.create("k1", &value).await,
+        h.create_as_is("k1", &value).await,
         Err(AppError::IdempotencyInProgress)
     ));
     h.clock.advance(time::Duration::seconds(61));
-    let resumed = h.create("k1", &value).await.unwrap();
+    let resumed = h.create_as_is("k1", &value).await.unwrap();
     assert_eq!(resumed["id"], id.to_string());
     assert_eq!(resumed["status"], "APPROVED");
     let page = h
@@ -1352,4 +1368,64 @@ async fn hints_about_unknown_payouts_are_dropped_and_hints_for_one_request_coale
     h.clock
         .advance(time::Duration::try_from(h.app.config.hint_window).unwrap());
     assert_eq!(h.drain(QueueName::ProviderEvents).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_invoice_is_advanced_by_one_request_at_a_time() {
+    let h = Harness::new().await;
+    let id_of = |v: &Value| -> CashoutRequestId { v["id"].as_str().unwrap().parse().unwrap() };
+    // A waits for review with INV-1 and INV-2.
+    let a = h.create_as_is("a", &body("20000.00")).await.unwrap();
+    assert_eq!(a["status"], "UNDER_REVIEW");
+    let a = id_of(&a);
+    // B names the same invoices: refused, naming A, and nothing of B exists.
+    let err = h.create_as_is("b", &body("10.00")).await.unwrap_err();
+    assert!(
+        matches!(&err, AppError::InvoiceInUse { holder, invoice_id, .. } if *holder == a && invoice_id.as_str() == "INV-1"),
+        "{err:?}"
+    );
+    assert_eq!((err.status(), err.code()), (409, "invoice_in_use"));
+    let all = h
+        .app
+        .list_cashouts(&merchant("m1"), None, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(all.data.len(), 1, "the refused create wrote nothing");
+    // A excludes INV-2: INV-2 alone is free again, INV-1 is not.
+    h.app
+        .exclude_invoice(&Principal::Operator, a, &"INV-2".parse().unwrap())
+        .await
+        .unwrap();
+    let only = |invoice: &str| {
+        let mut b = body("10.00");
+        b["invoices"] = json!([b["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["invoice_id"] == invoice)
+            .unwrap()]);
+        b
+    };
+    let c = id_of(&h.create_as_is("c", &only("INV-2")).await.unwrap());
+    assert!(matches!(
+        h.create_as_is("d", &only("INV-1")).await,
+        Err(AppError::InvoiceInUse { holder, .. }) if holder == a
+    ));
+    // C is at the provider: INV-2 stays taken.
+    h.run_due().await;
+    assert_eq!(h.status(&c.to_string()).await, CashoutStatus::PendingPayment);
+    assert!(matches!(
+        h.create_as_is("e", &only("INV-2")).await,
+        Err(AppError::InvoiceInUse { holder, .. }) if holder == c
+    ));
+    // A is cancelled: INV-1 is free, once; the next one meets its new holder.
+    h.app.cancel(&merchant("m1"), a).await.unwrap();
+    let f = id_of(&h.create_as_is("f", &only("INV-1")).await.unwrap());
+    assert!(matches!(
+        h.create_as_is("g", &only("INV-1")).await,
+        Err(AppError::InvoiceInUse { holder, .. }) if holder == f
+    ));
+    // A replay of a create is still its first answer, never a conflict with itself.
+    let replay = h.create_as_is("f", &only("INV-1")).await.unwrap();
+    assert_eq!(id_of(&replay), f);
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::claim::InvoiceKey;
 use crate::event::{EventPayload, StatusEvent, StatusReason};
 use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId, ProviderPayoutId};
 use crate::input::CashoutDraft;
@@ -467,6 +468,34 @@ impl CashoutRequest {
     /// Provider checks since the status last changed (drives the polling back-off).
     pub fn checks_since_change(&self) -> u32 {
         self.checks_since_change
+    }
+    /// The invoices it claims at creation (every one of them).
+    pub fn invoice_keys(&self) -> Vec<InvoiceKey> {
+        self.invoices
+            .iter()
+            .map(|i| InvoiceKey {
+                merchant_id: self.merchant_id.clone(),
+                payer_tax_id: i.payer.tax_id.clone(),
+                invoice_id: i.invoice_id.clone(),
+            })
+            .collect()
+    }
+    /// Whether it lets the invoice go (another request may advance it): it ended CANCELLED or
+    /// REJECTED with nothing for a person to look at, or it excluded the invoice, or never had
+    /// it. Each of these is final, so a released invoice stays released.
+    pub fn releases(&self, key: &InvoiceKey) -> bool {
+        if self.merchant_id != key.merchant_id {
+            return true;
+        }
+        // A request ends CANCELLED or REJECTED only once the provider provably holds no live
+        // payout for it; otherwise it is flagged for a person, and keeps its invoices.
+        let ended =
+            matches!(self.status, CashoutStatus::Cancelled | CashoutStatus::Rejected) && self.attention.is_empty();
+        ended
+            || !self
+                .invoices
+                .iter()
+                .any(|i| i.is_included() && i.invoice_id == key.invoice_id && i.payer.tax_id == key.payer_tax_id)
     }
     /// Why a person should look at it (empty: nothing to look at).
     pub fn attention(&self) -> &[Attention] {

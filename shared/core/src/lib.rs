@@ -32,6 +32,7 @@
 
 pub mod auth;
 pub mod cashout;
+pub mod claim;
 pub mod event;
 pub mod ids;
 pub mod input;

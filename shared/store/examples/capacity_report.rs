@@ -94,7 +94,7 @@ async fn main() {
         );
         let key = IdempotencyKey::new(format!("k-{id}")).unwrap();
         let idem = IdempotencyRecord::begin(merchant.clone(), key.clone(), "h".into(), id, clock.now());
-        store.create_request(&created, &idem).await.unwrap();
+        store.create_request(&created, &idem, &[]).await.unwrap();
         step.print("create (request + event + idempotency)");
         store
             .complete_idempotency(

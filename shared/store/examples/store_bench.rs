@@ -104,7 +104,7 @@ async fn main() {
             let (s, m) = (s.clone(), m.clone());
             async move {
                 let (c, idem) = &m[i];
-                s.create_request(c, idem).await.unwrap();
+                s.create_request(c, idem, &[]).await.unwrap();
             }
         })
         .await;

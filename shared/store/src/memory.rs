@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -41,6 +42,8 @@ struct State {
     events: BTreeMap<EventId, (StatusEvent, bool)>,
     idempotency: BTreeMap<(MerchantId, IdempotencyKey), IdempotencyRecord>,
     provider_refs: BTreeMap<(ProviderName, ProviderPayoutId), CashoutRequestId>,
+    /// Invoice claims by storage key: the holder and when it claimed.
+    claims: BTreeMap<String, (CashoutRequestId, OffsetDateTime)>,
     endpoints: BTreeMap<(MerchantId, EndpointId), WebhookEndpoint>,
     attempts: BTreeMap<(EventId, EndpointId, u32), DeliveryAttempt>,
     api_keys: HashMap<ApiKeyHash, ApiKeyRecord>,
@@ -214,6 +217,7 @@ impl CashoutStore for MemoryStore {
         &self,
         change: &Change,
         idempotency: &IdempotencyRecord,
+        released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
         if idempotency.cashout_request_id != change.request.id()
@@ -236,7 +240,26 @@ impl CashoutStore for MemoryStore {
         if state.requests.contains_key(&id) {
             return Err(StoreError::Conflict { expected: 0 });
         }
+        let keys = change.request.invoice_keys();
+        for key in &keys {
+            let Some(&(holder, claimed_at)) = state.claims.get(&key.storage_key()) else {
+                continue;
+            };
+            let claim = InvoiceClaim {
+                key: key.clone(),
+                holder,
+                claimed_at,
+            };
+            if !released.contains(&claim) {
+                return Ok(CreateOutcome::InvoiceHeld(claim));
+            }
+        }
         insert_events(&mut state, &change.events)?;
+        for key in &keys {
+            state
+                .claims
+                .insert(key.storage_key(), (id, change.request.updated_at()));
+        }
         state.requests.insert(id, change.request.clone());
         state.idempotency.insert(key, idempotency.clone());
         Ok(CreateOutcome::Created)

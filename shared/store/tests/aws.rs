@@ -133,7 +133,7 @@ mod aws_only {
         let before = env.store.consumed();
         let change = fx.create(&merchant("clinic"), 1);
         let idem = fx.idempotency(&change, "k", "h");
-        env.store.create_request(&change, &idem).await.unwrap();
+        env.store.create_request(&change, &idem, &[]).await.unwrap();
         let created = env.store.consumed().since(&before);
         assert_eq!(created.write_calls, 1);
         assert!(created.write_units > rust_decimal::Decimal::ZERO, "{created:?}");

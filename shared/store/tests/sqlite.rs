@@ -52,18 +52,21 @@ mod embedded_only {
 
     const CHILD_DIR: &str = "CASHOUT_TEST_KILL9_DIR";
 
-    /// The writer the test kills: creates requests and enqueues a task for each, printing every id
+    /// The writer the test kills: first prints the durability settings its store's writer
+    /// connection runs with, then creates requests and enqueues a task for each, printing every id
     /// once the store has answered `Ok`, until it is killed.
     async fn child_writer(dir: &str) -> ! {
         let clock = Arc::new(ManualClock::new(t0()));
         let store = SqliteStore::open_in(std::path::Path::new(dir), clock.clone()).unwrap();
         let fx = Fixtures::new(clock);
         let mut out = std::io::stdout().lock();
+        let durability = store.writer_durability().await.unwrap();
+        writeln!(out, "durability {} {}", durability.journal_mode, durability.synchronous).unwrap();
         loop {
             let change = fx.create(&merchant("clinic"), 3);
             let id = change.request.id();
             let idem = fx.idempotency(&change, &id.to_string(), "h");
-            store.create_request(&change, &idem).await.unwrap();
+            store.create_request(&change, &idem, &[]).await.unwrap();
             let task = Task::Dispatch { cashout_request_id: id };
             store
                 .send(&TaskEnvelope::new(task, t0(), Duration::ZERO))
@@ -76,6 +79,11 @@ mod embedded_only {
 
     /// Runs this same test binary as the writer (the environment variable selects the role), kills it
     /// with SIGKILL after 40 acknowledged writes, and reopens the store.
+    ///
+    /// A killed process's writes survive in the OS page cache even when they were never synced,
+    /// so the kill alone would pass with `synchronous=OFF`: the writer also reports the settings
+    /// its connection runs with, and they must be WAL with `synchronous=FULL` (each commit fsynced
+    /// before it is acknowledged, which is what survives a power cut too).
     #[tokio::test]
     async fn kill_9_loses_no_acknowledged_write() {
         if let Ok(dir) = std::env::var(CHILD_DIR) {
@@ -94,8 +102,12 @@ mod embedded_only {
             .spawn()
             .unwrap();
         let mut acknowledged = Vec::new();
+        let mut durability = None;
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             let line = line.unwrap();
+            if let Some(settings) = line.strip_prefix("durability ") {
+                durability = Some(settings.to_owned());
+            }
             if let Some(id) = line.strip_prefix("ok ") {
                 acknowledged.push(id.parse::<CashoutRequestId>().unwrap());
                 if acknowledged.len() == 40 {
@@ -105,6 +117,11 @@ mod embedded_only {
             }
         }
         child.wait().unwrap();
+        assert_eq!(
+            durability.as_deref(),
+            Some("wal 2"),
+            "the writer's connection must run in WAL mode with synchronous=FULL (2)"
+        );
         assert_eq!(acknowledged.len(), 40, "the child wrote before it was killed");
 
         let store = SqliteStore::open_in(dir.path(), Arc::new(SystemClock)).unwrap();
@@ -125,7 +142,7 @@ mod embedded_only {
         {
             let store = SqliteStore::open_in(dir.path(), clock.clone()).unwrap();
             let idem = fx.idempotency(&change, "k", "h");
-            store.create_request(&change, &idem).await.unwrap();
+            store.create_request(&change, &idem, &[]).await.unwrap();
             let task = Task::Dispatch {
                 cashout_request_id: change.request.id(),
             };

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -125,8 +126,13 @@ impl MeteredStore {
 }
 
 impl CashoutStore for MeteredStore {
-    async fn create_request(&self, change: &Change, idem: &IdempotencyRecord) -> Result<CreateOutcome, StoreError> {
-        self.metered("create_request", self.inner.create_request(change, idem))
+    async fn create_request(
+        &self,
+        change: &Change,
+        idem: &IdempotencyRecord,
+        released: &[InvoiceClaim],
+    ) -> Result<CreateOutcome, StoreError> {
+        self.metered("create_request", self.inner.create_request(change, idem, released))
             .await
     }
     async fn reclaim_idempotency(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -114,9 +115,10 @@ impl CashoutStore for SimStore {
         &self,
         change: &Change,
         idempotency: &IdempotencyRecord,
+        released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         self.enter("create").await?;
-        let result = self.inner.create_request(change, idempotency).await;
+        let result = self.inner.create_request(change, idempotency, released).await;
         if matches!(result, Ok(CreateOutcome::Created)) {
             self.written(&change.request);
         }

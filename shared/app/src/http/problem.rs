@@ -28,6 +28,12 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub errors: Option<serde_json::Value>,
+    /// For `invoice_in_use`: the request that holds the invoice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cashout_request_id: Option<String>,
+    /// For `invoice_in_use`: the invoice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<String>,
 }
 
 impl Problem {
@@ -40,6 +46,8 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: None,
+            cashout_request_id: None,
+            invoice_id: None,
         }
     }
 }
@@ -79,8 +87,13 @@ impl IntoResponse for ApiError {
             "the service could not complete the request; it is safe to retry".to_owned()
         };
         let mut problem = Problem::new(status, e.code(), detail);
-        if let AppError::Validation(errors) = &e {
-            problem.errors = serde_json::to_value(errors).ok();
+        match &e {
+            AppError::Validation(errors) => problem.errors = serde_json::to_value(errors).ok(),
+            AppError::InvoiceInUse { invoice_id, holder, .. } => {
+                problem.cashout_request_id = Some(holder.to_string());
+                problem.invoice_id = Some(invoice_id.to_string());
+            }
+            _ => {}
         }
         problem.into_response()
     }

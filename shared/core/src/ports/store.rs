@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{ApiKeyHash, ApiKeyRecord};
 use crate::cashout::{CashoutRequest, Change};
+use crate::claim::InvoiceClaim;
 use crate::event::StatusEvent;
 use crate::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use crate::ports::{BoxError, Classify, ErrorClass};
@@ -176,10 +177,14 @@ impl IdempotencyRecord {
 /// What a creation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
-    /// The request, its first event and the idempotency record were written.
+    /// The request, its first event, the idempotency record and the request's invoice claims
+    /// were written.
     Created,
     /// A live record already exists for the key; nothing was written.
     Existing(IdempotencyRecord),
+    /// Another request holds one of the invoices (and was not named as releasing it); nothing
+    /// was written. The caller decides whether the holder lets it go, and tries again naming it.
+    InvoiceHeld(InvoiceClaim),
 }
 
 /// An opaque position in a listing, produced by the adapter that reads it back.
@@ -217,14 +222,26 @@ pub struct DueRequest {
 
 /// Requests, their events, idempotency records and the provider-reference index.
 pub trait CashoutStore: Send + Sync {
-    /// Writes a new request (a [`CashoutRequest::create`] change) with its first event and the
-    /// in-progress idempotency record, atomically; or, if a live record exists for the key,
+    /// Writes a new request (a [`CashoutRequest::create`] change) with its first event, the
+    /// in-progress idempotency record and a claim on each of its invoices
+    /// ([`CashoutRequest::invoice_keys`]), atomically; or, if a live record exists for the key,
     /// nothing, returning the record. Records past `expires_at` count as absent and are
     /// replaced.
+    ///
+    /// An invoice is claimed if no claim exists, or if its claim is still exactly one of
+    /// `released` (a holder the caller found letting it go: the claim is taken over on the
+    /// condition that it did not move since). Otherwise nothing is written and the claim that
+    /// stands in the way is returned. Two creates racing for one invoice: one wins.
+    ///
+    /// An adapter whose transactions cannot hold every claim (DynamoDB: 100 items) claims in
+    /// steps, removes its claims when one is held, and leaves claims behind only if it dies
+    /// between the steps; those name a request that never existed and lapse after
+    /// [`ORPHAN_CLAIM_EXPIRY`](crate::claim::ORPHAN_CLAIM_EXPIRY).
     fn create_request(
         &self,
         change: &Change,
         idempotency: &IdempotencyRecord,
+        released: &[InvoiceClaim],
     ) -> impl Future<Output = Result<CreateOutcome, StoreError>> + Send;
 
     /// Takes over an in-progress record whose writer's claim lapsed: succeeds (`true`) only if

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use cashout_core::cashout::CashoutRequest;
+use cashout_core::claim::{InvoiceClaim, InvoiceKey};
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
@@ -132,6 +133,29 @@ pub(crate) fn outbox_pk(shard: u8) -> String {
 pub(crate) fn idempotency_key(merchant: &MerchantId, key_: &IdempotencyKey) -> Item {
     // Merchant ids have no `#`, so the key after the second `#` cannot be confused.
     key(format!("IDEM#{merchant}#{key_}"), "IDEM")
+}
+
+pub(crate) fn claim_key(storage_key: &str) -> Item {
+    key(format!("INV#{storage_key}"), "INV")
+}
+
+/// The attributes of an invoice claim.
+pub(crate) const CLAIM_HOLDER: &str = "holder";
+pub(crate) const CLAIM_AT: &str = "claimed_at";
+
+pub(crate) fn claim_item(key_: &InvoiceKey, holder: CashoutRequestId, claimed_at: i64) -> Item {
+    let mut item = claim_key(&key_.storage_key());
+    item.insert(CLAIM_HOLDER.into(), s(holder.to_string()));
+    item.insert(CLAIM_AT.into(), n(claimed_at));
+    item
+}
+
+pub(crate) fn claim_from_item(key_: &InvoiceKey, item: &Item) -> Result<InvoiceClaim, StoreError> {
+    Ok(InvoiceClaim {
+        key: key_.clone(),
+        holder: get_s(item, CLAIM_HOLDER)?.parse().map_err(|_| corrupt(CLAIM_HOLDER))?,
+        claimed_at: from_ns(get_n(item, CLAIM_AT)?)?,
+    })
 }
 
 pub(crate) fn provider_ref_key(provider: ProviderName, payout: &ProviderPayoutId) -> Item {

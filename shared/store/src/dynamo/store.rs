@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::{InvoiceClaim, InvoiceKey};
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -404,11 +405,120 @@ fn check_versions(change: &Change, creation: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The most items DynamoDB takes in one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The conditional write of one invoice claim: absent, or still exactly the released claim
+/// the caller named, or already ours (a step of our own create written before).
+fn claim_put(
+    table: &str,
+    key: &InvoiceKey,
+    holder: CashoutRequestId,
+    claimed_at: i64,
+    released: &[InvoiceClaim],
+) -> Result<TransactWriteItem, StoreError> {
+    let item = claim_item(key, holder, claimed_at);
+    match released.iter().find(|c| &c.key == key) {
+        Some(free) => put(
+            table,
+            item,
+            "attribute_not_exists(pk) OR (#h = :old AND #t = :old_at) OR #h = :me",
+            Some(values([
+                (":old", s(free.holder.to_string())),
+                (":old_at", n(to_ns(free.claimed_at)?)),
+                (":me", s(holder.to_string())),
+            ])),
+        )
+        .map(|w| with_claim_names(w, true)),
+        None => put(
+            table,
+            item,
+            "attribute_not_exists(pk) OR #h = :me",
+            Some(values([(":me", s(holder.to_string()))])),
+        )
+        .map(|w| with_claim_names(w, false)),
+    }
+}
+
+/// Names the claim attributes a condition uses (DynamoDB refuses names a condition does not use).
+fn with_claim_names(mut write: TransactWriteItem, with_time: bool) -> TransactWriteItem {
+    if let Some(put) = write.put.as_mut() {
+        let mut names = HashMap::from([("#h".to_owned(), CLAIM_HOLDER.to_owned())]);
+        if with_time {
+            names.insert("#t".to_owned(), CLAIM_AT.to_owned());
+        }
+        put.expression_attribute_names = Some(names);
+    }
+    write
+}
+
+impl DynamoStore {
+    /// Claims the invoices in steps (more than one transaction holds), or returns the claim
+    /// held by another; on the way out of a refusal it removes the claims it wrote.
+    async fn claim_in_steps(
+        &self,
+        keys: &[InvoiceKey],
+        holder: CashoutRequestId,
+        claimed_at: i64,
+        released: &[InvoiceClaim],
+    ) -> Result<Option<InvoiceClaim>, StoreError> {
+        let table = &*self.table;
+        for (step, chunk) in keys.chunks(MAX_TRANSACTION_ITEMS).enumerate() {
+            let items = chunk
+                .iter()
+                .map(|k| claim_put(table, k, holder, claimed_at, released))
+                .collect::<Result<Vec<_>, _>>()?;
+            match self.transact("claim invoices", items).await {
+                Ok(()) => {}
+                Err(Cancelled::Condition {
+                    index,
+                    item: Some(item),
+                }) if index < chunk.len() => {
+                    let held = claim_from_item(&chunk[index], &item)?;
+                    self.unclaim(&keys[..step * MAX_TRANSACTION_ITEMS], holder).await?;
+                    return Ok(Some(held));
+                }
+                Err(other) => {
+                    self.unclaim(&keys[..step * MAX_TRANSACTION_ITEMS], holder).await?;
+                    return Err(cancelled_error("claim invoices", other));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes the claims `holder` wrote (each only if it is still `holder`'s).
+    async fn unclaim(&self, keys: &[InvoiceKey], holder: CashoutRequestId) -> Result<(), StoreError> {
+        for k in keys {
+            let sent = self
+                .client
+                .delete_item()
+                .table_name(&*self.table)
+                .set_key(Some(claim_key(&k.storage_key())))
+                .condition_expression("#h = :me")
+                .expression_attribute_names("#h", CLAIM_HOLDER)
+                .expression_attribute_values(":me", s(holder.to_string()))
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await;
+            match sent {
+                Ok(out) => self.meter.write(out.consumed_capacity()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(sdk_error("remove an invoice claim", e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl CashoutStore for DynamoStore {
     async fn create_request(
         &self,
         change: &Change,
         idempotency: &IdempotencyRecord,
+        released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_versions(change, true)?;
         if idempotency.cashout_request_id != change.request.id()
@@ -423,6 +533,9 @@ impl CashoutStore for DynamoStore {
         }
         let now = to_ns(self.clock.now())?;
         let table = &*self.table;
+        let id = change.request.id();
+        let keys = change.request.invoice_keys();
+        let claimed_at = to_ns(change.request.updated_at())?;
         let mut items = vec![
             put(
                 table,
@@ -435,8 +548,33 @@ impl CashoutStore for DynamoStore {
         for e in events_items(change)? {
             items.push(put(table, e, "attribute_not_exists(pk)", None)?);
         }
-        match self.transact("create a request", items).await {
-            Ok(()) => Ok(CreateOutcome::Created),
+        let first_claim = items.len();
+        let in_one = first_claim + keys.len() <= MAX_TRANSACTION_ITEMS;
+        if in_one {
+            for k in &keys {
+                items.push(claim_put(table, k, id, claimed_at, released)?);
+            }
+        } else {
+            // Too many claims for one transaction: a replay must not meet its own claims, so
+            // the key is read first; then the claims in steps, then the request.
+            let existing = self
+                .get_item(
+                    "read an idempotency record",
+                    idempotency_key(&idempotency.merchant_id, &idempotency.key),
+                )
+                .await?
+                .map(|item| idempotency_from_item(&item))
+                .transpose()?
+                .filter(|r| r.expires_at > self.clock.now());
+            if let Some(record) = existing {
+                return Ok(CreateOutcome::Existing(record));
+            }
+            if let Some(held) = self.claim_in_steps(&keys, id, claimed_at, released).await? {
+                return Ok(CreateOutcome::InvoiceHeld(held));
+            }
+        }
+        let outcome = match self.transact("create a request", items).await {
+            Ok(()) => return Ok(CreateOutcome::Created),
             Err(Cancelled::Condition {
                 index: 0,
                 item: Some(item),
@@ -446,12 +584,26 @@ impl CashoutStore for DynamoStore {
                 Ok(CreateOutcome::Existing(idempotency_from_item(&item)?))
             }
             Err(Cancelled::Condition { index: 1, .. }) => Err(StoreError::Conflict { expected: 0 }),
+            Err(Cancelled::Condition {
+                index,
+                item: Some(item),
+            }) if in_one && index >= first_claim => {
+                let k = keys.get(index - first_claim).ok_or_else(|| StoreError::Corrupt {
+                    message: format!("a cancelled transaction named item {index}"),
+                    source: None,
+                })?;
+                Ok(CreateOutcome::InvoiceHeld(claim_from_item(k, &item)?))
+            }
             Err(Cancelled::Condition { index, .. }) if index >= 2 => Err(StoreError::Corrupt {
                 message: format!("an event of new request {} already exists", change.request.id()),
                 source: None,
             }),
             Err(other) => Err(cancelled_error("create a request", other)),
+        };
+        if !in_one {
+            self.unclaim(&keys, id).await?;
         }
+        outcome
     }
 
     async fn reclaim_idempotency(

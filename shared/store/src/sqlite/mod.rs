@@ -36,6 +36,15 @@ const READERS: usize = 4;
 /// The most writes committed together.
 const MAX_GROUP: usize = 128;
 
+/// What [`SqliteStore::writer_durability`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `PRAGMA journal_mode`, lowercase (`wal`).
+    pub journal_mode: String,
+    /// `PRAGMA synchronous`: 0 `OFF`, 1 `NORMAL`, 2 `FULL`, 3 `EXTRA`.
+    pub synchronous: i64,
+}
+
 /// The embedded store and queue. Cheap to clone; clones share the connections.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -210,6 +219,26 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// The durability settings of the connection every write goes through, as SQLite reports
+    /// them. A test of durability needs them: a `kill -9` alone cannot tell `synchronous=FULL`
+    /// from `OFF`, since the killed process's writes survive in the operating system's page
+    /// cache; only a power cut would show the difference.
+    pub async fn writer_durability(&self) -> Result<Durability, StoreError> {
+        self.write(|conn, _| {
+            let journal_mode = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(sql_error)?;
+            let synchronous = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .map_err(sql_error)?;
+            Ok(Durability {
+                journal_mode,
+                synchronous,
+            })
+        })
+        .await
+    }
+
     fn now(&self) -> OffsetDateTime {
         self.inner.shared.clock.now()
     }
@@ -288,18 +317,56 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     match version {
         0 => {
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {} PRAGMA user_version = {}; COMMIT;",
+                "BEGIN IMMEDIATE; {} {} PRAGMA user_version = {}; COMMIT;",
                 schema::V1,
+                schema::V2,
                 schema::VERSION
             ))
             .map_err(sql_error)?;
             Ok(())
         }
+        1 => migrate_v1_to_v2(conn),
         schema::VERSION => Ok(()),
         other => Err(StoreError::invalid(format!(
             "the store file has schema version {other}; this build knows {}",
             schema::VERSION
         ))),
+    }
+}
+
+/// Adds the invoice claims, each request of a version-1 file claiming its invoices (the first
+/// request in id order wins an invoice two of them share; a later create reads the holder and
+/// takes the claim over if the holder lets it go).
+fn migrate_v1_to_v2(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {}", schema::V2))
+        .map_err(sql_error)?;
+    let result = (|| {
+        let mut read = conn
+            .prepare("SELECT body FROM requests ORDER BY id")
+            .map_err(sql_error)?;
+        let mut insert = conn
+            .prepare("INSERT OR IGNORE INTO invoice_claims (key, holder, claimed_at) VALUES (?1, ?2, ?3)")
+            .map_err(sql_error)?;
+        let mut rows = read.query([]).map_err(sql_error)?;
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            let body: String = row.get(0).map_err(sql_error)?;
+            let request: cashout_core::cashout::CashoutRequest = crate::codec::from_json(&body, "cashout request")?;
+            let at = crate::codec::to_ns(request.updated_at())?;
+            for key in request.invoice_keys() {
+                insert
+                    .execute(rusqlite::params![key.storage_key(), request.id().to_string(), at])
+                    .map_err(sql_error)?;
+            }
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {};", schema::VERSION))
+            .map_err(sql_error)
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT;").map_err(sql_error),
+        Err(e) => {
+            let _rolled_back = conn.execute_batch("ROLLBACK;");
+            Err(e)
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The embedded store's tables. One file; versioned with `PRAGMA user_version`.
 
 /// The current schema version.
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
 
 /// Version 1. Times are Unix nanoseconds (`INTEGER`), documents are the domain types' JSON.
 pub(super) const V1: &str = "
@@ -93,4 +93,14 @@ CREATE TABLE dead_letters (
     dead_at       INTEGER NOT NULL
 );
 CREATE INDEX dead_letters_by_queue ON dead_letters (queue, id);
+";
+
+/// Version 2: invoice claims (one request at a time advances an invoice), by
+/// `InvoiceKey::storage_key`.
+pub(super) const V2: &str = "
+CREATE TABLE invoice_claims (
+    key         TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    claimed_at  INTEGER NOT NULL
+) WITHOUT ROWID;
 ";

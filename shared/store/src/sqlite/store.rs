@@ -2,6 +2,7 @@
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
+use cashout_core::claim::{InvoiceClaim, InvoiceKey};
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -183,11 +184,55 @@ fn read_request(conn: &Connection, id: &str) -> Result<Option<CashoutRequest>, S
         .transpose()
 }
 
+/// Claims every invoice for `holder`, or returns the first claim held by a request not in
+/// `released` (having written none: claims are checked before any is written).
+fn claim_invoices(
+    tx: &rusqlite::Connection,
+    keys: &[InvoiceKey],
+    holder: &str,
+    claimed_at: i64,
+    released: &[InvoiceClaim],
+) -> Result<Option<InvoiceClaim>, StoreError> {
+    let mut read = tx
+        .prepare_cached("SELECT holder, claimed_at FROM invoice_claims WHERE key = ?1")
+        .map_err(sql_error)?;
+    for key in keys {
+        let existing: Option<(String, i64)> = read
+            .query_row([key.storage_key()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(sql_error)?;
+        let Some((current, at)) = existing else { continue };
+        let claim = InvoiceClaim {
+            key: key.clone(),
+            holder: current
+                .parse()
+                .map_err(|e| StoreError::corrupt("an invoice claim names no request id", format!("{e}")))?,
+            claimed_at: from_ns(at)?,
+        };
+        if !released.contains(&claim) {
+            return Ok(Some(claim));
+        }
+    }
+    let mut write = tx
+        .prepare_cached(
+            "INSERT INTO invoice_claims (key, holder, claimed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, claimed_at = excluded.claimed_at",
+        )
+        .map_err(sql_error)?;
+    for key in keys {
+        write
+            .execute(params![key.storage_key(), holder, claimed_at])
+            .map_err(sql_error)?;
+    }
+    Ok(None)
+}
+
 impl CashoutStore for SqliteStore {
     async fn create_request(
         &self,
         change: &Change,
         idempotency: &IdempotencyRecord,
+        released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
         if idempotency.cashout_request_id != change.request.id()
@@ -207,6 +252,9 @@ impl CashoutStore for SqliteStore {
         let body_hash = idempotency.body_hash.clone();
         let until = to_ns(until)?;
         let expires_at = to_ns(idempotency.expires_at)?;
+        let keys = change.request.invoice_keys();
+        let claimed_at = to_ns(change.request.updated_at())?;
+        let released = released.to_vec();
         self.write(move |conn, inner| {
             let now = to_ns(inner.clock.now())?;
             let tx = conn;
@@ -228,6 +276,10 @@ impl CashoutStore for SqliteStore {
                     [&merchant, &key],
                 )
                 .map_err(sql_error)?;
+            }
+            // Checked before anything is written (an outcome, not an error, commits).
+            if let Some(held) = claim_invoices(tx, &keys, &request.id, claimed_at, &released)? {
+                return Ok(CreateOutcome::InvoiceHeld(held));
             }
             let inserted = tx
                 .prepare_cached(

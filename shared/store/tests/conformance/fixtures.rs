@@ -56,11 +56,36 @@ impl Fixtures {
     }
 
     /// A request whose payer names are `payer_name` and whose invoice ids are `id_len` long.
+    /// Its payer tax id (32 characters) is its own id, so that no two requests share an invoice.
     pub fn create_with(&self, merchant_id: &MerchantId, invoices: usize, payer_name: &str, id_len: usize) -> Change {
+        let id = self.request_id();
+        let tax_id = id.as_uuid().simple().to_string();
         let invoices: Vec<_> = (0..invoices)
-            .map(|i| {
-                let id = format!("{i:0>width$}", width = id_len);
-                json!({"invoice_id": id, "payer": {"tax_id": format!("{i:0>32}"), "name": payer_name},
+            .map(|i| (tax_id.clone(), format!("{i:0>width$}", width = id_len)))
+            .collect();
+        self.create_of(id, merchant_id, &invoices, payer_name)
+    }
+
+    /// A request advancing exactly these invoices (payer tax id, invoice id).
+    pub fn create_invoices(&self, merchant_id: &MerchantId, invoices: &[(&str, &str)]) -> Change {
+        let invoices: Vec<_> = invoices
+            .iter()
+            .map(|(t, i)| ((*t).to_owned(), (*i).to_owned()))
+            .collect();
+        self.create_of(self.request_id(), merchant_id, &invoices, "P")
+    }
+
+    fn create_of(
+        &self,
+        id: CashoutRequestId,
+        merchant_id: &MerchantId,
+        invoices: &[(String, String)],
+        payer_name: &str,
+    ) -> Change {
+        let invoices: Vec<_> = invoices
+            .iter()
+            .map(|(tax_id, invoice_id)| {
+                json!({"invoice_id": invoice_id, "payer": {"tax_id": tax_id, "name": payer_name},
                        "amount": "100.00", "advance_percentage": "80"})
             })
             .collect();
@@ -73,7 +98,7 @@ impl Fixtures {
             .unwrap()
             .validate()
             .unwrap();
-        CashoutRequest::create(self.request_id(), merchant_id.clone(), draft, self.now())
+        CashoutRequest::create(id, merchant_id.clone(), draft, self.now())
     }
 
     /// The in-progress idempotency record of a creation.

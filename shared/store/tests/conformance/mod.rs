@@ -91,6 +91,10 @@ macro_rules! store_suite {
             endpoints_are_created_replaced_listed_and_deleted_per_merchant,
             delivery_attempts_are_listed_per_endpoint_newest_first_and_per_event,
             api_keys_are_found_by_hash,
+            an_invoice_claimed_by_one_request_is_refused_to_another_and_nothing_is_written,
+            a_claim_is_taken_over_only_while_it_is_still_the_released_one,
+            sixty_four_concurrent_creates_of_one_invoice_have_one_winner,
+            five_hundred_invoices_are_claimed_all_or_nothing,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

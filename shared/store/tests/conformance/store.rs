@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use cashout_core::auth::{ApiKey, ApiKeyRecord, Principal};
 use cashout_core::cashout::CashoutRequest;
+use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::{EventPayload, StatusEvent};
 use cashout_core::ids::{EventId, ProviderPayoutId};
 use cashout_core::ports::{
@@ -24,7 +25,7 @@ fn fx<S>(env: &StoreEnv<S>) -> Fixtures {
 async fn create<S: Store>(store: &S, fx: &Fixtures, change: &cashout_core::cashout::Change) {
     let idem = fx.idempotency(change, &format!("k-{}", change.request.id()), "h");
     assert_eq!(
-        store.create_request(change, &idem).await.unwrap(),
+        store.create_request(change, &idem, &[]).await.unwrap(),
         CreateOutcome::Created
     );
 }
@@ -48,7 +49,7 @@ pub async fn created_requests_read_back_with_their_first_event<S: Store>(env: St
     let fx = fx(&env);
     let change = fx.create(&merchant("clinic"), 2);
     let idem = fx.idempotency(&change, "key-1", "hash-1");
-    let out = env.store.create_request(&change, &idem).await.unwrap();
+    let out = env.store.create_request(&change, &idem, &[]).await.unwrap();
     assert_eq!(out, CreateOutcome::Created);
     assert_eq!(load(&env.store, change.request.id()).await, change.request);
     assert_eq!(env.store.list_events(change.request.id()).await.unwrap(), change.events);
@@ -68,12 +69,12 @@ pub async fn a_live_key_with_the_same_body_returns_the_first_record_and_writes_n
     let m = merchant("clinic");
     let first = fx.create(&m, 1);
     let first_idem = fx.idempotency(&first, "same", "hash-a");
-    env.store.create_request(&first, &first_idem).await.unwrap();
+    env.store.create_request(&first, &first_idem, &[]).await.unwrap();
 
     env.clock.advance(Duration::hours(23));
     let second = fx.create(&m, 1);
     let second_idem = fx.idempotency(&second, "same", "hash-a");
-    let out = env.store.create_request(&second, &second_idem).await.unwrap();
+    let out = env.store.create_request(&second, &second_idem, &[]).await.unwrap();
     assert_eq!(out, CreateOutcome::Existing(first_idem.clone()));
     assert_eq!(env.store.get_request(second.request.id()).await.unwrap(), None);
     assert!(env.store.list_events(second.request.id()).await.unwrap().is_empty());
@@ -82,7 +83,7 @@ pub async fn a_live_key_with_the_same_body_returns_the_first_record_and_writes_n
     let other = fx.create(&merchant("pharmacy"), 1);
     let other_idem = fx.idempotency(&other, "same", "hash-a");
     assert_eq!(
-        env.store.create_request(&other, &other_idem).await.unwrap(),
+        env.store.create_request(&other, &other_idem, &[]).await.unwrap(),
         CreateOutcome::Created
     );
 }
@@ -92,13 +93,13 @@ pub async fn a_live_key_with_another_body_returns_the_first_record_with_its_hash
     let m = merchant("clinic");
     let first = fx.create(&m, 1);
     env.store
-        .create_request(&first, &fx.idempotency(&first, "k", "hash-a"))
+        .create_request(&first, &fx.idempotency(&first, "k", "hash-a"), &[])
         .await
         .unwrap();
     let second = fx.create(&m, 3);
     let out = env
         .store
-        .create_request(&second, &fx.idempotency(&second, "k", "hash-b"))
+        .create_request(&second, &fx.idempotency(&second, "k", "hash-b"), &[])
         .await
         .unwrap();
     let CreateOutcome::Existing(record) = out else {
@@ -127,7 +128,7 @@ pub async fn sixty_four_concurrent_creates_with_one_key_write_one_request_and_on
             );
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.create_request(&c, &idem).await
+                store.create_request(&c, &idem, &[]).await
             })
         })
         .collect();
@@ -139,6 +140,7 @@ pub async fn sixty_four_concurrent_creates_with_one_key_write_one_request_and_on
             CreateOutcome::Existing(r) => {
                 existing.insert(r.cashout_request_id);
             }
+            CreateOutcome::InvoiceHeld(claim) => panic!("no invoice was shared: {claim:?}"),
         }
     }
     assert_eq!(created.len(), 1, "exactly one creation wins");
@@ -171,14 +173,14 @@ pub async fn an_expired_idempotency_record_counts_as_absent_and_is_replaced<S: S
     let m = merchant("clinic");
     let first = fx.create(&m, 1);
     let first_idem = fx.idempotency(&first, "k", "h1");
-    env.store.create_request(&first, &first_idem).await.unwrap();
+    env.store.create_request(&first, &first_idem, &[]).await.unwrap();
 
     // One nanosecond before expiry it is live; at expiry it counts as absent.
     env.clock.set(first_idem.expires_at - Duration::nanoseconds(1));
     let early = fx.create(&m, 1);
     assert!(matches!(
         env.store
-            .create_request(&early, &fx.idempotency(&early, "k", "h2"))
+            .create_request(&early, &fx.idempotency(&early, "k", "h2"), &[])
             .await
             .unwrap(),
         CreateOutcome::Existing(_)
@@ -187,14 +189,14 @@ pub async fn an_expired_idempotency_record_counts_as_absent_and_is_replaced<S: S
     let second = fx.create(&m, 1);
     let second_idem = fx.idempotency(&second, "k", "h2");
     assert_eq!(
-        env.store.create_request(&second, &second_idem).await.unwrap(),
+        env.store.create_request(&second, &second_idem, &[]).await.unwrap(),
         CreateOutcome::Created
     );
     // The new record is the one now answered.
     let third = fx.create(&m, 1);
     assert_eq!(
         env.store
-            .create_request(&third, &fx.idempotency(&third, "k", "h3"))
+            .create_request(&third, &fx.idempotency(&third, "k", "h3"), &[])
             .await
             .unwrap(),
         CreateOutcome::Existing(second_idem)
@@ -208,7 +210,7 @@ pub async fn a_lapsed_claim_is_reclaimed_once_and_completion_is_replayed<S: Stor
     let m = merchant("clinic");
     let change = fx.create(&m, 1);
     let idem = fx.idempotency(&change, "k", "h");
-    env.store.create_request(&change, &idem).await.unwrap();
+    env.store.create_request(&change, &idem, &[]).await.unwrap();
 
     env.clock
         .advance(IdempotencyRecord::IN_PROGRESS_EXPIRY + Duration::seconds(1));
@@ -220,7 +222,7 @@ pub async fn a_lapsed_claim_is_reclaimed_once_and_completion_is_replayed<S: Stor
     let retry = fx.create(&m, 1);
     let CreateOutcome::Existing(now_held) = env
         .store
-        .create_request(&retry, &fx.idempotency(&retry, "k", "h"))
+        .create_request(&retry, &fx.idempotency(&retry, "k", "h"), &[])
         .await
         .unwrap()
     else {
@@ -236,7 +238,7 @@ pub async fn a_lapsed_claim_is_reclaimed_once_and_completion_is_replayed<S: Stor
     let again = fx.create(&m, 1);
     let CreateOutcome::Existing(done) = env
         .store
-        .create_request(&again, &fx.idempotency(&again, "k", "h"))
+        .create_request(&again, &fx.idempotency(&again, "k", "h"), &[])
         .await
         .unwrap()
     else {
@@ -772,4 +774,141 @@ pub async fn api_keys_are_found_by_hash<S: Store>(env: StoreEnv<S>) {
         env.store.get_api_key(&ApiKey::new("sk_other").hash()).await.unwrap(),
         None
     );
+}
+
+async fn try_create<S: Store>(
+    store: &S,
+    fx: &Fixtures,
+    change: &cashout_core::cashout::Change,
+    released: &[InvoiceClaim],
+) -> CreateOutcome {
+    let idem = fx.idempotency(change, &format!("k-{}", change.request.id()), "h");
+    store.create_request(change, &idem, released).await.unwrap()
+}
+
+fn held(outcome: CreateOutcome) -> InvoiceClaim {
+    match outcome {
+        CreateOutcome::InvoiceHeld(claim) => claim,
+        other => panic!("expected the invoice to be held, got {other:?}"),
+    }
+}
+
+pub async fn an_invoice_claimed_by_one_request_is_refused_to_another_and_nothing_is_written<S: Store>(
+    env: StoreEnv<S>,
+) {
+    let fx = fx(&env);
+    let m = merchant("clinic");
+    let a = fx.create_invoices(&m, &[("11222333000181", "INV-1"), ("11222333000181", "INV-2")]);
+    create(&env.store, &fx, &a).await;
+    let b = fx.create_invoices(&m, &[("11222333000181", "INV-3"), ("11222333000181", "INV-2")]);
+    let claim = held(try_create(&env.store, &fx, &b, &[]).await);
+    assert_eq!(claim.holder, a.request.id());
+    assert_eq!(claim.key.invoice_id.as_str(), "INV-2");
+    assert_eq!(claim.key.payer_tax_id, "11222333000181");
+    assert_eq!(
+        env.store.get_request(b.request.id()).await.unwrap(),
+        None,
+        "the refused request is not written"
+    );
+    assert!(env.store.list_events(b.request.id()).await.unwrap().is_empty());
+    // The refused create claimed nothing: its other invoice is free.
+    create(&env.store, &fx, &fx.create_invoices(&m, &[("11222333000181", "INV-3")])).await;
+    // The same invoice id from another payer, or at another merchant, is another invoice.
+    create(&env.store, &fx, &fx.create_invoices(&m, &[("99888777000166", "INV-2")])).await;
+    create(
+        &env.store,
+        &fx,
+        &fx.create_invoices(&merchant("other"), &[("11222333000181", "INV-2")]),
+    )
+    .await;
+}
+
+pub async fn a_claim_is_taken_over_only_while_it_is_still_the_released_one<S: Store>(env: StoreEnv<S>) {
+    let fx = fx(&env);
+    let m = merchant("clinic");
+    let a = fx.create_invoices(&m, &[("1", "INV-1")]);
+    create(&env.store, &fx, &a).await;
+    let b = fx.create_invoices(&m, &[("1", "INV-1")]);
+    let a_claim = held(try_create(&env.store, &fx, &b, &[]).await);
+    assert_eq!(
+        try_create(&env.store, &fx, &b, &[a_claim.clone()]).await,
+        CreateOutcome::Created
+    );
+    // Another writer who also saw A's claim released comes too late: B holds it now.
+    let c = fx.create_invoices(&m, &[("1", "INV-1")]);
+    let now_held = held(try_create(&env.store, &fx, &c, &[a_claim]).await);
+    assert_eq!(now_held.holder, b.request.id());
+    assert_eq!(env.store.get_request(c.request.id()).await.unwrap(), None);
+}
+
+pub async fn sixty_four_concurrent_creates_of_one_invoice_have_one_winner<S: Store + Clone + 'static>(
+    env: StoreEnv<S>,
+) {
+    let fx = fx(&env);
+    let m = merchant("clinic");
+    let changes: Vec<_> = (0..64)
+        .map(|i| fx.create_invoices(&m, &[("1", &format!("OWN-{i}")), ("1", "SHARED")]))
+        .collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
+    let tasks: Vec<_> = changes
+        .iter()
+        .map(|c| {
+            let (store, c, idem, barrier) = (
+                env.store.clone(),
+                c.clone(),
+                fx.idempotency(c, &format!("k-{}", c.request.id()), "h"),
+                barrier.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.create_request(&c, &idem, &[]).await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut holders = HashSet::new();
+    for (task, change) in futures::future::join_all(tasks).await.into_iter().zip(&changes) {
+        match task.unwrap().unwrap() {
+            CreateOutcome::Created => created.push(change.request.id()),
+            CreateOutcome::InvoiceHeld(claim) => {
+                holders.insert(claim.holder);
+            }
+            CreateOutcome::Existing(r) => panic!("no key was shared: {r:?}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one request advances the invoice");
+    assert_eq!(holders, HashSet::from([created[0]]), "the others are told who holds it");
+    for change in &changes {
+        let stored = env.store.get_request(change.request.id()).await.unwrap();
+        assert_eq!(stored.is_some(), change.request.id() == created[0]);
+    }
+}
+
+pub async fn five_hundred_invoices_are_claimed_all_or_nothing<S: Store>(env: StoreEnv<S>) {
+    let fx = fx(&env);
+    let m = merchant("clinic");
+    let n = cashout_core::input::MAX_INVOICES;
+    let ids: Vec<String> = (0..n).map(|i| format!("INV-{i:04}")).collect();
+    let first: Vec<(&str, &str)> = ids.iter().map(|i| ("1", i.as_str())).collect();
+    let a = fx.create_invoices(&m, &first);
+    create(&env.store, &fx, &a).await;
+    // A replay of A's key is answered from its record, not refused for A's own claims.
+    let replay = fx.create_invoices(&m, &first);
+    let a_key = format!("k-{}", a.request.id());
+    let out = env
+        .store
+        .create_request(&replay, &fx.idempotency(&replay, &a_key, "h"), &[])
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, CreateOutcome::Existing(ref r) if r.cashout_request_id == a.request.id()),
+        "{out:?}"
+    );
+    // B shares only A's last invoice: refused, and none of its other claims stays behind.
+    let mut second: Vec<(&str, &str)> = ids[..n - 1].iter().map(|i| ("2", i.as_str())).collect();
+    second.push(("1", ids[n - 1].as_str()));
+    let b = fx.create_invoices(&m, &second);
+    assert_eq!(held(try_create(&env.store, &fx, &b, &[]).await).holder, a.request.id());
+    let c = fx.create_invoices(&m, &second[..n - 1]);
+    create(&env.store, &fx, &c).await;
 }
