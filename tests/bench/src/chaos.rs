@@ -321,6 +321,37 @@ async fn client_loop(shared: Arc<Shared>, next: Arc<AtomicUsize>) {
     }
 }
 
+/// Joins the client tasks that have ended; one that panicked (or was cancelled) fails the run,
+/// since its request and the rest of its share were never played.
+async fn reap_finished(clients: &mut Vec<tokio::task::JoinHandle<()>>) -> Result<(), String> {
+    let mut i = 0;
+    while i < clients.len() {
+        if clients[i].is_finished() {
+            client_ended(clients.swap_remove(i).await)?;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// How a client task ended: `Err` (the run fails) unless it played its share to the end.
+fn client_ended(joined: Result<(), tokio::task::JoinError>) -> Result<(), String> {
+    match joined {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            Err(format!("a client task panicked, its requests unplayed: {message}"))
+        }
+        Err(e) => Err(format!("a client task did not finish, its requests unplayed: {e}")),
+    }
+}
+
 /// The transitions of the status table (`docs/architecture.md`), written here independently of
 /// the product's own table.
 fn allowed(from: &str, to: &str) -> bool {
@@ -503,7 +534,7 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
     // Creates, with the kills spread over them.
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..config.clients)
+    let mut clients: Vec<_> = (0..config.clients)
         .map(|_| tokio::spawn(client_loop(shared.clone(), next.clone())))
         .collect();
     let mut runner = Some(runner);
@@ -524,13 +555,21 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
     for k in 1..=kills_during_creates {
         let at = config.requests * k / (kills_during_creates + 1);
         while shared.created.load(Ordering::Relaxed) < at {
+            // A client that died leaves its request uncounted: fail now rather than wait forever.
+            if let Err(e) = reap_finished(&mut clients).await {
+                clients.iter().for_each(tokio::task::JoinHandle::abort);
+                return Err(e);
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         log(format!("kill -9 at {at} requests"));
         kill(&mut runner, &mut logs)?;
     }
-    for c in clients {
-        let _ = c.await;
+    while !clients.is_empty() {
+        if let Err(e) = client_ended(clients.remove(0).await) {
+            clients.iter().for_each(tokio::task::JoinHandle::abort);
+            return Err(e);
+        }
     }
     let create_phase = started.elapsed();
     log(format!("{} requests created in {create_phase:?}", config.requests));
@@ -1102,5 +1141,34 @@ impl ChaosReport {
     /// The report as JSON.
     pub fn to_json(&self) -> Value {
         json!(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_that_panics_fails_the_run_with_its_message() {
+        let mut clients = vec![
+            tokio::spawn(async {}),
+            tokio::spawn(async { panic!("request #7: unexpected body") }),
+        ];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !clients.iter().all(tokio::task::JoinHandle::is_finished) {
+            assert!(Instant::now() < deadline, "the client tasks never ended");
+            tokio::task::yield_now().await;
+        }
+        let e = reap_finished(&mut clients).await.unwrap_err();
+        assert!(
+            e.contains("panicked") && e.contains("request #7: unexpected body"),
+            "{e}"
+        );
+
+        let cancelled = tokio::spawn(std::future::pending::<()>());
+        cancelled.abort();
+        let e = client_ended(cancelled.await).unwrap_err();
+        assert!(e.contains("did not finish"), "{e}");
+        assert_eq!(client_ended(tokio::spawn(async {}).await), Ok(()));
     }
 }
