@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use cashout_core::ids::{CashoutRequestId, MerchantId};
+use cashout_core::ids::{CashoutRequestId, MerchantId, ProviderPayoutId};
 use cashout_core::money::{Amount, Currency, Percentage, parse_decimal};
 use cashout_core::ports::{InboundNotification, PayoutProvider, ProviderNotification};
 use cashout_core::provider::ProviderName;
@@ -46,7 +46,16 @@ pub fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {
 }
 
 /// A D24-family notification body (and a `Content-Type`). A notification carries no status: it
-/// is at most a hint naming the payout, and the names it gives are the ones in the form.
+/// is at most a hint naming the payout, and the names it gives are the ones in the form:
+/// - its reference is the request id the form's `external_id` field holds, and `None` when that
+///   field is absent or holds no request id — never an id read from another field or from
+///   anywhere else in the body;
+/// - its payout id is the form's `cashout_id` field, exactly, and `None` when that field is
+///   absent or holds no valid payout id (empty, too long, not visible ASCII);
+/// - it names at least one of the two.
+///
+/// The form is decoded here independently of the adapter (`form_fields`), and a form that
+/// gives either field twice must not become a hint (which of the two would it name?).
 pub fn d24_notification(data: &[u8]) {
     for provider in [ProviderName::D24, ProviderName::Onspot, ProviderName::Tupay] {
         let n = InboundNotification {
@@ -56,18 +65,71 @@ pub fn d24_notification(data: &[u8]) {
         match providers().parse_notification(provider, &n) {
             Ok(ProviderNotification::Hint { reference, payout_id }) => {
                 assert!(reference.is_some() || payout_id.is_some(), "a hint that names nothing");
-                if let Some(r) = reference {
-                    let text = String::from_utf8_lossy(data);
-                    assert!(
-                        text.contains(&r.to_string()) || text.contains("external_id"),
-                        "a reference that is not in the body"
-                    );
-                }
+                let form = form_fields(data);
+                let values = |name: &str| -> Vec<&str> {
+                    form.iter()
+                        .filter(|(k, _)| k == name)
+                        .map(|(_, v)| v.as_str())
+                        .collect()
+                };
+                let (external_ids, cashout_ids) = (values("external_id"), values("cashout_id"));
+                assert!(
+                    external_ids.len() <= 1 && cashout_ids.len() <= 1,
+                    "a hint from a form that names a field twice: {form:?}"
+                );
+                let expected_reference = external_ids.first().and_then(|v| v.parse::<CashoutRequestId>().ok());
+                assert_eq!(
+                    reference, expected_reference,
+                    "the reference is not the form's external_id: {form:?}"
+                );
+                let expected_payout_id = cashout_ids.first().and_then(|v| ProviderPayoutId::new(*v).ok());
+                assert_eq!(
+                    payout_id, expected_payout_id,
+                    "the payout id is not the form's cashout_id: {form:?}"
+                );
             }
             Ok(ProviderNotification::Status(_)) => panic!("a D24 notification must never carry a trusted status"),
             Err(_) => {}
         }
     }
+}
+
+/// The name/value pairs of an `application/x-www-form-urlencoded` body, decoded as the WHATWG
+/// URL standard says (and written here from it, not borrowed from the adapter's parser): split
+/// on `&`, skip empty pieces, split each at its first `=`, turn `+` into a space, percent-decode
+/// (a `%` not followed by two hex digits stays as it is), then read the bytes as UTF-8 with
+/// replacement characters.
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    fn decode(part: &[u8]) -> String {
+        let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+        let mut out = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => out.push(b' '),
+                b'%' => match (
+                    part.get(i + 1).copied().and_then(hex),
+                    part.get(i + 2).copied().and_then(hex),
+                ) {
+                    (Some(high), Some(low)) => {
+                        out.push(high * 16 + low);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split(|b| *b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| match piece.iter().position(|b| *b == b'=') {
+            Some(at) => (decode(&piece[..at]), decode(&piece[at + 1..])),
+            None => (decode(piece), String::new()),
+        })
+        .collect()
 }
 
 /// A Cascad callback: `fields[0]` is the body, `fields[1]` a signature to try. The body is also
