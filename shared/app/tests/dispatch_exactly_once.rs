@@ -757,8 +757,22 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// 1,024 schedules by default (about a second); `PROPTEST_CASES` overrides (30,000 take about a
+/// minute).
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1_024);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn dispatch_never_makes_a_second_payout_nor_ends_a_request_whose_payout_the_provider_holds(
