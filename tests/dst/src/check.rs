@@ -74,6 +74,36 @@ impl Checker {
     /// A request was written.
     pub fn request_written(&self, request: &CashoutRequest) {
         self.consistent(request);
+        self.invoices_held_once(request);
+    }
+
+    /// Invariant 10: an invoice is held by one request at a time (a request that let it go —
+    /// ended CANCELLED or REJECTED, or excluded it — does not hold it; one flagged for a person
+    /// is the person's to sort out).
+    fn invoices_held_once(&self, r: &CashoutRequest) {
+        if flagged(r) {
+            return;
+        }
+        let held: Vec<_> = r.invoice_keys().into_iter().filter(|k| !r.releases(k)).collect();
+        if held.is_empty() {
+            return;
+        }
+        for other in self.store.all_requests() {
+            if other.id() == r.id() || flagged(&other) {
+                continue;
+            }
+            if let Some(k) = held.iter().find(|k| !other.releases(k)) {
+                self.ctx.violation(format!(
+                    "invariant 10: invoice {} of payer {} is advanced by requests {} ({}) and {} ({})",
+                    k.invoice_id,
+                    k.payer_tax_id,
+                    short(r.id()),
+                    r.status(),
+                    short(other.id()),
+                    other.status()
+                ));
+            }
+        }
     }
 
     fn consistent(&self, r: &CashoutRequest) {

@@ -373,10 +373,18 @@ impl World {
                 _ => ProviderName::Cascad,
             };
             let merchant = r.pick(&merchants).clone();
+            let mut body = body(r, provider, n);
+            // Sometimes the merchant sends invoices of an earlier request again: refused while
+            // that one holds them, accepted once it let them go (cancelled, rejected, excluded).
+            let earlier: Vec<&Planned> = self.plan.iter().filter(|p| p.merchant == merchant).collect();
+            if !earlier.is_empty() && r.chance(200) {
+                let again: Value = serde_json::from_str(&r.pick(&earlier).body).unwrap_or_default();
+                body["invoices"] = again["invoices"].clone();
+            }
             self.plan.push(Planned {
                 merchant,
                 key: format!("order-{n}"),
-                body: body(r, provider, n).to_string(),
+                body: body.to_string(),
             });
             let at = start + time::Duration::seconds(i64::try_from(r.between(0, 3 * 3600)).unwrap_or(0));
             self.agenda.at(at, Event::Create(n));
