@@ -22,7 +22,9 @@
 
 use std::time::Duration;
 
-use cashout_core::cashout::{AttentionReason, CashoutRequest, DispatchFailure, ProviderKnowledge, TransitionError};
+use cashout_core::cashout::{
+    AttentionReason, CashoutRequest, DispatchFailure, DispatchState, ProviderKnowledge, TransitionError,
+};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{
     PayoutOrder, PayoutProvider, ProviderError, ProviderErrorKind, Store, StoreError, TaskQueue,
@@ -157,12 +159,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// again later: it exists, so it is never created again.
     pub(crate) async fn adopt(&self, request: CashoutRequest, payout: ProviderPayout) -> Result<TaskOutcome, AppError> {
         let wait = backoff(request.dispatch().map_or(1, |d| d.attempts));
+        let claim = request.dispatch().copied();
         let m = self
             .mutate_from(request, |r, now| {
                 if let Some(change) = r.record_provider_payout(&payout, now) {
                     return Ok(Some(self.scheduled(change, now)));
                 }
-                if r.status() != CashoutStatus::Approved || r.dispatch().is_none_or(|d| d.lease_until.is_none()) {
+                if r.status() != CashoutStatus::Approved || !still_ours(claim, r) {
                     return Ok(None);
                 }
                 let release = r.release_dispatch(ProviderKnowledge::MayExist, now)?;
@@ -185,9 +188,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// Ends the dispatch without a payout at the provider (`REJECTED` or
     /// `PAYMENT_PROCESSOR_ERROR`). Only called when the provider provably holds none.
     async fn fail_dispatch(&self, request: CashoutRequest, failure: DispatchFailure) -> Result<TaskOutcome, AppError> {
+        let claim = request.dispatch().copied();
         let m = self
             .mutate_from(request, |r, now| {
-                if r.status() != CashoutStatus::Approved {
+                if r.status() != CashoutStatus::Approved || !still_ours(claim, r) {
                     return Ok(None);
                 }
                 Ok(Some(
@@ -260,9 +264,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         attention: Option<AttentionReason>,
         wait: Duration,
     ) -> Result<TaskOutcome, AppError> {
+        let claim = request.dispatch().copied();
         let m = self
             .mutate_from(request, |r, now| {
-                if r.status() != CashoutStatus::Approved {
+                if r.status() != CashoutStatus::Approved || !still_ours(claim, r) {
                     return Ok(None);
                 }
                 let mut release = r
@@ -278,6 +283,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             // Someone else settled it meanwhile (a provider notification).
             return Ok(TaskOutcome::Done);
         }
+        if m.change.is_none() {
+            tracing::warn!("this dispatcher's lease lapsed and another claimed the request; it stops");
+            return Ok(TaskOutcome::Done);
+        }
         Ok(TaskOutcome::RetryAfter(wait))
     }
 
@@ -287,6 +296,18 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             .notification_base_url
             .as_ref()
             .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
+    }
+}
+
+/// Whether `current` still carries the lease of the claim this dispatcher made: a dispatcher
+/// that outlived its lease (another claimed the request since, or it was released) must not
+/// write what it learnt over what the next one learnt.
+fn still_ours(claim: Option<DispatchState>, current: &CashoutRequest) -> bool {
+    match (claim, current.dispatch()) {
+        (Some(mine), Some(now)) => {
+            mine.lease_until.is_some() && now.lease_until == mine.lease_until && now.attempts == mine.attempts
+        }
+        _ => false,
     }
 }
 

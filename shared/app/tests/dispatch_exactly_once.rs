@@ -126,6 +126,8 @@ enum Point {
     Claimed,
     /// The create reached the provider (which acted on it); the answer is on its way back.
     CreateSent,
+    /// The lookup before the create answered; the dispatcher has not acted on it yet.
+    LookedUp,
 }
 
 /// A dispatcher paused at `point`: it says so on `entered` and waits for `release`.
@@ -257,12 +259,16 @@ impl PayoutProvider for ScriptedProvider {
     ) -> Result<Option<ProviderPayout>, ProviderError> {
         let gate = self.state().take_gate(Point::Claimed);
         pause(gate).await;
-        let mut s = self.state();
-        let read = s.read();
-        s.calls
-            .push(format!("lookup {}", if read.is_ok() { "answered" } else { "failed" }));
-        read?;
-        Ok(s.payouts.get(&reference).and_then(|p| p.first()).cloned())
+        let (gate, answer) = {
+            let mut s = self.state();
+            let read = s.read();
+            s.calls
+                .push(format!("lookup {}", if read.is_ok() { "answered" } else { "failed" }));
+            let answer = read.map(|()| s.payouts.get(&reference).and_then(|p| p.first()).cloned());
+            (s.take_gate(Point::LookedUp), answer)
+        };
+        pause(gate).await;
+        answer
     }
 
     async fn payout_status(
@@ -528,6 +534,8 @@ enum Beside {
     Cancel,
     /// An operator rejects.
     Reject,
+    /// The paused dispatcher's lease lapses and another dispatch runs.
+    LapseThenDispatch,
 }
 
 /// How far the clock moves.
@@ -646,6 +654,10 @@ impl Harness {
                 self.reject().await;
                 Ok(())
             }
+            Some(Beside::LapseThenDispatch) => {
+                Box::pin(self.step(Step::Wait(Wait::Lapse))).await?;
+                self.dispatch("dispatch after the lease lapsed").await
+            }
         }
     }
 
@@ -730,7 +742,7 @@ fn read() -> impl Strategy<Value = Read> {
 }
 
 fn point() -> impl Strategy<Value = Point> {
-    prop_oneof![Just(Point::Claimed), Just(Point::CreateSent)]
+    prop_oneof![Just(Point::Claimed), Just(Point::CreateSent), Just(Point::LookedUp)]
 }
 
 fn beside() -> impl Strategy<Value = Beside> {
@@ -739,6 +751,7 @@ fn beside() -> impl Strategy<Value = Beside> {
         Just(Beside::Sweep),
         Just(Beside::Cancel),
         Just(Beside::Reject),
+        Just(Beside::LapseThenDispatch),
     ]
 }
 
@@ -809,6 +822,29 @@ fn a_timeout_after_the_provider_made_the_payout_then_a_failed_lookup_is_not_crea
     );
 }
 
+/// A dispatcher stalls after its lookup (nothing there) past its lease; the next one's create
+/// reaches the provider but its answer is lost and its lookups fail. The stale one wakes up:
+/// what it knew must not erase what the next one learnt, or later attempts give up over a
+/// payout the provider holds.
+#[test]
+fn a_dispatcher_that_outlives_its_lease_does_not_erase_what_the_next_one_learnt() {
+    must_hold(
+        &[Create::TimeoutInOutage],
+        &[],
+        &[
+            Step::Interleaved(Point::LookedUp, Beside::LapseThenDispatch),
+            Step::Wait(Wait::Asked),
+            Step::Dispatch,
+            Step::Wait(Wait::Lapse),
+            Step::Sweep,
+            Step::Wait(Wait::Lapse),
+            Step::Sweep,
+            Step::Wait(Wait::Lapse),
+            Step::Sweep,
+        ],
+    );
+}
+
 #[test]
 fn a_dispatcher_that_dies_after_its_create_reached_the_provider_is_not_followed_by_a_second_create() {
     must_hold(
@@ -821,7 +857,7 @@ fn a_dispatcher_that_dies_after_its_create_reached_the_provider_is_not_followed_
 #[test]
 fn a_duplicate_dispatch_or_a_cancel_between_claim_and_create_changes_nothing() {
     for beside in [Beside::Dispatch, Beside::Sweep, Beside::Cancel, Beside::Reject] {
-        for point in [Point::Claimed, Point::CreateSent] {
+        for point in [Point::Claimed, Point::CreateSent, Point::LookedUp] {
             must_hold(
                 &[Create::ServerErrorAfter],
                 &[Read::Answer, Read::Fail, Read::Fail],

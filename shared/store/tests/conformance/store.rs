@@ -831,7 +831,7 @@ pub async fn a_claim_is_taken_over_only_while_it_is_still_the_released_one<S: St
     let b = fx.create_invoices(&m, &[("1", "INV-1")]);
     let a_claim = held(try_create(&env.store, &fx, &b, &[]).await);
     assert_eq!(
-        try_create(&env.store, &fx, &b, &[a_claim.clone()]).await,
+        try_create(&env.store, &fx, &b, std::slice::from_ref(&a_claim)).await,
         CreateOutcome::Created
     );
     // Another writer who also saw A's claim released comes too late: B holds it now.
