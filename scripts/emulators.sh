@@ -15,7 +15,7 @@ MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.58.0
 READY_DEADLINE_SECONDS=90
 
-log() { echo "$(basename "$0"): $*" >&2; }
+log() { echo "$(date -u +%H:%M:%S) $(basename "$0"): $*" >&2; }
 
 install_dynamodb_local() {
     local dir="$tools/dynamodb-local-$DYNAMODB_LOCAL_VERSION"
