@@ -6,67 +6,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cashout_core::provider::ProviderName;
-use cashout_core::provider::d24::D24Status;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::Provider;
 use crate::config::{FaultConfig, SimConfig};
+use crate::d24::table::D24State;
 use crate::ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
 use crate::triggers::delays;
 use crate::{cascad, d24};
-
-/// A D24-family cashout status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub(crate) enum D24State {
-    Pending,
-    Completed,
-    Cancelled,
-    Rejected,
-    Delivered,
-    OnHold,
-}
-
-impl D24State {
-    pub(crate) const fn code(self) -> u8 {
-        self.table().code()
-    }
-
-    /// The same status in the core table (for its documented transitions).
-    const fn table(self) -> D24Status {
-        match self {
-            D24State::Pending => D24Status::Pending,
-            D24State::Completed => D24Status::Completed,
-            D24State::Cancelled => D24Status::Cancelled,
-            D24State::Rejected => D24Status::Rejected,
-            D24State::Delivered => D24Status::Delivered,
-            D24State::OnHold => D24Status::OnHold,
-        }
-    }
-
-    /// `cashout_status_description` as the docs spell it.
-    pub(crate) const fn description(self) -> &'static str {
-        match self {
-            D24State::Pending => "Pending",
-            D24State::Completed => "Completed",
-            D24State::Cancelled => "Canceled",
-            D24State::Rejected => "Rejected",
-            D24State::Delivered => "Delivered",
-            D24State::OnHold => "On hold",
-        }
-    }
-
-    pub(crate) const fn name(self) -> &'static str {
-        self.table().name()
-    }
-
-    pub(crate) fn may_become(self, next: D24State) -> bool {
-        self.table().next().contains(&next.table())
-    }
-}
 
 /// One planned status change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +60,7 @@ pub(crate) struct HistoryEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Payout {
-    pub provider: ProviderName,
+    pub provider: Provider,
     pub id: String,
     pub reference: String,
     /// Decimal text, exactly as received.
@@ -156,7 +106,7 @@ pub(crate) enum DeliveryState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Delivery {
     pub id: u64,
-    pub provider: ProviderName,
+    pub provider: Provider,
     pub payout_id: String,
     pub reference: String,
     pub status: String,
@@ -185,10 +135,7 @@ pub(crate) struct Book {
     pub deliveries: Vec<Delivery>,
 }
 
-/// The first D24 `cashout_id` handed out.
-const FIRST_D24_ID: u64 = 8_400_001;
-
-pub(crate) fn attempt_key(provider: ProviderName, reference: &str) -> String {
+pub(crate) fn attempt_key(provider: Provider, reference: &str) -> String {
     format!("{provider}|{reference}")
 }
 
@@ -232,22 +179,23 @@ impl Book {
         std::fs::rename(tmp, path)
     }
 
-    pub(crate) fn next_d24_id(&mut self) -> String {
-        let id = FIRST_D24_ID + self.next_d24_id;
+    /// The next D24 `cashout_id`: `first`, then one more for every cashout created.
+    pub(crate) fn next_d24_id(&mut self, first: u64) -> String {
+        let id = first + self.next_d24_id;
         self.next_d24_id += 1;
         id.to_string()
     }
 
-    pub(crate) fn count_attempt(&mut self, provider: ProviderName, reference: &str) {
+    pub(crate) fn count_attempt(&mut self, provider: Provider, reference: &str) {
         *self.attempts.entry(attempt_key(provider, reference)).or_default() += 1;
     }
 
-    pub(crate) fn find(&self, provider: ProviderName, id: &str) -> Option<usize> {
+    pub(crate) fn find(&self, provider: Provider, id: &str) -> Option<usize> {
         self.payouts.iter().position(|p| p.provider == provider && p.id == id)
     }
 
     /// Payouts for a reference, oldest first.
-    pub(crate) fn by_reference(&self, provider: ProviderName, reference: &str) -> Vec<usize> {
+    pub(crate) fn by_reference(&self, provider: Provider, reference: &str) -> Vec<usize> {
         self.payouts
             .iter()
             .enumerate()
@@ -314,17 +262,15 @@ impl Book {
     fn notify(&mut self, i: usize, at: OffsetDateTime, ctx: &mut Ctx<'_>) {
         let payout = &self.payouts[i];
         let rendered = match &payout.detail {
-            Detail::D24 { notification_url, .. } => {
-                d24::notification(payout, notification_url, at, ctx.config).map(|(body, h)| {
-                    (
-                        notification_url.clone(),
-                        "application/x-www-form-urlencoded",
-                        body,
-                        h,
-                        5 + 1,
-                    )
-                })
-            }
+            Detail::D24 { notification_url, .. } => d24::notification(payout, at, ctx.config).map(|(body, h)| {
+                (
+                    notification_url.clone(),
+                    "application/x-www-form-urlencoded",
+                    body,
+                    h,
+                    5 + 1,
+                )
+            }),
             Detail::Cascad(inv) => inv.callback_url.clone().and_then(|url| {
                 cascad::callback(payout, ctx.config).map(|(body, h)| (url, "application/json", body, h, 100 + 1))
             }),
@@ -384,8 +330,8 @@ impl Book {
             d.state = DeliveryState::Failed;
         } else {
             let gap = match d.provider {
-                ProviderName::Cascad => delays::CASCAD_RETRY_UNIT * d.attempts,
-                ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => delays::D24_RETRY_GAP,
+                Provider::Cascad => delays::CASCAD_RETRY_UNIT * d.attempts,
+                Provider::D24 | Provider::Onspot | Provider::Tupay => delays::D24_RETRY_GAP,
             };
             d.next_at = ctx.now + ctx.scaled(gap);
         }
@@ -485,14 +431,5 @@ mod tests {
         assert_eq!(mask("5123817234060000"), "512381******0000");
         assert_eq!(mask("123456789"), "*****6789");
         assert_eq!(mask("123"), "***");
-    }
-
-    #[test]
-    fn d24_transitions_follow_the_documented_flow() {
-        assert!(D24State::Pending.may_become(D24State::Delivered));
-        assert!(D24State::Completed.may_become(D24State::Rejected));
-        assert!(!D24State::Delivered.may_become(D24State::Cancelled));
-        assert!(!D24State::Cancelled.may_become(D24State::Pending));
-        assert_eq!(D24State::OnHold.code(), 5);
     }
 }

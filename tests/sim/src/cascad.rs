@@ -1,110 +1,60 @@
-//! Cascad (Corefy/PayCore) payouts by reference: pre-request, payout services, payout invoices
-//! (JSON:API) created then processed, lookups by id and by `filter[reference_id]`, the cursor
-//! list, and signed callbacks. Wire types are the simulator's own reading of the docs.
+//! Cascad (Corefy/PayCore) payouts by reference, read from seed 003 and the digest
+//! (PROVIDERS.md, "Cascad"): payout invoices (JSON:API) created (201 only) then processed,
+//! lookups by id and by `filter[reference_id]` through the private API (Basic auth) or the
+//! public one (public key), the cursor list, and callbacks signed with `X-Signature`. Services
+//! and the pre-request are in [`services`]; every error answer is in [`errors`].
+//!
+//! Documents are written with four-space indentation, as seed 003 prints its samples, so that
+//! they compare byte for byte.
 
 // Handlers exit early with `Err(Response)`; its size does not matter at HTTP speeds.
 #![allow(clippy::result_large_err)]
 
+mod errors;
+mod services;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cashout_core::money::DecimalInput;
-use cashout_core::provider::ProviderName;
-use cashout_core::signing::{ProviderSecret, cascad_signature};
 use rand::Rng;
-use regex::Regex;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::Provider;
 use crate::book::{Book, Change, Ctx, Detail, Payout, Step, mask};
 use crate::config::SimConfig;
-use crate::sim::{Sim, json_text, number};
+use crate::decimal::{WireDecimal, parse_decimal};
+use crate::signing::cascad_signature;
+use crate::sim::{Sim, number, pretty, pretty_json};
 use crate::triggers::{Trigger, delays};
+use errors::{bad_request, conflict, fault_body, field_errors, forbidden, not_found, unauthorized};
 
-const CASCAD: ProviderName = ProviderName::Cascad;
+const CASCAD: Provider = Provider::Cascad;
 
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
-        .route("/payout-prerequest", post(prerequest))
-        .route("/payout-services", get(services))
-        .route("/payout-services/{id}", get(service))
+        .route("/payout-prerequest", post(services::prerequest))
+        .route("/payout-services", get(services::services))
+        .route("/payout-services/{id}", get(services::service))
         .route("/payout-invoices", post(create).get(list))
         .route("/payout-invoices/{id}", get(show))
         .route("/payout-invoices/{id}/process", post(process))
+        // Seed 003's 404 and 405 bodies for a path or a method the API does not have.
+        .fallback(|| async { not_found() })
+        .method_not_allowed_fallback(|| async { errors::method_not_allowed() })
         .with_state(sim)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-#[derive(Serialize)]
-struct ErrorItem {
-    status: String,
-    code: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
-}
-
-fn errors(http: StatusCode, title: Option<&str>, detail: Option<&str>) -> Response {
-    #[derive(Serialize)]
-    struct Body {
-        errors: Vec<ErrorItem>,
-    }
-    let item = ErrorItem {
-        status: http.canonical_reason().unwrap_or("Error").to_owned(),
-        code: http.as_u16().to_string(),
-        title: title.map(str::to_owned),
-        detail: detail.map(str::to_owned),
-    };
-    (http, axum::Json(Body { errors: vec![item] })).into_response()
-}
-
-/// `{"errors": {"field": "message"}}`, the validation shape.
-fn field_errors(field: &str, message: &str) -> Response {
-    let mut map = BTreeMap::new();
-    map.insert(field.to_owned(), message.to_owned());
-    #[derive(Serialize)]
-    struct Body {
-        errors: BTreeMap<String, String>,
-    }
-    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(Body { errors: map })).into_response()
-}
-
-/// An injected 5xx, in the documented shape.
-fn server_error(status: StatusCode) -> Response {
-    #[derive(Serialize)]
-    struct Body {
-        errors: Vec<ErrorItem>,
-    }
-    let item = ErrorItem {
-        status: "internal_error".into(),
-        code: status.as_u16().to_string(),
-        title: Some("internal_error".into()),
-        detail: Some("Internal server error.".into()),
-    };
-    (status, axum::Json(Body { errors: vec![item] })).into_response()
-}
-
-fn unauthorized() -> Response {
-    errors(StatusCode::UNAUTHORIZED, None, None)
-}
-
-fn not_found() -> Response {
-    errors(StatusCode::NOT_FOUND, None, None)
-}
-
-/// HTTP Basic auth: commerce account id and API key.
+/// HTTP Basic auth of the private API: commerce account id and API key (PROVIDERS.md, Cascad,
+/// "Private API").
 fn authenticate(headers: &HeaderMap, config: &SimConfig) -> Result<(), Response> {
     let creds = headers
         .get("authorization")
@@ -119,240 +69,46 @@ fn authenticate(headers: &HeaderMap, config: &SimConfig) -> Result<(), Response>
     }
 }
 
+/// Which API a read came through: seed 003 serves the same lookups on the public API ("live or
+/// test Public keys") with a flat answer, and on the private one with JSON:API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Private,
+    Public,
+}
+
+/// Basic auth → private. Without an `Authorization` header, a `public_key` query parameter →
+/// public: seed 003 does not say how a GET carries the public key; the pre-request carries it
+/// as `public_key`, so the simulator takes the same name.
+fn reader(headers: &HeaderMap, q: &HashMap<String, String>, config: &SimConfig) -> Result<Api, Response> {
+    if headers.contains_key("authorization") {
+        return authenticate(headers, config).map(|()| Api::Private);
+    }
+    match q.get("public_key") {
+        Some(k) if *k == config.cascad.public_key => Ok(Api::Public),
+        _ => Err(unauthorized()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// Services
-
-struct Service {
-    id: &'static str,
-    code: &'static str,
-    currency: &'static str,
-    amount_min: &'static str,
-    amount_max: &'static str,
-}
-
-const SERVICES: &[Service] = &[
-    Service {
-        id: "comcpos_SimTestUsd000001",
-        code: "test_usd",
-        currency: "USD",
-        amount_min: "0.01",
-        amount_max: "9999999",
-    },
-    Service {
-        id: "comcpos_SimTestEur000001",
-        code: "test_eur",
-        currency: "EUR",
-        amount_min: "0.01",
-        amount_max: "9999999",
-    },
-    Service {
-        id: "comcpos_SimTestGbp000001",
-        code: "test_gbp",
-        currency: "GBP",
-        amount_min: "0.01",
-        amount_max: "9999999",
-    },
-];
-
-struct FieldRule {
-    key: &'static str,
-    label: &'static str,
-    regexp: &'static str,
-    required: bool,
-}
-
-/// The fields of every `test_*` service, with the documented regexps.
-const FIELDS: &[FieldRule] = &[
-    FieldRule {
-        key: "account",
-        label: "Account",
-        regexp: r"^\d{1,15}$",
-        required: true,
-    },
-    FieldRule {
-        key: "test_details_success_rate",
-        label: "Success rate (%)",
-        regexp: r"^\d{1,15}$",
-        required: false,
-    },
-    FieldRule {
-        key: "test_details_payout_status",
-        label: "Expected status",
-        regexp: r"^[A-Z\-\sa-z]{2,64}$",
-        required: false,
-    },
-    FieldRule {
-        key: "test_details_payout_resolution",
-        label: "Expected resolution",
-        regexp: r"^[A-Z\-\sa-z]{2,64}$",
-        required: false,
-    },
-];
-
-static FIELD_REGEXPS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    FIELDS
-        .iter()
-        .map(|f| Regex::new(f.regexp).unwrap_or_else(|e| panic!("built-in pattern {} is invalid: {e}", f.regexp)))
-        .collect()
-});
+// JSON:API pieces shared with the services
 
 #[derive(Serialize)]
-struct Label {
-    en: &'static str,
-}
-
-#[derive(Serialize)]
-struct PrerequestField {
-    key: &'static str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    label: Label,
-    example: Option<()>,
-    hint: Label,
-    regexp: &'static str,
-    required: bool,
-    position: u32,
-}
-
-#[derive(Serialize)]
-struct PrerequestService {
-    code: &'static str,
-    method: &'static str,
-    currency: &'static str,
-    fields: Vec<PrerequestField>,
-    amount_min: Box<RawValue>,
-    amount_max: Box<RawValue>,
-    exchange_rate: u32,
-    amount: String,
-}
-
-#[derive(Deserialize)]
-struct PrerequestBody {
-    currency: Option<String>,
-    amount: Option<DecimalInput>,
-    public_key: Option<String>,
-}
-
-fn decimal(text: &str) -> Decimal {
-    cashout_core::money::parse_decimal(text).unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct PrerequestDoc {
-    data: PrerequestData,
-}
-
-#[derive(Serialize)]
-struct PrerequestData {
-    currency: String,
-    amount: Box<RawValue>,
-    test_mode: bool,
-    services: BTreeMap<&'static str, PrerequestService>,
-}
-
-async fn prerequest(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
-    let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
-        let req: PrerequestBody = match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return errors(StatusCode::BAD_REQUEST, Some("bad_request"), Some(&e.to_string()));
-            }
-        };
-        if req.public_key.as_deref() != Some(sim2.config.cascad.public_key.as_str()) {
-            return unauthorized();
-        }
-        let Some(currency) = req.currency else {
-            return field_errors("currency", "This value should not be blank.");
-        };
-        let amount = match req.amount {
-            Some(a) if a.0 > Decimal::ZERO => a.0,
-            _ => return field_errors("amount", "This value should be greater than 0."),
-        };
-        let services = SERVICES
-            .iter()
-            .filter(|s| s.currency == currency && decimal(s.amount_min) <= amount && amount <= decimal(s.amount_max))
-            .map(|s| {
-                let svc = PrerequestService {
-                    code: s.code,
-                    method: "test",
-                    currency: s.currency,
-                    fields: FIELDS
-                        .iter()
-                        .map(|f| PrerequestField {
-                            key: f.key,
-                            kind: "string",
-                            label: Label { en: f.label },
-                            example: None,
-                            hint: Label { en: f.label },
-                            regexp: f.regexp,
-                            required: f.required,
-                            position: 0,
-                        })
-                        .collect(),
-                    amount_min: number(s.amount_min),
-                    amount_max: number(s.amount_max),
-                    exchange_rate: 1,
-                    amount: amount.round_dp(2).to_string(),
-                };
-                (s.code, svc)
-            })
-            .collect();
-        let doc = PrerequestDoc {
-            data: PrerequestData {
-                currency,
-                amount: number(&amount.normalize().to_string()),
-                test_mode: true,
-                services,
-            },
-        };
-        match serde_json::to_string(&doc) {
-            Ok(t) => json_text(StatusCode::OK, t),
-            Err(_) => server_error(StatusCode::INTERNAL_SERVER_ERROR),
-        }
-    })
-    .await
-}
-
-#[derive(Serialize)]
-struct ServiceResource {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'static str,
-    attributes: ServiceAttributes,
-    relationships: ServiceRelationships,
-    links: SelfLink,
-}
-
-#[derive(Serialize)]
-struct ServiceAttributes {
-    service: &'static str,
-    service_method: &'static str,
-    service_currency: &'static str,
-    available: bool,
-    active: bool,
-    enabled: bool,
-    amount_min: Box<RawValue>,
-    amount_max: Box<RawValue>,
-    fee_min: u32,
-    fee_max: u32,
-    fee_rate: u32,
-    fee_fix: u32,
-    currency: &'static str,
-    test_mode: bool,
-}
-
-#[derive(Serialize)]
-struct ServiceRelationships {
-    #[serde(rename = "payout-method")]
-    payout_method: RelData,
-    #[serde(rename = "payout-service")]
-    payout_service: RelData,
+struct Single<T> {
+    data: T,
 }
 
 #[derive(Serialize)]
 struct RelData {
     data: TypeId,
+}
+
+impl RelData {
+    fn new(kind: &'static str, id: impl Into<String>) -> RelData {
+        RelData {
+            data: TypeId { kind, id: id.into() },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -362,115 +118,11 @@ struct TypeId {
     id: String,
 }
 
+/// `links.self`, with the `/api` prefix seed 003 shows (`"/api/payout-invoices/cpoi_…"`).
 #[derive(Serialize)]
 struct SelfLink {
     #[serde(rename = "self")]
     this: String,
-}
-
-fn service_resource(s: &Service) -> ServiceResource {
-    ServiceResource {
-        kind: "payout-services",
-        id: s.id,
-        attributes: ServiceAttributes {
-            service: s.code,
-            service_method: "test",
-            service_currency: s.currency,
-            available: true,
-            active: true,
-            enabled: true,
-            amount_min: number(s.amount_min),
-            amount_max: number(s.amount_max),
-            fee_min: 0,
-            fee_max: 0,
-            fee_rate: 0,
-            fee_fix: 0,
-            currency: s.currency,
-            test_mode: true,
-        },
-        relationships: ServiceRelationships {
-            payout_method: RelData {
-                data: TypeId {
-                    kind: "payout-methods",
-                    id: "test".into(),
-                },
-            },
-            payout_service: RelData {
-                data: TypeId {
-                    kind: "payout-services",
-                    id: s.code.into(),
-                },
-            },
-        },
-        links: SelfLink {
-            this: format!("/cascad/payout-services/{}", s.id),
-        },
-    }
-}
-
-fn page_param(q: &HashMap<String, String>, key: &str, default: usize) -> usize {
-    q.get(key)
-        .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(default)
-}
-
-async fn services(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
-        if let Err(r) = authenticate(&headers, &sim2.config) {
-            return r;
-        }
-        let size = page_param(&q, "page[size]", 20).min(100);
-        let number = page_param(&q, "page[number]", 1);
-        let pages = SERVICES.len().div_ceil(size).max(1);
-        let data: Vec<ServiceResource> = SERVICES
-            .iter()
-            .skip((number - 1) * size)
-            .take(size)
-            .map(service_resource)
-            .collect();
-        let link = |n: usize| format!("/cascad/payout-services?page[number]={n}&page[size]={size}");
-        let body = serde_json::json!({
-            "meta": {"total": SERVICES.len(), "pages": pages, "page": number},
-            "links": {
-                "first": link(1),
-                "next": if number < pages { link(number + 1) } else { String::new() },
-                "last": link(pages),
-            },
-            "data": serde_json::to_value(&data).unwrap_or_default(),
-        });
-        axum::Json(body).into_response()
-    })
-    .await
-}
-
-async fn service(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
-        if let Err(r) = authenticate(&headers, &sim2.config) {
-            return r;
-        }
-        match SERVICES.iter().find(|s| s.id == id || s.code == id) {
-            Some(s) => match serde_json::to_string(&Single {
-                data: service_resource(s),
-            }) {
-                Ok(t) => json_text(StatusCode::OK, t),
-                Err(_) => server_error(StatusCode::INTERNAL_SERVER_ERROR),
-            },
-            None => not_found(),
-        }
-    })
-    .await
-}
-
-#[derive(Serialize)]
-struct Single<T> {
-    data: T,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,6 +159,8 @@ pub(crate) struct Invoice {
     pub script: Vec<ScriptStep>,
 }
 
+/// An invoice as seed 003's private API shows it (create answer lines 362–422, process answer
+/// 435–495, lookup 555–615, list items 640–697).
 #[derive(Serialize)]
 struct InvoiceResource<'a> {
     #[serde(rename = "type")]
@@ -538,13 +192,15 @@ struct InvoiceAttributes<'a> {
     processed_amount: Option<Box<RawValue>>,
     processed_fee: u32,
     processed_writeoff: Option<Box<RawValue>>,
-    metadata: Option<Box<RawValue>>,
+    metadata: Option<serde_json::Value>,
     created: i64,
     updated: i64,
     fields: &'a BTreeMap<String, String>,
     callback_url: Option<&'a str>,
     source: &'static str,
-    callback_logs: Vec<()>,
+    /// Single documents carry it (empty); list items do not (seed 003 lines 672–673).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_logs: Option<Vec<()>>,
 }
 
 #[derive(Serialize)]
@@ -557,9 +213,13 @@ struct InvoiceRelationships {
     customer: Option<RelData>,
 }
 
-fn invoice_resource<'a>(p: &'a Payout, inv: &'a Invoice) -> InvoiceResource<'a> {
-    let amount = decimal(&p.amount).normalize().to_string();
-    let n = || number(&amount);
+/// The amount as a JSON number token (`10`, `10.25`), from exact decimal text.
+fn amount_token(p: &Payout) -> Box<RawValue> {
+    number(&parse_decimal(&p.amount).unwrap_or_default().normalize().to_string())
+}
+
+fn invoice_resource<'a>(p: &'a Payout, inv: &'a Invoice, in_list: bool) -> InvoiceResource<'a> {
+    let n = || amount_token(p);
     let processed = inv.processed.is_some();
     InvoiceResource {
         kind: "payout-invoices",
@@ -584,40 +244,65 @@ fn invoice_resource<'a>(p: &'a Payout, inv: &'a Invoice) -> InvoiceResource<'a> 
             processed_amount: processed.then(n),
             processed_fee: 0,
             processed_writeoff: processed.then(n),
-            metadata: inv
-                .metadata
-                .as_deref()
-                .and_then(|m| RawValue::from_string(m.to_owned()).ok()),
+            metadata: inv.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
             created: inv.created,
             updated: inv.updated,
             fields: &inv.fields,
             callback_url: inv.callback_url.as_deref(),
             source: "merchant_api",
-            callback_logs: Vec::new(),
+            callback_logs: (!in_list).then(Vec::new),
         },
         relationships: InvoiceRelationships {
-            payout_service: RelData {
-                data: TypeId {
-                    kind: "payout-services",
-                    id: inv.service.clone(),
-                },
-            },
-            payout_method: RelData {
-                data: TypeId {
-                    kind: "payout-methods",
-                    id: "test".into(),
-                },
-            },
-            customer: inv.customer_id.as_ref().map(|c| RelData {
-                data: TypeId {
-                    kind: "customers",
-                    id: c.clone(),
-                },
-            }),
+            payout_service: RelData::new("payout-services", inv.service.as_str()),
+            payout_method: RelData::new("payout-methods", services::method_of(&inv.service)),
+            customer: inv.customer_id.as_ref().map(|c| RelData::new("customers", c.as_str())),
         },
         links: SelfLink {
-            this: format!("/cascad/payout-invoices/{}", p.id),
+            this: format!("/api/payout-invoices/{}", p.id),
         },
+    }
+}
+
+/// The public API's flat invoice (seed 003 lines 520–539).
+#[derive(Serialize)]
+struct PublicInvoice<'a> {
+    id: &'a str,
+    serial_number: &'a str,
+    created: i64,
+    status: &'a str,
+    resolution: &'a str,
+    test_mode: bool,
+    currency: &'a str,
+    amount: Box<RawValue>,
+    payout_amount: Box<RawValue>,
+    service: &'a str,
+    service_amount: Box<RawValue>,
+    service_payout_amount: Box<RawValue>,
+    service_method: &'static str,
+    service_currency: &'a str,
+    processed: Option<i64>,
+    processed_amount: Option<Box<RawValue>>,
+}
+
+fn public_invoice<'a>(p: &'a Payout, inv: &'a Invoice) -> PublicInvoice<'a> {
+    let n = || amount_token(p);
+    PublicInvoice {
+        id: &p.id,
+        serial_number: &inv.serial_number,
+        created: inv.created,
+        status: &inv.status,
+        resolution: &inv.resolution,
+        test_mode: inv.test_mode,
+        currency: &inv.currency,
+        amount: n(),
+        payout_amount: n(),
+        service: &inv.service,
+        service_amount: n(),
+        service_payout_amount: n(),
+        service_method: services::method_of(&inv.service),
+        service_currency: &inv.currency,
+        processed: inv.processed,
+        processed_amount: inv.processed.is_some().then(n),
     }
 }
 
@@ -628,21 +313,23 @@ fn invoice_of(p: &Payout) -> Option<&Invoice> {
     }
 }
 
+/// The single JSON:API document of an invoice (create, process and lookup answers, callbacks).
 fn invoice_doc(p: &Payout) -> Option<String> {
     let inv = invoice_of(p)?;
-    serde_json::to_string(&Single {
-        data: invoice_resource(p, inv),
+    pretty(&Single {
+        data: invoice_resource(p, inv, false),
     })
-    .ok()
 }
 
-/// The callback of a payout's current state: the JSON:API document and its `X-Signature`.
+/// The callback of a payout's current state: the JSON:API document and its `X-Signature`
+/// (PROVIDERS.md, Cascad, "Callbacks": "JSON:API body shaped like the GET response").
 pub(crate) fn callback(p: &Payout, config: &SimConfig) -> Option<(String, Vec<(String, String)>)> {
     let body = invoice_doc(p)?;
-    let sig = cascad_signature(&ProviderSecret::new(config.cascad.secret.clone()), body.as_bytes());
+    let sig = cascad_signature(&config.cascad.secret, body.as_bytes());
     Some((body, vec![("X-Signature".to_owned(), sig)]))
 }
 
+/// `POST /payout-invoices` (seed 003 "Invoice Initiation", lines 286–361).
 #[derive(Deserialize)]
 struct CreateDoc {
     data: Option<CreateData>,
@@ -655,12 +342,13 @@ struct CreateData {
     attributes: Option<CreateAttributes>,
 }
 
+/// Required: `reference_id`, `service`, `currency`, `amount`, `fields`; the rest optional.
 #[derive(Deserialize)]
 struct CreateAttributes {
     reference_id: Option<String>,
     service: Option<String>,
     currency: Option<String>,
-    amount: Option<DecimalInput>,
+    amount: Option<WireDecimal>,
     fields: Option<BTreeMap<String, serde_json::Value>>,
     callback_url: Option<String>,
     description: Option<String>,
@@ -670,6 +358,7 @@ struct CreateAttributes {
     test_mode: Option<bool>,
 }
 
+/// "reference_id required attribute for the customer object in the request".
 #[derive(Deserialize)]
 struct Customer {
     reference_id: Option<String>,
@@ -726,7 +415,9 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// What happens once processing starts, from the account trigger and the test fields.
+/// What happens once processing starts, from the account trigger and the test fields
+/// (PROVIDERS.md: "service `test_usd` honours `test_details_payout_status`,
+/// `test_details_payout_resolution`, `test_details_success_rate`").
 fn script(trigger: Trigger, fields: &BTreeMap<String, String>, ctx: &mut Ctx<'_>) -> Vec<ScriptStep> {
     let start = ms(delays::CASCAD_START);
     let failure = || {
@@ -758,6 +449,12 @@ fn script(trigger: Trigger, fields: &BTreeMap<String, String>, ctx: &mut Ctx<'_>
     }
     match trigger {
         Trigger::BankRejects => failure(),
+        // The digest: `resolution` is `ok` on success, other values exist; a `processed`
+        // invoice whose resolution is not `ok` must not be taken as paid.
+        Trigger::UnclearOutcome => vec![
+            step(start, "processing", "ok"),
+            step(ms(delays::CASCAD_SETTLE), "processed", "error"),
+        ],
         Trigger::SlowBank => vec![
             step(start, "processing", "ok"),
             step(ms(delays::SLOW_BANK), "processed", "ok"),
@@ -807,25 +504,26 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         .and_then(|a| a.reference_id);
     sim.count_attempt(CASCAD, reference.as_deref());
     let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
+    sim.faulted(CASCAD, fault_body, async move {
         do_create(&sim2, &headers, &body).unwrap_or_else(|e| e)
     })
     .await
 }
 
-fn field_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        serde_json::Value::Null | serde_json::Value::Array(_) | serde_json::Value::Object(_) => None,
-    }
+/// Reads the create document: 400 if it is not JSON ("invalid syntax"), 422 naming `data` if
+/// it is JSON of the wrong shape.
+fn read_create(body: &[u8]) -> Result<CreateDoc, Response> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => field_errors("data", &format!("This value is not valid: {e}.")),
+        serde_json::error::Category::Io | serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            bad_request(&e.to_string())
+        }
+    })
 }
 
 fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
     authenticate(headers, &sim.config)?;
-    let doc: CreateDoc = serde_json::from_slice(body)
-        .map_err(|e| errors(StatusCode::BAD_REQUEST, Some("bad_request"), Some(&e.to_string())))?;
+    let doc = read_create(body)?;
     let data = doc
         .data
         .ok_or_else(|| field_errors("data", "This value should not be blank."))?;
@@ -835,6 +533,13 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
     let a = data
         .attributes
         .ok_or_else(|| field_errors("data.attributes", "This value should not be blank."))?;
+    let test_mode = a.test_mode.unwrap_or(true);
+    if !test_mode && sim.config.cascad.api_key.starts_with("sk_test_") {
+        // A known client (401 would be wrong) without the right: a test key cannot pay live.
+        return Err(forbidden(
+            "A test API key cannot create a live payout (test_mode: false).",
+        ));
+    }
     let reference = match a.reference_id.as_deref().map(str::trim) {
         Some(r) if !r.is_empty() && r.len() <= 255 => r.to_owned(),
         _ => {
@@ -844,9 +549,8 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
     let service_code = a
         .service
         .ok_or_else(|| field_errors("service", "This value should not be blank."))?;
-    let service = SERVICES
-        .iter()
-        .find(|s| s.code == service_code)
+    let production = sim.faults().get(CASCAD).production_services;
+    let service = services::by_code(&service_code, production)
         .ok_or_else(|| field_errors("service", "The service is not available for the account."))?;
     let currency = a
         .currency
@@ -856,41 +560,15 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
     }
     let amount = match a.amount {
         None => return Err(field_errors("amount", "This value should not be blank.")),
-        Some(v) if v.0 <= Decimal::ZERO => {
-            return Err(field_errors("amount", "This value should be greater than 0."));
-        }
         Some(v) => v.0,
     };
-    if amount < decimal(service.amount_min) || amount > decimal(service.amount_max) {
-        return Err(field_errors("amount", "The amount is out of the service limits."));
-    }
-    if amount.normalize().scale() > 2 {
-        return Err(field_errors("amount", "This value has too many decimals."));
+    if let Some(problem) = service.amount_problem(amount) {
+        return Err(field_errors("amount", problem));
     }
     let raw_fields = a
         .fields
         .ok_or_else(|| field_errors("fields", "This value should not be blank."))?;
-    let mut fields = BTreeMap::new();
-    for (rule, re) in FIELDS.iter().zip(FIELD_REGEXPS.iter()) {
-        match raw_fields.get(rule.key).and_then(field_text) {
-            Some(v) if re.is_match(&v) => {
-                fields.insert(rule.key.to_owned(), v);
-            }
-            Some(_) => {
-                return Err(field_errors(
-                    &format!("fields.{}", rule.key),
-                    "This value is not valid.",
-                ));
-            }
-            None if rule.required => {
-                return Err(field_errors(
-                    &format!("fields.{}", rule.key),
-                    "This value should not be blank.",
-                ));
-            }
-            None => {}
-        }
-    }
+    let fields = services::check_fields(service, &raw_fields)?;
     if let Some(url) = &a.callback_url
         && url::Url::parse(url).is_err()
     {
@@ -901,11 +579,11 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
     {
         return Err(field_errors("customer.reference_id", "This value should not be blank."));
     }
-    let account = fields.get("account").cloned();
+    let account = fields.get(service.account_field).cloned();
     let trigger = Trigger::of(account.as_deref());
     if trigger == Trigger::DeclinedCreate {
         return Err(field_errors(
-            "fields.account",
+            &format!("fields.{}", service.account_field),
             "The account was refused by the payment system (test trigger ...30).",
         ));
     }
@@ -913,12 +591,12 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
     let has_customer = a.customer.is_some();
     sim.with_book(|book: &mut Book, ctx| {
         let accept_dups = ctx.faults.get(CASCAD).accept_duplicate_references;
-        if !accept_dups && !book.by_reference(CASCAD, &reference).is_empty() {
-            return Err(errors(
-                StatusCode::CONFLICT,
-                Some("conflict"),
-                Some("A payout invoice with this reference_id already exists."),
-            ));
+        if !accept_dups && let Some(&i) = book.by_reference(CASCAD, &reference).first() {
+            let existing = &book.payouts[i];
+            return Err(match invoice_of(existing) {
+                Some(inv) => conflict(&existing.id, &reference, invoice_resource(existing, inv, false)),
+                None => conflict(&existing.id, &reference, ()),
+            });
         }
         let token = loop {
             let t = random_token(ctx.rng);
@@ -933,10 +611,11 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
         } else {
             expiry(now, ctx)
         };
+        let account_keys = [service.account_field, "account", "card_number"];
         let masked: BTreeMap<String, String> = fields
             .iter()
             .map(|(k, v)| {
-                let v = if k == "account" || k == "card_number" {
+                let v = if account_keys.contains(&k.as_str()) {
                     mask(v)
                 } else {
                     v.clone()
@@ -951,7 +630,7 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
             amount: amount.to_string(),
             currency: currency.clone(),
             service: service.code.to_owned(),
-            test_mode: a.test_mode.unwrap_or(true),
+            test_mode,
             description: a.description.clone(),
             metadata: a.metadata.as_ref().map(|m| m.get().to_owned()),
             created: now.unix_timestamp(),
@@ -979,13 +658,15 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
         let doc = invoice_doc(&payout).unwrap_or_default();
         tracing::info!(provider = %CASCAD, id = %payout.id, reference, "payout invoice created");
         book.payouts.push(payout);
-        Ok(json_text(StatusCode::CREATED, doc))
+        Ok(crate::sim::json_text(StatusCode::CREATED, doc))
     })
 }
 
+/// `POST /payout-invoices/{id}/process` (seed 003 lines 424–495): the answer is the invoice,
+/// still `created` (processing starts after it).
 async fn process(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
+    sim.faulted(CASCAD, fault_body, async move {
         if let Err(r) = authenticate(&headers, &sim2.config) {
             return r;
         }
@@ -997,7 +678,7 @@ async fn process(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path
                 return not_found();
             };
             if inv.status != "created" || inv.auto_process {
-                return errors(
+                return errors::errors(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     Some("invalid_status"),
                     Some(&format!("The invoice is {} and cannot be processed.", inv.status)),
@@ -1009,28 +690,53 @@ async fn process(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path
                 // Processing was asked for: it cannot be asked again.
                 inv.auto_process = true;
             }
-            json_text(StatusCode::OK, invoice_doc(&book.payouts[i]).unwrap_or_default())
+            crate::sim::json_text(StatusCode::OK, invoice_doc(&book.payouts[i]).unwrap_or_default())
         })
     })
     .await
 }
 
-async fn show(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// `GET /payout-invoices/{id}`: 404 when no invoice has the id (seed 003: "the transaction does
+/// not exist (if the status request is valid)").
+async fn show(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
-        if let Err(r) = authenticate(&headers, &sim2.config) {
-            return r;
-        }
-        sim2.read_book(
-            |book, _| match book.find(CASCAD, &id).and_then(|i| invoice_doc(&book.payouts[i])) {
-                Some(doc) => json_text(StatusCode::OK, doc),
-                None => not_found(),
-            },
-        )
+    sim.faulted(CASCAD, fault_body, async move {
+        let api = match reader(&headers, &q, &sim2.config) {
+            Ok(api) => api,
+            Err(r) => return r,
+        };
+        sim2.read_book(|book, _| {
+            let Some(p) = book.find(CASCAD, &id).map(|i| &book.payouts[i]) else {
+                return not_found();
+            };
+            let Some(inv) = invoice_of(p) else {
+                return not_found();
+            };
+            match api {
+                Api::Private => pretty_json(
+                    StatusCode::OK,
+                    &Single {
+                        data: invoice_resource(p, inv, false),
+                    },
+                ),
+                Api::Public => pretty_json(
+                    StatusCode::OK,
+                    &Single {
+                        data: public_invoice(p, inv),
+                    },
+                ),
+            }
+        })
     })
     .await
 }
 
+/// Seed 003 lines 628–757.
 #[derive(Serialize)]
 struct ListDoc<'a> {
     meta: ListMeta,
@@ -1053,19 +759,36 @@ struct ListLinks {
 }
 
 /// `GET /payout-invoices`: by `filter[reference_id]`, or every invoice newest first with the
-/// cursors `page[after]` / `page[before]` (ids) and `page[size]`.
+/// cursors `page[after]` / `page[before]` (ids) and `page[size]`. The public API answers the
+/// reference filter only, with flat invoices.
 async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     let sim2 = sim.clone();
-    sim.faulted(CASCAD, server_error, async move {
-        if let Err(r) = authenticate(&headers, &sim2.config) {
-            return r;
-        }
-        let size = page_param(&q, "page[size]", 20).min(100);
+    sim.faulted(CASCAD, fault_body, async move {
+        let api = match reader(&headers, &q, &sim2.config) {
+            Ok(api) => api,
+            Err(r) => return r,
+        };
+        let size = services::page_param(&q, "page[size]", 20).min(100);
+        let empty_is_404 = sim2.faults().get(CASCAD).not_found_on_empty_filter;
         sim2.read_book(|book, _| {
             let mut all: Vec<&Payout> = book.payouts.iter().filter(|p| p.provider == CASCAD).collect();
             all.reverse();
-            if let Some(r) = q.get("filter[reference_id]") {
+            let filter = q.get("filter[reference_id]");
+            if let Some(r) = filter {
                 all.retain(|p| &p.reference == r);
+                if all.is_empty() && empty_is_404 {
+                    return not_found();
+                }
+            }
+            if api == Api::Public {
+                let Some(_) = filter else {
+                    return errors::forbidden("The public API lists invoices by filter[reference_id] only.");
+                };
+                let data: Vec<PublicInvoice<'_>> = all
+                    .iter()
+                    .filter_map(|p| invoice_of(p).map(|inv| public_invoice(p, inv)))
+                    .collect();
+                return pretty_json(StatusCode::OK, &Single { data });
             }
             let start = match (q.get("page[after]"), q.get("page[before]")) {
                 (Some(after), _) => match all.iter().position(|p| &p.id == after) {
@@ -1083,10 +806,10 @@ async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, Query(q): Query<H
                 _ => (start + size).min(all.len()),
             };
             let page = &all[start.min(end)..end];
-            let link = |k: &str, id: &str| format!("/cascad/payout-invoices?page[{k}]={id}&page[size]={size}");
+            let link = |k: &str, id: &str| format!("/api/payout-invoices?page[{k}]={id}&page[size]={size}");
             let data: Vec<InvoiceResource<'_>> = page
                 .iter()
-                .filter_map(|p| invoice_of(p).map(|inv| invoice_resource(p, inv)))
+                .filter_map(|p| invoice_of(p).map(|inv| invoice_resource(p, inv, true)))
                 .collect();
             let first = page.first().map(|p| p.id.clone());
             let last = page.last().map(|p| p.id.clone());
@@ -1109,10 +832,7 @@ async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, Query(q): Query<H
                 },
                 data,
             };
-            match serde_json::to_string(&doc) {
-                Ok(t) => json_text(StatusCode::OK, t),
-                Err(_) => server_error(StatusCode::INTERNAL_SERVER_ERROR),
-            }
+            pretty_json(StatusCode::OK, &doc)
         })
     })
     .await
@@ -1130,10 +850,12 @@ mod tests {
     }
 
     #[test]
-    fn documented_field_regexps_hold() {
-        assert!(FIELD_REGEXPS[0].is_match("123456789012345"));
-        assert!(!FIELD_REGEXPS[0].is_match("1234567890123456"));
-        assert!(FIELD_REGEXPS[2].is_match("process failed"));
-        assert!(!FIELD_REGEXPS[2].is_match("process_failed"));
+    fn create_bodies_that_are_not_json_are_400_and_wrong_shapes_422() {
+        assert_eq!(read_create(b"{nope").err().unwrap().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            read_create(br#"{"data": 5}"#).err().unwrap().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert!(read_create(br#"{"data": {"type": "payout-invoice"}}"#).is_ok());
     }
 }

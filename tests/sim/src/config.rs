@@ -8,9 +8,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashout_core::ports::{Clock, SystemClock};
-use cashout_core::provider::ProviderName;
 use serde::{Deserialize, Serialize};
+
+use crate::Provider;
+use crate::clock::{Clock, SystemClock};
 
 /// Default credentials, shared with `cashout_providers::ProvidersConfig::for_simulator`.
 pub mod defaults {
@@ -44,6 +45,8 @@ pub mod defaults {
     pub const CASCAD_PUBLIC_KEY: &str = "pk_test_sim_public_key";
     /// `--seed`.
     pub const SEED: u64 = 7070;
+    /// The first D24-family `cashout_id` handed out ([`super::SimConfig::d24_first_cashout_id`]).
+    pub const D24_FIRST_CASHOUT_ID: u64 = 8_400_001;
 }
 
 /// Credentials of one D24-family profile.
@@ -67,11 +70,11 @@ impl fmt::Debug for D24Credentials {
 
 impl D24Credentials {
     /// The documented defaults of a profile.
-    pub fn default_for(profile: ProviderName) -> Self {
+    pub fn default_for(profile: Provider) -> Self {
         let (login, pass, secret) = match profile {
-            ProviderName::Onspot => (defaults::ONSPOT_LOGIN, defaults::ONSPOT_PASS, defaults::ONSPOT_SECRET),
-            ProviderName::Tupay => (defaults::TUPAY_LOGIN, defaults::TUPAY_PASS, defaults::TUPAY_SECRET),
-            ProviderName::D24 | ProviderName::Cascad => (defaults::D24_LOGIN, defaults::D24_PASS, defaults::D24_SECRET),
+            Provider::Onspot => (defaults::ONSPOT_LOGIN, defaults::ONSPOT_PASS, defaults::ONSPOT_SECRET),
+            Provider::Tupay => (defaults::TUPAY_LOGIN, defaults::TUPAY_PASS, defaults::TUPAY_SECRET),
+            Provider::D24 | Provider::Cascad => (defaults::D24_LOGIN, defaults::D24_PASS, defaults::D24_SECRET),
         };
         D24Credentials {
             login: login.into(),
@@ -143,6 +146,19 @@ pub struct FaultConfig {
     /// a new payout. Real providers do enforce it; this knob proves the client's
     /// lookup-before-create alone prevents double payouts.
     pub accept_duplicate_references: bool,
+    /// A `400 Bad Request` after the operation was done (a create did create). Seed 003's
+    /// directive for a 400 is "Request the transaction status" before treating the request as
+    /// unsuccessful: a client that takes a Cascad 400 as final loses track of a real payout. On
+    /// the D24 family (whose DECLINED means nothing was created) it is a provider bug.
+    pub bad_request_after: u8,
+    /// Cascad switch: `GET /payout-invoices?filter[reference_id]=…` with no invoice answers
+    /// `404` instead of `200` with an empty `data`. Seed 003 (404: "the transaction does not
+    /// exist (if the status request is valid)") allows either; a client must read both as "none".
+    pub not_found_on_empty_filter: bool,
+    /// Cascad switch: the account also has the production-shaped services seed 003 shows
+    /// (`card`, `swift_jpy`, `bank_transfer_zar`) besides the `test_*` ones. Off by default
+    /// because today's adapter tests expect exactly `test_usd`, `test_eur`, `test_gbp`.
+    pub production_services: bool,
 }
 
 impl FaultConfig {
@@ -182,6 +198,7 @@ impl FromStr for FaultConfig {
                     .ok_or_else(|| err("a rate is a percentage from 0 to 100"))
             };
             let ms = || value.parse::<u64>().map_err(|_| err("expected milliseconds"));
+            let flag = || value.parse::<bool>().map_err(|_| err("expected true or false"));
             match key.trim() {
                 "latency_ms" => f.latency_ms = ms()?,
                 "hang_ms" => f.hang_ms = ms()?,
@@ -193,9 +210,10 @@ impl FromStr for FaultConfig {
                 "notify_drop" => f.notify_drop = pct()?,
                 "notify_duplicate" => f.notify_duplicate = pct()?,
                 "notify_reorder" => f.notify_reorder = pct()?,
-                "accept_duplicate_references" => {
-                    f.accept_duplicate_references = value.parse().map_err(|_| err("expected true or false"))?;
-                }
+                "bad_request_after" => f.bad_request_after = pct()?,
+                "accept_duplicate_references" => f.accept_duplicate_references = flag()?,
+                "not_found_on_empty_filter" => f.not_found_on_empty_filter = flag()?,
+                "production_services" => f.production_services = flag()?,
                 _ => return Err(err("unknown fault (see provider-sim --help)")),
             }
         }
@@ -229,22 +247,22 @@ impl Faults {
     }
 
     /// One provider's faults.
-    pub fn get(&self, p: ProviderName) -> &FaultConfig {
+    pub fn get(&self, p: Provider) -> &FaultConfig {
         match p {
-            ProviderName::D24 => &self.d24,
-            ProviderName::Onspot => &self.onspot,
-            ProviderName::Tupay => &self.tupay,
-            ProviderName::Cascad => &self.cascad,
+            Provider::D24 => &self.d24,
+            Provider::Onspot => &self.onspot,
+            Provider::Tupay => &self.tupay,
+            Provider::Cascad => &self.cascad,
         }
     }
 
     /// One provider's faults, to change.
-    pub fn get_mut(&mut self, p: ProviderName) -> &mut FaultConfig {
+    pub fn get_mut(&mut self, p: Provider) -> &mut FaultConfig {
         match p {
-            ProviderName::D24 => &mut self.d24,
-            ProviderName::Onspot => &mut self.onspot,
-            ProviderName::Tupay => &mut self.tupay,
-            ProviderName::Cascad => &mut self.cascad,
+            Provider::D24 => &mut self.d24,
+            Provider::Onspot => &mut self.onspot,
+            Provider::Tupay => &mut self.tupay,
+            Provider::Cascad => &mut self.cascad,
         }
     }
 }
@@ -269,8 +287,12 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Where the ledger is kept durably (`state.json`); `None` keeps it in memory.
     pub state_dir: Option<PathBuf>,
-    /// The clock lifecycles are measured on (inject a `ManualClock` in tests).
+    /// The clock lifecycles are measured on: [`crate::ManualClock`] in tests, or any
+    /// `Fn() -> OffsetDateTime` to share another crate's clock.
     pub clock: Arc<dyn Clock>,
+    /// The first D24-family `cashout_id` (then one more per cashout, across the three
+    /// profiles). Seed 001's example asks for `"cashout_id": 11954`: set it to replay it.
+    pub d24_first_cashout_id: u64,
     /// How often the background worker applies due transitions and sends due notifications.
     pub tick: Duration,
 }
@@ -287,6 +309,7 @@ impl fmt::Debug for SimConfig {
             .field("faults", &self.faults)
             .field("state_dir", &self.state_dir)
             .field("tick", &self.tick)
+            .field("d24_first_cashout_id", &self.d24_first_cashout_id)
             .finish_non_exhaustive()
     }
 }
@@ -294,9 +317,9 @@ impl fmt::Debug for SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            d24: D24Credentials::default_for(ProviderName::D24),
-            onspot: D24Credentials::default_for(ProviderName::Onspot),
-            tupay: D24Credentials::default_for(ProviderName::Tupay),
+            d24: D24Credentials::default_for(Provider::D24),
+            onspot: D24Credentials::default_for(Provider::Onspot),
+            tupay: D24Credentials::default_for(Provider::Tupay),
             cascad: CascadCredentials::default(),
             seed: defaults::SEED,
             time_scale: 1,
@@ -304,17 +327,18 @@ impl Default for SimConfig {
             state_dir: None,
             clock: Arc::new(SystemClock),
             tick: Duration::from_millis(20),
+            d24_first_cashout_id: defaults::D24_FIRST_CASHOUT_ID,
         }
     }
 }
 
 impl SimConfig {
     /// A profile's credentials.
-    pub fn d24_credentials(&self, p: ProviderName) -> &D24Credentials {
+    pub fn d24_credentials(&self, p: Provider) -> &D24Credentials {
         match p {
-            ProviderName::Onspot => &self.onspot,
-            ProviderName::Tupay => &self.tupay,
-            ProviderName::D24 | ProviderName::Cascad => &self.d24,
+            Provider::Onspot => &self.onspot,
+            Provider::Tupay => &self.tupay,
+            Provider::D24 | Provider::Cascad => &self.d24,
         }
     }
 }
@@ -325,9 +349,13 @@ mod tests {
 
     #[test]
     fn fault_specs_parse_and_refuse_nonsense() {
-        let f: FaultConfig = "error_after=20, timeout=5,hang_ms=200,accept_duplicate_references=true"
+        let f: FaultConfig = "error_after=20, timeout=5,hang_ms=200,accept_duplicate_references=true,\
+                              bad_request_after=7,not_found_on_empty_filter=true,production_services=true"
             .parse()
             .unwrap();
+        assert_eq!(f.bad_request_after, 7);
+        assert!(f.not_found_on_empty_filter && f.production_services);
+        assert!("production_services=yes".parse::<FaultConfig>().is_err());
         assert_eq!(f.error_after, 20);
         assert_eq!(f.timeout, 5);
         assert_eq!(f.hang(), Duration::from_millis(200));

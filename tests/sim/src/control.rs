@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use cashout_core::provider::ProviderName;
 use serde::{Deserialize, Serialize};
 
+use crate::Provider;
 use crate::config::{FaultConfig, Faults};
 use crate::sim::Sim;
 
@@ -58,7 +58,7 @@ async fn set_faults(
     if provider == "all" {
         sim.set_faults(|f| *f = Faults::all(config));
     } else {
-        match provider.parse::<ProviderName>() {
+        match provider.parse::<Provider>() {
             Ok(p) => sim.set_faults(|f| *f.get_mut(p) = config),
             Err(e) => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
         }

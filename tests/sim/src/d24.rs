@@ -1,39 +1,44 @@
 //! The D24 cashouts API v3, as D24, Onspot and Tupay serve it: create, status, hold/release,
-//! cancel, and form-encoded notifications without a status. Wire types are the simulator's own
-//! reading of the docs (not the adapter's).
+//! cancel, and form-encoded notifications without a status. Wire types and rules are the
+//! simulator's own reading of seed 001 (D24/Onspot status endpoint), seed 002 (Tupay) and the
+//! digest (PROVIDERS.md, "D24 family"); the tables are in [`table`].
+//!
+//! JSON answers are written with four-space indentation, as seed 001 prints them, so that its
+//! examples can be compared byte for byte.
 
 // Handlers exit early with `Err(Response)`; its size does not matter at HTTP speeds.
 #![allow(clippy::result_large_err)]
+
+pub(crate) mod table;
 
 use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cashout_core::money::DecimalInput;
-use cashout_core::party::Country;
-use cashout_core::provider::ProviderName;
-use cashout_core::provider::d24::RejectionCode;
-use cashout_core::signing::{ProviderSecret, d24_payload_signature, verify_d24_payload_signature};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::book::{Book, Change, Ctx, D24State, Detail, Payout, Step, mask};
+use crate::Provider;
+use crate::book::{Book, Change, Ctx, Detail, Payout, Step, mask};
 use crate::config::SimConfig;
-use crate::sim::Sim;
+use crate::decimal::WireDecimal;
+use crate::signing::{d24_payload_signature, verify_d24_payload_signature};
+use crate::sim::{Sim, pretty_json};
 use crate::triggers::{Trigger, delays};
+use table::{D24State, ErrorCode, rejection_reason};
 
 #[derive(Clone)]
 struct Profile {
     sim: Arc<Sim>,
-    name: ProviderName,
+    name: Provider,
 }
 
-pub(crate) fn router(sim: Arc<Sim>, name: ProviderName) -> Router {
+pub(crate) fn router(sim: Arc<Sim>, name: Provider) -> Router {
     Router::new()
         .route("/v3/cashout", post(create))
         .route("/v3/cashout/status", post(status).put(hold_or_release))
@@ -41,27 +46,32 @@ pub(crate) fn router(sim: Arc<Sim>, name: ProviderName) -> Router {
         .with_state(Profile { sim, name })
 }
 
-/// `{"code": …, "message": …}` with an HTTP status.
-fn error(http: StatusCode, code: u16, message: impl Into<String>) -> Response {
+/// `{"code": …, "message": …}` (PROVIDERS.md, D24 family, "Error body") with the code's HTTP
+/// status.
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     #[derive(Serialize)]
     struct Body {
         code: u16,
         message: String,
     }
-    (
-        http,
-        axum::Json(Body {
-            code,
+    pretty_json(
+        code.http(),
+        &Body {
+            code: code.code(),
             message: message.into(),
-        }),
+        },
     )
-        .into_response()
 }
 
-/// An injected 5xx: D24's own JSON for a 500, a gateway's plain text otherwise.
-fn server_error(status: StatusCode) -> Response {
+/// An injected fault's answer: D24's own JSON for a 500 (and 300 for an injected 400), a
+/// gateway's plain text for the other 5xx.
+fn fault_body(status: StatusCode) -> Response {
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        error(status, 500, "Internal server error")
+        error(ErrorCode::Internal, "Internal server error")
+    } else if status == StatusCode::BAD_REQUEST {
+        let mut r = error(ErrorCode::InvalidParams, "Invalid params");
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        r
     } else {
         (status, status.canonical_reason().unwrap_or("error")).into_response()
     }
@@ -69,47 +79,66 @@ fn server_error(status: StatusCode) -> Response {
 
 type Reply = Result<Response, Response>;
 
-/// Checks `Payload-Signature` over the exact body bytes (302 otherwise).
-fn check_signature(headers: &HeaderMap, body: &[u8], config: &SimConfig, p: ProviderName) -> Result<(), Response> {
-    let secret = ProviderSecret::new(config.d24_credentials(p).secret.clone());
+/// Seed 001 "Headers": `Content-Type*` `application/json` is required.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Response> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if ok {
+        Ok(())
+    } else {
+        Err(error(
+            ErrorCode::InvalidHeader,
+            "Invalid headers: Content-Type must be application/json",
+        ))
+    }
+}
+
+/// Seed 001 "Headers": `Payload-Signature*`, checked over the exact body bytes (302 otherwise,
+/// a missing header included).
+fn check_signature(headers: &HeaderMap, body: &[u8], config: &SimConfig, p: Provider) -> Result<(), Response> {
+    let secret = &config.d24_credentials(p).secret;
     let given = headers.get("payload-signature").and_then(|v| v.to_str().ok());
     match given {
-        Some(sig) if verify_d24_payload_signature(&secret, body, sig) => Ok(()),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, 302, "Invalid signature")),
+        Some(sig) if verify_d24_payload_signature(secret, body, sig) => Ok(()),
+        Some(_) => Err(error(ErrorCode::InvalidSignature, "Invalid signature")),
         None => Err(error(
-            StatusCode::UNAUTHORIZED,
-            302,
+            ErrorCode::InvalidSignature,
             "Invalid signature: missing Payload-Signature header",
         )),
     }
 }
 
+/// Headers and signature, the checks every endpoint makes before reading the body.
+fn check_request(headers: &HeaderMap, body: &[u8], config: &SimConfig, p: Provider) -> Result<(), Response> {
+    check_content_type(headers)?;
+    check_signature(headers, body, config, p)
+}
+
 /// Parses a JSON body: 502 for malformed JSON, 300 for wrong types.
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => error(StatusCode::BAD_REQUEST, 300, format!("Invalid params: {e}")),
+        serde_json::error::Category::Data => error(ErrorCode::InvalidParams, format!("Invalid params: {e}")),
         serde_json::error::Category::Io | serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            error(StatusCode::BAD_REQUEST, 502, "Malformed JSON")
+            error(ErrorCode::MalformedJson, "Malformed JSON")
         }
     })
 }
 
-fn check_credentials(
-    login: Option<&str>,
-    pass: Option<&str>,
-    config: &SimConfig,
-    p: ProviderName,
-) -> Result<(), Response> {
+/// `login` and `pass` in the body (seed 001 "Request Body": `login*`, `pass*`).
+fn check_credentials(login: Option<&str>, pass: Option<&str>, config: &SimConfig, p: Provider) -> Result<(), Response> {
     let creds = config.d24_credentials(p);
     if login == Some(creds.login.as_str()) && pass == Some(creds.pass.as_str()) {
         Ok(())
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, 401, "Invalid credentials"))
+        Err(error(ErrorCode::InvalidCredentials, "Invalid credentials"))
     }
 }
 
 fn invalid(field: &str, why: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, 300, format!("Invalid params: {field} {why}"))
+    error(ErrorCode::InvalidParams, format!("Invalid params: {field} {why}"))
 }
 
 #[derive(Deserialize)]
@@ -117,7 +146,8 @@ struct ExternalIdOnly {
     external_id: Option<String>,
 }
 
-/// The create body. Free-text optional fields are accepted as documented and not used.
+/// The create body (PROVIDERS.md, D24 family, "create" row). Free-text optional fields are
+/// accepted as documented and not used.
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct CreateRequest {
@@ -125,7 +155,7 @@ struct CreateRequest {
     pass: Option<String>,
     external_id: Option<String>,
     country: Option<String>,
-    amount: Option<DecimalInput>,
+    amount: Option<WireDecimal>,
     currency: Option<String>,
     document_id: Option<String>,
     document_type: Option<String>,
@@ -160,9 +190,10 @@ static CCI: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{1,20}$"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"));
 static BIRTHDATE: LazyLock<Regex> = LazyLock::new(|| re(r"^\d{4}-?\d{2}-?\d{2}$"));
 
-/// The field rules of the create call (documented required fields, lengths and Tupay's Peru
-/// rules). Returns the first problem.
-fn validate(r: &CreateRequest, p: ProviderName) -> Result<(), Response> {
+/// The field rules of the create call: the digest's required fields and `external_id (≤100)`,
+/// then Tupay's Peru rules. Formats the digest does not give (document, account, e-mail) are
+/// the simulator's. Returns the first problem.
+fn validate(r: &CreateRequest, p: Provider) -> Result<(), Response> {
     let required = |v: &Option<String>, f: &str| -> Result<(), Response> {
         match v {
             Some(s) if !s.trim().is_empty() => Ok(()),
@@ -221,14 +252,20 @@ fn validate(r: &CreateRequest, p: ProviderName) -> Result<(), Response> {
     {
         return Err(invalid("beneficiary_birthdate", "is not a date"));
     }
-    if p == ProviderName::Tupay {
+    if p == Provider::Tupay {
         validate_tupay(r)?;
     }
     Ok(())
 }
 
-/// Tupay (Peru): currency PEN or USD, a document type with its length, a CCI of digits
-/// (at most 20) and an account type C or S; no `on_hold`.
+/// Tupay (PROVIDERS.md: "Tupay (Peru) also requires currency (PEN/USD), document_type,
+/// bank_account (CCI, digits, ≤20) and account_type (C or S); document lengths DNI 8, CE 9,
+/// RUC 11, PASS 12").
+///
+/// `on_hold: true` is **refused** (300), not ignored: seed 002 has no ON_HOLD status at all
+/// ("Cashout Statuses" 1–6; PENDING "can also be manually changed to CANCELLED" only), so the
+/// hold cannot be honoured, and silently paying a cashout the merchant asked to hold would be
+/// worse than saying no. `on_hold: false` asks for nothing and is accepted.
 fn validate_tupay(r: &CreateRequest) -> Result<(), Response> {
     if !matches!(r.currency.as_deref(), Some("PEN" | "USD")) {
         return Err(invalid("currency", "is required: PEN or USD"));
@@ -252,29 +289,21 @@ fn validate_tupay(r: &CreateRequest) -> Result<(), Response> {
         return Err(invalid("account_type", "is required: C or S"));
     }
     if r.on_hold == Some(true) {
-        return Err(invalid("on_hold", "is not available"));
+        return Err(invalid("on_hold", "is not available: Tupay has no ON_HOLD"));
     }
     Ok(())
 }
 
-/// Country and currency the profile pays (518, 526).
-fn check_coverage(r: &CreateRequest, p: ProviderName) -> Result<(), Response> {
-    let country: Option<Country> = r.country.as_deref().and_then(|c| c.parse().ok());
-    let Some(country) = country else {
-        return Err(error(StatusCode::BAD_REQUEST, 518, "Country not available"));
-    };
-    let local = cashout_core::money::Currency::SUPPORTED
-        .iter()
-        .copied()
-        .filter(|c| cashout_core::routing::covers(p, country, *c))
-        .collect::<Vec<_>>();
+/// Country and currency the profile pays (518, 526), from [`table::currencies`].
+fn check_coverage(r: &CreateRequest, p: Provider) -> Result<(), Response> {
+    let local = table::currencies(p, r.country.as_deref().unwrap_or_default());
     if local.is_empty() {
-        return Err(error(StatusCode::BAD_REQUEST, 518, "Country not available"));
+        return Err(error(ErrorCode::CountryNotAvailable, "Country not available"));
     }
     if let Some(cur) = &r.currency
-        && !local.iter().any(|c| c.code() == cur)
+        && !local.contains(&cur.as_str())
     {
-        return Err(error(StatusCode::BAD_REQUEST, 526, "Invalid currency"));
+        return Err(error(ErrorCode::InvalidCurrency, "Invalid currency"));
     }
     Ok(())
 }
@@ -289,6 +318,8 @@ fn plan(trigger: Trigger, t0: OffsetDateTime, ctx: &Ctx<'_>) -> Vec<Step> {
     let delivered = step(at(delays::D24_DELIVER), D24State::Delivered, None);
     match trigger {
         Trigger::BankRejects => vec![delivered, step(at(delays::D24_SETTLE), D24State::Rejected, Some(800))],
+        // Seed 001's response example: `"rejection_code": 808, "rejection_reason": "ERROR_OTHER"`.
+        Trigger::UnclearOutcome => vec![delivered, step(at(delays::D24_SETTLE), D24State::Rejected, Some(808))],
         Trigger::Reversal => vec![
             delivered,
             step(at(delays::D24_SETTLE), D24State::Completed, None),
@@ -311,7 +342,7 @@ async fn create(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Re
         .and_then(|r| r.external_id);
     p.sim.count_attempt(p.name, reference.as_deref());
     let sim = p.sim.clone();
-    sim.faulted(p.name, server_error, async move {
+    sim.faulted(p.name, fault_body, async move {
         do_create(&p, &headers, &body).unwrap_or_else(|e| e)
     })
     .await
@@ -319,7 +350,7 @@ async fn create(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Re
 
 fn do_create(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
     let config = &p.sim.config;
-    check_signature(headers, body, config, p.name)?;
+    check_request(headers, body, config, p.name)?;
     let req: CreateRequest = parse(body)?;
     check_credentials(req.login.as_deref(), req.pass.as_deref(), config, p.name)?;
     validate(&req, p.name)?;
@@ -332,13 +363,17 @@ fn do_create(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         ));
     }
     let external_id = req.external_id.clone().unwrap_or_default();
-    let hold = req.on_hold == Some(true) || (trigger == Trigger::OnHold && p.name != ProviderName::Tupay);
+    // Seed 001 item 3: "created with ON_HOLD status only if specified while creating the
+    // cashout with on_hold: true"; the …55 trigger stands for a hold set from the Merchant
+    // Panel at once. Tupay refused `on_hold: true` above and has no hold trigger.
+    let hold = D24State::OnHold.exists_on(p.name) && (req.on_hold == Some(true) || trigger == Trigger::OnHold);
+    let first_id = config.d24_first_cashout_id;
     let id = p.sim.with_book(|book, ctx| {
         let accept_dups = ctx.faults.get(p.name).accept_duplicate_references;
         if !accept_dups && !book.by_reference(p.name, &external_id).is_empty() {
-            return Err(error(StatusCode::BAD_REQUEST, 511, "External ID already used"));
+            return Err(error(ErrorCode::ExternalIdUsed, "External ID already used"));
         }
-        let id = book.next_d24_id();
+        let id = book.next_d24_id(first_id);
         let status = if hold { D24State::OnHold } else { D24State::Pending };
         let plan = if hold { Vec::new() } else { plan(trigger, ctx.now, ctx) };
         book.payouts.push(Payout {
@@ -361,44 +396,46 @@ fn do_create(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         Ok(id)
     })?;
     tracing::info!(provider = %p.name, cashout_id = %id, external_id, "cashout created");
+    /// PROVIDERS.md, "create" row: `200 {"cashout_id": "8405147"}` (a string here).
     #[derive(Serialize)]
     struct Created {
         cashout_id: String,
     }
-    Ok(axum::Json(Created { cashout_id: id }).into_response())
+    Ok(pretty_json(StatusCode::OK, &Created { cashout_id: id }))
 }
 
+/// The body of the status, hold/release and cancel calls (seed 001 "Request Body"; the digest's
+/// hold/release and cancel rows).
 #[derive(Debug, Deserialize)]
 struct StatusRequest {
     login: Option<String>,
     pass: Option<String>,
+    /// Seed 001: `cashout_id` is a "Number".
     cashout_id: Option<serde_json::Value>,
+    /// Seed 001: `external_id` is a "String".
     external_id: Option<String>,
-    /// Only for `PUT` (hold/release).
+    /// Only for `PUT` (hold/release): `PENDING` or `ON_HOLD`.
     status: Option<String>,
 }
 
-/// A `cashout_id` sent as a number or as a string.
-fn id_text(v: &Option<serde_json::Value>) -> Option<String> {
+/// The `cashout_id` of a request: a JSON number, as seed 001 documents it (`"cashout_id":
+/// 11954`). A string, even of digits, is a wrong type: 300.
+fn cashout_id(v: &Option<serde_json::Value>) -> Result<Option<String>, Response> {
     match v {
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        _ => None,
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(_) => Err(invalid("cashout_id", "must be a number")),
     }
 }
 
 fn not_found() -> Response {
-    error(StatusCode::PRECONDITION_FAILED, 509, "Cashout not found")
+    error(ErrorCode::NotFound, "Cashout not found")
 }
 
 /// The payout a request names: by `cashout_id` (checked against `external_id` when both are
-/// given) or by `external_id` (the latest, should a faulty client have made several).
-fn locate(
-    book: &Book,
-    p: ProviderName,
-    cashout_id: Option<&str>,
-    external_id: Option<&str>,
-) -> Result<usize, Response> {
+/// given) or by `external_id` (the latest, should a faulty client have made several). Seed
+/// 001: "You can opt to send this field or cashout_id".
+fn locate(book: &Book, p: Provider, cashout_id: Option<&str>, external_id: Option<&str>) -> Result<usize, Response> {
     match (cashout_id, external_id) {
         (Some(id), ext) => {
             let i = book.find(p, id).ok_or_else(not_found)?;
@@ -412,6 +449,8 @@ fn locate(
     }
 }
 
+/// Seed 001 "Cashout Status Response": `cashout_status` and `cashout_status_description`;
+/// `rejection_code` and `rejection_reason` only on a rejection (lines 120–130).
 #[derive(Serialize)]
 struct StatusBody {
     cashout_status: u8,
@@ -422,24 +461,28 @@ struct StatusBody {
     rejection_reason: Option<&'static str>,
 }
 
-fn status_body(payout: &Payout) -> StatusBody {
+fn status_body(payout: &Payout) -> Response {
     let (status, code) = match &payout.detail {
         Detail::D24 {
             status, rejection_code, ..
         } => (*status, *rejection_code),
         Detail::Cascad(_) => (D24State::Pending, None),
     };
-    StatusBody {
-        cashout_status: status.code(),
-        cashout_status_description: status.description(),
-        rejection_code: code,
-        rejection_reason: code.and_then(RejectionCode::from_code).map(RejectionCode::name),
-    }
+    let rejected = status == D24State::Rejected;
+    pretty_json(
+        StatusCode::OK,
+        &StatusBody {
+            cashout_status: status.code(),
+            cashout_status_description: status.description(),
+            rejection_code: code.filter(|_| rejected),
+            rejection_reason: code.filter(|_| rejected).and_then(rejection_reason),
+        },
+    )
 }
 
 async fn status(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Response {
     let sim = p.sim.clone();
-    sim.faulted(p.name, server_error, async move {
+    sim.faulted(p.name, fault_body, async move {
         do_status(&p, &headers, &body).unwrap_or_else(|e| e)
     })
     .await
@@ -447,30 +490,32 @@ async fn status(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Re
 
 fn do_status(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
     let config = &p.sim.config;
-    check_signature(headers, body, config, p.name)?;
+    check_request(headers, body, config, p.name)?;
     let req: StatusRequest = parse(body)?;
     check_credentials(req.login.as_deref(), req.pass.as_deref(), config, p.name)?;
-    let cashout_id = id_text(&req.cashout_id);
+    let cashout_id = cashout_id(&req.cashout_id)?;
     p.sim.read_book(|book, _| {
         let i = locate(book, p.name, cashout_id.as_deref(), req.external_id.as_deref())?;
-        Ok(axum::Json(status_body(&book.payouts[i])).into_response())
+        Ok(status_body(&book.payouts[i]))
     })
 }
 
 async fn hold_or_release(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Response {
     let sim = p.sim.clone();
-    sim.faulted(p.name, server_error, async move {
+    sim.faulted(p.name, fault_body, async move {
         do_hold_or_release(&p, &headers, &body).unwrap_or_else(|e| e)
     })
     .await
 }
 
+/// `PUT /v3/cashout/status` (PROVIDERS.md, "hold / release": "only PENDING → ON_HOLD,
+/// ON_HOLD → PENDING"); 510 for any other transition. Tupay has no ON_HOLD (seed 002): 300.
 fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
     let config = &p.sim.config;
-    check_signature(headers, body, config, p.name)?;
+    check_request(headers, body, config, p.name)?;
     let req: StatusRequest = parse(body)?;
     check_credentials(req.login.as_deref(), req.pass.as_deref(), config, p.name)?;
-    if p.name == ProviderName::Tupay {
+    if !D24State::OnHold.exists_on(p.name) {
         return Err(invalid("status", "ON_HOLD is not available"));
     }
     let target = match req.status.as_deref() {
@@ -478,7 +523,7 @@ fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         Some("PENDING") => D24State::Pending,
         _ => return Err(invalid("status", "must be PENDING or ON_HOLD")),
     };
-    let cashout_id = id_text(&req.cashout_id).ok_or_else(|| invalid("cashout_id", "is required"))?;
+    let cashout_id = cashout_id(&req.cashout_id)?.ok_or_else(|| invalid("cashout_id", "is required"))?;
     p.sim.with_book(|book, ctx| {
         let i = locate(book, p.name, Some(&cashout_id), None)?;
         let current = match &book.payouts[i].detail {
@@ -491,8 +536,7 @@ fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         );
         if !allowed {
             return Err(error(
-                StatusCode::PRECONDITION_FAILED,
-                510,
+                ErrorCode::InvalidTransition,
                 format!("Invalid status transition: {} to {}", current.name(), target.name()),
             ));
         }
@@ -511,24 +555,25 @@ fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             let trigger = Trigger::of(book.payouts[i].account_masked.as_deref());
             book.payouts[i].plan = plan(trigger, now, ctx);
         }
-        Ok(axum::Json(status_body(&book.payouts[i])).into_response())
+        Ok(status_body(&book.payouts[i]))
     })
 }
 
 async fn cancel(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Response {
     let sim = p.sim.clone();
-    sim.faulted(p.name, server_error, async move {
+    sim.faulted(p.name, fault_body, async move {
         do_cancel(&p, &headers, &body).unwrap_or_else(|e| e)
     })
     .await
 }
 
+/// `DELETE /v3/cashout/cancel` with `cashout_id` **and** `external_id` (PROVIDERS.md, "cancel").
 fn do_cancel(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
     let config = &p.sim.config;
-    check_signature(headers, body, config, p.name)?;
+    check_request(headers, body, config, p.name)?;
     let req: StatusRequest = parse(body)?;
     check_credentials(req.login.as_deref(), req.pass.as_deref(), config, p.name)?;
-    let cashout_id = id_text(&req.cashout_id).ok_or_else(|| invalid("cashout_id", "is required"))?;
+    let cashout_id = cashout_id(&req.cashout_id)?.ok_or_else(|| invalid("cashout_id", "is required"))?;
     let external_id = req
         .external_id
         .clone()
@@ -539,12 +584,12 @@ fn do_cancel(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             Detail::D24 { status, .. } => *status,
             Detail::Cascad(_) => return Err(not_found()),
         };
-        // The cancel endpoint works while PENDING; the documented flow also lets an ON_HOLD
-        // cashout be cancelled ("It can still be CANCELLED").
+        // The digest: cancel "only while PENDING"; seed 001 item 3 lets an ON_HOLD cashout be
+        // cancelled too ("It can still be CANCELLED"); item 5: once DELIVERED "it can't be
+        // cancelled anymore".
         if !matches!(current, D24State::Pending | D24State::OnHold) {
             return Err(error(
-                StatusCode::PRECONDITION_FAILED,
-                702,
+                ErrorCode::CouldNotCancel,
                 format!("Could not cancel the cashout: it is {}", current.name()),
             ));
         }
@@ -559,16 +604,17 @@ fn do_cancel(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             now,
             ctx,
         );
-        Ok(axum::Json(status_body(&book.payouts[i])).into_response())
+        Ok(status_body(&book.payouts[i]))
     })
 }
 
-/// The form a D24 notification posts: no status, on purpose. `control` is uppercase hex
+/// The form D24 posts to `notification_url` (PROVIDERS.md, "Notifications"): `date`
+/// (`YYYY-MM-DD HH:MM:SS`, GMT), `bank_reference_id`, `comments`, `external_id`, `control`,
+/// `cashout_id`, `status_reason`, and no status on purpose. `control` is uppercase hex
 /// HMAC-SHA256 with the API Signature secret; D24 does not document its message, so the
 /// simulator signs `date ‖ cashout_id ‖ external_id` (receivers must not rely on it).
 pub(crate) fn notification(
     payout: &Payout,
-    _url: &str,
     at: OffsetDateTime,
     config: &SimConfig,
 ) -> Option<(String, Vec<(String, String)>)> {
@@ -587,9 +633,9 @@ pub(crate) fn notification(
         at.minute(),
         at.second()
     );
-    let secret = ProviderSecret::new(config.d24_credentials(payout.provider).secret.clone());
+    let secret = &config.d24_credentials(payout.provider).secret;
     let control =
-        d24_payload_signature(&secret, format!("{date}{}{}", payout.id, payout.reference).as_bytes()).to_uppercase();
+        d24_payload_signature(secret, format!("{date}{}{}", payout.id, payout.reference).as_bytes()).to_uppercase();
     let bank_reference = match status {
         D24State::Delivered | D24State::Completed | D24State::Rejected => {
             format!("BR{}", payout.id)
@@ -597,8 +643,8 @@ pub(crate) fn notification(
         D24State::Pending | D24State::OnHold | D24State::Cancelled => String::new(),
     };
     let reason = rejection_code
-        .and_then(RejectionCode::from_code)
-        .map(|c| c.name().to_owned())
+        .and_then(rejection_reason)
+        .map(str::to_owned)
         .unwrap_or_default();
     let fields = [
         ("date", date),
@@ -621,6 +667,17 @@ mod tests {
         let bad = parse::<StatusRequest>(b"{not json").unwrap_err();
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
         let wrong = parse::<StatusRequest>(br#"{"login": 5}"#).unwrap_err();
-        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(wrong.status(), StatusCode::PRECONDITION_FAILED);
+    }
+
+    #[test]
+    fn cashout_ids_are_numbers_as_seed_001_documents() {
+        assert_eq!(
+            cashout_id(&Some(serde_json::json!(11954))).unwrap().as_deref(),
+            Some("11954")
+        );
+        assert_eq!(cashout_id(&None).unwrap(), None);
+        assert!(cashout_id(&Some(serde_json::json!("11954"))).is_err());
+        assert!(cashout_id(&Some(serde_json::json!(-1))).is_err());
     }
 }

@@ -3,9 +3,10 @@
 //! payouts exist per reference (more than one is a double payout), and every notification or
 //! callback with its delivery state. Account numbers are masked.
 
-use cashout_core::provider::ProviderName;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+use crate::Provider;
 
 /// The whole ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub struct Ledger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPayout {
     /// Provider.
-    pub provider: ProviderName,
+    pub provider: Provider,
     /// The provider's id (D24 `cashout_id`, Cascad `cpoi_…`).
     pub id: String,
     /// The client's reference (`external_id` / `reference_id`).
@@ -50,7 +51,7 @@ pub struct LedgerPayout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerReference {
     /// Provider.
-    pub provider: ProviderName,
+    pub provider: Provider,
     /// The reference.
     pub reference: String,
     /// Create requests received with it (including those answered with an injected fault).
@@ -65,7 +66,7 @@ pub struct LedgerDelivery {
     /// Sequence number.
     pub id: u64,
     /// Provider.
-    pub provider: ProviderName,
+    pub provider: Provider,
     /// The payout it is about.
     pub payout_id: String,
     /// Its reference.
@@ -92,7 +93,7 @@ impl Ledger {
     }
 
     /// The payouts of one reference.
-    pub fn payouts_for(&self, provider: ProviderName, reference: &str) -> Vec<&LedgerPayout> {
+    pub fn payouts_for(&self, provider: Provider, reference: &str) -> Vec<&LedgerPayout> {
         self.payouts
             .iter()
             .filter(|p| p.provider == provider && p.reference == reference)
@@ -100,7 +101,7 @@ impl Ledger {
     }
 
     /// The entry of one reference.
-    pub fn reference(&self, provider: ProviderName, reference: &str) -> Option<&LedgerReference> {
+    pub fn reference(&self, provider: Provider, reference: &str) -> Option<&LedgerReference> {
         self.references
             .iter()
             .find(|r| r.provider == provider && r.reference == reference)

@@ -15,25 +15,31 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let sim = cashout_provider_sim::start(cashout_provider_sim::SimConfig::default(), listener).await?;
-//! let d24_base_url = sim.base_url(cashout_core::provider::ProviderName::D24); // http://127.0.0.1:PORT/d24
+//! let d24_base_url = sim.base_url(cashout_provider_sim::Provider::D24); // http://127.0.0.1:PORT/d24
 //! # let _ = d24_base_url;
 //! assert!(sim.ledger().double_payouts().is_empty());
 //! sim.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
-//! This crate does not use `cashout-providers`: the adapters' contract tests compare two
-//! independent readings of the provider docs.
+//! This crate depends on no crate of the workspace: its status tables, error codes, wire types,
+//! signatures, provider names and clock are its own reading of the provider documents
+//! (`shared/seeds/`, `shared/PROVIDERS.md`), so that the adapters' contract tests compare two
+//! independent readings and a mistake in one is caught by the other.
 
 #![warn(missing_docs)]
 
 mod book;
 mod cascad;
+mod clock;
 mod config;
 mod control;
 mod d24;
+mod decimal;
 mod deliver;
 mod ledger;
+mod provider;
+mod signing;
 mod sim;
 mod triggers;
 
@@ -43,13 +49,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use cashout_core::provider::ProviderName;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CascadCredentials, D24Credentials, FaultConfig, FaultSpecError, Faults, SimConfig, defaults};
 pub use control::CONTROL_HELP;
 pub use ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
+pub use provider::{Provider, UnknownProvider};
 pub use triggers::TRIGGERS_HELP;
 
 /// The fault knobs, for `--help` and the README.
@@ -67,8 +74,13 @@ FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-fa
   notify_drop=P     notification/callback never sent
   notify_duplicate=P  sent twice
   notify_reorder=P  held back 3 s (scaled) so that later ones overtake it
+  bad_request_after=P  operation done, then 400 (seed 003: a Cascad 400 is not final, ask the status)
   accept_duplicate_references=true  stop enforcing unique external_id/reference_id (no 511/409):
                     proves that the client's lookup-before-create alone prevents double payouts
+SWITCHES (Cascad, same syntax, default false):
+  not_found_on_empty_filter=true  GET /payout-invoices?filter[reference_id]= with no invoice answers
+                    404 instead of an empty list (seed 003 allows both; both mean \"none\")
+  production_services=true  also offer seed 003's card, swift_jpy and bank_transfer_zar services
 NOTIFICATIONS: D24 posts form-encoded notifications (no status) to notification_url on every status
   change, retried up to 5 more times 1 minute apart (scaled) until a 2xx; Cascad posts the JSON:API
   invoice with X-Signature = base64(sha1(secret+body+secret)) to callback_url, retried after 1, 2, 3...
@@ -162,9 +174,9 @@ pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> Resu
 
 fn router(sim: Arc<sim::Sim>) -> Router {
     Router::new()
-        .nest("/d24", d24::router(sim.clone(), ProviderName::D24))
-        .nest("/onspot", d24::router(sim.clone(), ProviderName::Onspot))
-        .nest("/tupay", d24::router(sim.clone(), ProviderName::Tupay))
+        .nest("/d24", d24::router(sim.clone(), Provider::D24))
+        .nest("/onspot", d24::router(sim.clone(), Provider::Onspot))
+        .nest("/tupay", d24::router(sim.clone(), Provider::Tupay))
         .nest("/cascad", cascad::router(sim.clone()))
         .nest("/_sim", control::router(sim))
 }
@@ -181,7 +193,7 @@ impl SimHandle {
     }
 
     /// A provider's base URL (`http://ADDR/d24`).
-    pub fn base_url(&self, provider: ProviderName) -> String {
+    pub fn base_url(&self, provider: Provider) -> String {
         format!("http://{}/{}", self.addr, provider.as_str())
     }
 
@@ -196,7 +208,7 @@ impl SimHandle {
     }
 
     /// Replaces one provider's faults.
-    pub fn set_faults(&self, provider: ProviderName, faults: FaultConfig) {
+    pub fn set_faults(&self, provider: Provider, faults: FaultConfig) {
         self.sim.set_faults(|f| *f.get_mut(provider) = faults);
     }
 

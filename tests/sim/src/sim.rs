@@ -9,12 +9,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cashout_core::provider::ProviderName;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::Provider;
 use crate::book::{Book, Ctx};
 use crate::config::{Faults, SimConfig};
 use crate::ledger::Ledger;
@@ -45,6 +45,7 @@ enum RequestFault {
     TimeoutBefore,
     TimeoutAfter,
     Drop,
+    BadRequestAfter,
 }
 
 impl Sim {
@@ -135,13 +136,13 @@ impl Sim {
     }
 
     /// Counts a create attempt for `reference` before any fault can hide it.
-    pub(crate) fn count_attempt(&self, provider: ProviderName, reference: Option<&str>) {
+    pub(crate) fn count_attempt(&self, provider: Provider, reference: Option<&str>) {
         if let Some(r) = reference {
             self.with_book(|book, _| book.count_attempt(provider, r));
         }
     }
 
-    fn roll_fault(&self, provider: ProviderName) -> (RequestFault, Duration, Duration) {
+    fn roll_fault(&self, provider: Provider) -> (RequestFault, Duration, Duration) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let f = inner.faults.get(provider).clone();
@@ -171,15 +172,17 @@ impl Sim {
             }
         } else if hit(f.drop) {
             RequestFault::Drop
+        } else if hit(f.bad_request_after) {
+            RequestFault::BadRequestAfter
         } else {
             RequestFault::None
         };
         (fault, latency, f.hang())
     }
 
-    /// Runs a provider operation under the provider's faults. `error` renders a 5xx body in the
-    /// provider's format.
-    pub(crate) async fn faulted<F>(&self, provider: ProviderName, error: fn(StatusCode) -> Response, op: F) -> Response
+    /// Runs a provider operation under the provider's faults. `error` renders an injected
+    /// error (5xx, or the 400 of `bad_request_after`) in the provider's format.
+    pub(crate) async fn faulted<F>(&self, provider: Provider, error: fn(StatusCode) -> Response, op: F) -> Response
     where
         F: Future<Output = Response>,
     {
@@ -204,7 +207,11 @@ impl Sim {
                 tokio::time::sleep(hang).await;
                 return error(StatusCode::GATEWAY_TIMEOUT);
             }
-            RequestFault::None | RequestFault::ErrorAfter | RequestFault::TimeoutAfter | RequestFault::Drop => {}
+            RequestFault::None
+            | RequestFault::ErrorAfter
+            | RequestFault::TimeoutAfter
+            | RequestFault::Drop
+            | RequestFault::BadRequestAfter => {}
         }
         let response = op.await;
         match fault {
@@ -214,6 +221,7 @@ impl Sim {
                 error(StatusCode::GATEWAY_TIMEOUT)
             }
             RequestFault::Drop => broken_response(response.status()),
+            RequestFault::BadRequestAfter => error(StatusCode::BAD_REQUEST),
             RequestFault::None
             | RequestFault::RateLimit
             | RequestFault::ErrorBefore(_)
@@ -244,6 +252,28 @@ pub(crate) fn json_text(status: StatusCode, body: String) -> Response {
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// A JSON response written with four-space indentation, the layout of the seeds' examples (seed
+/// 001 lines 120–130, seed 003's JSON:API samples), so that they compare byte for byte.
+pub(crate) fn pretty_json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    match pretty(body) {
+        Some(text) => json_text(status, text),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the simulator could not write its answer",
+        )
+            .into_response(),
+    }
+}
+
+/// `body` as four-space indented JSON text.
+pub(crate) fn pretty<T: serde::Serialize>(body: &T) -> Option<String> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    body.serialize(&mut ser).ok()?;
+    String::from_utf8(out).ok()
 }
 
 /// A JSON number token written from exact decimal text (never through a float).

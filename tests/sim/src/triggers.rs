@@ -11,6 +11,8 @@ TEST TRIGGERS (last two digits of the beneficiary account: D24 `bank_account`, C
               Cascad: created -> (process) -> processing (0.5 s) -> processed (1.5 s)
   ...13       rejected by the bank. D24: DELIVERED -> REJECTED, rejection_code 800
               ERROR_ACCOUNT_INCORRECT. Cascad: processing -> process_error -> process_failed
+  ...08       unclear outcome. D24: DELIVERED -> REJECTED, rejection_code 808 ERROR_OTHER (seed 001's
+              example). Cascad: processing -> processed with resolution `error` (not `ok`: not paid)
   ...26       reversal. D24: COMPLETED, then REJECTED 826 WITHDRAWAL_REVERSED 10 s later.
               Cascad: processed (Cascad's docs do not say what a reversal looks like)
   ...30       declined create (data error), nothing created. D24: HTTP 400
@@ -61,6 +63,9 @@ pub enum Trigger {
     Success,
     /// `…13`: rejected by the bank.
     BankRejects,
+    /// `…08`: D24 REJECTED 808 ERROR_OTHER (seed 001's response example); Cascad `processed`
+    /// with a `resolution` that is not `ok`.
+    UnclearOutcome,
     /// `…26`: reversal after completion.
     Reversal,
     /// `…30`: declined at create.
@@ -79,6 +84,8 @@ impl Trigger {
         };
         if a.ends_with("13") {
             Trigger::BankRejects
+        } else if a.ends_with("08") {
+            Trigger::UnclearOutcome
         } else if a.ends_with("26") {
             Trigger::Reversal
         } else if a.ends_with("30") {
@@ -100,6 +107,7 @@ mod tests {
     #[test]
     fn triggers_read_the_last_two_digits() {
         assert_eq!(Trigger::of(Some("000113")), Trigger::BankRejects);
+        assert_eq!(Trigger::of(Some("11954008")), Trigger::UnclearOutcome);
         assert_eq!(Trigger::of(Some("1326")), Trigger::Reversal);
         assert_eq!(Trigger::of(Some("30")), Trigger::DeclinedCreate);
         assert_eq!(Trigger::of(Some("12355")), Trigger::OnHold);

@@ -7,11 +7,22 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cashout_core::ports::ManualClock;
-use cashout_core::signing::{ProviderSecret, d24_payload_signature};
-use cashout_provider_sim::{FaultConfig, Faults, SimConfig, SimHandle, defaults};
+use cashout_provider_sim::{FaultConfig, Faults, ManualClock, Provider, SimConfig, SimHandle, defaults};
+use hmac::Mac;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+
+/// `Payload-Signature`, computed here with the HMAC crate directly (not the simulator's code).
+fn d24_payload_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A create answer's `cashout_id` (a string) as the number the other calls take (seed 001).
+fn id_number(created: &Value) -> Value {
+    json!(created["cashout_id"].as_str().unwrap().parse::<u64>().unwrap())
+}
 
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap()
@@ -47,7 +58,7 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
 /// Posts a D24 body signed with `secret` (the default D24 secret when `None`).
 async fn d24(sim: &SimHandle, method: &str, path: &str, body: &Value, secret: Option<&str>) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).unwrap();
-    let sig = d24_payload_signature(&ProviderSecret::new(secret.unwrap_or(defaults::D24_SECRET)), &bytes);
+    let sig = d24_payload_signature(secret.unwrap_or(defaults::D24_SECRET), &bytes);
     let r = reqwest::Client::new()
         .request(method.parse().unwrap(), format!("{}/d24{path}", sim.url()))
         .header("content-type", "application/json")
@@ -91,7 +102,11 @@ async fn d24_errors_use_the_documented_codes() {
     assert_eq!((s, e["code"].as_i64()), (401, Some(401)));
     let missing = with(body.clone(), json!({"document_id": null}));
     let (s, e) = d24(&sim, "POST", "/v3/cashout", &missing, None).await;
-    assert_eq!((s, e["code"].as_i64()), (400, Some(300)));
+    assert_eq!(
+        (s, e["code"].as_i64()),
+        (412, Some(300)),
+        "412: validation (the digest)"
+    );
     assert!(e["message"].as_str().unwrap().contains("document_id"));
     let bad_country = with(body.clone(), json!({"country": "JP"}));
     assert_eq!(
@@ -110,9 +125,9 @@ async fn d24_errors_use_the_documented_codes() {
         "the create answer gives the id as a string"
     );
     let (s, e) = d24(&sim, "POST", "/v3/cashout", &body, None).await;
-    assert_eq!((s, e["code"].as_i64()), (400, Some(511)));
+    assert_eq!((s, e["code"].as_i64()), (412, Some(511)));
     // Cancel needs both ids.
-    let cancel = with(creds(), json!({"cashout_id": created["cashout_id"]}));
+    let cancel = with(creds(), json!({"cashout_id": id_number(&created)}));
     assert_eq!(
         d24(&sim, "DELETE", "/v3/cashout/cancel", &cancel, None).await.1["code"],
         300
@@ -120,17 +135,29 @@ async fn d24_errors_use_the_documented_codes() {
     let unknown = with(creds(), json!({"external_id": "nobody"}));
     let (s, e) = d24(&sim, "POST", "/v3/cashout/status", &unknown, None).await;
     assert_eq!((s, e["code"].as_i64()), (412, Some(509)));
+    // A cashout_id is a number (seed 001), not a string of digits.
+    let as_text = with(creds(), json!({"cashout_id": created["cashout_id"]}));
+    let (s, e) = d24(&sim, "POST", "/v3/cashout/status", &as_text, None).await;
+    assert_eq!((s, e["code"].as_i64()), (412, Some(300)));
     // Malformed JSON, correctly signed.
     let raw = b"{not json".to_vec();
-    let sig = d24_payload_signature(&ProviderSecret::new(defaults::D24_SECRET), &raw);
-    let r = reqwest::Client::new()
-        .post(format!("{}/d24/v3/cashout", sim.url()))
-        .header("payload-signature", sig)
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
+    let sig = d24_payload_signature(defaults::D24_SECRET, &raw);
+    let post = |content_type: Option<&'static str>| {
+        let mut r = reqwest::Client::new()
+            .post(format!("{}/d24/v3/cashout", sim.url()))
+            .header("payload-signature", sig.clone())
+            .body(raw.clone());
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        r.send()
+    };
+    let r = post(Some("application/json")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], 502);
+    // Seed 001: `Content-Type*` is required.
+    let r = post(None).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], 100);
     // Each profile has its own credentials.
     let (s, _) = d24(
         &sim,
@@ -167,7 +194,7 @@ async fn cascad_errors_and_masking_follow_the_docs() {
     let r = post(&doc).await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let text = r.text().await.unwrap();
-    assert!(text.contains(r#""amount":10.25"#), "exact number token: {text}");
+    assert!(text.contains(r#""amount": 10.25,"#), "exact number token: {text}");
     let created: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(created["data"]["attributes"]["fields"]["account"], "512381***4060");
     assert_eq!(created["data"]["attributes"]["status"], "created");
@@ -266,7 +293,7 @@ async fn the_time_scale_speeds_the_lifecycle_up() {
     )
     .await;
     advance(&clock, 20);
-    let status = with(creds(), json!({"cashout_id": c["cashout_id"]}));
+    let status = with(creds(), json!({"cashout_id": id_number(&c)}));
     let (_, s) = d24(&sim, "POST", "/v3/cashout/status", &status, None).await;
     assert_eq!(
         s,
@@ -361,7 +388,7 @@ async fn notification_faults_drop_and_duplicate_and_non_loopback_urls_are_refuse
     assert_eq!(far.state, "refused");
     assert_eq!(far.attempts, 0);
     sim.set_faults(
-        cashout_core::provider::ProviderName::D24,
+        Provider::D24,
         FaultConfig {
             notify_drop: 100,
             ..FaultConfig::default()
@@ -448,7 +475,7 @@ async fn a_restarted_simulator_resumes_lifecycles_and_resends_pending_notificati
     advance(&clock, 5000);
     let rx = receiver(tokio::net::TcpListener::bind(addr).await.unwrap()).await;
     let sim = start(config()).await;
-    let status = with(creds(), json!({"cashout_id": c["cashout_id"]}));
+    let status = with(creds(), json!({"cashout_id": id_number(&c)}));
     let (_, s) = d24(&sim, "POST", "/v3/cashout/status", &status, None).await;
     assert_eq!(s["cashout_status"], 1, "COMPLETED after the restart");
     // The failed DELIVERED notification is retried a minute after its first attempt.
@@ -467,7 +494,7 @@ async fn a_restarted_simulator_resumes_lifecycles_and_resends_pending_notificati
     .await;
     assert_eq!(
         (s, e["code"].as_i64()),
-        (400, Some(511)),
+        (412, Some(511)),
         "uniqueness survives the restart"
     );
 }
