@@ -125,7 +125,7 @@ async fn a_second_create_with_the_same_reference_adopts_the_existing_invoice() {
     let second = env.providers.create_payout(&o).await.unwrap();
     assert_eq!(first.payout_id, second.payout_id);
     let ledger = env.sim.ledger();
-    let r = ledger.reference(CASCAD, &o.reference.to_string()).unwrap();
+    let r = ledger.reference(common::sim(CASCAD), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (2, 1));
 }
 
@@ -133,7 +133,7 @@ async fn a_second_create_with_the_same_reference_adopts_the_existing_invoice() {
 async fn a_lost_create_answer_is_ambiguous_and_the_lookup_processes_the_invoice() {
     let env = Env::start().await;
     env.sim.set_faults(
-        CASCAD,
+        common::sim(CASCAD),
         FaultConfig {
             error_after: 100,
             ..FaultConfig::default()
@@ -142,7 +142,7 @@ async fn a_lost_create_answer_is_ambiguous_and_the_lookup_processes_the_invoice(
     let o = order(CASCAD, "1234567890", &env.receiver.url);
     let e = env.providers.create_payout(&o).await.unwrap_err();
     assert_eq!(e.kind, ProviderErrorKind::Ambiguous);
-    env.sim.set_faults(CASCAD, FaultConfig::default());
+    env.sim.set_faults(common::sim(CASCAD), FaultConfig::default());
     // The invoice exists but was never processed: the lookup adopts it and processes it.
     let found = env.providers.find_payout(CASCAD, o.reference).await.unwrap().unwrap();
     assert_eq!(found.reference, Some(o.reference));
@@ -174,7 +174,7 @@ async fn timeouts_and_dropped_connections_on_create_are_ambiguous() {
         },
     ] {
         let env = Env::start().await;
-        env.sim.set_faults(CASCAD, fault.clone());
+        env.sim.set_faults(common::sim(CASCAD), fault.clone());
         let o = order(CASCAD, "1234567890", &env.receiver.url);
         let e = env.providers.create_payout(&o).await.unwrap_err();
         assert_eq!(e.kind, ProviderErrorKind::Ambiguous, "{fault:?}");
@@ -358,7 +358,7 @@ async fn throttled_reads_are_retried_until_they_pass() {
     let o = order(CASCAD, "1234567890", &env.receiver.url);
     env.providers.create_payout(&o).await.unwrap();
     env.sim.set_faults(
-        CASCAD,
+        common::sim(CASCAD),
         FaultConfig {
             error_before: 100,
             ..FaultConfig::default()
@@ -367,7 +367,7 @@ async fn throttled_reads_are_retried_until_they_pass() {
     let e = env.providers.find_payout(CASCAD, o.reference).await.unwrap_err();
     assert!(matches!(e.kind, ProviderErrorKind::Retryable { .. }), "{e}");
     env.sim.set_faults(
-        CASCAD,
+        common::sim(CASCAD),
         FaultConfig {
             error_before: 50,
             ..FaultConfig::default()

@@ -40,7 +40,7 @@ async fn a_default_payout_goes_pending_delivered_completed_within_two_seconds() 
     env.advance(secs(1));
     assert_eq!(status().await.unwrap().state, PayoutState::Paid { paid_at: None });
     let ledger = env.sim.ledger();
-    let r = ledger.reference(D24, &o.reference.to_string()).unwrap();
+    let r = ledger.reference(common::sim(D24), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (1, 1));
     assert_eq!(ledger.payouts[0].account.as_deref(), Some("******4567"));
 }
@@ -102,7 +102,7 @@ async fn an_account_ending_in_30_is_declined_at_create_and_nothing_exists() {
     assert_eq!(e.code.as_deref(), Some("300"));
     assert_eq!(env.providers.find_payout(D24, o.reference).await.unwrap(), None);
     let r = env.sim.ledger();
-    let r = r.reference(D24, &o.reference.to_string()).unwrap();
+    let r = r.reference(common::sim(D24), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (1, 0));
 }
 
@@ -232,7 +232,7 @@ async fn a_second_create_with_the_same_reference_adopts_the_existing_cashout() {
         .unwrap();
     assert_eq!(s.state, PayoutState::Paid { paid_at: None });
     let ledger = env.sim.ledger();
-    let r = ledger.reference(D24, &o.reference.to_string()).unwrap();
+    let r = ledger.reference(common::sim(D24), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (2, 1));
 }
 
@@ -249,11 +249,11 @@ async fn a_lost_create_answer_is_ambiguous_and_the_lookup_finds_the_cashout() {
         },
     ] {
         let env = Env::start().await;
-        env.sim.set_faults(D24, fault.clone());
+        env.sim.set_faults(common::sim(D24), fault.clone());
         let o = order(D24, "0001234567", &env.receiver.url);
         let e = env.providers.create_payout(&o).await.unwrap_err();
         assert_eq!(e.kind, ProviderErrorKind::Ambiguous, "{fault:?}: {e}");
-        env.sim.set_faults(D24, FaultConfig::default());
+        env.sim.set_faults(common::sim(D24), FaultConfig::default());
         let found = env.providers.find_payout(D24, o.reference).await.unwrap();
         assert_eq!(found.unwrap().state, PayoutState::Pending);
         assert_eq!(env.sim.ledger().payouts.len(), 1);
@@ -264,7 +264,7 @@ async fn a_lost_create_answer_is_ambiguous_and_the_lookup_finds_the_cashout() {
 async fn a_create_timeout_is_ambiguous() {
     let env = Env::start().await;
     env.sim.set_faults(
-        D24,
+        common::sim(D24),
         FaultConfig {
             timeout: 100,
             hang_ms: 3_000,
@@ -280,7 +280,7 @@ async fn a_create_timeout_is_ambiguous() {
 async fn a_5xx_before_creating_is_ambiguous_and_the_lookup_finds_nothing() {
     let env = Env::start().await;
     env.sim.set_faults(
-        D24,
+        common::sim(D24),
         FaultConfig {
             error_before: 100,
             ..FaultConfig::default()
@@ -292,7 +292,7 @@ async fn a_5xx_before_creating_is_ambiguous_and_the_lookup_finds_nothing() {
     // Reads are retried, then reported retryable.
     let e = env.providers.find_payout(D24, o.reference).await.unwrap_err();
     assert!(matches!(e.kind, ProviderErrorKind::Retryable { .. }), "{e}");
-    env.sim.set_faults(D24, FaultConfig::default());
+    env.sim.set_faults(common::sim(D24), FaultConfig::default());
     assert_eq!(env.providers.find_payout(D24, o.reference).await.unwrap(), None);
     let created = env.providers.create_payout(&o).await.unwrap();
     assert_eq!(created.state, PayoutState::Pending);
@@ -302,7 +302,7 @@ async fn a_5xx_before_creating_is_ambiguous_and_the_lookup_finds_nothing() {
 async fn throttling_is_retryable_with_the_providers_delay() {
     let env = Env::start().await;
     env.sim.set_faults(
-        D24,
+        common::sim(D24),
         FaultConfig {
             rate_limit: 100,
             ..FaultConfig::default()

@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, StatusCode};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::money::{Amount, Currency};
 use cashout_core::party::{AccountNumber, Beneficiary};
-use cashout_core::ports::{InboundNotification, ManualClock, PayoutOrder};
+use cashout_core::ports::{InboundNotification, PayoutOrder};
 use cashout_core::provider::ProviderName;
-use cashout_provider_sim::{SimConfig, SimHandle};
+use cashout_provider_sim::{ManualClock, SimConfig, SimHandle};
 use cashout_providers::{HttpConfig, Providers, ProvidersConfig};
 use time::OffsetDateTime;
 
@@ -38,6 +38,16 @@ pub fn test_http() -> HttpConfig {
         retry_backoff: Duration::from_millis(10),
         max_retry_backoff: Duration::from_millis(50),
         ..HttpConfig::default()
+    }
+}
+
+/// The simulator's name for a provider: it has its own enum, independent of ours.
+pub fn sim(p: ProviderName) -> cashout_provider_sim::Provider {
+    match p {
+        ProviderName::D24 => cashout_provider_sim::Provider::D24,
+        ProviderName::Onspot => cashout_provider_sim::Provider::Onspot,
+        ProviderName::Tupay => cashout_provider_sim::Provider::Tupay,
+        ProviderName::Cascad => cashout_provider_sim::Provider::Cascad,
     }
 }
 
