@@ -389,6 +389,21 @@ fn random_token(rng: &mut rand::rngs::StdRng) -> String {
         .collect()
 }
 
+/// The customer's id (`cus_…`) for the merchant's `customer.reference_id`: one customer, one id
+/// (seed 003's list shows two invoices of one customer with the same `cus_Tjhe1ufEB3kRrgWy`).
+/// Derived from the reference, so that nothing more needs storing.
+fn customer_id(reference: &str) -> String {
+    use sha1::Digest as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let digest = sha1::Sha1::digest(reference.as_bytes());
+    let token: String = digest
+        .iter()
+        .take(16)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    format!("cus_{token}")
+}
+
 /// `process failed` / `process-failed` → `process_failed` (the documented regexp allows no `_`).
 fn status_word(text: &str) -> String {
     text.trim()
@@ -588,7 +603,7 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
         ));
     }
     let auto_process = a.options.and_then(|o| o.auto_process).unwrap_or(false);
-    let has_customer = a.customer.is_some();
+    let customer = a.customer.as_ref().and_then(|c| c.reference_id.clone());
     sim.with_book(|book: &mut Book, ctx| {
         let accept_dups = ctx.faults.get(CASCAD).accept_duplicate_references;
         if !accept_dups && let Some(&i) = book.by_reference(CASCAD, &reference).first() {
@@ -638,7 +653,7 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
             processed: None,
             fields: masked,
             callback_url: a.callback_url.clone(),
-            customer_id: has_customer.then(|| format!("cus_{}", random_token(ctx.rng))),
+            customer_id: customer.as_deref().map(customer_id),
             auto_process,
             script,
         };
@@ -841,6 +856,13 @@ async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, Query(q): Query<H
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_customer_reference_is_one_customer_id() {
+        assert_eq!(customer_id("1203515"), customer_id("1203515"));
+        assert_ne!(customer_id("1203515"), customer_id("1203516"));
+        assert_eq!(customer_id("1203515").len(), "cus_Tjhe1ufEB3kRrgWy".len());
+    }
 
     #[test]
     fn test_statuses_read_spaces_and_dashes_as_underscores() {
