@@ -46,7 +46,7 @@ use tokio::sync::Mutex;
 use crate::client::Api;
 use crate::receiver::{Delivery, Mode, Receiver};
 use crate::runner::{Backend, Runner, RunnerSpec, free_addr};
-use crate::workload::{PROVIDERS, Trigger, account, body};
+use crate::workload::{PROVIDERS, Trigger, account, body, sim_provider};
 
 /// The two merchants and their keys.
 const MERCHANT_A: (&str, &str) = ("merchant_chaos_a", "sk_chaos_merchant_a");
@@ -620,7 +620,7 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
             let p = &shared.plans[n];
             let actual = snap.request["status"].as_str().unwrap_or_default().to_owned();
             let id = snap.request["id"].as_str().unwrap_or_default().to_owned();
-            let payouts = ledger.payouts_for(p.provider, &id);
+            let payouts = ledger.payouts_for(sim_provider(p.provider), &id);
             let status_ok = match expect(p, &payouts, &actual) {
                 Expect::Final(s) | Expect::Waiting(s, _) => s == actual,
                 Expect::Moving => false,
@@ -861,7 +861,7 @@ async fn check(
                         p.id, p.reference, p.amount, p.provider, snapshots[n].request["requested_amount"]
                     ));
                 }
-                if shared.plans[*n].provider != p.provider {
+                if sim_provider(shared.plans[*n].provider) != p.provider {
                     v.push(format!(
                         "payout for {} at {}, routed to {}",
                         p.reference, p.provider, shared.plans[*n].provider
@@ -897,7 +897,7 @@ async fn check(
         let id = s.request["id"].as_str().unwrap_or_default().to_owned();
         let actual = s.request["status"].as_str().unwrap_or_default().to_owned();
         *statuses.entry(actual.clone()).or_insert(0) += 1;
-        let payouts_for = ledger.payouts_for(p.provider, &id);
+        let payouts_for = ledger.payouts_for(sim_provider(p.provider), &id);
         match expect(p, &payouts_for, &actual) {
             Expect::Final(e) if e == actual => {}
             Expect::Waiting(e, why) if e == actual => *waiting.entry(why.to_owned()).or_insert(0) += 1,

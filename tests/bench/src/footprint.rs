@@ -42,6 +42,7 @@ use tokio::task::JoinHandle;
 use crate::bench::{BenchError, fail};
 use crate::receiver::{Mode, Receiver};
 use crate::stats::{Latencies, LatencySummary, ms, round2};
+use crate::workload::sim_provider;
 
 /// Starts per function for the start-to-ready figure.
 pub const STARTS: usize = 10;
@@ -451,14 +452,14 @@ impl Environment {
 /// `CASHOUT_PROVIDERS` for the simulator (the settings document of `infra/local.env`).
 fn providers_json(sim: &cashout_provider_sim::SimHandle) -> Value {
     use cashout_providers::simulator;
-    let d24 = |name: ProviderName, (login, pass, secret): (&str, &str, &str)| json!({ "base_url": sim.base_url(name), "login": login, "pass": pass, "api_secret": secret });
+    let d24 = |name: ProviderName, (login, pass, secret): (&str, &str, &str)| json!({ "base_url": sim.base_url(sim_provider(name)), "login": login, "pass": pass, "api_secret": secret });
     let (account, key, secret, public_key) = simulator::CASCAD;
     json!({
         "d24": d24(ProviderName::D24, simulator::D24),
         "onspot": d24(ProviderName::Onspot, simulator::ONSPOT),
         "tupay": d24(ProviderName::Tupay, simulator::TUPAY),
         "cascad": {
-            "base_url": sim.base_url(ProviderName::Cascad), "account_id": account, "api_key": key,
+            "base_url": sim.base_url(sim_provider(ProviderName::Cascad)), "account_id": account, "api_key": key,
             "callback_secret": secret, "public_key": public_key,
         },
     })

@@ -4,6 +4,16 @@
 use cashout_core::provider::ProviderName;
 use serde_json::{Value, json};
 
+/// The simulator's name for a provider: it has its own enum, independent of ours.
+pub fn sim_provider(p: ProviderName) -> cashout_provider_sim::Provider {
+    match p {
+        ProviderName::D24 => cashout_provider_sim::Provider::D24,
+        ProviderName::Onspot => cashout_provider_sim::Provider::Onspot,
+        ProviderName::Tupay => cashout_provider_sim::Provider::Tupay,
+        ProviderName::Cascad => cashout_provider_sim::Provider::Cascad,
+    }
+}
+
 /// What the simulated provider will do with a payout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Trigger {
