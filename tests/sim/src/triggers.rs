@@ -6,7 +6,8 @@ use std::time::Duration;
 
 /// The trigger table, as printed by `provider-sim --help` and in `tests/sim/README.md`.
 pub const TRIGGERS_HELP: &str = "\
-TEST TRIGGERS (last two digits of the beneficiary account: D24 `bank_account`, Cascad `fields.account`)
+TEST TRIGGERS (last two digits of the beneficiary account: D24 `bank_account`, Cascad the service's
+  account field: `fields.account` for test_*, `card_number`, `account_number`)
   any other   success. D24/Onspot/Tupay: PENDING -> DELIVERED (1 s) -> COMPLETED (2 s).
               Cascad: created -> (process) -> processing (0.5 s) -> processed (1.5 s)
   ...13       rejected by the bank. D24: DELIVERED -> REJECTED, rejection_code 800
@@ -15,7 +16,7 @@ TEST TRIGGERS (last two digits of the beneficiary account: D24 `bank_account`, C
               example). Cascad: processing -> processed with resolution `error` (not `ok`: not paid)
   ...26       reversal. D24: COMPLETED, then REJECTED 826 WITHDRAWAL_REVERSED 10 s later.
               Cascad: processed (Cascad's docs do not say what a reversal looks like)
-  ...30       declined create (data error), nothing created. D24: HTTP 400
+  ...30       declined create (data error), nothing created. D24: HTTP 412
               {\"code\":300,\"message\":\"Invalid params: ...\"}. Cascad: HTTP 422 {\"errors\":{\"fields.account\":...}}
   ...55       on hold. D24/Onspot: created ON_HOLD (as with `on_hold: true`) until released with
               PUT /v3/cashout/status PENDING. Tupay (no ON_HOLD): success.
