@@ -382,8 +382,10 @@ struct ReferenceAttributes {
     reference_id: Option<String>,
 }
 
+/// The characters of Cascad's ids (`cpoi_VdHYVxq4RsLEebAQ`, `cus_Tjhe1ufEB3kRrgWy`).
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 fn random_token(rng: &mut rand::rngs::StdRng) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..16)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
         .collect()
@@ -394,7 +396,6 @@ fn random_token(rng: &mut rand::rngs::StdRng) -> String {
 /// Derived from the reference, so that nothing more needs storing.
 fn customer_id(reference: &str) -> String {
     use sha1::Digest as _;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let digest = sha1::Sha1::digest(reference.as_bytes());
     let token: String = digest
         .iter()

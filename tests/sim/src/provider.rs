@@ -33,14 +33,6 @@ impl Provider {
             Provider::Cascad => "cascad",
         }
     }
-
-    /// Whether the provider speaks the D24 cashouts API v3.
-    pub const fn is_d24_family(self) -> bool {
-        match self {
-            Provider::D24 | Provider::Onspot | Provider::Tupay => true,
-            Provider::Cascad => false,
-        }
-    }
 }
 
 impl fmt::Display for Provider {

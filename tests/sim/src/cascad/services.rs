@@ -7,8 +7,7 @@
 //! it also has the production-shaped services seed 003 shows: `card` (its create example),
 //! `swift_jpy` and `bank_transfer_zar` (its service list).
 
-use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
