@@ -220,16 +220,7 @@ impl CashoutStore for MemoryStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
-        if idempotency.cashout_request_id != change.request.id()
-            || &idempotency.merchant_id != change.request.merchant_id()
-        {
-            return Err(StoreError::invalid("the idempotency record is not the request's"));
-        }
-        if !matches!(idempotency.state, IdempotencyState::InProgress { .. }) {
-            return Err(StoreError::invalid(
-                "a creation writes an in-progress idempotency record",
-            ));
-        }
+        idempotency.creation_until(&change.request)?;
         let now = self.clock.now();
         let mut state = self.state();
         let key = (idempotency.merchant_id.clone(), idempotency.key.clone());

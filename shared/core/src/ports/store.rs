@@ -172,6 +172,20 @@ impl IdempotencyRecord {
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
         self.expires_at > now
     }
+
+    /// What every store checks before [`CashoutStore::create_request`] writes: the record is
+    /// `request`'s (same id, same merchant) and in progress. Returns its `until`.
+    pub fn creation_until(&self, request: &CashoutRequest) -> Result<OffsetDateTime, StoreError> {
+        if self.cashout_request_id != request.id() || &self.merchant_id != request.merchant_id() {
+            return Err(StoreError::invalid("the idempotency record is not the request's"));
+        }
+        match self.state {
+            IdempotencyState::InProgress { until } => Ok(until),
+            IdempotencyState::Completed { .. } => Err(StoreError::invalid(
+                "a creation writes an in-progress idempotency record",
+            )),
+        }
+    }
 }
 
 /// What a creation did.

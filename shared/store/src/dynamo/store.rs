@@ -521,16 +521,7 @@ impl CashoutStore for DynamoStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_versions(change, true)?;
-        if idempotency.cashout_request_id != change.request.id()
-            || &idempotency.merchant_id != change.request.merchant_id()
-        {
-            return Err(StoreError::invalid("the idempotency record is not the request's"));
-        }
-        if !matches!(idempotency.state, IdempotencyState::InProgress { .. }) {
-            return Err(StoreError::invalid(
-                "a creation writes an in-progress idempotency record",
-            ));
-        }
+        idempotency.creation_until(&change.request)?;
         let now = to_ns(self.clock.now())?;
         let table = &*self.table;
         let id = change.request.id();

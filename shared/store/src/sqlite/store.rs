@@ -235,16 +235,7 @@ impl CashoutStore for SqliteStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
-        if idempotency.cashout_request_id != change.request.id()
-            || &idempotency.merchant_id != change.request.merchant_id()
-        {
-            return Err(StoreError::invalid("the idempotency record is not the request's"));
-        }
-        let IdempotencyState::InProgress { until } = idempotency.state else {
-            return Err(StoreError::invalid(
-                "a creation writes an in-progress idempotency record",
-            ));
-        };
+        let until = idempotency.creation_until(&change.request)?;
         let request = RequestRow::of(&change.request)?;
         let events = change.events.iter().map(EventRow::of).collect::<Result<Vec<_>, _>>()?;
         let merchant = idempotency.merchant_id.to_string();
