@@ -3,9 +3,14 @@
 //! `filter[reference_id]`, the cursor list, services and the pre-request, and callbacks checked
 //! with `X-Signature`.
 //!
-//! Creation is done only on HTTP 201; 409 means the invoice exists and is adopted; 5xx, a
-//! timeout or a dropped connection after a create is ambiguous. An invoice left `created`
-//! (its process call lost) is processed when it is next looked at, so a payout never stalls.
+//! Every HTTP status follows seed 003's directives table. Creation is done only on HTTP 201; 409
+//! means the invoice exists: the one the body carries (or, failing that, the reference's) is
+//! adopted. A 400 is not final: the reference is looked up first, and only when Cascad holds
+//! nothing for it is the create refused. 5xx, a timeout or a dropped connection after a create is
+//! ambiguous (the caller looks the reference up before any new create). A 404 on the reference
+//! lookup means no invoice. The process call is never retried blind: after a failure the
+//! invoice is read again, and one left `created` is processed when it is next looked at, so a
+//! payout never stalls.
 //! Cascad documents no cancel operation: cancelling is refused with `InvalidState`.
 
 mod transformers;
@@ -29,8 +34,8 @@ use time::OffsetDateTime;
 use crate::config::{CascadConfig, ConfigError};
 use crate::http::{Http, HttpRequest, Reply, body_excerpt, excerpt};
 use transformers::{
-    CreateInvoiceAttributes, CreateInvoiceData, CreateInvoiceDoc, ErrorDoc, InvoiceDoc, InvoiceListDoc, InvoiceOptions,
-    InvoiceResource, PrerequestBody, PrerequestDoc, PrerequestService, ServiceDoc, ServiceListDoc,
+    ConflictDoc, CreateInvoiceAttributes, CreateInvoiceData, CreateInvoiceDoc, ErrorDoc, InvoiceDoc, InvoiceListDoc,
+    InvoiceOptions, InvoiceResource, PrerequestBody, PrerequestDoc, PrerequestService, ServiceDoc, ServiceListDoc,
 };
 
 const CASCAD: ProviderName = ProviderName::Cascad;
@@ -196,6 +201,12 @@ impl CascadClient {
     /// invoice of the reference.
     #[tracing::instrument(name = "cascad.create", skip_all, fields(reference = %order.reference))]
     pub async fn create(&self, order: &PayoutOrder) -> Result<ProviderPayout, ProviderError> {
+        if order.hold {
+            return Err(error(
+                ProviderErrorKind::Declined,
+                "Cascad cannot create a payout on hold",
+            ));
+        }
         let service = self.services.get(&order.currency).ok_or_else(|| {
             error(
                 ProviderErrorKind::Configuration,
@@ -247,6 +258,13 @@ impl CascadClient {
             }
             StatusCode::CONFLICT => {
                 tracing::info!(provider = %CASCAD, reference = %order.reference, "reference_id already used: adopting the existing invoice");
+                let named = serde_json::from_slice::<ConflictDoc>(&reply.body)
+                    .ok()
+                    .and_then(ConflictDoc::invoice)
+                    .filter(|inv| inv.attributes.reference_id.as_deref() == Some(&order.reference.to_string()));
+                if let Some(existing) = named {
+                    return self.ensure_processed(existing).await;
+                }
                 match self.find(order.reference).await {
                     Ok(Some(existing)) => Ok(existing),
                     Ok(None) => Err(error(
@@ -257,6 +275,25 @@ impl CascadClient {
                     Err(e) => Err(error(ProviderErrorKind::Ambiguous, "409 conflict; the lookup failed")
                         .with_code("409")
                         .with_source(e)),
+                }
+            }
+            StatusCode::BAD_REQUEST => {
+                // Seed 003: "Request the transaction status (if [...] the status request has
+                // received an error 404, you can consider the request unsuccessful)".
+                let refused = Self::failure(Call::Create, &reply);
+                tracing::warn!(provider = %CASCAD, reference = %order.reference, error = %refused, "create answered 400: looking the reference up before calling it refused");
+                match self.find(order.reference).await {
+                    Ok(Some(existing)) => {
+                        tracing::warn!(provider = %CASCAD, reference = %order.reference, id = %existing.payout_id, "the 400 create made an invoice: adopting it");
+                        Ok(existing)
+                    }
+                    Ok(None) => Err(refused),
+                    Err(e) => Err(error(
+                        ProviderErrorKind::Ambiguous,
+                        "create answered 400 and the lookup failed",
+                    )
+                    .with_code("400")
+                    .with_source(e)),
                 }
             }
             s if s.is_success() => Err(error(
@@ -278,27 +315,19 @@ impl CascadClient {
             return Self::to_payout(&invoice);
         }
         let path = format!("/payout-invoices/{}/process", invoice.id);
-        let processed = self
-            .http
-            .retrying(|| async {
-                let reply = self
-                    .http
-                    .send(self.private(Method::POST, &path))
-                    .await
-                    .map_err(|t| t.on_read(CASCAD))?;
-                if reply.status.is_success() {
-                    Self::read_invoice(&reply)
-                } else {
-                    Err(Self::failure(Call::Other, &reply))
-                }
-            })
-            .await;
+        // One attempt: seed 003 asks for the status before an operation is repeated after a 5xx
+        // or a lost answer, so a failure is followed by a read, never by a second process call.
+        let processed = match self.http.send(self.private(Method::POST, &path)).await {
+            Ok(reply) if reply.status.is_success() => Self::read_invoice(&reply),
+            Ok(reply) => Err(Self::failure(Call::Other, &reply)),
+            Err(t) => Err(t.on_read(CASCAD)),
+        };
         match processed {
             Ok(inv) => Self::to_payout(&inv),
             Err(e) => {
                 // A lost answer or a refusal because an earlier attempt went through: the
-                // invoice's own state says which. A failed read leaves it `created`; the next
-                // look at it processes it.
+                // invoice's own state says which. One still `created` is processed at the next
+                // look at it; a failed read leaves it so too.
                 tracing::warn!(provider = %CASCAD, id = %invoice.id, error = %e, "process failed; re-reading the invoice");
                 match self.get(&invoice.id).await {
                     Ok(now) => Ok(now),
@@ -369,9 +398,15 @@ impl CascadClient {
     /// `created`.
     #[tracing::instrument(name = "cascad.find", skip_all, fields(%reference))]
     pub async fn find(&self, reference: CashoutRequestId) -> Result<Option<ProviderPayout>, ProviderError> {
-        let list = self
+        let list = match self
             .list_query(&[("filter[reference_id]", reference.to_string())])
-            .await?;
+            .await
+        {
+            Ok(list) => list,
+            // Seed 003: a 404 on a valid status request means the transaction does not exist.
+            Err(e) if e.kind == ProviderErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let mut matching: Vec<InvoiceResource> = list
             .data
             .into_iter()

@@ -134,9 +134,18 @@ pub fn payout_state(
         CascadStatus::ProcessError => PayoutState::Pending,
         // Final and nothing paid after every attempt: the bank or the method refused it.
         CascadStatus::ProcessFailed => rejected("processing failed"),
-        // Final and paid. `resolution` is `ok` on success; the other values are unconfirmed, so
-        // they are kept as detail rather than second-guessing a final "processed".
-        CascadStatus::Processed => PayoutState::Paid { paid_at: processed_at },
+        // Final and paid when `resolution` is `ok` (or absent). Any other resolution on a
+        // `processed` invoice is not a confirmed payment: a person must check it with Cascad
+        // before the merchant is told PAID (or told anything final).
+        CascadStatus::Processed => match resolution {
+            None | Some("ok") => PayoutState::Paid { paid_at: processed_at },
+            Some(other) => PayoutState::NeedsAttention {
+                reason: format!(
+                    "processed with resolution {:?}, not ok: confirm the payout with Cascad",
+                    other.chars().take(64).collect::<String>()
+                ),
+            },
+        },
         // Final with part of the amount paid: we never ask for partial payouts, so a person must
         // reconcile it; it cannot be retried (the reference is used).
         CascadStatus::PartiallyProcessed => PayoutState::NeedsAttention {
@@ -226,5 +235,21 @@ mod tests {
             payout_state(&CascadStatus::Processed, Some("ok"), Some(at)),
             PayoutState::Paid { paid_at: Some(at) }
         );
+    }
+
+    #[test]
+    fn processed_with_a_resolution_other_than_ok_is_not_paid_but_held_for_a_person() {
+        for resolution in ["bank_error", "unclear", "declined", ""] {
+            let state = payout_state(&CascadStatus::Processed, Some(resolution), None);
+            assert!(
+                matches!(state, PayoutState::NeedsAttention { .. }),
+                "{resolution}: {state:?}"
+            );
+            assert_ne!(state.target_status(), Some(crate::status::CashoutStatus::Paid));
+        }
+        assert!(matches!(
+            payout_state(&CascadStatus::Processed, None, None),
+            PayoutState::Paid { .. }
+        ));
     }
 }

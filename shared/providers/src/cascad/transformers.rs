@@ -51,6 +51,30 @@ pub(crate) struct InvoiceDoc {
     pub data: InvoiceResource,
 }
 
+/// A 409 on create: seed 003 says to "process the response body with the previously created
+/// transaction". The seed shows no such body; when it carries the invoice (`meta.invoice`, or
+/// `data`), it is read from there, otherwise the invoice is looked up by reference.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConflictDoc {
+    #[serde(default)]
+    pub meta: Option<ConflictMeta>,
+    #[serde(default)]
+    pub data: Option<InvoiceResource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConflictMeta {
+    #[serde(default)]
+    pub invoice: Option<InvoiceResource>,
+}
+
+impl ConflictDoc {
+    /// The existing invoice the body names, if it carries one whole.
+    pub fn invoice(self) -> Option<InvoiceResource> {
+        self.data.or_else(|| self.meta.and_then(|m| m.invoice))
+    }
+}
+
 /// A list: `filter[reference_id]` answers and the cursor list.
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvoiceListDoc {
