@@ -481,3 +481,57 @@ async fn embedded_crash_between_steps_loses_nothing_and_pays_once() {
 async fn aws_crash_between_steps_loses_nothing_and_pays_once() {
     crash_and_restart(Backend::Aws, &format!("crash-{}", std::process::id())).await;
 }
+
+/// Seed 001's ON_HOLD: a D24 payout created on hold waits, at the provider, for an operator to
+/// release it, then is paid; providers without a hold refuse `hold: true` at creation.
+#[tokio::test]
+async fn a_d24_payout_created_on_hold_is_paid_once_an_operator_releases_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_h", "unused");
+    let api = Client::new(&runner.base);
+    let key = &format!("{MERCHANT_KEY}_clinic_h");
+
+    let mut body = cashout("0001234567", "1000.00");
+    body["hold"] = json!(true);
+    let (code, created) = api.create(key, "hold-1", &body).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["hold"], true);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let held = api.wait_for(&id, key, "PENDING_PAYMENT").await;
+    assert_eq!(
+        (held["on_hold"].clone(), held["provider_status"].clone()),
+        (json!(true), json!("ON_HOLD")),
+        "{held}"
+    );
+
+    // Holding what is held changes nothing; a merchant cannot release.
+    let path = format!("/v1/cashout-requests/{id}/hold");
+    let (code, again) = api.post(&path, OPERATOR_KEY, None).await;
+    assert_eq!((code, again["on_hold"].clone()), (200, json!(true)), "{again}");
+    let release = format!("/v1/cashout-requests/{id}/release");
+    let (code, refused) = api.post(&release, key, None).await;
+    assert_eq!(code, 403, "{refused}");
+    let (_, still) = api.get(&format!("/v1/cashout-requests/{id}"), key).await;
+    assert_eq!(still["status"], "PENDING_PAYMENT", "held, so not paid: {still}");
+
+    let (code, released) = api.post(&release, OPERATOR_KEY, None).await;
+    assert_eq!(code, 200, "{released}");
+    assert_eq!(released["on_hold"], false, "{released}");
+    let paid = api.wait_for(&id, key, "PAID").await;
+    assert_eq!(paid["paid_amount"], "1050.00");
+
+    // Released and paid: nothing left to hold.
+    let (code, late) = api.post(&path, OPERATOR_KEY, None).await;
+    assert_eq!((code, late["code"].clone()), (409, json!("hold_refused")), "{late}");
+
+    // Tupay has no ON_HOLD (seed 002): refused at creation, naming the field.
+    let tupay = json!({
+        "currency": "PEN", "country": "PE", "requested_by": "ana@clinic.example", "provider": "tupay", "hold": true,
+        "beneficiary": {"name": "Ana", "last_name": "Quispe", "document_type": "DNI", "document_id": "12345678",
+                        "bank_account": "00212345678901234567", "account_type": "S"},
+        "invoices": [{"invoice_id": "INV-T", "payer": {"tax_id": "20100047218", "name": "Salud SAC"}, "amount": "100.00", "advance_percentage": "50"}]
+    });
+    let (code, problem) = api.create(key, "hold-tupay", &tupay).await;
+    assert_eq!(code, 422, "{problem}");
+    assert!(problem.to_string().contains("hold"), "{problem}");
+}

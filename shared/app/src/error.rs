@@ -45,6 +45,10 @@ pub enum AppError {
     /// The provider refuses to cancel (the payout is past cancellation).
     #[error("the provider cannot cancel this payout any more: {0}")]
     NotCancellable(String),
+    /// The payout cannot be held or released now (the provider has no hold, the payout is past
+    /// it, or its provider id is not known yet).
+    #[error("the payout cannot be held or released: {0}")]
+    HoldRefused(String),
     /// A dispatch is under way and its outcome is not known yet.
     #[error("the payout is being sent to the provider; try again in a minute")]
     DispatchInProgress,
@@ -96,6 +100,7 @@ impl AppError {
             AppError::InvalidBody(_) | AppError::Validation(_) | AppError::IdempotencyMismatch => 422,
             AppError::Transition(_)
             | AppError::NotCancellable(_)
+            | AppError::HoldRefused(_)
             | AppError::DispatchInProgress
             | AppError::ProviderHoldsPayout(_)
             | AppError::InvoiceInUse { .. }
@@ -128,6 +133,7 @@ impl AppError {
             }
             AppError::Transition(_) => "invalid_transition",
             AppError::NotCancellable(_) => "not_cancellable",
+            AppError::HoldRefused(_) => "hold_refused",
             AppError::DispatchInProgress => "dispatch_in_progress",
             AppError::ProviderHoldsPayout(_) => "provider_holds_payout",
             AppError::InvoiceInUse { .. } => "invoice_in_use",

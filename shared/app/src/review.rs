@@ -1,10 +1,10 @@
 //! Review and the operator's and merchant's actions on a request: review rules, approve,
-//! reject, exclude an invoice, retry after a processor error, cancel.
+//! reject, exclude an invoice, retry after a processor error, cancel, hold and release.
 
 use cashout_core::auth::Principal;
 use cashout_core::cashout::{CashoutRequest, Change, TransitionError};
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
-use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, TaskQueue};
+use cashout_core::ports::{HoldAction, PayoutProvider, ProviderErrorKind, Store, TaskQueue};
 use cashout_core::provider::ProviderPayout;
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
@@ -226,6 +226,55 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             }
         }
         Err(AppError::Contended)
+    }
+
+    /// Holds a payout the provider has not sent yet (`ON_HOLD`, D24 and Onspot), or releases a
+    /// held one so that the provider pays it (operator). The provider's answer is recorded: the
+    /// request stays `PENDING_PAYMENT`, its `provider_status` says `ON_HOLD` or `PENDING`.
+    pub async fn set_hold(
+        &self,
+        principal: &Principal,
+        id: CashoutRequestId,
+        action: HoldAction,
+    ) -> Result<CashoutRequestView, AppError> {
+        require_operator(principal)?;
+        let request = self.store.get_request(id).await?.ok_or(AppError::NotFound)?;
+        let provider = request.provider();
+        if !provider.supports_hold() {
+            return Err(AppError::HoldRefused(format!("{provider} cannot hold a payout")));
+        }
+        if request.status() != CashoutStatus::PendingPayment {
+            return Err(AppError::HoldRefused(format!(
+                "the request is {}; only a payout the provider has accepted (PENDING_PAYMENT) can be held or released",
+                request.status()
+            )));
+        }
+        let payout_id = match request.provider_reference() {
+            Some(p) if !p.is_by_reference() => p.clone(),
+            // Adopted by our reference after a lost answer: the provider's own id is needed.
+            _ => match self.ask_provider(&request).await? {
+                Some(p) if !p.payout_id.is_by_reference() => p.payout_id,
+                _ => {
+                    return Err(AppError::HoldRefused(
+                        "the provider's id of this payout is not known yet; try again after its next notification"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        let answer = match self.provider.set_hold(provider, &payout_id, id, action).await {
+            Ok(p) => p,
+            Err(e) if e.kind == ProviderErrorKind::InvalidState => {
+                if let Some(now) = self.ask_provider(&request).await? {
+                    self.record_answer(id, &now).await?;
+                }
+                return Err(AppError::HoldRefused(e.message));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(cashout_request_id = %id, %provider, ?action, provider_status = %answer.provider_status, "hold changed at the provider");
+        let m = self.record_answer(id, &answer).await?;
+        Ok(CashoutRequestView::from(&m.request))
     }
 
     /// What the provider holds for a request: by its payout id when known, else by our

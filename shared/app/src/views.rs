@@ -52,6 +52,10 @@ pub struct CashoutRequestView {
     pub provider_reference: Option<String>,
     /// The provider's own status words.
     pub provider_status: Option<String>,
+    /// The merchant asked for the payout to be created on hold (`hold` at creation).
+    pub hold: bool,
+    /// The provider holds the payout now (`ON_HOLD`): it is paid once an operator releases it.
+    pub on_hold: bool,
     /// The invoices.
     pub invoices: Vec<InvoiceView>,
     /// The beneficiary (account masked).
@@ -180,6 +184,8 @@ impl From<&CashoutRequest> for CashoutRequestView {
             provider: r.provider().to_string(),
             provider_reference: r.provider_reference().map(|p| p.to_string()),
             provider_status: r.provider_status().map(str::to_owned),
+            hold: r.hold(),
+            on_hold: r.provider().supports_hold() && r.provider_status() == Some("ON_HOLD"),
             invoices: r.invoices().iter().map(InvoiceView::from).collect(),
             beneficiary: r.beneficiary().into(),
             metadata: r.metadata().clone(),

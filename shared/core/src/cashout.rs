@@ -183,6 +183,9 @@ pub struct CashoutRequest {
         with = "time::serde::rfc3339::option"
     )]
     hint_poll_at: Option<OffsetDateTime>,
+    /// The payout is to be created on hold (the merchant asked for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    hold: bool,
 }
 
 /// A change to write: the new state and the events it appends, on the condition that the stored
@@ -329,6 +332,7 @@ impl CashoutRequest {
             status: CashoutStatus::Requested,
             status_reason: None,
             metadata: draft.metadata,
+            hold: draft.hold,
             version: 1,
             last_sequence: 1,
             updated_at: now,
@@ -427,6 +431,10 @@ impl CashoutRequest {
     /// The provider's payout id, once the provider holds it.
     pub fn provider_reference(&self) -> Option<&ProviderPayoutId> {
         self.provider_reference.as_ref()
+    }
+    /// Whether the merchant asked for the payout to be created on hold.
+    pub fn hold(&self) -> bool {
+        self.hold
     }
     /// The provider's own last status words, as detail.
     pub fn provider_status(&self) -> Option<&str> {
@@ -816,8 +824,16 @@ impl CashoutRequest {
             }
         };
         if target == self.status {
-            return (self.provider_reference.as_ref() != Some(&payout_id))
-                .then(|| self.touch(now, |r| r.provider_reference = Some(payout_id.clone())));
+            // Same status: the provider's id and its own words (ON_HOLD, DELIVERED…) are kept
+            // when they change, without an event.
+            let news = self.provider_reference.as_ref() != Some(&payout_id)
+                || self.provider_status.as_deref() != Some(payout.provider_status.as_str());
+            return news.then(|| {
+                self.touch(now, |r| {
+                    r.provider_reference = Some(payout_id.clone());
+                    r.provider_status = Some(payout.provider_status.clone());
+                })
+            });
         }
         // From APPROVED (or a processor error) the provider's answer implies it accepted the
         // payout first.

@@ -39,6 +39,9 @@ pub struct CashoutInput {
     pub invoices: Option<Vec<InvoiceInput>>,
     /// Free-form merchant data, returned as given (at most 50 keys, 8 KiB).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Create the payout on hold (`on_hold`, D24 and Onspot only): the provider pays it only
+    /// once an operator releases it (`POST /v1/cashout-requests/{id}/release`).
+    pub hold: Option<bool>,
 }
 
 /// The beneficiary as sent.
@@ -99,6 +102,7 @@ pub struct CashoutDraft {
     pub(crate) beneficiary: Beneficiary,
     pub(crate) invoices: Vec<InvoiceDraft>,
     pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+    pub(crate) hold: bool,
 }
 
 impl CashoutDraft {
@@ -211,6 +215,13 @@ impl CashoutInput {
         if let (Some(p), Some(b)) = (provider, &beneficiary) {
             routing::check_beneficiary(p, b, &mut errors);
         }
+        let hold = self.hold.unwrap_or(false);
+        if let Some(p) = provider
+            && hold
+            && !p.supports_hold()
+        {
+            errors.push("hold", "unsupported", format!("{p} cannot hold a payout"));
+        }
 
         match (currency, country, requested_by, provider, beneficiary, invoices) {
             (Some(currency), Some(country), Some(requested_by), Some(provider), Some(beneficiary), Some(invoices))
@@ -224,6 +235,7 @@ impl CashoutInput {
                     beneficiary,
                     invoices,
                     metadata,
+                    hold,
                 })
             }
             _ => Err(errors),

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
 use cashout_core::ports::{
-    InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, ProviderError, ProviderErrorKind,
-    ProviderNotification,
+    HoldAction, InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, ProviderError,
+    ProviderErrorKind, ProviderNotification,
 };
 use cashout_core::provider::d24::{D24ErrorClass, D24ErrorCode, D24Profile, D24Status, payout_state};
 use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
@@ -57,15 +57,6 @@ impl std::fmt::Debug for D24Client {
             .field("login", &self.login)
             .finish_non_exhaustive()
     }
-}
-
-/// Hold or release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldAction {
-    /// `PENDING → ON_HOLD`.
-    Hold,
-    /// `ON_HOLD → PENDING`.
-    Release,
 }
 
 impl D24Client {
@@ -195,6 +186,11 @@ impl D24Client {
                 return Err(declined("tupay requires the account_type (C or S)"));
             }
         }
+        if order.hold && !self.profile.supports_on_hold() {
+            return Err(declined(
+                "the payout cannot be created on hold: this provider has no ON_HOLD",
+            ));
+        }
         let notification_url = order.notification_url.as_deref().ok_or_else(|| {
             self.error(
                 ProviderErrorKind::Configuration,
@@ -224,6 +220,7 @@ impl D24Client {
             beneficiary_birthdate: b.birthdate.map(|d| d.to_string()),
             comments: Some(order.description.as_str()).filter(|d| !d.is_empty()),
             notification_url,
+            on_hold: order.hold,
         };
         let reply = self
             .call(Method::POST, "/v3/cashout", &request)
@@ -237,7 +234,14 @@ impl D24Client {
                 payout_id(&created.cashout_id.text())?,
                 order.reference,
                 PayoutState::Pending,
-                D24Status::Pending.name().to_owned(),
+                // Seed 001: created ON_HOLD "only if specified [...] with on_hold: true".
+                if order.hold {
+                    D24Status::OnHold
+                } else {
+                    D24Status::Pending
+                }
+                .name()
+                .to_owned(),
             ));
         }
         if reply.status.is_success() {

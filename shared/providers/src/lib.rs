@@ -35,8 +35,9 @@ use cashout_core::ports::{
 use cashout_core::provider::{ProviderName, ProviderPayout};
 
 pub use cascad::{CascadClient, InvoicePage, PayoutService};
+pub use cashout_core::ports::HoldAction;
 pub use config::{CascadConfig, ConfigError, D24Config, HttpConfig, ProvidersConfig, simulator};
-pub use d24::{D24Client, HoldAction};
+pub use d24::D24Client;
 pub use http::{HttpRequest, HttpTransport, Reply, ReqwestTransport, Transport};
 pub use settings::SettingsError;
 
@@ -179,6 +180,16 @@ impl PayoutProvider for Providers {
             }
             p => self.d24_family(p)?.cancel(payout_id, reference).await,
         }
+    }
+
+    async fn set_hold(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+        reference: CashoutRequestId,
+        action: HoldAction,
+    ) -> Result<ProviderPayout, ProviderError> {
+        Providers::set_hold(self, provider, payout_id, reference, action).await
     }
 
     fn parse_notification(

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, InvoiceId};
-use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
+use cashout_core::ports::{HoldAction, PayoutProvider, Store, TaskQueue};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -118,7 +118,7 @@ pub struct RejectBody {
 
 /// Creates a cashout request.
 #[utoipa::path(post, path = "/v1/cashout-requests", tag = "cashout requests",
-    request_body(content = Object, description = "See `CashoutInput`: currency, country, requested_by, provider?, beneficiary, invoices[], metadata?"),
+    request_body(content = Object, description = "See `CashoutInput`: currency, country, requested_by, provider?, beneficiary, invoices[], metadata?, hold? (D24 and Onspot: create the payout ON_HOLD)"),
     params(("Idempotency-Key" = String, Header, description = "Required; same key and body replay the first answer")),
     responses((status = 201, body = CashoutRequestView), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -233,6 +233,49 @@ pub(crate) async fn cancel<
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &app.cancel(&principal, cashout_id(&id)?).await?))
+}
+
+/// Operator: hold a payout the provider has accepted but not sent (`ON_HOLD`; D24 and Onspot).
+/// The request stays `PENDING_PAYMENT`; its `provider_status` becomes `ON_HOLD`.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/hold", tag = "review",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "hold_refused: the provider has no hold, the payout is past it, or the request is not PENDING_PAYMENT"), (status = 502, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn hold<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.set_hold(&principal, cashout_id(&id)?, HoldAction::Hold).await?,
+    ))
+}
+
+/// Operator: release a held payout; the provider goes on and pays it.
+#[utoipa::path(post, path = "/v1/cashout-requests/{id}/release", tag = "review",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = CashoutRequestView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "hold_refused"), (status = 502, body = Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn release<
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+>(
+    State(app): State<App<S, Q, P, W>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &app.set_hold(&principal, cashout_id(&id)?, HoldAction::Release).await?,
+    ))
 }
 
 /// Operator approval.
@@ -512,6 +555,8 @@ where
         .route("/v1/cashout-requests/{id}/approve", post(approve::<S, Q, P, W>))
         .route("/v1/cashout-requests/{id}/reject", post(reject::<S, Q, P, W>))
         .route("/v1/cashout-requests/{id}/retry", post(retry::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/hold", post(hold::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}/release", post(release::<S, Q, P, W>))
         .route(
             "/v1/cashout-requests/{id}/resolve-attention",
             post(resolve_attention::<S, Q, P, W>),

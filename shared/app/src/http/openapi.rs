@@ -16,7 +16,7 @@ use crate::http::api;
     info(title = "cashout", description = "Merchant and operator API of cashout: cashout requests (invoices advanced at a percentage), review, webhook endpoints, payout methods. Errors are application/problem+json with a stable `code`."),
     paths(
         api::create_cashout, api::list_cashouts, api::get_cashout, api::list_events, api::cancel,
-        api::approve, api::reject, api::retry, api::resolve_attention, api::exclude_invoice,
+        api::approve, api::reject, api::retry, api::hold, api::release, api::resolve_attention, api::exclude_invoice,
         api::create_endpoint, api::list_endpoints, api::get_endpoint, api::delete_endpoint, api::rotate_secret, api::list_attempts,
         api::redeliver, api::payout_methods,
         crate::http::webhooks::provider_notification,

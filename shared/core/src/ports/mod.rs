@@ -13,8 +13,8 @@ mod store;
 
 pub use clock::{Clock, IdGenerator, MAX_DELAY, ManualClock, SequentialIds, SystemClock, SystemIds, after};
 pub use provider::{
-    InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
-    ProviderErrorKind, ProviderNotification,
+    HoldAction, InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider,
+    ProviderError, ProviderErrorKind, ProviderNotification,
 };
 pub use queue::{
     MAX_TASK_DELAY, QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue, TaskSource,

@@ -39,6 +39,8 @@ pub struct PayoutOrder {
     pub description: String,
     /// Where the provider posts notifications about it, if configured.
     pub notification_url: Option<String>,
+    /// Create it on hold (D24 and Onspot `on_hold`): paid only once released.
+    pub hold: bool,
 }
 
 impl PayoutOrder {
@@ -57,8 +59,18 @@ impl PayoutOrder {
                 request.included_invoice_count()
             ),
             notification_url,
+            hold: request.hold(),
         }
     }
+}
+
+/// Holding a payout at the provider, or letting a held one go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldAction {
+    /// `PENDING → ON_HOLD`: the provider keeps it until released.
+    Hold,
+    /// `ON_HOLD → PENDING`: the provider goes on and pays it.
+    Release,
 }
 
 /// A notification as it arrived at `/webhooks/{provider}`.
@@ -244,6 +256,23 @@ pub trait PayoutProvider: Send + Sync {
         payout_id: &ProviderPayoutId,
         reference: CashoutRequestId,
     ) -> impl Future<Output = Result<ProviderPayout, ProviderError>> + Send;
+
+    /// Holds a payout the provider has not sent yet, or releases a held one. A provider that
+    /// cannot hold refuses with [`ProviderErrorKind::InvalidState`] (the default).
+    fn set_hold(
+        &self,
+        provider: ProviderName,
+        payout_id: &ProviderPayoutId,
+        reference: CashoutRequestId,
+        action: HoldAction,
+    ) -> impl Future<Output = Result<ProviderPayout, ProviderError>> + Send {
+        let _ = (payout_id, reference, action);
+        std::future::ready(Err(ProviderError::new(
+            provider,
+            ProviderErrorKind::InvalidState,
+            format!("{provider} cannot hold a payout"),
+        )))
+    }
 
     /// Parses and verifies what the provider posted to us. A notification that fails
     /// verification is an error and changes nothing.

@@ -31,6 +31,12 @@ pub enum ProviderName {
 }
 
 impl ProviderName {
+    /// Whether the provider can hold a payout before paying it (`ON_HOLD`: D24 and Onspot, seed
+    /// 001; Tupay has no such status, seed 002; Cascad documents none, seed 003).
+    pub const fn supports_hold(self) -> bool {
+        matches!(self, ProviderName::D24 | ProviderName::Onspot)
+    }
+
     /// Every provider.
     pub const ALL: [ProviderName; 4] = [
         ProviderName::D24,

@@ -46,6 +46,10 @@ pub(crate) struct CreateCashout<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comments: Option<&'a str>,
     pub notification_url: &'a str,
+    /// Seed 001: "A cashout will be created with ON_HOLD status only if specified while creating
+    /// the cashout with on_hold: true". Sent only when asked (Tupay has no ON_HOLD).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub on_hold: bool,
 }
 
 /// A cashout id: a string in the create answer, a number elsewhere.

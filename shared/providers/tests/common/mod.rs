@@ -207,6 +207,7 @@ pub fn order(provider: ProviderName, account: &str, notification_url: &str) -> P
         beneficiary,
         description: "cashout test".into(),
         notification_url: Some(notification_url.to_owned()),
+        hold: false,
     }
 }
 
