@@ -745,6 +745,18 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         ),
         (
             "post",
+            "/v1/cashout-requests/{id}/hold",
+            format!("/v1/cashout-requests/{a_id}/hold"),
+            403,
+        ),
+        (
+            "post",
+            "/v1/cashout-requests/{id}/release",
+            format!("/v1/cashout-requests/{a_id}/release"),
+            403,
+        ),
+        (
+            "post",
             "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
             format!("/v1/cashout-requests/{a_id}/invoices/{invoice}/exclude"),
             403,

@@ -31,10 +31,16 @@ pub enum ProviderName {
 }
 
 impl ProviderName {
-    /// Whether the provider can hold a payout before paying it (`ON_HOLD`: D24 and Onspot, seed
-    /// 001; Tupay has no such status, seed 002; Cascad documents none, seed 003).
+    /// Whether the provider can hold a payout before paying it: the D24 family's profiles say
+    /// ([`d24::D24Profile::supports_on_hold`]: D24 and Onspot, not Tupay); Cascad documents no
+    /// hold (seed 003).
     pub const fn supports_hold(self) -> bool {
-        matches!(self, ProviderName::D24 | ProviderName::Onspot)
+        match self {
+            ProviderName::D24 => d24::D24Profile::D24.supports_on_hold(),
+            ProviderName::Onspot => d24::D24Profile::Onspot.supports_on_hold(),
+            ProviderName::Tupay => d24::D24Profile::Tupay.supports_on_hold(),
+            ProviderName::Cascad => false,
+        }
     }
 
     /// Every provider.
