@@ -119,17 +119,6 @@ impl Providers {
     pub fn cascad(&self) -> Result<&CascadClient, ProviderError> {
         self.cascad.as_ref().ok_or_else(|| not_configured(ProviderName::Cascad))
     }
-
-    /// Puts a D24/Onspot payout on hold or releases it (Tupay and Cascad have no hold).
-    pub async fn set_hold(
-        &self,
-        provider: ProviderName,
-        payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
-        action: HoldAction,
-    ) -> Result<ProviderPayout, ProviderError> {
-        self.d24_family(provider)?.set_hold(payout_id, reference, action).await
-    }
 }
 
 impl PayoutProvider for Providers {
@@ -189,7 +178,8 @@ impl PayoutProvider for Providers {
         reference: CashoutRequestId,
         action: HoldAction,
     ) -> Result<ProviderPayout, ProviderError> {
-        Providers::set_hold(self, provider, payout_id, reference, action).await
+        // D24 and Onspot; Tupay refuses (InvalidState), Cascad is not of the family.
+        self.d24_family(provider)?.set_hold(payout_id, reference, action).await
     }
 
     fn parse_notification(
