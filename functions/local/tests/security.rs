@@ -839,7 +839,9 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         assert_eq!(code, 401, "{path} without a key");
     }
 
-    // Listings hold only the caller's own; naming another merchant changes nothing.
+    // Listings hold only the caller's own; naming another merchant is refused.
+    let (code, _) = api.get("/v1/cashout-requests?merchant_id=merchant_sec_a", B.1).await;
+    assert_eq!(code, 403, "a merchant naming another merchant's listing");
     for path in [
         "/v1/cashout-requests",
         "/v1/cashout-requests?status=UNDER_REVIEW",

@@ -23,9 +23,11 @@ pub const MAX_ENDPOINTS: usize = 20;
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// `https://…` (plain `http` and private addresses only where the deployment allows them).
+    #[schema(schema_with = crate::http::openapi::endpoint_url)]
     pub url: String,
     /// Event types to receive; every type when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::http::openapi::EventTypeSchema>>)]
     pub event_types: Option<Vec<String>>,
 }
 
@@ -47,9 +49,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             }
         }
         if self.store.list_endpoints(merchant).await?.len() >= MAX_ENDPOINTS {
-            return Err(AppError::BadParameter(format!(
-                "at most {MAX_ENDPOINTS} endpoints per merchant"
-            )));
+            return Err(AppError::EndpointLimit(MAX_ENDPOINTS));
         }
         let now = self.now();
         let endpoint = WebhookEndpoint {

@@ -49,6 +49,9 @@ pub enum AppError {
     /// it, or its provider id is not known yet).
     #[error("the payout cannot be held or released: {0}")]
     HoldRefused(String),
+    /// The merchant already has the most webhook endpoints allowed.
+    #[error("at most {0} webhook endpoints per merchant: delete one first")]
+    EndpointLimit(usize),
     /// A dispatch is under way and its outcome is not known yet.
     #[error("the payout is being sent to the provider; try again in a minute")]
     DispatchInProgress,
@@ -105,6 +108,7 @@ impl AppError {
             | AppError::ProviderHoldsPayout(_)
             | AppError::InvoiceInUse { .. }
             | AppError::IdempotencyInProgress
+            | AppError::EndpointLimit(_)
             | AppError::Contended => 409,
             AppError::Store(StoreError::Invalid { .. }) => 400,
             AppError::Store(e) if e.class() == ErrorClass::Retryable => 503,
@@ -135,6 +139,7 @@ impl AppError {
             AppError::NotCancellable(_) => "not_cancellable",
             AppError::HoldRefused(_) => "hold_refused",
             AppError::DispatchInProgress => "dispatch_in_progress",
+            AppError::EndpointLimit(_) => "endpoint_limit_reached",
             AppError::ProviderHoldsPayout(_) => "provider_holds_payout",
             AppError::InvoiceInUse { .. } => "invoice_in_use",
             AppError::IdempotencyMismatch => "idempotency_key_reused",

@@ -72,9 +72,16 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         limit: Option<u32>,
         cursor: Option<String>,
     ) -> Result<CashoutRequestPage, AppError> {
-        let merchant = match (principal, merchant) {
-            (Principal::Merchant { merchant_id }, _) => merchant_id.clone(),
-            (Principal::Operator, Some(m)) => MerchantId::new(m).map_err(|e| AppError::BadParameter(e.to_string()))?,
+        let named = merchant
+            .map(|m| MerchantId::new(m).map_err(|e| AppError::BadParameter(e.to_string())))
+            .transpose()?;
+        let merchant = match (principal, named) {
+            (Principal::Merchant { merchant_id }, None) => merchant_id.clone(),
+            (Principal::Merchant { merchant_id }, Some(m)) if m == *merchant_id => m,
+            (Principal::Merchant { .. }, Some(_)) => {
+                return Err(AppError::Forbidden("a merchant key lists only its own requests"));
+            }
+            (Principal::Operator, Some(m)) => m,
             (Principal::Operator, None) => {
                 return Err(AppError::BadParameter("operators must pass merchant_id".into()));
             }
@@ -122,9 +129,12 @@ impl<S, Q, P: PayoutProvider, W> App<S, Q, P, W> {
         let currency: Currency = currency
             .parse()
             .map_err(|e: cashout_core::money::MoneyError| AppError::BadParameter(e.to_string()))?;
-        let amount = amount
-            .map(|a| Amount::parse(a, currency).map_err(|e| AppError::BadParameter(format!("amount: {e}"))))
-            .transpose()?;
+        let amount = match amount.map(|a| filter_amount(a, currency)).transpose()? {
+            // nothing pays an amount of zero (in the currency's minor unit)
+            Some(None) => return Ok(PayoutMethodList { data: Vec::new() }),
+            Some(Some(amount)) => Some(amount),
+            None => None,
+        };
         let query = PayoutMethodQuery {
             country,
             currency,
@@ -140,5 +150,65 @@ impl<S, Q, P: PayoutProvider, W> App<S, Q, P, W> {
             }
         }
         Ok(PayoutMethodList { data })
+    }
+}
+
+/// The `amount` filter of the payout-methods query, exactly as documented: `0` or up to 14
+/// digits without a leading zero, and at most 4 decimals, rounded half-even to the currency's
+/// minor unit (it only selects the methods whose limits hold it). `None`: it rounds to zero.
+fn filter_amount(text: &str, currency: Currency) -> Result<Option<Amount>, AppError> {
+    let refuse = || AppError::BadParameter("amount: a decimal such as 1500 or 1500.25 (at most 4 decimals)".into());
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (text, None),
+    };
+    let digits = |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let int_ok = int == "0" || (digits(int, 14) && !int.starts_with('0'));
+    if !int_ok || frac.is_some_and(|f| !digits(f, 4)) {
+        return Err(refuse());
+    }
+    let value = cashout_core::money::parse_decimal(text).map_err(|_| refuse())?;
+    let rounded = value.round_dp_with_strategy(
+        currency.minor_units(),
+        rust_decimal::RoundingStrategy::MidpointNearestEven,
+    );
+    if rounded.is_zero() {
+        return Ok(None);
+    }
+    Amount::new(rounded, currency)
+        .map(Some)
+        .map_err(|e| AppError::BadParameter(format!("amount: {e}")))
+}
+
+#[cfg(test)]
+mod filter_amount_tests {
+    use super::*;
+
+    #[test]
+    fn the_amount_filter_takes_exactly_the_documented_form_and_rounds_to_the_currency() {
+        let shown = |t, c| filter_amount(t, c).unwrap().map(|a| a.to_string());
+        assert_eq!(shown("1.5", Currency::JPY).as_deref(), Some("2"));
+        assert_eq!(shown("2.5", Currency::JPY).as_deref(), Some("2"));
+        assert_eq!(shown("0.4", Currency::JPY), None);
+        assert_eq!(shown("0", Currency::USD), None);
+        assert_eq!(shown("0.125", Currency::USD).as_deref(), Some("0.12"));
+        assert_eq!(
+            shown("99999999999999.9999", Currency::CLF).as_deref(),
+            Some("99999999999999.9999")
+        );
+        for bad in [
+            "",
+            "01",
+            "1.",
+            ".5",
+            "-1",
+            "1e3",
+            "1.23456",
+            "+1",
+            "100000000000000",
+            " 1",
+        ] {
+            assert!(filter_amount(bad, Currency::USD).is_err(), "{bad:?}");
+        }
     }
 }

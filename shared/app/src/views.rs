@@ -19,10 +19,10 @@ pub struct CashoutRequestView {
     /// UUID; also the provider's external reference.
     pub id: String,
     /// One of the eight statuses.
-    #[schema(value_type = String, example = "APPROVED")]
+    #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
     pub status: CashoutStatus,
-    /// Why it has this status.
-    #[schema(value_type = Object)]
+    /// Why it has this status (`kind`, and the fields of that kind).
+    #[schema(value_type = Option<Object>)]
     pub status_reason: Option<serde_json::Value>,
     /// ISO-4217.
     pub currency: String,
@@ -91,7 +91,7 @@ pub struct InvoiceView {
     /// amount × percentage / 100, half-even to the minor unit.
     pub eligible_amount: String,
     /// The request's status, or `EXCLUDED`.
-    #[schema(value_type = String, example = "APPROVED")]
+    #[schema(value_type = crate::http::openapi::InvoiceStatusSchema)]
     pub status: InvoiceStatus,
 }
 
@@ -214,6 +214,7 @@ pub struct EventView {
     /// `cashout_request.created`, `cashout_request.status_update`, or
     /// `cashout_request.invoice_status_update`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
     pub event_type: String,
     /// Per-request, from 1, without gaps.
     pub sequence: u64,
@@ -252,6 +253,7 @@ pub struct EndpointView {
     /// Where events are posted.
     pub url: String,
     /// Subscribed event types (every type when empty at creation).
+    #[schema(value_type = Vec<crate::http::openapi::EventTypeSchema>)]
     pub event_types: Vec<String>,
     /// `whsec_…`: shown only when created or rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -399,4 +401,88 @@ impl From<&MethodField> for MethodFieldView {
 pub struct PayoutMethodList {
     /// In routing preference order.
     pub data: Vec<PayoutMethodView>,
+}
+
+/// The body of a `cashout_request.created` webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedWebhook {
+    /// `cashout_request.created`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The request.
+    pub cashout_request_id: String,
+    /// ISO 4217.
+    pub currency_code: String,
+    /// Σ eligible amounts, decimal string.
+    pub requested_amount: String,
+    /// Invoices in the request.
+    pub requested_invoice_count: u32,
+    /// When it was created (RFC 3339, UTC).
+    pub request_date: String,
+    /// Always `REQUESTED`.
+    #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
+    pub status: String,
+    /// `evt_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// Per-request, from 1, without gaps: order events by it.
+    pub sequence: u64,
+    /// When the change was accepted (RFC 3339, UTC).
+    pub occurred_at: String,
+}
+
+/// The body of a `cashout_request.status_update` webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatusUpdateWebhook {
+    /// `cashout_request.status_update`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The request.
+    pub cashout_request_id: String,
+    /// The new status.
+    #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
+    pub status: String,
+    /// The status before.
+    #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
+    pub previous_status: String,
+    /// Set once paid (null before, and after a reversal), decimal string.
+    pub paid_amount: Option<String>,
+    /// Invoices paid (0 until paid).
+    pub paid_invoice_count: u32,
+    /// When it was paid (RFC 3339, UTC).
+    pub payment_date: Option<String>,
+    /// The provider's payout reference.
+    pub payment_reference: Option<String>,
+    /// Why it changed: `kind`, and the fields of that kind.
+    #[schema(value_type = Object)]
+    pub reason: serde_json::Value,
+    /// `evt_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// Per-request, from 1, without gaps: order events by it.
+    pub sequence: u64,
+    /// When the change was accepted (RFC 3339, UTC).
+    pub occurred_at: String,
+}
+
+/// The body of a `cashout_request.invoice_status_update` webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvoiceStatusUpdateWebhook {
+    /// `cashout_request.invoice_status_update`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The request.
+    pub cashout_request_id: String,
+    /// The invoice.
+    pub invoice_id: String,
+    /// Its new status.
+    #[schema(value_type = crate::http::openapi::InvoiceStatusSchema)]
+    pub status: String,
+    /// Its status before.
+    #[schema(value_type = crate::http::openapi::InvoiceStatusSchema)]
+    pub previous_status: String,
+    /// `evt_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// Per-request, from 1, without gaps: order events by it.
+    pub sequence: u64,
+    /// When the change was accepted (RFC 3339, UTC).
+    pub occurred_at: String,
 }

@@ -26,6 +26,11 @@ TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
 pub struct UnknownCountry(pub String);
 
 impl Country {
+    /// Every assigned ISO 3166-1 alpha-2 code, in alphabetical order.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        COUNTRIES.split(' ')
+    }
+
     /// The two-letter code.
     pub fn code(&self) -> &str {
         // Only ASCII uppercase letters are ever stored (checked in `from_str`).

@@ -153,8 +153,20 @@ pub enum InvoiceStatus {
     Excluded,
 }
 
-impl From<CashoutStatus> for InvoiceStatus {
-    fn from(s: CashoutStatus) -> Self {
+impl InvoiceStatus {
+    /// Every invoice status: one per request status, then `EXCLUDED`.
+    pub const ALL: [InvoiceStatus; 9] = {
+        let mut all = [InvoiceStatus::Excluded; 9];
+        let mut i = 0;
+        while i < CashoutStatus::ALL.len() {
+            all[i] = InvoiceStatus::of(CashoutStatus::ALL[i]);
+            i += 1;
+        }
+        all
+    };
+
+    /// The invoice status that follows a request status.
+    pub const fn of(s: CashoutStatus) -> Self {
         match s {
             CashoutStatus::Requested => InvoiceStatus::Requested,
             CashoutStatus::UnderReview => InvoiceStatus::UnderReview,
@@ -166,11 +178,63 @@ impl From<CashoutStatus> for InvoiceStatus {
             CashoutStatus::PaymentProcessorError => InvoiceStatus::PaymentProcessorError,
         }
     }
+
+    /// The request status this one mirrors (`None` for `EXCLUDED`).
+    pub const fn request_status(self) -> Option<CashoutStatus> {
+        match self {
+            InvoiceStatus::Requested => Some(CashoutStatus::Requested),
+            InvoiceStatus::UnderReview => Some(CashoutStatus::UnderReview),
+            InvoiceStatus::Approved => Some(CashoutStatus::Approved),
+            InvoiceStatus::PendingPayment => Some(CashoutStatus::PendingPayment),
+            InvoiceStatus::Paid => Some(CashoutStatus::Paid),
+            InvoiceStatus::Rejected => Some(CashoutStatus::Rejected),
+            InvoiceStatus::Cancelled => Some(CashoutStatus::Cancelled),
+            InvoiceStatus::PaymentProcessorError => Some(CashoutStatus::PaymentProcessorError),
+            InvoiceStatus::Excluded => None,
+        }
+    }
+
+    /// The wire name (`PENDING_PAYMENT`, `EXCLUDED`).
+    pub const fn as_str(self) -> &'static str {
+        match self.request_status() {
+            Some(s) => s.as_str(),
+            None => "EXCLUDED",
+        }
+    }
+}
+
+impl From<CashoutStatus> for InvoiceStatus {
+    fn from(s: CashoutStatus) -> Self {
+        InvoiceStatus::of(s)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_invoice_status_is_listed_once_with_its_wire_name() {
+        let wire: Vec<String> = InvoiceStatus::ALL
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        let named: Vec<&str> = InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(wire, named);
+        let mut unique = named.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), InvoiceStatus::ALL.len());
+        // every variant, by its round trip through the request status (EXCLUDED has none)
+        for s in InvoiceStatus::ALL {
+            assert_eq!(
+                s.request_status()
+                    .map(InvoiceStatus::of)
+                    .unwrap_or(InvoiceStatus::Excluded),
+                s
+            );
+        }
+    }
 
     #[test]
     fn final_statuses_allow_nothing() {

@@ -238,6 +238,9 @@ pub fn check_endpoint_url(text: &str, allow_private: bool) -> Result<url::Url, E
     if text.len() > 2048 {
         return Err(EndpointUrlError::TooLong);
     }
+    if !is_uri_text(text) {
+        return Err(EndpointUrlError::Invalid);
+    }
     let url = url::Url::parse(text).map_err(|_| EndpointUrlError::Invalid)?;
     match url.scheme() {
         "https" => {}
@@ -263,6 +266,33 @@ pub fn check_endpoint_url(text: &str, allow_private: bool) -> Result<url::Url, E
         return Err(EndpointUrlError::PrivateAddress);
     }
     Ok(url)
+}
+
+/// Whether `text` is written as an RFC 3986 URI: ASCII, only the characters the RFC allows,
+/// `%` followed by two hex digits, at most one `#`, and `[` `]` only around an IPv6 host. The
+/// `url` crate alone is more lenient (it percent-encodes spaces and maps Unicode hosts), and the
+/// API documents the `uri` format.
+fn is_uri_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&b) => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    let after_scheme = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let path_start = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    text.matches('#').count() <= 1 && !after_scheme[path_start..].contains(['[', ']'])
 }
 
 /// Whether a resolved address may receive webhooks: not private, loopback, link-local (cloud
@@ -382,6 +412,23 @@ mod tests {
             Err(EndpointUrlError::Credentials)
         );
         assert_eq!(check_endpoint_url("not a url", false), Err(EndpointUrlError::Invalid));
+        // written as an RFC 3986 URI, not just something the `url` crate can repair
+        for not_uri in [
+            "https://\u{cf}/",
+            "https://hooks.example.com/a b",
+            "https://hooks.example.com/%zz",
+            "https://hooks.example.com/#a#b",
+            "https://hooks.example.com/[x]",
+            "https://hooks.example.com/\u{e9}t\u{e9}",
+        ] {
+            assert_eq!(
+                check_endpoint_url(not_uri, false),
+                Err(EndpointUrlError::Invalid),
+                "{not_uri}"
+            );
+        }
+        assert!(check_endpoint_url("https://[2606:4700::1]:8443/a?b=c#d", false).is_ok());
+        assert!(check_endpoint_url("https://hooks.example.com/a%20b", false).is_ok());
         // Literal private addresses in any spelling the URL parser understands.
         for bad in [
             "https://127.0.0.1/",

@@ -1,8 +1,6 @@
 //! What every backend encodes the same way: times as Unix nanoseconds, JSON bodies, and the
 //! opaque listing cursors (so a cursor means the same position whatever the backend).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cashout_core::ids::{CashoutRequestId, EventId};
 use cashout_core::ports::{Cursor, StoreError};
 use serde::Serialize;
@@ -40,30 +38,35 @@ pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T
     serde_json::from_str(text).map_err(|e| StoreError::corrupt(format!("stored {what}"), e))
 }
 
-const REQUEST_CURSOR: &str = "r1|";
-const ATTEMPT_CURSOR: &str = "a1|";
+// Listing cursors are keyset positions written in the clear, so that the API can document their
+// exact form (a pattern) and accept every text of that form: the position after request
+// `<uuid>`, or after attempt `<20-digit ns>.<event id>.<10-digit attempt>`. A well-formed
+// cursor that names nothing still names a position; only malformed text is refused.
 
-fn encode_cursor(prefix: &str, body: &str) -> Cursor {
-    Cursor(URL_SAFE_NO_PAD.encode(format!("{prefix}{body}")))
+fn malformed() -> StoreError {
+    StoreError::invalid("malformed cursor")
 }
 
-fn decode_cursor<'a>(cursor: &Cursor, prefix: &str, buf: &'a mut String) -> Result<&'a str, StoreError> {
-    let bad = || StoreError::invalid("malformed cursor");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.0.as_bytes()).map_err(|_| bad())?;
-    *buf = String::from_utf8(bytes).map_err(|_| bad())?;
-    buf.strip_prefix(prefix).ok_or_else(bad)
-}
-
-/// The position after request `last` in a merchant listing (newest first).
+/// The position after request `last` in a merchant listing (newest first): its id.
 pub(crate) fn request_cursor(last: CashoutRequestId) -> Cursor {
-    encode_cursor(REQUEST_CURSOR, &last.to_string())
+    Cursor(last.to_string())
 }
 
-/// Reads a [`request_cursor`].
+/// Reads a [`request_cursor`]: a lowercase hyphenated UUID, exactly as cashout writes ids.
 pub(crate) fn parse_request_cursor(cursor: &Cursor) -> Result<CashoutRequestId, StoreError> {
-    let mut buf = String::new();
-    let body = decode_cursor(cursor, REQUEST_CURSOR, &mut buf)?;
-    body.parse().map_err(|_| StoreError::invalid("malformed cursor"))
+    let id: CashoutRequestId = cursor.0.parse().map_err(|_| malformed())?;
+    if id.to_string() == cursor.0 {
+        Ok(id)
+    } else {
+        Err(malformed())
+    }
+}
+
+/// `n` ASCII digits exactly, as a number (at most 20 digits, so `u128` holds it).
+fn fixed_digits(text: &str, n: usize) -> Option<u128> {
+    (text.len() == n && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 /// Where a delivery attempt sorts in its endpoint's listing: time, then event, then number.
@@ -80,29 +83,33 @@ impl AttemptPosition {
         format!("{:020}#{}#{:010}", self.attempted_at_ns, self.event_id, self.attempt)
     }
 
-    fn parse_sort_key(text: &str) -> Option<Self> {
-        let mut parts = text.split('#');
-        let ns: i64 = parts.next()?.parse().ok()?;
-        let event_id: EventId = parts.next()?.parse().ok()?;
-        let attempt: u32 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || ns < 0 {
-            return None;
-        }
-        Some(AttemptPosition {
-            attempted_at_ns: ns,
-            event_id,
-            attempt,
-        })
-    }
-
     pub(crate) fn cursor(&self) -> Cursor {
-        encode_cursor(ATTEMPT_CURSOR, &self.sort_key())
+        Cursor(format!(
+            "{:020}.{}.{:010}",
+            self.attempted_at_ns, self.event_id, self.attempt
+        ))
     }
 
+    /// Reads a [`Self::cursor`]. Every text of the documented form is a position: a time or an
+    /// attempt number past the largest one stored saturates (it sorts after everything).
     pub(crate) fn from_cursor(cursor: &Cursor) -> Result<Self, StoreError> {
-        let mut buf = String::new();
-        let body = decode_cursor(cursor, ATTEMPT_CURSOR, &mut buf)?;
-        Self::parse_sort_key(body).ok_or_else(|| StoreError::invalid("malformed cursor"))
+        let mut parts = cursor.0.split('.');
+        let (Some(ns), Some(event), Some(attempt), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        let ns = fixed_digits(ns, 20).ok_or_else(malformed)?;
+        let attempt = fixed_digits(attempt, 10).ok_or_else(malformed)?;
+        let sequence = event.rsplit('_').next().unwrap_or_default();
+        let event_id: EventId = event.parse().map_err(|_| malformed())?;
+        if event_id.to_string() != event || sequence.len() > 19 {
+            return Err(malformed());
+        }
+        Ok(AttemptPosition {
+            attempted_at_ns: i64::try_from(ns).unwrap_or(i64::MAX),
+            event_id,
+            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        })
     }
 }
 
@@ -123,7 +130,17 @@ mod tests {
     fn cursors_round_trip_and_refuse_garbage() {
         let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
         assert_eq!(parse_request_cursor(&request_cursor(id)).unwrap(), id);
-        for bad in ["", "!!", "cjF8bm90LWEtdXVpZA", "YTF8MQ"] {
+        assert_eq!(request_cursor(id).0, id.to_string());
+        let upper = id.to_string().to_uppercase();
+        let simple = id.as_uuid().simple().to_string();
+        for bad in [
+            "",
+            "!!",
+            "cjF8bm90LWEtdXVpZA",
+            "YTF8MQ",
+            upper.as_str(),
+            simple.as_str(),
+        ] {
             assert!(matches!(
                 parse_request_cursor(&Cursor(bad.into())),
                 Err(StoreError::Invalid { .. })
@@ -136,6 +153,19 @@ mod tests {
         };
         assert_eq!(AttemptPosition::from_cursor(&pos.cursor()).unwrap(), pos);
         assert!(AttemptPosition::from_cursor(&request_cursor(id)).is_err());
+        // every text of the documented form is a position; past the largest, it saturates
+        let event = EventId::new(id, 7);
+        let far = AttemptPosition::from_cursor(&Cursor(format!("99999999999999999999.{event}.9999999999"))).unwrap();
+        assert_eq!((far.attempted_at_ns, far.attempt), (i64::MAX, u32::MAX));
+        for bad in [
+            format!("1.{event}.0000000001"),
+            format!("00000000000000000001.{event}.1"),
+            format!("00000000000000000001.{}.0000000001", event.to_string().to_uppercase()),
+            format!("00000000000000000001.evt_{}_01.0000000001", id.as_uuid().simple()),
+            format!("00000000000000000001.{event}.0000000001.1"),
+        ] {
+            assert!(AttemptPosition::from_cursor(&Cursor(bad.clone())).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, InvoiceId};
 use cashout_core::ports::{HoldAction, PayoutProvider, Store, TaskQueue};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::App;
@@ -60,6 +61,35 @@ fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// Query parameters; a malformed one is a `400 invalid_parameter` problem (axum's own rejection
+/// is plain text).
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, St: Send + Sync> FromRequestParts<St> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Params(value))
+            .map_err(|rejection| ApiError(AppError::BadParameter(rejection.body_text())))
+    }
+}
+
+/// Path segments; one that cannot be decoded names nothing: `404 not_found` as a problem.
+pub struct Segments<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Segments<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| Segments(value))
+            .map_err(|_| ApiError(AppError::NotFound))
+    }
+}
+
 fn cashout_id(text: &str) -> Result<CashoutRequestId, ApiError> {
     text.parse().map_err(|_| ApiError(AppError::NotFound))
 }
@@ -77,12 +107,17 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this status.
+    #[param(value_type = Option<crate::http::openapi::CashoutStatusSchema>)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     cursor: Option<String>,
-    /// Operators only: whose requests.
+    /// Whose requests: required with an operator key; with a merchant key, only its own id
+    /// (another merchant's is refused with 403).
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     merchant_id: Option<String>,
 }
 
@@ -91,8 +126,10 @@ pub struct ListParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = r"^[0-9]{20}\.evt_[0-9a-f]{32}_[1-9][0-9]{0,18}\.[0-9]{10}$")]
     cursor: Option<String>,
 }
 
@@ -101,10 +138,14 @@ pub struct PageParams {
 #[into_params(parameter_in = Query)]
 pub struct MethodParams {
     /// ISO 3166-1 alpha-2.
+    #[param(value_type = crate::http::openapi::CountrySchema)]
     country: String,
-    /// ISO-4217.
+    /// ISO 4217.
+    #[param(value_type = crate::http::openapi::CurrencySchema)]
     currency: String,
-    /// Decimal amount.
+    /// Only the methods able to pay this amount: a decimal, rounded half-even to the
+    /// currency's minor unit.
+    #[param(pattern = r"^(0|[1-9][0-9]{0,13})(\.[0-9]{1,4})?$")]
     amount: Option<String>,
 }
 
@@ -113,15 +154,19 @@ pub struct MethodParams {
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Why (1 to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
 /// Creates a cashout request.
 #[utoipa::path(post, path = "/v1/cashout-requests", tag = "cashout requests",
     request_body(content = Object, description = "See `CashoutInput`: currency, country, requested_by, provider?, beneficiary, invoices[], metadata?, hold? (D24 and Onspot: create the payout ON_HOLD)"),
-    params(("Idempotency-Key" = String, Header, description = "Required; same key and body replay the first answer")),
-    responses((status = 201, body = CashoutRequestView), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)),
+    params(("Idempotency-Key" = String, Header, pattern = r"^[!-~]{1,255}$", description = "Required: 1 to 255 visible ASCII characters. The same key and body within 24 hours replay the first answer; the same key with another body is refused (422 `idempotency_key_reused`)")),
+    responses((status = 201, body = CashoutRequestView, description = "Created; also the replayed answer of a repeated key and body (`Idempotent-Replayed: true`)"),
+              (status = 400, body = Problem, description = "`invalid_header`: no or malformed `Idempotency-Key`"),
+              (status = 403, body = Problem, description = "`forbidden`: an operator key cannot create"),
+              (status = 409, body = Problem, description = "`invoice_in_use` (another request holds an invoice), `idempotency_in_progress` (the first request with this key is still being answered)"),
+              (status = 422, body = Problem, description = "`validation_failed` (with `errors`), `invalid_body`, `idempotency_key_reused`")),
     security(("bearer" = [])))]
 pub(crate) async fn create_cashout<
     S: Store + 'static,
@@ -153,7 +198,8 @@ pub(crate) async fn create_cashout<
 
 /// Lists requests, newest first.
 #[utoipa::path(get, path = "/v1/cashout-requests", tag = "cashout requests", params(ListParams),
-    responses((status = 200, body = CashoutRequestPage), (status = 400, body = Problem), (status = 401, body = Problem)),
+    responses((status = 200, body = CashoutRequestPage), (status = 400, body = Problem, description = "`invalid_parameter`: malformed parameter, or an operator without `merchant_id`"),
+              (status = 403, body = Problem, description = "`forbidden`: a merchant key naming another merchant")),
     security(("bearer" = [])))]
 pub(crate) async fn list_cashouts<
     S: Store + 'static,
@@ -163,7 +209,7 @@ pub(crate) async fn list_cashouts<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<Response, ApiError> {
     let page = app
         .list_cashouts(
@@ -189,7 +235,7 @@ pub(crate) async fn get_cashout<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -209,7 +255,7 @@ pub(crate) async fn list_events<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -220,7 +266,9 @@ pub(crate) async fn list_events<
 /// Merchant cancel, while cancellable (at the provider only while it allows it).
 #[utoipa::path(post, path = "/v1/cashout-requests/{id}/cancel", tag = "cashout requests",
     params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, body = CashoutRequestView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem, description = "`forbidden`: cancel needs the merchant's key"),
+              (status = 409, body = Problem, description = "`not_cancellable`, `dispatch_in_progress`, `provider_holds_payout`, `concurrent_update`"),
+              (status = 502, body = Problem, description = "`provider_unavailable`: the provider refused the cancel")),
     security(("bearer" = [])))]
 pub(crate) async fn cancel<
     S: Store + 'static,
@@ -230,7 +278,7 @@ pub(crate) async fn cancel<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &app.cancel(&principal, cashout_id(&id)?).await?))
 }
@@ -249,7 +297,7 @@ pub(crate) async fn hold<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -270,7 +318,7 @@ pub(crate) async fn release<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -291,7 +339,7 @@ pub(crate) async fn approve<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &app.approve(&principal, cashout_id(&id)?).await?))
 }
@@ -309,7 +357,7 @@ pub(crate) async fn reject<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body(bytes)?;
@@ -331,7 +379,7 @@ pub(crate) async fn retry<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &app.retry(&principal, cashout_id(&id)?).await?))
 }
@@ -349,7 +397,7 @@ pub(crate) async fn resolve_attention<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -370,7 +418,7 @@ pub(crate) async fn exclude_invoice<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path((id, invoice)): Path<(String, String)>,
+    Segments((id, invoice)): Segments<(String, String)>,
 ) -> Result<Response, ApiError> {
     let invoice = InvoiceId::new(invoice).map_err(|_| ApiError(AppError::NotFound))?;
     Ok(json(
@@ -381,7 +429,7 @@ pub(crate) async fn exclude_invoice<
 
 /// Registers a webhook endpoint; the answer holds its secret (shown only here and on rotation).
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = NewEndpoint,
-    responses((status = 201, body = EndpointView), (status = 400, body = Problem), (status = 422, body = Problem)),
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 409, body = Problem, description = "`endpoint_limit_reached`: the merchant has 20 endpoints"), (status = 201, body = EndpointView), (status = 400, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn create_endpoint<
     S: Store + 'static,
@@ -402,7 +450,7 @@ pub(crate) async fn create_endpoint<
 
 /// The merchant's endpoints.
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
-    responses((status = 200, body = EndpointList)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointList)), security(("bearer" = [])))]
 pub(crate) async fn list_endpoints<
     S: Store + 'static,
     Q: Send + Sync + 'static,
@@ -418,7 +466,7 @@ pub(crate) async fn list_endpoints<
 /// One endpoint.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn get_endpoint<
     S: Store + 'static,
     Q: Send + Sync + 'static,
@@ -427,7 +475,7 @@ pub(crate) async fn get_endpoint<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -438,7 +486,7 @@ pub(crate) async fn get_endpoint<
 /// Deletes an endpoint.
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn delete_endpoint<
     S: Store + 'static,
     Q: Send + Sync + 'static,
@@ -447,7 +495,7 @@ pub(crate) async fn delete_endpoint<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     app.delete_endpoint(&principal, endpoint_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -456,7 +504,7 @@ pub(crate) async fn delete_endpoint<
 /// Rotates the signing secret (the old one signs too for 24 h).
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn rotate_secret<
     S: Store + 'static,
     Q: Send + Sync + 'static,
@@ -465,7 +513,7 @@ pub(crate) async fn rotate_secret<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -476,7 +524,7 @@ pub(crate) async fn rotate_secret<
 /// An endpoint's delivery attempts, newest first.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id"), PageParams),
-    responses((status = 200, body = AttemptPage), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = AttemptPage), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn list_attempts<
     S: Store + 'static,
     Q: Send + Sync + 'static,
@@ -485,8 +533,8 @@ pub(crate) async fn list_attempts<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
-    Query(params): Query<PageParams>,
+    Segments(id): Segments<String>,
+    Params(params): Params<PageParams>,
 ) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
@@ -498,7 +546,7 @@ pub(crate) async fn list_attempts<
 /// Delivers an event again to every subscribed endpoint.
 #[utoipa::path(post, path = "/v1/events/{event_id}/redeliver", tag = "webhooks",
     params(("event_id" = String, Path, description = "Event id (evt_…)")),
-    responses((status = 202), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 202), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub(crate) async fn redeliver<
     S: Store + 'static,
     Q: TaskQueue + 'static,
@@ -507,7 +555,7 @@ pub(crate) async fn redeliver<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(principal): Caller,
-    Path(event_id): Path<String>,
+    Segments(event_id): Segments<String>,
 ) -> Result<Response, ApiError> {
     let event_id: EventId = event_id.parse().map_err(|_| ApiError(AppError::NotFound))?;
     let queued = app.redeliver(&principal, event_id).await?;
@@ -528,7 +576,7 @@ pub(crate) async fn payout_methods<
 >(
     State(app): State<App<S, Q, P, W>>,
     Caller(_): Caller,
-    Query(params): Query<MethodParams>,
+    Params(params): Params<MethodParams>,
 ) -> Result<Response, ApiError> {
     let methods = app
         .payout_methods(&params.country, &params.currency, params.amount.as_deref())
