@@ -378,7 +378,11 @@ impl BeneficiaryInput {
                 .ok()
         });
         let extra_fields = self.extra_fields.unwrap_or_default();
-        if extra_fields.len() > 20 || extra_fields.iter().any(|(k, v)| k.len() > 64 || v.len() > 256) {
+        if extra_fields.len() > 20
+            || extra_fields
+                .iter()
+                .any(|(k, v)| k.chars().count() > 64 || v.chars().count() > 256)
+        {
             errors.push(
                 f("extra_fields"),
                 "too_large",

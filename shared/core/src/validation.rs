@@ -68,6 +68,8 @@ pub(crate) fn text(
     max: usize,
     required: bool,
 ) -> Option<String> {
+    // The length is the value's as sent (what the API documents), the content its trimmed text.
+    let too_long = value.is_some_and(|v| v.chars().count() > max);
     let value = value.map(str::trim).filter(|v| !v.is_empty());
     match value {
         None => {
@@ -76,7 +78,7 @@ pub(crate) fn text(
             }
             None
         }
-        Some(v) if v.chars().count() > max => {
+        Some(_) if too_long => {
             errors.push(field, "too_long", format!("must be at most {max} characters"));
             None
         }

@@ -160,7 +160,7 @@ pub struct RejectBody {
 
 /// Creates a cashout request.
 #[utoipa::path(post, path = "/v1/cashout-requests", tag = "cashout requests",
-    request_body(content = Object, description = "See `CashoutInput`: currency, country, requested_by, provider?, beneficiary, invoices[], metadata?, hold? (D24 and Onspot: create the payout ON_HOLD)"),
+    request_body(content = crate::http::input_doc::CashoutInputDoc, description = "Rules that tie fields together or depend on the deployment (which provider pays the country and currency, the beneficiary fields it needs, an amount's decimals in its currency, distinct invoice ids, the metadata's size) are answered with 422 `validation_failed`, naming each field"),
     params(("Idempotency-Key" = String, Header, pattern = r"^[!-~]{1,255}$", description = "Required: 1 to 255 visible ASCII characters. The same key and body within 24 hours replay the first answer; the same key with another body is refused (422 `idempotency_key_reused`)")),
     responses((status = 201, body = CashoutRequestView, description = "Created; also the replayed answer of a repeated key and body (`Idempotent-Replayed: true`)"),
               (status = 400, body = Problem, description = "`invalid_header`: no or malformed `Idempotency-Key`"),

@@ -2,6 +2,7 @@
 //! OpenAPI document. The functions and the local runner mount these; they hold no logic.
 
 pub mod api;
+pub mod input_doc;
 pub mod openapi;
 pub mod problem;
 pub mod webhooks;

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use cashout_core::event::EventType;
 use cashout_core::money::Currency;
 use cashout_core::party::Country;
+use cashout_core::provider::ProviderName;
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -37,7 +38,9 @@ use crate::http::api;
         crate::views::PayoutMethodView, crate::views::MethodFieldView, crate::views::PayoutMethodList,
         crate::http::problem::Problem, crate::endpoints::NewEndpoint, api::RejectBody,
         crate::views::CreatedWebhook, crate::views::StatusUpdateWebhook, crate::views::InvoiceStatusUpdateWebhook,
-        CashoutStatusSchema, InvoiceStatusSchema, EventTypeSchema, CurrencySchema, CountrySchema,
+        CashoutStatusSchema, InvoiceStatusSchema, EventTypeSchema, CurrencySchema, CountrySchema, ProviderSchema,
+        DecimalSchema, crate::http::input_doc::CashoutInputDoc, crate::http::input_doc::BeneficiaryInputDoc,
+        crate::http::input_doc::InvoiceInputDoc, crate::http::input_doc::PayerInputDoc,
     )),
     modifiers(&BearerAuth, &EveryAnswer),
 )]
@@ -83,10 +86,10 @@ impl Modify for EveryAnswer {
     }
 }
 
-/// OpenAPI links from what creates or lists a resource to what acts on it (the created
-/// request's or endpoint's `id` into every `…/{id}…` operation under its collection; an event of
-/// a request's history into `redeliver`): clients and API fuzzers follow them from one call to
-/// the next.
+/// OpenAPI links from what creates or answers a resource to what acts on it (the created
+/// request's or endpoint's `id` into every `…/{id}…` operation under its collection, each action
+/// on a request into the others, an event of a request's history into `redeliver`): clients and
+/// API fuzzers follow them from one call to the next.
 fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::link::LinkBuilder;
     let mut targets: Vec<(String, String, String)> = Vec::new(); // (path, operation id, first path parameter)
@@ -105,30 +108,41 @@ fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
         let Some(item) = openapi.paths.paths.get_mut(path) else {
             return;
         };
-        let operation = if status == "201" {
-            item.post.as_mut()
-        } else {
-            item.get.as_mut()
-        };
-        let Some(RefOr::T(response)) = operation.and_then(|o| o.responses.responses.get_mut(status)) else {
-            return;
-        };
-        for (target_path, id, parameter) in targets.iter().filter(|(p, _, param)| wanted(p, param)) {
-            let mut link = LinkBuilder::new()
-                .operation_id(id.clone())
-                .parameter(parameter.clone(), serde_json::Value::String(pointer.to_owned()))
-                .description(format!("`{target_path}` for this resource"));
-            if target_path.contains("{invoice_id}") {
-                link = link.parameter("invoice_id", "$response.body#/invoices/0/invoice_id");
+        let responses = [&mut item.get, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+            .filter_map(|o| match o.responses.responses.get_mut(status) {
+                Some(RefOr::T(response)) => Some(response),
+                _ => None,
+            });
+        for response in responses {
+            for (target_path, id, parameter) in targets.iter().filter(|(p, _, param)| wanted(p, param)) {
+                let mut link = LinkBuilder::new()
+                    .operation_id(id.clone())
+                    .parameter(parameter.clone(), serde_json::Value::String(pointer.to_owned()))
+                    .description(format!("`{target_path}` for this resource"));
+                if target_path.contains("{invoice_id}") {
+                    link = link.parameter("invoice_id", "$response.body#/invoices/0/invoice_id");
+                }
+                response.links.insert(id.clone(), RefOr::T(link.build()));
             }
-            let link = link.build();
-            response.links.insert(id.clone(), RefOr::T(link));
         }
     };
     for collection in ["/v1/cashout-requests", "/v1/webhook-endpoints"] {
         let prefix = format!("{collection}/{{id}}");
         add(collection, "201", "$response.body#/id", &|p, param| {
             param == "id" && p.starts_with(&prefix)
+        });
+    }
+    // every action on a request answers the request: from each to the others
+    let actions: Vec<String> = targets
+        .iter()
+        .filter(|(p, _, _)| p.starts_with("/v1/cashout-requests/{id}") && !p.ends_with("/events"))
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    for path in &actions {
+        add(path, "200", "$response.body#/id", &|p, param| {
+            param == "id" && p.starts_with("/v1/cashout-requests/{id}") && p != path
         });
     }
     add(
@@ -264,10 +278,45 @@ listed!(
     Currency::SUPPORTED.iter().map(|c| c.code())
 );
 listed!(
+    /// The payout providers, from [`ProviderName::ALL`].
+    ProviderSchema, "Provider", "A payout provider",
+    ProviderName::ALL.iter().map(|p| p.as_str())
+);
+listed!(
     /// ISO 3166-1 alpha-2 codes, from [`Country::codes`].
     CountrySchema, "Country", "ISO 3166-1 alpha-2 country code",
     Country::codes()
 );
+
+/// An exact decimal as a client may send it: a string such as `"1500.25"`, or a JSON number
+/// written without an exponent (read exactly, never through a float).
+pub struct DecimalSchema;
+
+impl utoipa::PartialSchema for DecimalSchema {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::OneOfBuilder;
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+            .max_length(Some(40));
+        let number = ObjectBuilder::new().schema_type(Type::Number);
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(text)
+                .item(number)
+                .description(Some(
+                    "An exact decimal: a string such as \"1500.25\", or a JSON number without exponent",
+                ))
+                .build(),
+        ))
+    }
+}
+
+impl utoipa::ToSchema for DecimalSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Decimal")
+    }
+}
 
 /// A webhook endpoint's URL: an absolute `http(s)` URI of at most 2,048 characters.
 pub(crate) fn endpoint_url() -> Schema {
