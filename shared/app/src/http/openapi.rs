@@ -410,10 +410,27 @@ pub async fn serve() -> impl IntoResponse {
 pub fn generate() -> String {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     camel_case_links(&mut document);
-    if let Some(map) = document.as_object_mut() {
-        map.insert("webhooks".to_owned(), webhooks());
+    // The top-level members in the order a reader expects (`openapi` first); inside, JSON
+    // objects are sorted by key.
+    #[derive(serde::Serialize)]
+    struct Ordered<'a> {
+        openapi: &'a serde_json::Value,
+        info: &'a serde_json::Value,
+        paths: &'a serde_json::Value,
+        webhooks: serde_json::Value,
+        components: &'a serde_json::Value,
+        #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+        tags: &'a serde_json::Value,
     }
-    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    let ordered = Ordered {
+        openapi: &document["openapi"],
+        info: &document["info"],
+        paths: &document["paths"],
+        webhooks: webhooks(),
+        components: &document["components"],
+        tags: &document["tags"],
+    };
+    let mut text = serde_json::to_string_pretty(&ordered).unwrap_or_default();
     text.push('\n');
     text
 }
@@ -538,6 +555,25 @@ mod tests {
             }
             assert_eq!(body["event"], name);
         }
+    }
+
+    #[test]
+    fn the_document_keeps_every_top_level_member_and_starts_with_openapi() {
+        let generated = generate();
+        assert!(
+            generated.starts_with("{\n  \"openapi\": \"3.1.0\","),
+            "{}",
+            &generated[..80]
+        );
+        let document: Value = serde_json::from_str(&generated).unwrap();
+        let mut members: Vec<&String> = document.as_object().unwrap().keys().collect();
+        members.sort();
+        let original = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut expected: Vec<&String> = original.as_object().unwrap().keys().collect();
+        let webhooks = "webhooks".to_owned();
+        expected.push(&webhooks);
+        expected.sort();
+        assert_eq!(members, expected);
     }
 
     #[test]
