@@ -160,7 +160,16 @@ pub struct RejectBody {
 
 /// Creates a cashout request.
 #[utoipa::path(post, path = "/v1/cashout-requests", tag = "cashout requests",
-    request_body(content = crate::http::input_doc::CashoutInputDoc, description = "Rules that tie fields together or depend on the deployment (which provider pays the country and currency, the beneficiary fields it needs, an amount's decimals in its currency, distinct invoice ids, the metadata's size) are answered with 422 `validation_failed`, naming each field"),
+    request_body(content = crate::http::input_doc::CashoutInputDoc, description = "Rules that tie fields together or depend on the deployment (which provider pays the country and currency, the beneficiary fields it needs, an amount's decimals in its currency, distinct invoice ids, the metadata's size) are answered with 422 `validation_failed`, naming each field", example = json!({
+        "currency": "BRL", "country": "BR", "requested_by": "ana@clinic.example",
+        "beneficiary": {"name": "Ana", "last_name": "Souza", "document_type": "CPF", "document_id": "12345678909",
+                        "email": "ana@clinic.example", "bank_code": "001", "bank_branch": "1234",
+                        "bank_account": "0001234567", "account_type": "C"},
+        "invoices": [
+            {"invoice_id": "INV-1", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": "1000.00", "advance_percentage": "80"},
+            {"invoice_id": "INV-2", "payer": {"tax_id": "99888777000166", "name": "Clinic Two"}, "amount": "500.00", "advance_percentage": "50"}
+        ]
+    })),
     params(("Idempotency-Key" = String, Header, pattern = r"^[!-~]{1,255}$", description = "Required: 1 to 255 visible ASCII characters. The same key and body within 24 hours replay the first answer; the same key with another body is refused (422 `idempotency_key_reused`)")),
     responses((status = 201, body = CashoutRequestView, description = "Created; also the replayed answer of a repeated key and body (`Idempotent-Replayed: true`)"),
               (status = 400, body = Problem, description = "`invalid_header`: no or malformed `Idempotency-Key`"),
