@@ -37,6 +37,12 @@ fn providers() -> &'static Providers {
     })
 }
 
+/// What the simulator configuration can pay (Cascad's services with their fields).
+fn coverage() -> &'static cashout_core::routing::Coverage {
+    static COVERAGE: OnceLock<cashout_core::routing::Coverage> = OnceLock::new();
+    COVERAGE.get_or_init(|| ProvidersConfig::for_simulator("http://127.0.0.1:9").coverage())
+}
+
 /// Splits fuzz bytes into `n` fields at `0xFF` bytes (never valid UTF-8, so fields stay
 /// meaningful to a mutating fuzzer); missing fields are empty.
 pub fn fields(data: &[u8], n: usize) -> Vec<&[u8]> {
@@ -173,7 +179,8 @@ pub fn cascad_callback(data: &[u8]) {
 
 /// A merchant's create body, as the API reads it: JSON, then the input type, then validation;
 /// a valid one becomes a request and its view. Invariants: the requested amount is the sum of
-/// the eligible amounts at the currency's scale, and the view never shows a full account number.
+/// the eligible amounts at the currency's scale, and the view never shows a full account number,
+/// nor more of a card number than its first six and last four digits.
 pub fn merchant_body(data: &[u8]) {
     if serde_json::from_slice::<serde_json::Value>(data).is_err() {
         return;
@@ -186,7 +193,12 @@ pub fn merchant_body(data: &[u8]) {
         .as_ref()
         .and_then(|b| b.bank_account.clone())
         .unwrap_or_default();
-    let Ok(draft) = input.validate() else { return };
+    let card = input
+        .beneficiary
+        .as_ref()
+        .and_then(|b| b.card_number.clone())
+        .unwrap_or_default();
+    let Ok(draft) = input.validate(coverage()) else { return };
     let currency = draft.currency();
     let requested = draft.requested_amount();
     assert_eq!(
@@ -214,6 +226,13 @@ pub fn merchant_body(data: &[u8]) {
         assert!(
             shown != account && shown.contains('*'),
             "the view shows the full account number"
+        );
+    }
+    if !card.is_empty() {
+        let shown = view.beneficiary.card_number.clone().unwrap_or_default();
+        assert!(
+            shown.len() == card.len() && shown.chars().filter(|c| *c == '*').count() >= card.len().saturating_sub(10),
+            "the view shows more of the card number than its first six and last four digits"
         );
     }
     assert!(serde_json::to_string(&view).is_ok());

@@ -177,6 +177,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         }
         (None, None) => ProvidersConfig::for_simulator(&args.sim_url),
     };
+    let coverage = providers_config.coverage();
     let providers = Arc::new(Providers::new(providers_config).map_err(startup)?);
     let sender = Arc::new(HttpWebhookSender::new(!args.forbid_private_webhooks).map_err(startup)?);
     let listener = bind(args.listen).await?;
@@ -184,7 +185,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         addr: args.listen,
         source,
     })?;
-    let config = config(&args, listen);
+    let config = config(&args, listen).with_coverage(coverage);
 
     match args.backend {
         Backend::Embedded => {

@@ -60,7 +60,9 @@ async fn fixture() -> Fixture {
     .await
     .unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3"), clock.clone()).unwrap());
-    let providers = Providers::new(ProvidersConfig::for_simulator(&sim.url())).unwrap();
+    let providers_config = ProvidersConfig::for_simulator(&sim.url());
+    let coverage = providers_config.coverage();
+    let providers = Providers::new(providers_config).unwrap();
     let app = App::new(
         store.clone(),
         store,
@@ -71,6 +73,7 @@ async fn fixture() -> Fixture {
         AppConfig {
             // D24 requires a notification URL; nothing listens there, so polling does the work.
             notification_base_url: Some("http://127.0.0.1:9".into()),
+            coverage,
             ..AppConfig::local()
         },
     );
@@ -99,7 +102,7 @@ async fn approved_sample(app: &LambdaApp) {
     let created = CashoutRequest::create(
         id,
         MerchantId::new("merchant_local").unwrap(),
-        input.validate().unwrap(),
+        input.validate(&app.config.coverage).unwrap(),
         now,
     );
     let record = cashout_core::ports::IdempotencyRecord::begin(

@@ -13,14 +13,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     cashout_app::telemetry::init_lambda();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let deployment = Deployment::from_env(clock.clone()).await?;
-    let providers = Providers::new(ProvidersConfig::from_json(&deployment.provider_settings().await?)?)?;
+    let providers_config = ProvidersConfig::from_json(&deployment.provider_settings().await?)?;
+    let coverage = providers_config.coverage();
+    let providers = Providers::new(providers_config)?;
     let app = App::deployed(
         deployment.store,
         deployment.queue,
         providers,
         (),
         clock,
-        AppConfig::from_env()?,
+        AppConfig::from_env()?.with_coverage(coverage),
     );
     lambda_http::run(http::finish(http::webhooks_router(app))).await
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cashout_core::ids::MerchantId;
 use cashout_core::review::ReviewPolicy;
+use cashout_core::routing::Coverage;
 use cashout_core::webhook::RetrySchedule;
 
 /// How often a request at the provider is checked.
@@ -108,6 +109,11 @@ pub struct AppConfig {
     /// due more than 900 s ahead wait for the sweep, so this bounds them: 100 a minute is 144,000
     /// a day.
     pub sweep_batch: usize,
+    /// What the configured providers can pay (Cascad's services): routing and the checks at
+    /// creation. Built from the provider settings (`ProvidersConfig::coverage`); the default
+    /// covers no Cascad service, so that a deployment that forgets it refuses Cascad requests
+    /// at creation rather than paying them blind.
+    pub coverage: Coverage,
 }
 
 impl Default for AppConfig {
@@ -128,11 +134,17 @@ impl Default for AppConfig {
             allow_private_webhooks: false,
             notification_base_url: None,
             sweep_batch: 100,
+            coverage: Coverage::default(),
         }
     }
 }
 
 impl AppConfig {
+    /// This configuration with the providers' coverage.
+    pub fn with_coverage(self, coverage: Coverage) -> Self {
+        AppConfig { coverage, ..self }
+    }
+
     /// The review rules of a merchant.
     pub fn review_for(&self, merchant: &MerchantId) -> &ReviewPolicy {
         self.merchant_review.get(merchant).unwrap_or(&self.review)

@@ -52,7 +52,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let value: serde_json::Value = serde_json::from_slice(body)?;
         let body_hash = canonical_hash(&value);
         let input: CashoutInput = serde_json::from_slice(body)?;
-        let draft = input.validate().map_err(AppError::Validation)?;
+        let draft = input.validate(&self.config.coverage).map_err(AppError::Validation)?;
 
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));

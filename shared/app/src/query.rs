@@ -6,7 +6,6 @@ use cashout_core::ids::{CashoutRequestId, MerchantId};
 use cashout_core::money::{Amount, Currency};
 use cashout_core::party::Country;
 use cashout_core::ports::{Cursor, ListQuery, PayoutMethodQuery, PayoutProvider, Store};
-use cashout_core::routing;
 use cashout_core::status::CashoutStatus;
 
 use crate::App;
@@ -141,7 +140,7 @@ impl<S, Q, P: PayoutProvider, W> App<S, Q, P, W> {
             amount,
         };
         let mut data = Vec::new();
-        for provider in routing::candidates(country, currency) {
+        for provider in self.config.coverage.candidates(country, currency) {
             match self.provider.payout_methods(provider, &query).await {
                 Ok(methods) => data.extend(methods.iter().map(PayoutMethodView::from)),
                 Err(e) => {

@@ -212,6 +212,7 @@ impl PayoutProvider for ScriptedProvider {
     ) -> Result<Vec<PayoutMethod>, ProviderError> {
         Ok(vec![PayoutMethod {
             provider,
+            method: None,
             service: None,
             amount_min: None,
             amount_max: None,
@@ -821,7 +822,7 @@ async fn the_sweep_finishes_interrupted_work() {
     // A create that crashed after writing the request and before reviewing it.
     let draft = serde_json::from_value::<cashout_core::input::CashoutInput>(body("10.00"))
         .unwrap()
-        .validate()
+        .validate(&h.app.config.coverage)
         .unwrap();
     let now = h.now();
     let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
@@ -851,7 +852,7 @@ async fn a_create_left_in_progress_is_resumed_not_duplicated() {
     let value: Value = serde_json::from_str(&text).unwrap();
     let draft = serde_json::from_value::<cashout_core::input::CashoutInput>(value.clone())
         .unwrap()
-        .validate()
+        .validate(&h.app.config.coverage)
         .unwrap();
     let now = h.now();
     let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());

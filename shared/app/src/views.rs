@@ -1,5 +1,5 @@
 //! The JSON resources of the merchant API. Amounts are decimal strings; account numbers are
-//! masked to their last four characters.
+//! masked to their last four characters, card numbers to their first six and last four.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use cashout_core::cashout::{Attention, CashoutRequest, Invoice};
 use cashout_core::event::StatusEvent;
 use cashout_core::party::Beneficiary;
 use cashout_core::ports::{MethodField, PayoutMethod};
+use cashout_core::routing::PayoutMethodKind;
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,12 @@ pub struct CashoutRequestView {
     pub requested_by: String,
     /// `d24`, `onspot`, `tupay` or `cascad`.
     pub provider: String,
+    /// How the payout reaches the beneficiary: `card`, `bank_transfer`, `swift` or `test`.
+    #[schema(value_type = Option<crate::http::openapi::PayoutMethodSchema>)]
+    pub payout_method: Option<PayoutMethodKind>,
+    /// The provider's service that pays it (Cascad's `card`, `bank_transfer_zar`), when the
+    /// provider has services.
+    pub payout_service: Option<String>,
     /// The provider's payout id, once it holds the payout.
     pub provider_reference: Option<String>,
     /// The provider's own status words.
@@ -104,7 +111,7 @@ pub struct PayerView {
     pub name: String,
 }
 
-/// A beneficiary, with the account number masked.
+/// A beneficiary, with the account and card numbers masked.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[allow(missing_docs)]
 pub struct BeneficiaryView {
@@ -118,11 +125,17 @@ pub struct BeneficiaryView {
     pub bank_branch: Option<String>,
     /// Masked to the last four characters.
     pub bank_account: Option<String>,
+    /// Masked to the first six and last four digits (`512381******0000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_number: Option<String>,
     pub account_type: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
     pub postal_code: Option<String>,
     pub birthdate: Option<String>,
+    /// The merchant's own id for the beneficiary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_fields: BTreeMap<String, String>,
 }
@@ -139,11 +152,13 @@ impl From<&Beneficiary> for BeneficiaryView {
             bank_code: b.bank_code.clone(),
             bank_branch: b.bank_branch.clone(),
             bank_account: b.bank_account.as_ref().map(|a| a.masked()),
+            card_number: b.card_number.as_ref().map(|c| c.masked()),
             account_type: b.account_type.clone(),
             address: b.address.clone(),
             city: b.city.clone(),
             postal_code: b.postal_code.clone(),
             birthdate: b.birthdate.map(|d| d.to_string()),
+            reference_id: b.reference_id.clone(),
             extra_fields: b.extra_fields.clone(),
         }
     }
@@ -182,6 +197,8 @@ impl From<&CashoutRequest> for CashoutRequestView {
             payment_reference: r.payment_reference().map(str::to_owned),
             requested_by: r.requested_by().to_owned(),
             provider: r.provider().to_string(),
+            payout_method: r.payout_method(),
+            payout_service: r.payout_service().map(str::to_owned),
             provider_reference: r.provider_reference().map(|p| p.to_string()),
             provider_status: r.provider_status().map(str::to_owned),
             hold: r.hold(),
@@ -349,13 +366,17 @@ pub struct AttemptPage {
 pub struct PayoutMethodView {
     /// The provider.
     pub provider: String,
+    /// The `payout_method` a create request names to be paid this way.
+    #[schema(value_type = Option<crate::http::openapi::PayoutMethodSchema>)]
+    pub payout_method: Option<PayoutMethodKind>,
     /// Its service, if it has services.
     pub service: Option<String>,
     /// Minimum amount.
     pub amount_min: Option<String>,
     /// Maximum amount.
     pub amount_max: Option<String>,
-    /// The beneficiary fields it needs (Cascad's pre-request shape).
+    /// The beneficiary fields a create request carries for it, by their path in the request
+    /// (`beneficiary.card_number`, `beneficiary.extra_fields.swift_code`).
     pub fields: Vec<MethodFieldView>,
 }
 
@@ -377,6 +398,7 @@ impl From<&PayoutMethod> for PayoutMethodView {
     fn from(m: &PayoutMethod) -> Self {
         PayoutMethodView {
             provider: m.provider.to_string(),
+            payout_method: m.method,
             service: m.service.clone(),
             amount_min: m.amount_min.clone(),
             amount_max: m.amount_max.clone(),

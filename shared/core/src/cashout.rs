@@ -16,6 +16,7 @@ use crate::money::{Amount, Currency, Percentage};
 use crate::party::{Beneficiary, Country, Payer};
 use crate::provider::{PayoutState, ProviderName, ProviderPayout};
 use crate::review::{ReviewDecision, ReviewPolicy};
+use crate::routing::PayoutMethodKind;
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 /// One invoice inside a request.
@@ -186,6 +187,13 @@ pub struct CashoutRequest {
     /// The payout is to be created on hold (the merchant asked for it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     hold: bool,
+    /// How the payout reaches the beneficiary (absent on requests made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payout_method: Option<PayoutMethodKind>,
+    /// The provider's service chosen at creation (Cascad's `card`), whose fields the
+    /// beneficiary was checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payout_service: Option<String>,
 }
 
 /// A change to write: the new state and the events it appends, on the condition that the stored
@@ -333,6 +341,8 @@ impl CashoutRequest {
             status_reason: None,
             metadata: draft.metadata,
             hold: draft.hold,
+            payout_method: draft.payout_method,
+            payout_service: draft.payout_service,
             version: 1,
             last_sequence: 1,
             updated_at: now,
@@ -435,6 +445,14 @@ impl CashoutRequest {
     /// Whether the merchant asked for the payout to be created on hold.
     pub fn hold(&self) -> bool {
         self.hold
+    }
+    /// How the payout reaches the beneficiary.
+    pub fn payout_method(&self) -> Option<PayoutMethodKind> {
+        self.payout_method
+    }
+    /// The provider's service chosen at creation (Cascad's `card`).
+    pub fn payout_service(&self) -> Option<&str> {
+        self.payout_service.as_deref()
     }
     /// The provider's own last status words, as detail.
     pub fn provider_status(&self) -> Option<&str> {

@@ -9,9 +9,9 @@ use time::macros::format_description;
 
 use crate::ids::InvoiceId;
 use crate::money::{Amount, Currency, DecimalInput, Percentage};
-use crate::party::{AccountNumber, Beneficiary, Country, Payer};
+use crate::party::{AccountNumber, Beneficiary, CardNumber, Country, Payer};
 use crate::provider::ProviderName;
-use crate::routing;
+use crate::routing::{Coverage, PayoutMethodKind, RouteQuery};
 use crate::validation::{ValidationErrors, text};
 
 /// The most invoices one request may bundle.
@@ -33,6 +33,10 @@ pub struct CashoutInput {
     pub requested_by: Option<String>,
     /// `d24`, `onspot`, `tupay` or `cascad`; routed by country and currency when absent.
     pub provider: Option<String>,
+    /// `card`, `bank_transfer`, `swift` or `test`: how the payout reaches the beneficiary.
+    /// Needed when the currency can be paid more than one way (Cascad's `card` and `test_usd`
+    /// both pay USD); the D24 family pays bank transfers only.
+    pub payout_method: Option<String>,
     /// Who receives the money.
     pub beneficiary: Option<BeneficiaryInput>,
     /// 1 to 500 invoices with distinct ids.
@@ -58,12 +62,16 @@ pub struct BeneficiaryInput {
     pub bank_code: Option<String>,
     pub bank_branch: Option<String>,
     pub bank_account: Option<String>,
+    /// A payment card number (digits, with a valid check digit), for card payouts.
+    pub card_number: Option<String>,
     pub account_type: Option<String>,
     pub address: Option<String>,
     pub city: Option<String>,
     pub postal_code: Option<String>,
     /// `YYYY-MM-DD`.
     pub birthdate: Option<String>,
+    /// The merchant's own id for the beneficiary (sent to Cascad as its customer).
+    pub reference_id: Option<String>,
     /// Provider-specific fields by key.
     pub extra_fields: Option<BTreeMap<String, String>>,
 }
@@ -99,6 +107,8 @@ pub struct CashoutDraft {
     pub(crate) country: Country,
     pub(crate) requested_by: String,
     pub(crate) provider: ProviderName,
+    pub(crate) payout_method: Option<PayoutMethodKind>,
+    pub(crate) payout_service: Option<String>,
     pub(crate) beneficiary: Beneficiary,
     pub(crate) invoices: Vec<InvoiceDraft>,
     pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
@@ -114,6 +124,16 @@ impl CashoutDraft {
     /// The currency.
     pub fn currency(&self) -> Currency {
         self.currency
+    }
+
+    /// How the payout reaches the beneficiary.
+    pub fn payout_method(&self) -> Option<PayoutMethodKind> {
+        self.payout_method
+    }
+
+    /// The provider's service that pays it (Cascad's `card`), when the provider has services.
+    pub fn payout_service(&self) -> Option<&str> {
+        self.payout_service.as_deref()
     }
 
     /// Σ eligible amounts.
@@ -134,8 +154,9 @@ pub(crate) struct InvoiceDraft {
 }
 
 impl CashoutInput {
-    /// Validates everything, reporting every problem with its field path.
-    pub fn validate(self) -> Result<CashoutDraft, ValidationErrors> {
+    /// Validates everything against what the providers can pay (`coverage`, built from
+    /// configuration), reporting every problem with its field path.
+    pub fn validate(self, coverage: &Coverage) -> Result<CashoutDraft, ValidationErrors> {
         let mut errors = ValidationErrors::default();
 
         let currency = match self.currency.as_deref() {
@@ -186,35 +207,35 @@ impl CashoutInput {
             errors.push("metadata", "too_large", format!("at most {MAX_METADATA_BYTES} bytes"));
         }
 
-        let provider = match (country, currency) {
-            (Some(country), Some(currency)) => match explicit_provider {
-                Some(p) if !routing::covers(p, country, currency) => {
-                    errors.push(
-                        "provider",
-                        "unsupported",
-                        format!("{p} does not pay {currency} in {country}"),
-                    );
-                    None
-                }
-                Some(p) => Some(p),
-                None if self.provider.is_some() => None,
-                None => {
-                    let routed = routing::default_provider(country, currency);
-                    if routed.is_none() {
-                        errors.push(
-                            "currency",
-                            "unsupported",
-                            format!("no provider pays {currency} in {country}"),
-                        );
-                    }
-                    routed
-                }
-            },
+        let method = self.payout_method.as_deref().and_then(|m| {
+            m.parse::<PayoutMethodKind>()
+                .map_err(|e| errors.push("payout_method", "invalid", e.to_string()))
+                .ok()
+        });
+        let amount = invoices
+            .as_ref()
+            .and_then(|list| Amount::sum(list.iter().map(|i| i.eligible_amount)));
+        let route = match (country, currency) {
+            // A provider or method that did not parse is reported already: no routing guess.
+            (Some(country), Some(currency))
+                if self.provider.is_some() == explicit_provider.is_some()
+                    && self.payout_method.is_some() == method.is_some() =>
+            {
+                coverage.route(
+                    RouteQuery {
+                        provider: explicit_provider,
+                        country,
+                        currency,
+                        method,
+                        amount,
+                        beneficiary: beneficiary.as_ref(),
+                    },
+                    &mut errors,
+                )
+            }
             _ => None,
         };
-        if let (Some(p), Some(b)) = (provider, &beneficiary) {
-            routing::check_beneficiary(p, b, &mut errors);
-        }
+        let provider = route.as_ref().map(|r| r.provider);
         let hold = self.hold.unwrap_or(false);
         if let Some(p) = provider
             && hold
@@ -227,11 +248,14 @@ impl CashoutInput {
             (Some(currency), Some(country), Some(requested_by), Some(provider), Some(beneficiary), Some(invoices))
                 if errors.is_empty() =>
             {
+                let (payout_method, payout_service) = route.map_or((None, None), |r| (r.method, r.service));
                 Ok(CashoutDraft {
                     currency,
                     country,
                     requested_by,
                     provider,
+                    payout_method,
+                    payout_service,
                     beneficiary,
                     invoices,
                     metadata,
@@ -364,6 +388,26 @@ impl BeneficiaryInput {
         let bank_account = token(errors, &f("bank_account"), self.bank_account.as_deref(), 64, |c| {
             c.is_ascii_graphic()
         });
+        // ISO/IEC 7812: up to 19 digits, the last a Luhn check digit. The message never repeats
+        // the number.
+        let card_number = token(errors, &f("card_number"), self.card_number.as_deref(), 19, |c| {
+            c.is_ascii_digit()
+        })
+        .map(CardNumber::new)
+        .filter(|c| {
+            let valid = c.expose().len() >= 12 && c.luhn_valid();
+            if !valid {
+                errors.push(
+                    f("card_number"),
+                    "invalid",
+                    "is not a card number (12 to 19 digits, the last a valid check digit)",
+                );
+            }
+            valid
+        });
+        let reference_id = token(errors, &f("reference_id"), self.reference_id.as_deref(), 64, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
+        });
         let account_type = token(errors, &f("account_type"), self.account_type.as_deref(), 20, |c| {
             c.is_ascii_alphanumeric() || c == '_'
         });
@@ -402,11 +446,13 @@ impl BeneficiaryInput {
             bank_code,
             bank_branch,
             bank_account: bank_account.map(AccountNumber::new),
+            card_number,
             account_type,
             address,
             city,
             postal_code,
             birthdate,
+            reference_id,
             extra_fields,
         })
     }
@@ -450,7 +496,9 @@ mod tests {
     }
 
     fn parse(v: serde_json::Value) -> Result<CashoutDraft, ValidationErrors> {
-        serde_json::from_str::<CashoutInput>(&v.to_string()).unwrap().validate()
+        serde_json::from_str::<CashoutInput>(&v.to_string())
+            .unwrap()
+            .validate(&Coverage::default())
     }
 
     #[test]
@@ -547,5 +595,66 @@ mod tests {
         body["beneficiary"]["bank_account"] = json!("00212300456789012345");
         let draft = parse(body).unwrap();
         assert_eq!(draft.provider(), ProviderName::Tupay);
+    }
+
+    fn cascad_card_body() -> serde_json::Value {
+        let mut body = valid_body();
+        body["currency"] = json!("USD");
+        body["country"] = json!("US");
+        body["payout_method"] = json!("card");
+        body["beneficiary"] = json!({"name": "John", "last_name": "Wick", "card_number": "5123817234060000"});
+        body
+    }
+
+    fn parse_with_cascad(v: serde_json::Value) -> Result<CashoutDraft, ValidationErrors> {
+        serde_json::from_str::<CashoutInput>(&v.to_string())
+            .unwrap()
+            .validate(&crate::routing::tests::coverage())
+    }
+
+    #[test]
+    fn a_cascad_card_payout_is_routed_to_the_card_service() {
+        let draft = parse_with_cascad(cascad_card_body()).unwrap();
+        assert_eq!(draft.provider(), ProviderName::Cascad);
+        assert_eq!(draft.payout_method(), Some(PayoutMethodKind::Card));
+        assert_eq!(draft.payout_service(), Some("card"));
+        assert_eq!(
+            format!("{:?}", draft.beneficiary.card_number),
+            "Some(CardNumber(512381******0000))"
+        );
+    }
+
+    #[test]
+    fn cascad_fields_are_refused_at_creation_naming_the_field() {
+        let mut body = cascad_card_body();
+        body["payout_method"] = json!(null);
+        let errors = parse_with_cascad(body).unwrap_err();
+        assert_eq!(errors.for_field("payout_method")[0].code, "required", "{errors}");
+
+        let mut body = cascad_card_body();
+        body["beneficiary"]["card_number"] = json!("5123817234060001");
+        let errors = parse_with_cascad(body).unwrap_err();
+        assert_eq!(
+            errors.for_field("beneficiary.card_number")[0].code,
+            "invalid",
+            "{errors}"
+        );
+        assert!(!errors.to_string().contains("5123817234060001"), "{errors}");
+
+        let mut body = cascad_card_body();
+        body["beneficiary"]["card_number"] = json!(null);
+        body["beneficiary"]["bank_account"] = json!("123456789");
+        let errors = parse_with_cascad(body).unwrap_err();
+        assert_eq!(
+            errors.for_field("beneficiary.card_number")[0].code,
+            "required",
+            "{errors}"
+        );
+
+        let mut body = cascad_card_body();
+        body["payout_method"] = json!("pigeon");
+        let errors = parse_with_cascad(body).unwrap_err();
+        assert_eq!(errors.for_field("payout_method")[0].code, "invalid", "{errors}");
+        assert_eq!(errors.0.len(), 1, "no routing guess after a bad method: {errors}");
     }
 }

@@ -116,6 +116,69 @@ impl fmt::Display for AccountNumber {
     }
 }
 
+/// A payment card number (PAN), digits only. As sensitive as an account number: its `Debug`
+/// and `Display` show what a card's holder may see printed (the first six and last four digits,
+/// `512381******0000`, as Cascad masks cards in seed 003 line 392); the full number is only for
+/// the provider call.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CardNumber(String);
+
+impl CardNumber {
+    /// Wraps a card number (validated by the beneficiary rules).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The full number. Only provider adapters and the service checks should call this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The first six and last four characters, the rest `*`; a number of twelve characters or
+    /// fewer shows its last four only (fully masked at four or fewer).
+    pub fn masked(&self) -> String {
+        let n = self.0.chars().count();
+        let head = if n > 12 { 6 } else { 0 };
+        let tail = if n > 4 { 4 } else { 0 };
+        self.0
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i < head || i >= n - tail { c } else { '*' })
+            .collect()
+    }
+
+    /// Whether the last digit is the Luhn check digit of the others (ISO/IEC 7812: every card
+    /// number's is).
+    pub fn luhn_valid(&self) -> bool {
+        let mut sum = 0u32;
+        for (i, c) in self.0.chars().rev().enumerate() {
+            let Some(d) = c.to_digit(10) else {
+                return false;
+            };
+            sum += if i % 2 == 1 {
+                let twice = d * 2;
+                if twice > 9 { twice - 9 } else { twice }
+            } else {
+                d
+            };
+        }
+        !self.0.is_empty() && sum.is_multiple_of(10)
+    }
+}
+
+impl fmt::Debug for CardNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CardNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for CardNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
 /// Who receives the money: provider-agnostic fields; each provider's adapter takes what its API
 /// needs, and [`crate::routing::check_beneficiary`] refuses at creation what a provider would
 /// decline.
@@ -139,6 +202,9 @@ pub struct Beneficiary {
     pub bank_branch: Option<String>,
     /// Account number (masked everywhere but the provider call).
     pub bank_account: Option<AccountNumber>,
+    /// Payment card number (masked everywhere but the provider call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_number: Option<CardNumber>,
     /// Account type (`C` checking, `S` savings, or the provider's own words).
     pub account_type: Option<String>,
     /// Street address.
@@ -149,6 +215,10 @@ pub struct Beneficiary {
     pub postal_code: Option<String>,
     /// Birth date, `YYYY-MM-DD`.
     pub birthdate: Option<time::Date>,
+    /// The merchant's own id for the beneficiary (Cascad: `customer.reference_id`; the customer
+    /// object is sent only when it is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
     /// Provider-specific fields by key (for example a Cascad service's own fields).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_fields: BTreeMap<String, String>,
@@ -186,5 +256,20 @@ mod tests {
         assert_eq!(a.to_string(), a.masked());
         assert_eq!(AccountNumber::new("123").masked(), "***");
         assert_eq!(a.last4(), "7890");
+    }
+
+    #[test]
+    fn card_numbers_show_their_first_six_and_last_four_digits_only() {
+        // Seed 003 line 338 sends 5123817234060000 and line 392 shows it back masked.
+        let c = CardNumber::new("5123817234060000");
+        assert_eq!(c.masked(), "512381******0000");
+        assert_eq!(format!("{c:?}"), "CardNumber(512381******0000)");
+        assert_eq!(c.to_string(), c.masked());
+        assert_eq!(CardNumber::new("123456789012").masked(), "********9012");
+        assert_eq!(CardNumber::new("1234").masked(), "****");
+        assert!(c.luhn_valid(), "the seed's card number has a valid check digit");
+        assert!(!CardNumber::new("5123817234060001").luhn_valid());
+        assert!(!CardNumber::new("").luhn_valid());
+        assert!(!CardNumber::new("51238172340600x0").luhn_valid());
     }
 }

@@ -1,12 +1,22 @@
-//! Which provider pays a request, and what each provider needs from the beneficiary.
+//! Which provider pays a request, by which payout method and service, and what each needs from
+//! the beneficiary: the one place that knows provider coverage.
 //!
-//! The coverage table is deliberately small and in one place: it is what the simulators and the
-//! documented provider rules support. A deployment with other contracts changes it here.
+//! The D24 family's coverage is a table here (what the simulators and the documented provider
+//! rules support; a deployment with other contracts changes it here). Cascad's is its configured
+//! payout services ([`services`]): a [`Coverage`] value built from configuration at start-up and
+//! passed to validation, so that this module reads no configuration and calls nobody.
 
-use crate::money::Currency;
+pub mod services;
+
+use crate::money::{Amount, Currency};
 use crate::party::{Beneficiary, Country};
 use crate::provider::ProviderName;
 use crate::validation::ValidationErrors;
+
+pub use services::{
+    BeneficiaryField, CascadService, CascadServices, PayoutMethodKind, ServiceChoiceError, ServiceError, ServiceField,
+    UnknownPayoutMethod,
+};
 
 /// (country, local currency) pairs the D24 family (D24 and Onspot) pays in; USD is also taken in
 /// the dollarised countries listed with it.
@@ -27,44 +37,236 @@ const D24_COVERAGE: &[(&str, Currency)] = &[
     ("UY", Currency::UYU),
 ];
 
-/// Currencies Cascad's payout services are configured for (any beneficiary country).
-const CASCAD_CURRENCIES: &[Currency] = &[Currency::USD, Currency::EUR, Currency::GBP];
+/// The only payout method of the D24 family: a transfer to the beneficiary's bank account
+/// (`bank_code`, `bank_account`).
+const D24_METHOD: PayoutMethodKind = PayoutMethodKind::BankTransfer;
 
-/// Whether `provider` can pay `currency` in `country`.
-pub fn covers(provider: ProviderName, country: Country, currency: Currency) -> bool {
+/// Whether a D24-family profile can pay `currency` in `country` (never for Cascad, whose
+/// coverage is its configured services: [`Coverage::covers`]).
+pub fn d24_family_covers(provider: ProviderName, country: Country, currency: Currency) -> bool {
     match provider {
         ProviderName::D24 | ProviderName::Onspot => D24_COVERAGE
             .iter()
             .any(|(c, cur)| *c == country.code() && *cur == currency),
         ProviderName::Tupay => country.code() == "PE" && matches!(currency, Currency::PEN | Currency::USD),
-        ProviderName::Cascad => CASCAD_CURRENCIES.contains(&currency),
+        ProviderName::Cascad => false,
     }
 }
 
-/// Every provider able to pay `currency` in `country`, in routing preference order.
-pub fn candidates(country: Country, currency: Currency) -> Vec<ProviderName> {
-    [
-        ProviderName::Tupay,
-        ProviderName::D24,
-        ProviderName::Onspot,
-        ProviderName::Cascad,
-    ]
-    .into_iter()
-    .filter(|p| covers(*p, country, currency))
-    .collect()
+/// What the providers can pay: the D24 family's table and Cascad's configured services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    cascad: CascadServices,
 }
 
-/// The provider used when the merchant names none: Tupay in Peru, D24 for its Latin American
-/// pairs, Cascad for its currencies elsewhere. Onspot is only used when asked for.
-pub fn default_provider(country: Country, currency: Currency) -> Option<ProviderName> {
-    candidates(country, currency)
+/// How a request will be paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The provider.
+    pub provider: ProviderName,
+    /// The payout method (unknown for a Cascad service configured by its code only).
+    pub method: Option<PayoutMethodKind>,
+    /// The provider's service (Cascad's `card`, `bank_transfer_zar`), when it has services.
+    pub service: Option<String>,
+}
+
+/// What a request asks of routing.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteQuery<'a> {
+    /// The provider named by the merchant, if any.
+    pub provider: Option<ProviderName>,
+    /// The beneficiary's country.
+    pub country: Country,
+    /// The currency.
+    pub currency: Currency,
+    /// The payout method named by the merchant, if any.
+    pub method: Option<PayoutMethodKind>,
+    /// The amount to pay, when the invoices are valid.
+    pub amount: Option<Amount>,
+    /// Who receives it, when valid.
+    pub beneficiary: Option<&'a Beneficiary>,
+}
+
+impl Coverage {
+    /// The coverage with Cascad's configured services (none: Cascad pays nothing).
+    pub fn new(cascad: CascadServices) -> Coverage {
+        Coverage { cascad }
+    }
+
+    /// Cascad's services.
+    pub fn cascad(&self) -> &CascadServices {
+        &self.cascad
+    }
+
+    /// Whether `provider` can pay `currency` in `country`.
+    pub fn covers(&self, provider: ProviderName, country: Country, currency: Currency) -> bool {
+        match provider {
+            ProviderName::Cascad => self.cascad.paying(country, currency).next().is_some(),
+            ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => {
+                d24_family_covers(provider, country, currency)
+            }
+        }
+    }
+
+    /// Whether `provider` can pay `currency` in `country` by `method`.
+    pub fn covers_by(
+        &self,
+        provider: ProviderName,
+        country: Country,
+        currency: Currency,
+        method: PayoutMethodKind,
+    ) -> bool {
+        match provider {
+            ProviderName::Cascad => self
+                .cascad
+                .paying(country, currency)
+                .any(|s| s.method() == Some(method)),
+            ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => {
+                method == D24_METHOD && d24_family_covers(provider, country, currency)
+            }
+        }
+    }
+
+    /// Every provider able to pay `currency` in `country`, in routing preference order.
+    pub fn candidates(&self, country: Country, currency: Currency) -> Vec<ProviderName> {
+        [
+            ProviderName::Tupay,
+            ProviderName::D24,
+            ProviderName::Onspot,
+            ProviderName::Cascad,
+        ]
         .into_iter()
-        .find(|p| *p != ProviderName::Onspot)
+        .filter(|p| self.covers(*p, country, currency))
+        .collect()
+    }
+
+    /// The provider used when the merchant names none: Tupay in Peru, D24 for its Latin
+    /// American pairs, Cascad for its services elsewhere; with a payout method, the first of
+    /// them paying by it. Onspot is only used when asked for.
+    pub fn default_provider(
+        &self,
+        country: Country,
+        currency: Currency,
+        method: Option<PayoutMethodKind>,
+    ) -> Option<ProviderName> {
+        self.candidates(country, currency)
+            .into_iter()
+            .filter(|p| method.is_none_or(|m| self.covers_by(*p, country, currency, m)))
+            .find(|p| *p != ProviderName::Onspot)
+    }
+
+    /// Routes a request: the provider (named, or the default), the payout method and the
+    /// service, and checks the beneficiary against what they need, so that a request the
+    /// provider would decline for missing or malformed data is refused at creation instead.
+    /// Every problem goes to `errors` with the path of the field to fix.
+    pub fn route(&self, q: RouteQuery<'_>, errors: &mut ValidationErrors) -> Option<Route> {
+        let provider = match q.provider {
+            Some(p) if !self.covers(p, q.country, q.currency) => {
+                errors.push(
+                    "provider",
+                    "unsupported",
+                    format!("{p} does not pay {} in {}", q.currency, q.country),
+                );
+                return None;
+            }
+            Some(p) => p,
+            None => match self.default_provider(q.country, q.currency, q.method) {
+                Some(p) => p,
+                None => {
+                    match q.method {
+                        Some(m) if !self.candidates(q.country, q.currency).is_empty() => errors.push(
+                            "payout_method",
+                            "unsupported",
+                            format!("no provider pays {} in {} by {m}", q.currency, q.country),
+                        ),
+                        _ => errors.push(
+                            "currency",
+                            "unsupported",
+                            format!("no provider pays {} in {}", q.currency, q.country),
+                        ),
+                    }
+                    return None;
+                }
+            },
+        };
+        match provider {
+            ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => {
+                if let Some(m) = q.method
+                    && m != D24_METHOD
+                {
+                    errors.push(
+                        "payout_method",
+                        "unsupported",
+                        format!("{provider} pays by {D24_METHOD} only"),
+                    );
+                    return None;
+                }
+                if let Some(b) = q.beneficiary {
+                    check_d24_family(provider, b, errors);
+                }
+                Some(Route {
+                    provider,
+                    method: Some(D24_METHOD),
+                    service: None,
+                })
+            }
+            ProviderName::Cascad => self.route_cascad(q, errors),
+        }
+    }
+
+    fn route_cascad(&self, q: RouteQuery<'_>, errors: &mut ValidationErrors) -> Option<Route> {
+        let service = match self.cascad.choose(q.country, q.currency, q.method) {
+            Ok(s) => s,
+            Err(ServiceChoiceError::NoService) => {
+                let offered: Vec<String> = self
+                    .cascad
+                    .paying(q.country, q.currency)
+                    .filter_map(|s| s.method().map(|m| m.to_string()))
+                    .collect();
+                errors.push(
+                    "payout_method",
+                    "unsupported",
+                    format!(
+                        "cascad has no {} service for {} in {} (it pays it by: {})",
+                        q.method.map_or("such", PayoutMethodKind::as_str),
+                        q.currency,
+                        q.country,
+                        offered.join(", ")
+                    ),
+                );
+                return None;
+            }
+            Err(ServiceChoiceError::Ambiguous(methods)) => {
+                let names: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+                errors.push(
+                    "payout_method",
+                    "required",
+                    format!(
+                        "cascad pays {} in {} in several ways: name one of {}",
+                        q.currency,
+                        q.country,
+                        names.join(", ")
+                    ),
+                );
+                return None;
+            }
+        };
+        if let Some(problem) = q.amount.and_then(|a| service.amount_problem(a)) {
+            errors.push("invoices", "amount_out_of_range", problem);
+        }
+        if let Some(b) = q.beneficiary {
+            service.check(b, errors);
+        }
+        Some(Route {
+            provider: ProviderName::Cascad,
+            method: service.method(),
+            service: Some(service.id().to_owned()),
+        })
+    }
 }
 
-/// Checks the beneficiary against what `provider`'s create call requires, so that a request the
-/// provider would decline for missing or malformed data is refused at creation instead.
-pub fn check_beneficiary(provider: ProviderName, beneficiary: &Beneficiary, errors: &mut ValidationErrors) {
+/// The D24 family's beneficiary rules: a document id for D24 and Onspot; Tupay's own rules.
+fn check_d24_family(provider: ProviderName, beneficiary: &Beneficiary, errors: &mut ValidationErrors) {
     match provider {
         ProviderName::D24 | ProviderName::Onspot => {
             if beneficiary.document_id.is_none() {
@@ -76,25 +278,7 @@ pub fn check_beneficiary(provider: ProviderName, beneficiary: &Beneficiary, erro
             }
         }
         ProviderName::Tupay => check_tupay(beneficiary, errors),
-        ProviderName::Cascad => {
-            // The default Cascad service (`test_usd` shape in the docs) pays to an `account` of
-            // 1 to 15 digits.
-            match &beneficiary.bank_account {
-                None => errors.push(
-                    "beneficiary.bank_account",
-                    "required",
-                    "cascad requires an account number",
-                ),
-                Some(a) if !(1..=15).contains(&a.expose().len()) || !a.expose().bytes().all(|b| b.is_ascii_digit()) => {
-                    errors.push(
-                        "beneficiary.bank_account",
-                        "invalid",
-                        "cascad accounts are 1 to 15 digits",
-                    )
-                }
-                Some(_) => {}
-            }
-        }
+        ProviderName::Cascad => {}
     }
 }
 
@@ -154,38 +338,215 @@ fn check_tupay(b: &Beneficiary, errors: &mut ValidationErrors) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::party::{AccountNumber, CardNumber};
 
     fn country(c: &str) -> Country {
         c.parse().unwrap()
     }
 
+    /// Cascad with a card service and a test service in USD, and a ZAR bank transfer in ZA.
+    pub(crate) fn coverage() -> Coverage {
+        let field = |key: &str, source: BeneficiaryField, regexp: &str| {
+            ServiceField::new(key, source, true, Some(regexp)).unwrap()
+        };
+        let services = vec![
+            CascadService::new(
+                "test_usd",
+                Currency::USD,
+                Some(PayoutMethodKind::Test),
+                vec![field("account", BeneficiaryField::BankAccount, r"^\d{1,15}$")],
+            )
+            .unwrap(),
+            CascadService::new(
+                "card",
+                Currency::USD,
+                Some(PayoutMethodKind::Card),
+                vec![field("card_number", BeneficiaryField::CardNumber, r"^\d{16}$")],
+            )
+            .unwrap()
+            .with_limits(Some("0.01".parse().unwrap()), Some("5000".parse().unwrap()))
+            .unwrap(),
+            CascadService::new(
+                "bank_transfer_zar",
+                Currency::ZAR,
+                Some(PayoutMethodKind::BankTransfer),
+                vec![
+                    field("account_number", BeneficiaryField::BankAccount, r"^\d{6,16}$"),
+                    field("branch_code", BeneficiaryField::BankBranch, r"^\d{6}$"),
+                ],
+            )
+            .unwrap()
+            .with_countries([country("ZA")]),
+        ];
+        Coverage::new(CascadServices::new(services).unwrap())
+    }
+
+    fn beneficiary() -> Beneficiary {
+        Beneficiary {
+            name: "Thabo".into(),
+            last_name: None,
+            document_type: None,
+            document_id: None,
+            email: None,
+            phone: None,
+            bank_code: None,
+            bank_branch: None,
+            bank_account: None,
+            card_number: None,
+            account_type: None,
+            address: None,
+            city: None,
+            postal_code: None,
+            birthdate: None,
+            reference_id: None,
+            extra_fields: Default::default(),
+        }
+    }
+
+    fn query<'a>(c: &str, currency: Currency, method: Option<PayoutMethodKind>, b: &'a Beneficiary) -> RouteQuery<'a> {
+        RouteQuery {
+            provider: None,
+            country: country(c),
+            currency,
+            method,
+            amount: Some(Amount::parse("100", currency).unwrap()),
+            beneficiary: Some(b),
+        }
+    }
+
     #[test]
     fn default_routes() {
+        let c = coverage();
         assert_eq!(
-            default_provider(country("PE"), Currency::PEN),
+            c.default_provider(country("PE"), Currency::PEN, None),
             Some(ProviderName::Tupay)
         );
         assert_eq!(
-            default_provider(country("PE"), Currency::USD),
+            c.default_provider(country("PE"), Currency::USD, None),
             Some(ProviderName::Tupay)
         );
-        assert_eq!(default_provider(country("BR"), Currency::BRL), Some(ProviderName::D24));
-        assert_eq!(default_provider(country("MX"), Currency::MXN), Some(ProviderName::D24));
         assert_eq!(
-            default_provider(country("US"), Currency::USD),
+            c.default_provider(country("BR"), Currency::BRL, None),
+            Some(ProviderName::D24)
+        );
+        assert_eq!(
+            c.default_provider(country("MX"), Currency::MXN, None),
+            Some(ProviderName::D24)
+        );
+        assert_eq!(
+            c.default_provider(country("US"), Currency::USD, None),
             Some(ProviderName::Cascad)
         );
-        assert_eq!(default_provider(country("BR"), Currency::JPY), None);
-        assert!(candidates(country("BR"), Currency::BRL).contains(&ProviderName::Onspot));
+        assert_eq!(
+            c.default_provider(country("PE"), Currency::USD, Some(PayoutMethodKind::Card)),
+            Some(ProviderName::Cascad),
+            "Tupay pays no card: the next provider that does"
+        );
+        assert_eq!(c.default_provider(country("BR"), Currency::JPY, None), None);
+        assert!(
+            c.candidates(country("BR"), Currency::BRL)
+                .contains(&ProviderName::Onspot)
+        );
     }
 
     #[test]
     fn coverage_is_checked_for_explicit_providers() {
-        assert!(covers(ProviderName::Onspot, country("CL"), Currency::CLP));
-        assert!(!covers(ProviderName::Tupay, country("BR"), Currency::BRL));
-        assert!(!covers(ProviderName::D24, country("BR"), Currency::USD));
-        assert!(!covers(ProviderName::Cascad, country("BR"), Currency::BRL));
+        let c = coverage();
+        assert!(c.covers(ProviderName::Onspot, country("CL"), Currency::CLP));
+        assert!(!c.covers(ProviderName::Tupay, country("BR"), Currency::BRL));
+        assert!(!c.covers(ProviderName::D24, country("BR"), Currency::USD));
+        assert!(!c.covers(ProviderName::Cascad, country("BR"), Currency::BRL));
+        assert!(c.covers(ProviderName::Cascad, country("ZA"), Currency::ZAR));
+        assert!(
+            !c.covers(ProviderName::Cascad, country("NA"), Currency::ZAR),
+            "ZAR in ZA only"
+        );
+    }
+
+    #[test]
+    fn cascad_covers_the_currencies_of_its_configured_services_only() {
+        // Before the services came from configuration, Cascad was USD, EUR and GBP for ever.
+        let c = coverage();
+        assert!(c.covers(ProviderName::Cascad, country("ZA"), Currency::ZAR));
+        assert!(!c.covers(ProviderName::Cascad, country("FR"), Currency::EUR));
+        assert!(!Coverage::default().covers(ProviderName::Cascad, country("US"), Currency::USD));
+    }
+
+    #[test]
+    fn a_currency_paid_several_ways_needs_a_payout_method() {
+        let c = coverage();
+        let mut b = beneficiary();
+        b.card_number = Some(CardNumber::new("5123817234060000"));
+        let mut errors = ValidationErrors::default();
+        assert_eq!(c.route(query("US", Currency::USD, None, &b), &mut errors), None);
+        let e = &errors.for_field("payout_method")[0];
+        assert_eq!(e.code, "required");
+        assert!(e.message.contains("card, test"), "{}", e.message);
+
+        let mut errors = ValidationErrors::default();
+        let route = c.route(
+            query("US", Currency::USD, Some(PayoutMethodKind::Card), &b),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(
+            route,
+            Some(Route {
+                provider: ProviderName::Cascad,
+                method: Some(PayoutMethodKind::Card),
+                service: Some("card".into())
+            })
+        );
+
+        let mut errors = ValidationErrors::default();
+        c.route(
+            query("US", Currency::USD, Some(PayoutMethodKind::Swift), &b),
+            &mut errors,
+        );
+        assert_eq!(errors.for_field("payout_method")[0].code, "unsupported", "{errors}");
+    }
+
+    #[test]
+    fn the_chosen_service_checks_the_beneficiary_and_the_amount() {
+        let c = coverage();
+        let mut b = beneficiary();
+        b.bank_account = Some(AccountNumber::new("62001234567"));
+        b.bank_branch = Some("25065".into());
+        let mut errors = ValidationErrors::default();
+        let route = c.route(query("ZA", Currency::ZAR, None, &b), &mut errors);
+        assert_eq!(route.unwrap().service.as_deref(), Some("bank_transfer_zar"));
+        assert_eq!(
+            errors.for_field("beneficiary.bank_branch")[0].code,
+            "invalid",
+            "{errors}"
+        );
+
+        let mut b = beneficiary();
+        b.card_number = Some(CardNumber::new("5123817234060000"));
+        let mut q = query("US", Currency::USD, Some(PayoutMethodKind::Card), &b);
+        q.amount = Some(Amount::parse("5000.01", Currency::USD).unwrap());
+        let mut errors = ValidationErrors::default();
+        c.route(q, &mut errors);
+        assert_eq!(errors.for_field("invoices")[0].code, "amount_out_of_range", "{errors}");
+    }
+
+    #[test]
+    fn the_d24_family_pays_bank_transfers_only() {
+        let c = coverage();
+        let mut b = beneficiary();
+        b.document_id = Some("12345678909".into());
+        let mut errors = ValidationErrors::default();
+        let route = c.route(
+            query("BR", Currency::BRL, Some(PayoutMethodKind::BankTransfer), &b),
+            &mut errors,
+        );
+        assert_eq!(route.unwrap().method, Some(PayoutMethodKind::BankTransfer));
+        let mut q = query("BR", Currency::BRL, Some(PayoutMethodKind::Card), &b);
+        q.provider = Some(ProviderName::D24);
+        let mut errors = ValidationErrors::default();
+        assert_eq!(c.route(q, &mut errors), None);
+        assert_eq!(errors.for_field("payout_method")[0].code, "unsupported");
     }
 }

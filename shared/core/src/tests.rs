@@ -36,7 +36,7 @@ pub(crate) fn new_request(n: usize) -> Change {
     });
     let draft = serde_json::from_value::<CashoutInput>(body)
         .unwrap()
-        .validate()
+        .validate(&crate::routing::Coverage::default())
         .unwrap();
     CashoutRequest::create(
         CashoutRequestId::from_uuid(Uuid::from_u128(7)),

@@ -12,30 +12,42 @@
 //! invoice is read again, and one left `created` is processed when it is next looked at, so a
 //! payout never stalls.
 //! Cascad documents no cancel operation: cancelling is refused with `InvalidState`.
+//!
+//! The payout service of a create is the one chosen at creation (`PayoutOrder::service`) from
+//! the configured services ([`services`], the deployment's settings); its `fields` are read from
+//! the beneficiary as the service says, and the beneficiary is checked against the service's
+//! `required` and `regexp` once more before anything is sent. `options` and `test_mode` are sent
+//! only when configured, `customer` only when the beneficiary has a `reference_id`, `metadata`
+//! only when the request has some.
 
+pub mod services;
 mod transformers;
 
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
-use cashout_core::money::Currency;
 use cashout_core::ports::{
     InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, ProviderError, ProviderErrorKind,
     ProviderNotification,
 };
 use cashout_core::provider::cascad::{CascadStatus, payout_state};
 use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
+use cashout_core::routing::{CascadService, CascadServices, PayoutMethodKind, ServiceChoiceError};
 use cashout_core::signing::{ProviderSecret, verify_cascad_signature};
+use cashout_core::validation::ValidationErrors;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::config::{CascadConfig, ConfigError};
+use crate::config::{CascadConfig, CascadOptions, ConfigError};
 use crate::http::{Http, HttpRequest, Reply, body_excerpt, excerpt};
 use transformers::{
-    ConflictDoc, CreateInvoiceAttributes, CreateInvoiceData, CreateInvoiceDoc, ErrorDoc, InvoiceDoc, InvoiceListDoc,
-    InvoiceOptions, InvoiceResource, PrerequestBody, PrerequestDoc, PrerequestService, ServiceDoc, ServiceListDoc,
+    ConflictDoc, CreateInvoiceAttributes, CreateInvoiceData, CreateInvoiceDoc, CustomerAddress, ErrorDoc,
+    InvoiceCustomer, InvoiceDoc, InvoiceListDoc, InvoiceOptions, InvoiceResource, PrerequestBody, PrerequestDoc,
+    PrerequestService, ServiceDoc, ServiceListDoc,
 };
 
 const CASCAD: ProviderName = ProviderName::Cascad;
@@ -75,9 +87,9 @@ pub struct CascadClient {
     api_key: SecretString,
     callback_secret: ProviderSecret,
     public_key: String,
-    services: std::collections::BTreeMap<Currency, String>,
-    auto_process: bool,
-    account_field: String,
+    services: CascadServices,
+    options: CascadOptions,
+    test_mode: Option<bool>,
     http: Arc<Http>,
 }
 
@@ -86,7 +98,12 @@ impl std::fmt::Debug for CascadClient {
         f.debug_struct("CascadClient")
             .field("base_url", &self.base_url)
             .field("account_id", &self.account_id)
-            .field("auto_process", &self.auto_process)
+            .field(
+                "services",
+                &self.services.all().iter().map(CascadService::id).collect::<Vec<_>>(),
+            )
+            .field("options", &self.options)
+            .field("test_mode", &self.test_mode)
             .finish_non_exhaustive()
     }
 }
@@ -119,8 +136,8 @@ impl CascadClient {
             callback_secret: config.callback_secret,
             public_key: config.public_key,
             services: config.services,
-            auto_process: config.auto_process,
-            account_field: config.account_field,
+            options: config.options,
+            test_mode: config.test_mode,
             http,
         })
     }
@@ -207,37 +224,8 @@ impl CascadClient {
                 "Cascad cannot create a payout on hold",
             ));
         }
-        let service = self.services.get(&order.currency).ok_or_else(|| {
-            error(
-                ProviderErrorKind::Configuration,
-                format!("no Cascad payout service is configured for {}", order.currency),
-            )
-        })?;
-        let amount = RawValue::from_string(order.amount.to_decimal_string())
-            .map_err(|e| error(ProviderErrorKind::Protocol, "the amount is not a JSON number").with_source(e))?;
-        let b = &order.beneficiary;
-        let mut fields: std::collections::BTreeMap<&str, &str> =
-            b.extra_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if let Some(account) = &b.bank_account {
-            fields.entry(self.account_field.as_str()).or_insert(account.expose());
-        }
-        let doc = CreateInvoiceDoc {
-            data: CreateInvoiceData {
-                kind: "payout-invoice",
-                attributes: CreateInvoiceAttributes {
-                    reference_id: order.reference.to_string(),
-                    service,
-                    currency: order.currency.code(),
-                    amount,
-                    fields,
-                    callback_url: order.notification_url.as_deref(),
-                    description: Some(order.description.as_str()).filter(|d| !d.is_empty()),
-                    options: InvoiceOptions {
-                        auto_process: self.auto_process,
-                    },
-                },
-            },
-        };
+        let service = self.service_for(order)?;
+        let doc = self.invoice_doc(order, service)?;
         let request = self
             .private(Method::POST, "/payout-invoices")
             .json(&doc)
@@ -308,10 +296,112 @@ impl CascadClient {
         }
     }
 
+    /// The service chosen at creation, checked against the beneficiary once more: a request
+    /// whose service is no longer configured, or whose beneficiary no longer matches its
+    /// fields (the configuration changed since), is not sent (`Configuration`: an operator can
+    /// retry it once the settings are fixed).
+    fn service_for(&self, order: &PayoutOrder) -> Result<&CascadService, ProviderError> {
+        let service = match order.service.as_deref() {
+            Some(id) => self.services.get(id).ok_or_else(|| {
+                error(
+                    ProviderErrorKind::Configuration,
+                    format!("the cascad service `{id}` chosen at creation is no longer configured"),
+                )
+            })?,
+            // A request made before the service was recorded: the one service of its currency.
+            None => self.services.choose(order.country, order.currency, None).map_err(|e| {
+                let why = match e {
+                    ServiceChoiceError::NoService => "no cascad service is configured",
+                    ServiceChoiceError::Ambiguous(_) => "several cascad services are configured",
+                };
+                error(
+                    ProviderErrorKind::Configuration,
+                    format!("{why} for {} in {}", order.currency, order.country),
+                )
+            })?,
+        };
+        if service.currency() != order.currency {
+            return Err(error(
+                ProviderErrorKind::Configuration,
+                format!(
+                    "the cascad service `{}` pays {}, not {}",
+                    service.id(),
+                    service.currency(),
+                    order.currency
+                ),
+            ));
+        }
+        let mut problems = ValidationErrors::default();
+        service.check(&order.beneficiary, &mut problems);
+        if !problems.is_empty() {
+            return Err(error(
+                ProviderErrorKind::Configuration,
+                format!(
+                    "the beneficiary does not match cascad service `{}`: {problems}",
+                    service.id()
+                ),
+            ));
+        }
+        Ok(service)
+    }
+
+    /// The create document (seed 003 lines 328–361) for `order` through `service`.
+    fn invoice_doc<'a>(
+        &'a self,
+        order: &'a PayoutOrder,
+        service: &'a CascadService,
+    ) -> Result<CreateInvoiceDoc<'a>, ProviderError> {
+        // The exact decimal, without trailing zeros: seed 003 writes `"amount":10`.
+        let amount = RawValue::from_string(order.amount.value().normalize().to_string())
+            .map_err(|e| error(ProviderErrorKind::Protocol, "the amount is not a JSON number").with_source(e))?;
+        let b = &order.beneficiary;
+        let options = self.options.any().then_some(InvoiceOptions {
+            split_mode: self.options.split_mode,
+            parallel_mode: self.options.parallel_mode,
+            allow_partially: self.options.allow_partially,
+            auto_process: self.options.auto_process,
+        });
+        let customer = b.reference_id.as_deref().map(|reference_id| InvoiceCustomer {
+            reference_id,
+            email: b.email.as_deref(),
+            name: match &b.last_name {
+                Some(last) => Cow::Owned(format!("{} {last}", b.name)),
+                None => Cow::Borrowed(b.name.as_str()),
+            },
+            phone: b.phone.as_deref(),
+            individual_tax_id: b.document_id.as_deref(),
+            date_of_birth: b.birthdate.map(|d| d.to_string()),
+            address: (b.address.is_some() || b.city.is_some() || b.postal_code.is_some()).then(|| CustomerAddress {
+                country: order.country.code(),
+                city: b.city.as_deref(),
+                full_address: b.address.as_deref(),
+                post_code: b.postal_code.as_deref(),
+            }),
+        });
+        Ok(CreateInvoiceDoc {
+            data: CreateInvoiceData {
+                kind: "payout-invoice",
+                attributes: CreateInvoiceAttributes {
+                    service: service.id(),
+                    currency: order.currency.code(),
+                    amount,
+                    reference_id: order.reference.to_string(),
+                    test_mode: self.test_mode,
+                    fields: service.fields_of(b).into_iter().collect(),
+                    callback_url: order.notification_url.as_deref(),
+                    description: Some(order.description.as_str()).filter(|d| !d.is_empty()),
+                    options,
+                    customer,
+                    metadata: Some(&order.metadata).filter(|m| !m.is_empty()),
+                },
+            },
+        })
+    }
+
     /// Processes an invoice still `created` (unless Cascad processes it by itself), and
     /// returns the payout as it then is.
     async fn ensure_processed(&self, invoice: InvoiceResource) -> Result<ProviderPayout, ProviderError> {
-        if self.auto_process || invoice.attributes.status != "created" {
+        if self.options.auto_process() || invoice.attributes.status != "created" {
             return Self::to_payout(&invoice);
         }
         let path = format!("/payout-invoices/{}/process", invoice.id);
@@ -498,15 +588,15 @@ impl CascadClient {
         Ok(service_of(doc.data))
     }
 
-    /// The services able to pay `query` (public pre-request), with the fields each needs.
-    /// Without an amount, the services are asked for an amount of 1.
-    pub async fn payout_methods(&self, query: &PayoutMethodQuery) -> Result<Vec<PayoutMethod>, ProviderError> {
-        if !cashout_core::routing::covers(CASCAD, query.country, query.currency) {
-            return Ok(Vec::new());
-        }
-        let amount = query.amount.map_or_else(|| "1".to_owned(), |a| a.to_decimal_string());
+    /// The public pre-request (`POST /payout-prerequest`, seed 003 lines 15–140): the services
+    /// the account offers for `amount` of `currency`, by code.
+    async fn prerequest(
+        &self,
+        currency: &str,
+        amount: String,
+    ) -> Result<std::collections::BTreeMap<String, PrerequestService>, ProviderError> {
         let body = PrerequestBody {
-            currency: query.currency.code(),
+            currency,
             amount: RawValue::from_string(amount)
                 .map_err(|e| error(ProviderErrorKind::Protocol, "the amount is not a JSON number").with_source(e))?,
             public_key: &self.public_key,
@@ -527,7 +617,90 @@ impl CascadClient {
                     .map_err(|e| error(ProviderErrorKind::Protocol, "unreadable pre-request answer").with_source(e))
             })
             .await?;
-        Ok(methods_of(&doc))
+        Ok(offered_services(&doc))
+    }
+
+    /// The configured services able to pay `query` that the account offers now for its amount
+    /// (the pre-request; without an amount, an amount of 1), each with the beneficiary fields a
+    /// create request must carry, named by their path in it (`beneficiary.card_number`).
+    pub async fn payout_methods(&self, query: &PayoutMethodQuery) -> Result<Vec<PayoutMethod>, ProviderError> {
+        let configured: Vec<&CascadService> = self.services.paying(query.country, query.currency).collect();
+        if configured.is_empty() {
+            return Ok(Vec::new());
+        }
+        let amount = query.amount.map_or_else(|| "1".to_owned(), |a| a.to_decimal_string());
+        let offered = self.prerequest(query.currency.code(), amount).await?;
+        Ok(configured
+            .into_iter()
+            .filter_map(|service| {
+                let live = offered.get(service.id())?;
+                for problem in field_differences(service, live) {
+                    tracing::warn!(provider = %CASCAD, service = service.id(), %problem, "the configured service differs from Cascad's pre-request");
+                }
+                Some(PayoutMethod {
+                    provider: CASCAD,
+                    method: service.method(),
+                    service: Some(service.id().to_owned()),
+                    amount_min: live
+                        .amount_min
+                        .map(|d| d.0)
+                        .or(service.amount_min())
+                        .map(|d| d.normalize().to_string()),
+                    amount_max: live
+                        .amount_max
+                        .map(|d| d.0)
+                        .or(service.amount_max())
+                        .map(|d| d.normalize().to_string()),
+                    fields: service
+                        .fields()
+                        .iter()
+                        .map(|f| MethodField {
+                            key: f.source().path(),
+                            kind: live
+                                .fields
+                                .iter()
+                                .find(|l| l.key == f.key())
+                                .and_then(|l| l.kind.clone())
+                                .unwrap_or_else(|| "string".to_owned()),
+                            regexp: f.regexp().map(str::to_owned),
+                            required: f.required(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// How the configured services differ from what the account's pre-request says of them:
+    /// a service not offered (for an amount within its limits, in its currency), a field Cascad
+    /// requires that is not configured, or a field whose `required` or `regexp` differ. Empty
+    /// when the configuration agrees with Cascad. For operators and the contract tests; routing
+    /// never waits for it.
+    pub async fn service_differences(&self) -> Result<Vec<String>, ProviderError> {
+        let mut out = Vec::new();
+        for service in self.services.all() {
+            let amount = service
+                .amount_min()
+                .filter(|m| *m > rust_decimal::Decimal::ONE)
+                .unwrap_or(rust_decimal::Decimal::ONE);
+            let offered = self
+                .prerequest(service.currency().code(), amount.normalize().to_string())
+                .await?;
+            match offered.get(service.id()) {
+                None => out.push(format!(
+                    "`{}`: not offered for {} {}",
+                    service.id(),
+                    amount.normalize(),
+                    service.currency()
+                )),
+                Some(live) => out.extend(
+                    field_differences(service, live)
+                        .into_iter()
+                        .map(|d| format!("`{}`: {d}", service.id())),
+                ),
+            }
+        }
+        Ok(out)
     }
 
     /// Verifies `X-Signature` (base64 SHA-1 of secret ‖ body ‖ secret) and reads the invoice.
@@ -584,29 +757,62 @@ fn service_of(s: transformers::ServiceResource) -> PayoutService {
     }
 }
 
-/// The pre-request's services as payout methods (entries that are not services are skipped).
-fn methods_of(doc: &PrerequestDoc) -> Vec<PayoutMethod> {
+/// The pre-request's services by code (the `methods` and `account` entries seed 003 puts among
+/// them are skipped).
+fn offered_services(doc: &PrerequestDoc) -> std::collections::BTreeMap<String, PrerequestService> {
     doc.data
         .services
         .values()
         .filter_map(|raw| serde_json::from_str::<PrerequestService>(raw.get()).ok())
-        .map(|s| PayoutMethod {
-            provider: CASCAD,
-            service: Some(s.code),
-            amount_min: s.amount_min.map(|d| d.0.normalize().to_string()),
-            amount_max: s.amount_max.map(|d| d.0.normalize().to_string()),
-            fields: s
-                .fields
-                .into_iter()
-                .map(|f| MethodField {
-                    key: f.key,
-                    kind: f.kind.unwrap_or_else(|| "string".to_owned()),
-                    regexp: f.regexp,
-                    required: f.required,
-                })
-                .collect(),
-        })
+        .map(|s| (s.code.clone(), s))
         .collect()
+}
+
+/// Where a configured service's fields differ from the pre-request's. A regexp Cascad prints
+/// escaped twice (seed 003 line 51) is read once unescaped.
+fn field_differences(service: &CascadService, live: &PrerequestService) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(method) = live.method.as_deref()
+        && let Some(ours) = service.method()
+        && PayoutMethodKind::from_cascad_method(method) != Some(ours)
+    {
+        out.push(format!("method `{method}`, configured `{ours}`"));
+    }
+    for theirs in &live.fields {
+        match service.fields().iter().find(|f| f.key() == theirs.key) {
+            None if theirs.required => out.push(format!("field `{}` is required and not configured", theirs.key)),
+            None => {}
+            Some(ours) => {
+                if ours.required() != theirs.required {
+                    out.push(format!(
+                        "field `{}`: required {}, configured {}",
+                        theirs.key,
+                        theirs.required,
+                        ours.required()
+                    ));
+                }
+                let same = match (ours.regexp(), theirs.regexp.as_deref()) {
+                    (Some(a), Some(b)) => a == b || a == b.replace(r"\\", r"\"),
+                    (None, None) => true,
+                    (Some(_), None) | (None, Some(_)) => false,
+                };
+                if !same {
+                    out.push(format!(
+                        "field `{}`: regexp {:?}, configured {:?}",
+                        theirs.key,
+                        theirs.regexp.as_deref().unwrap_or(""),
+                        ours.regexp().unwrap_or("")
+                    ));
+                }
+            }
+        }
+    }
+    for ours in service.fields() {
+        if !live.fields.iter().any(|f| f.key == ours.key()) {
+            out.push(format!("field `{}` is configured and not Cascad's", ours.key()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

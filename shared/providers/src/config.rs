@@ -1,11 +1,10 @@
 //! Adapter configuration: where each provider is, its credentials (secret types whose `Debug`
 //! redacts them), and the HTTP behaviour (timeouts, pooling, retries of reads) made explicit.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cashout_core::money::Currency;
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::{CascadServices, Coverage};
 use cashout_core::signing::ProviderSecret;
 use secrecy::SecretString;
 
@@ -51,27 +50,57 @@ pub struct CascadConfig {
     pub callback_secret: ProviderSecret,
     /// Public key (`pk_…`) for the public API (pre-request).
     pub public_key: String,
-    /// The payout service per currency (`USD` → `test_usd`).
-    pub services: BTreeMap<Currency, String>,
-    /// Ask Cascad to process invoices itself (`options.auto_process`) instead of calling
+    /// The account's payout services: the currency and method each pays, and the fields it
+    /// needs (compiled once, here). Coverage and the checks at creation come from them.
+    pub services: CascadServices,
+    /// `options` of every create. Seed 003 line 323: "before using, you should clarify
+    /// available account options with your Cascad support manager": sent only when configured,
+    /// and only the ones configured.
+    pub options: CascadOptions,
+    /// `test_mode` of every create, sent only when configured (seed 003's example sends
+    /// `true`; the mode follows the API key otherwise).
+    pub test_mode: Option<bool>,
+}
+
+/// The processing options a Cascad account agreed to (seed 003 lines 341–346).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CascadOptions {
+    /// `split_mode`.
+    pub split_mode: Option<bool>,
+    /// `parallel_mode`.
+    pub parallel_mode: Option<bool>,
+    /// `allow_partially`.
+    pub allow_partially: Option<bool>,
+    /// `auto_process`: Cascad processes the invoice itself, and cashout does not call
     /// `POST /payout-invoices/{id}/process` after the create.
-    pub auto_process: bool,
-    /// The service field that receives the beneficiary's account number (`account` for the
-    /// test services). The beneficiary's `extra_fields` are sent as fields too.
-    pub account_field: String,
+    pub auto_process: Option<bool>,
+}
+
+impl CascadOptions {
+    /// Whether Cascad processes invoices by itself.
+    pub fn auto_process(&self) -> bool {
+        self.auto_process.unwrap_or(false)
+    }
+
+    /// Whether any option is configured (otherwise no `options` object is sent).
+    pub fn any(&self) -> bool {
+        self.split_mode.is_some()
+            || self.parallel_mode.is_some()
+            || self.allow_partially.is_some()
+            || self.auto_process.is_some()
+    }
 }
 
 impl CascadConfig {
-    /// The test services, one per Cascad currency: `test_usd`, `test_eur`, `test_gbp`.
-    pub fn test_services() -> BTreeMap<Currency, String> {
-        [
-            (Currency::USD, "test_usd"),
-            (Currency::EUR, "test_eur"),
-            (Currency::GBP, "test_gbp"),
-        ]
-        .into_iter()
-        .map(|(c, s)| (c, s.to_owned()))
-        .collect()
+    /// The test services, one per currency they pay: `test_usd`, `test_eur`, `test_gbp`.
+    pub fn test_services() -> CascadServices {
+        crate::cascad::services::test_services()
+    }
+
+    /// Every service the simulator offers: the test services, `card` (USD), `bank_transfer_zar`
+    /// (ZAR in South Africa) and `swift_jpy` (JPY).
+    pub fn simulator_services() -> CascadServices {
+        crate::cascad::services::simulator_services()
     }
 }
 
@@ -153,12 +182,20 @@ impl ProvidersConfig {
                 api_key: SecretString::from(key.to_owned()),
                 callback_secret: ProviderSecret::new(secret),
                 public_key: public_key.to_owned(),
-                services: CascadConfig::test_services(),
-                auto_process: false,
-                account_field: "account".to_owned(),
+                services: CascadConfig::simulator_services(),
+                options: CascadOptions::default(),
+                test_mode: None,
             }),
             http: HttpConfig::default(),
         }
+    }
+}
+
+impl ProvidersConfig {
+    /// What the configured providers can pay, for routing and the checks at creation: Cascad's
+    /// configured services (none when Cascad is not configured).
+    pub fn coverage(&self) -> Coverage {
+        Coverage::new(self.cascad.as_ref().map(|c| c.services.clone()).unwrap_or_default())
     }
 }
 

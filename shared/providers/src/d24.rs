@@ -534,7 +534,7 @@ impl D24Client {
 
     /// The beneficiary fields the profile needs (D24 has no services: one method).
     pub fn payout_methods(&self, query: &PayoutMethodQuery) -> Vec<PayoutMethod> {
-        if !cashout_core::routing::covers(self.name, query.country, query.currency) {
+        if !cashout_core::routing::d24_family_covers(self.name, query.country, query.currency) {
             return Vec::new();
         }
         let field = |key: &str, regexp: Option<&str>, required: bool| MethodField {
@@ -561,6 +561,7 @@ impl D24Client {
         }
         vec![PayoutMethod {
             provider: self.name,
+            method: Some(cashout_core::routing::PayoutMethodKind::BankTransfer),
             service: None,
             amount_min: None,
             amount_max: None,

@@ -36,7 +36,7 @@ use cashout_core::provider::{ProviderName, ProviderPayout};
 
 pub use cascad::{CascadClient, InvoicePage, PayoutService};
 pub use cashout_core::ports::HoldAction;
-pub use config::{CascadConfig, ConfigError, D24Config, HttpConfig, ProvidersConfig, simulator};
+pub use config::{CascadConfig, CascadOptions, ConfigError, D24Config, HttpConfig, ProvidersConfig, simulator};
 pub use d24::D24Client;
 pub use http::{HttpRequest, HttpTransport, Reply, ReqwestTransport, Transport};
 pub use settings::SettingsError;

@@ -48,12 +48,15 @@ async fn a_payout_is_created_processed_then_goes_processing_and_processed() {
     );
     let ledger = env.sim.ledger();
     assert_eq!(ledger.payouts[0].account.as_deref(), Some("******7890"));
-    assert_eq!(ledger.payouts[0].amount, "1234.50");
+    assert_eq!(
+        ledger.payouts[0].amount, "1234.5",
+        "the exact amount, as a JSON number without trailing zeros"
+    );
 }
 
 #[tokio::test]
 async fn auto_process_needs_no_process_call() {
-    let env = Env::with(|_| {}, |c| c.cascad.as_mut().unwrap().auto_process = true).await;
+    let env = Env::with(|_| {}, |c| c.cascad.as_mut().unwrap().options.auto_process = Some(true)).await;
     let o = order(CASCAD, "1234567890", &env.receiver.url);
     let p = env.providers.create_payout(&o).await.unwrap();
     env.advance(ms(1500));
@@ -101,20 +104,174 @@ async fn an_account_ending_in_30_is_declined_with_the_field_named() {
 }
 
 #[tokio::test]
-async fn field_regexps_and_amounts_are_checked() {
+async fn a_beneficiary_that_breaks_its_service_s_rules_is_never_sent() {
     let env = Env::start().await;
     let o = order(CASCAD, "12345678901234567", &env.receiver.url);
     let e = env.providers.create_payout(&o).await.unwrap_err();
-    assert_eq!(e.kind, ProviderErrorKind::Declined, "16+ digits break ^\\d{{1,15}}$");
-    let mut jpy = order(CASCAD, "1234567890", &env.receiver.url);
-    jpy.currency = Currency::JPY;
-    jpy.amount = Amount::parse("100", Currency::JPY).unwrap();
-    let e = env.providers.create_payout(&jpy).await.unwrap_err();
     assert_eq!(
         e.kind,
         ProviderErrorKind::Configuration,
-        "no service for JPY is configured"
+        "16+ digits break ^\\d{{1,15}}$"
     );
+    assert!(e.message.contains("beneficiary.bank_account"), "{}", e.message);
+    let mut chf = order(CASCAD, "1234567890", &env.receiver.url);
+    chf.currency = Currency::CHF;
+    chf.amount = Amount::parse("100", Currency::CHF).unwrap();
+    chf.service = None;
+    let e = env.providers.create_payout(&chf).await.unwrap_err();
+    assert_eq!(
+        e.kind,
+        ProviderErrorKind::Configuration,
+        "no service for CHF is configured"
+    );
+    let ledger = env.sim.ledger();
+    assert!(
+        ledger.references.is_empty() && ledger.payouts.is_empty(),
+        "nothing reached Cascad: {ledger:?}"
+    );
+}
+
+/// A card payout as seed 003's create example makes one (lines 328–361): service `card`, the
+/// 16-digit `card_number`.
+fn card_order(receiver: &str) -> cashout_core::ports::PayoutOrder {
+    let mut o = order(CASCAD, "", receiver);
+    o.service = Some("card".into());
+    o.amount = Amount::parse("10.00", Currency::USD).unwrap();
+    o.beneficiary = cashout_core::party::Beneficiary {
+        name: "John".into(),
+        last_name: Some("Wick".into()),
+        email: Some("somename@domain.com".into()),
+        bank_account: None,
+        card_number: Some(cashout_core::party::CardNumber::new("5123817234060000")),
+        reference_id: Some("1203515".into()),
+        ..common::beneficiary("")
+    };
+    o
+}
+
+/// A bank transfer in rand through `bank_transfer_zar` (seed 003's service list, lines
+/// 204–231): the beneficiary's name, account number and branch code.
+fn zar_order(receiver: &str) -> cashout_core::ports::PayoutOrder {
+    let mut o = order(CASCAD, "62001234567", receiver);
+    o.service = Some("bank_transfer_zar".into());
+    o.country = "ZA".parse().unwrap();
+    o.currency = Currency::ZAR;
+    o.amount = Amount::parse("250.75", Currency::ZAR).unwrap();
+    o.beneficiary.name = "Thabo".into();
+    o.beneficiary.last_name = Some("Nkosi".into());
+    o.beneficiary.bank_branch = Some("250655".into());
+    o
+}
+
+/// Creates, processes and follows `o` to `processed`.
+async fn pay(env: &Env, o: &cashout_core::ports::PayoutOrder) -> cashout_core::provider::ProviderPayout {
+    let p = env.providers.create_payout(o).await.unwrap();
+    assert_eq!(p.provider_status, "created");
+    env.advance(ms(500));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert_eq!(s.provider_status, "processing");
+    env.advance(ms(1000));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert!(matches!(s.state, PayoutState::Paid { .. }), "{s:?}");
+    s
+}
+
+#[tokio::test]
+async fn a_card_payout_is_created_processed_and_paid() {
+    let env = Env::start().await;
+    let o = card_order(&env.receiver.url);
+    pay(&env, &o).await;
+    let ledger = env.sim.ledger();
+    let at_cascad = ledger.payouts_for(common::sim(CASCAD), &o.reference.to_string());
+    assert_eq!(at_cascad.len(), 1);
+    assert_eq!(at_cascad[0].account.as_deref(), Some("512381******0000"));
+    assert_eq!(
+        (at_cascad[0].amount.as_str(), at_cascad[0].currency.as_deref()),
+        ("10", Some("USD"))
+    );
+}
+
+#[tokio::test]
+async fn a_bank_transfer_payout_is_created_processed_and_paid() {
+    let env = Env::start().await;
+    let o = zar_order(&env.receiver.url);
+    pay(&env, &o).await;
+    let ledger = env.sim.ledger();
+    let at_cascad = ledger.payouts_for(common::sim(CASCAD), &o.reference.to_string());
+    assert_eq!(at_cascad.len(), 1);
+    assert_eq!(
+        at_cascad[0].account.as_deref(),
+        Some("620012*4567"),
+        "masked by the simulator"
+    );
+    assert_eq!(at_cascad[0].currency.as_deref(), Some("ZAR"));
+}
+
+#[tokio::test]
+async fn the_simulators_services_refuse_what_our_checks_would_have_refused() {
+    // The same rules read twice: the adapter's configured services and the simulator's tables,
+    // each from seed 003. With our checks bypassed (a service configured without its rules),
+    // the simulator refuses the data, naming Cascad's field.
+    let env = Env::with(
+        |_| {},
+        |c| {
+            let loose = cashout_core::routing::CascadService::new(
+                "bank_transfer_zar",
+                Currency::ZAR,
+                Some(cashout_core::routing::PayoutMethodKind::BankTransfer),
+                vec![],
+            )
+            .unwrap();
+            c.cascad.as_mut().unwrap().services = cashout_core::routing::CascadServices::new(vec![loose]).unwrap();
+        },
+    )
+    .await;
+    let mut o = zar_order(&env.receiver.url);
+    o.beneficiary.bank_branch = None;
+    let e = env.providers.create_payout(&o).await.unwrap_err();
+    assert_eq!((e.kind, e.code.as_deref()), (ProviderErrorKind::Declined, Some("422")));
+    assert!(e.message.contains("fields.beneficiary_name"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn the_configured_services_agree_with_the_simulators_prerequest() {
+    let env = Env::start().await;
+    let differences = env.providers.cascad().unwrap().service_differences().await.unwrap();
+    assert_eq!(differences, Vec::<String>::new());
+    // A stricter rule than Cascad's is reported.
+    let env = Env::with(
+        |_| {},
+        |c| {
+            let strict = cashout_core::routing::CascadService::new(
+                "card",
+                Currency::USD,
+                Some(cashout_core::routing::PayoutMethodKind::Card),
+                vec![
+                    cashout_core::routing::ServiceField::new(
+                        "card_number",
+                        cashout_core::routing::BeneficiaryField::CardNumber,
+                        true,
+                        Some(r"^5\d{15}$"),
+                    )
+                    .unwrap(),
+                ],
+            )
+            .unwrap();
+            c.cascad.as_mut().unwrap().services = cashout_core::routing::CascadServices::new(vec![strict]).unwrap();
+        },
+    )
+    .await;
+    let differences = env.providers.cascad().unwrap().service_differences().await.unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(differences[0].contains("card_number"), "{differences:?}");
 }
 
 #[tokio::test]
@@ -323,7 +480,17 @@ async fn services_and_the_prerequest_describe_what_can_be_paid() {
     let cascad = env.providers.cascad().unwrap();
     let services = cascad.payout_services().await.unwrap();
     let codes: Vec<_> = services.iter().map(|s| s.code.as_str()).collect();
-    assert_eq!(codes, ["test_usd", "test_eur", "test_gbp"]);
+    assert_eq!(
+        codes,
+        [
+            "test_usd",
+            "test_eur",
+            "test_gbp",
+            "card",
+            "swift_jpy",
+            "bank_transfer_zar"
+        ]
+    );
     let one = cascad.payout_service(&services[0].id).await.unwrap();
     assert_eq!(one, services[0]);
     let q = PayoutMethodQuery {
@@ -332,18 +499,55 @@ async fn services_and_the_prerequest_describe_what_can_be_paid() {
         amount: Some(Amount::parse("10.00", Currency::USD).unwrap()),
     };
     let methods = env.providers.payout_methods(CASCAD, &q).await.unwrap();
-    assert_eq!(methods.len(), 1);
-    assert_eq!(methods[0].service.as_deref(), Some("test_usd"));
+    let offered: Vec<_> = methods.iter().map(|m| (m.service.as_deref(), m.method)).collect();
+    use cashout_core::routing::PayoutMethodKind;
+    assert_eq!(
+        offered,
+        [
+            (Some("test_usd"), Some(PayoutMethodKind::Test)),
+            (Some("card"), Some(PayoutMethodKind::Card))
+        ]
+    );
     assert_eq!(methods[0].amount_min.as_deref(), Some("0.01"));
-    let account = methods[0].fields.iter().find(|f| f.key == "account").unwrap();
+    let account = methods[0]
+        .fields
+        .iter()
+        .find(|f| f.key == "beneficiary.bank_account")
+        .unwrap();
     assert!(account.required);
     assert_eq!(account.regexp.as_deref(), Some(r"^\d{1,15}$"));
+    let card = &methods[1].fields[0];
+    assert_eq!(
+        (card.key.as_str(), card.required, card.regexp.as_deref()),
+        ("beneficiary.card_number", true, Some(r"^\d{16}$"))
+    );
+    let zar = env
+        .providers
+        .payout_methods(
+            CASCAD,
+            &PayoutMethodQuery {
+                country: "ZA".parse().unwrap(),
+                currency: Currency::ZAR,
+                amount: None,
+            },
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = zar[0].fields.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "beneficiary.name",
+            "beneficiary.bank_account",
+            "beneficiary.bank_branch"
+        ]
+    );
     let none = env
         .providers
         .payout_methods(
             CASCAD,
             &PayoutMethodQuery {
-                currency: Currency::JPY,
+                currency: Currency::CHF,
                 ..q
             },
         )

@@ -36,7 +36,7 @@ fn draft(invoices: usize) -> cashout_core::input::CashoutDraft {
         "invoices": invoices,
     }))
     .unwrap()
-    .validate()
+    .validate(&cashout_core::routing::Coverage::default())
     .unwrap()
 }
 

@@ -28,7 +28,7 @@ fn change(clock: &dyn Clock) -> (Change, IdempotencyRecord) {
         "invoices": [{"invoice_id": "INV-1", "payer": {"tax_id": "1", "name": "P"}, "amount": "100.00", "advance_percentage": "80"}],
     }))
     .unwrap()
-    .validate()
+    .validate(&cashout_core::routing::Coverage::default())
     .unwrap();
     let now = clock.now();
     let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());

@@ -461,6 +461,7 @@ fn providers_json(sim: &cashout_provider_sim::SimHandle) -> Value {
         "cascad": {
             "base_url": sim.base_url(sim_provider(ProviderName::Cascad)), "account_id": account, "api_key": key,
             "callback_secret": secret, "public_key": public_key,
+            "services": ["test_usd", "test_eur", "test_gbp", "card", "bank_transfer_zar", "swift_jpy"],
         },
     })
 }

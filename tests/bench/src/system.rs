@@ -78,7 +78,9 @@ where
         )
         .await
         .map_err(err)?;
-        let providers = Arc::new(Providers::new(ProvidersConfig::for_simulator(&sim.url())).map_err(err)?);
+        let providers_config = ProvidersConfig::for_simulator(&sim.url());
+        config.coverage = providers_config.coverage();
+        let providers = Arc::new(Providers::new(providers_config).map_err(err)?);
         let sender = Arc::new(HttpWebhookSender::new(true).map_err(err)?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
         let base = format!("http://{}", listener.local_addr().map_err(err)?);

@@ -60,29 +60,33 @@ pub fn account(n: u64, trigger: Trigger) -> String {
 /// A create body for `provider`: two invoices, `amount` and 500.00, advanced at 80 % and 50 %
 /// (so `amount` above 11,875 needs a review under the default 10,000 limit).
 pub fn body(provider: ProviderName, account: &str, amount: &str) -> Value {
-    let (country, currency, beneficiary) = match provider {
+    let (country, currency, beneficiary, method) = match provider {
         ProviderName::D24 | ProviderName::Onspot => (
             "BR",
             "BRL",
             json!({"name": "Ana", "last_name": "Souza", "document_type": "CPF", "document_id": "12345678909",
                    "email": "ana@clinic.example", "bank_code": "001", "bank_branch": "1234",
                    "bank_account": account, "account_type": "C"}),
+            "bank_transfer",
         ),
         ProviderName::Tupay => (
             "PE",
             "PEN",
             json!({"name": "Rosa", "last_name": "Quispe", "document_type": "DNI", "document_id": "12345678",
                    "email": "rosa@clinic.example", "bank_code": "002", "bank_account": account, "account_type": "S"}),
+            "bank_transfer",
         ),
         ProviderName::Cascad => (
             "US",
             "USD",
             json!({"name": "John", "last_name": "Smith", "email": "john@clinic.example", "bank_account": account}),
+            // Cascad pays USD by card and by its test service, which the triggers drive.
+            "test",
         ),
     };
     json!({
         "currency": currency, "country": country, "requested_by": "ops@clinic.example", "provider": provider.as_str(),
-        "beneficiary": beneficiary,
+        "payout_method": method, "beneficiary": beneficiary,
         "invoices": [
             {"invoice_id": "INV-1", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": amount, "advance_percentage": "80"},
             {"invoice_id": "INV-2", "payer": {"tax_id": "99888777000166", "name": "Clinic Two"}, "amount": "500.00", "advance_percentage": "50"}
@@ -101,7 +105,8 @@ mod tests {
             for t in [Trigger::Success, Trigger::BankRejects, Trigger::Declined] {
                 let b = body(p, &account(7, t), "1000.00");
                 let input: cashout_core::input::CashoutInput = serde_json::from_value(b).unwrap();
-                assert!(input.validate().is_ok(), "{p} {t:?}");
+                let coverage = cashout_providers::ProvidersConfig::for_simulator("http://127.0.0.1:9").coverage();
+                assert!(input.validate(&coverage).is_ok(), "{p} {t:?}");
             }
         }
         assert_eq!(account(7, Trigger::Reversal), "0000000726");

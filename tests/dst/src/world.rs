@@ -134,6 +134,7 @@ pub fn run(options: Options) -> Report {
         providers_config.http.request_timeout,
     ));
     let transport: Arc<dyn HttpTransport> = net.clone();
+    let coverage = providers_config.coverage();
     let providers = match Providers::with_transport(providers_config, transport) {
         Ok(p) => p,
         Err(e) => {
@@ -144,6 +145,7 @@ pub fn run(options: Options) -> Report {
     let receivers = Arc::new(SimReceivers::new(ctx.clone(), truth.clone()));
     let config = AppConfig {
         notification_base_url: Some("https://cashout.sim".into()),
+        coverage,
         ..AppConfig::default()
     };
     let store = Arc::new(store);
@@ -278,10 +280,15 @@ fn body(r: &mut Rng, provider: ProviderName, n: usize) -> Value {
             json!({"name": "Jo", "last_name": "Doe", "bank_account": account}),
         ),
     };
-    json!({
+    let mut body = json!({
         "currency": currency, "country": country, "requested_by": "ops@merchant.example",
         "provider": provider.as_str(), "beneficiary": beneficiary, "invoices": invoices,
-    })
+    });
+    if provider == ProviderName::Cascad {
+        // Cascad pays USD by card and by its test service: the test service, named.
+        body["payout_method"] = json!("test");
+    }
+    body
 }
 
 /// Polls a future that only yields (never waits for the clock) to its end.

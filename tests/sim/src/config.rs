@@ -119,7 +119,7 @@ impl Default for CascadCredentials {
 
 /// Faults injected into one provider. Rates are percentages (0–100) of requests; at most one
 /// request fault happens per request (rolled once, in the order of the fields below).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Added to every response, in milliseconds (real time, not scaled).
@@ -156,9 +156,32 @@ pub struct FaultConfig {
     /// exist (if the status request is valid)") allows either; a client must read both as "none".
     pub not_found_on_empty_filter: bool,
     /// Cascad switch: the account also has the production-shaped services seed 003 shows
-    /// (`card`, `swift_jpy`, `bank_transfer_zar`) besides the `test_*` ones. Off by default
-    /// because today's adapter tests expect exactly `test_usd`, `test_eur`, `test_gbp`.
+    /// (`card`, `swift_jpy`, `bank_transfer_zar`) besides the `test_*` ones. On by default (a
+    /// card and a bank-transfer payout are what cashout pays through Cascad); off, the account
+    /// has the `test_*` services only, as seed 003's pre-request sample shows it (lines 31–114).
     pub production_services: bool,
+}
+
+impl Default for FaultConfig {
+    /// No fault; the production-shaped Cascad services on.
+    fn default() -> Self {
+        FaultConfig {
+            latency_ms: 0,
+            rate_limit: 0,
+            error_before: 0,
+            error_after: 0,
+            timeout: 0,
+            drop: 0,
+            hang_ms: 0,
+            notify_drop: 0,
+            notify_duplicate: 0,
+            notify_reorder: 0,
+            accept_duplicate_references: false,
+            bad_request_after: 0,
+            not_found_on_empty_filter: false,
+            production_services: true,
+        }
+    }
 }
 
 impl FaultConfig {
@@ -364,6 +387,13 @@ mod tests {
         assert!("explode=1".parse::<FaultConfig>().is_err());
         assert!("timeout".parse::<FaultConfig>().is_err());
         assert_eq!("".parse::<FaultConfig>().unwrap(), FaultConfig::default());
+        assert!(FaultConfig::default().production_services, "on unless switched off");
+        assert!(
+            !"production_services=false"
+                .parse::<FaultConfig>()
+                .unwrap()
+                .production_services
+        );
     }
 
     #[test]

@@ -77,10 +77,11 @@ FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-fa
   bad_request_after=P  operation done, then 400 (seed 003: a Cascad 400 is not final, ask the status)
   accept_duplicate_references=true  stop enforcing unique external_id/reference_id (no 511/409):
                     proves that the client's lookup-before-create alone prevents double payouts
-SWITCHES (Cascad, same syntax, default false):
+SWITCHES (Cascad, same syntax):
   not_found_on_empty_filter=true  GET /payout-invoices?filter[reference_id]= with no invoice answers
-                    404 instead of an empty list (seed 003 allows both; both mean \"none\")
-  production_services=true  also offer seed 003's card, swift_jpy and bank_transfer_zar services
+                    404 instead of an empty list (seed 003 allows both; both mean \"none\"). Default false
+  production_services=false  offer the test_* services only, not seed 003's card, swift_jpy and
+                    bank_transfer_zar services. Default true
 NOTIFICATIONS: D24 posts form-encoded notifications (no status) to notification_url on every status
   change, retried up to 5 more times 1 minute apart (scaled) until a 2xx; Cascad posts the JSON:API
   invoice with X-Signature = base64(sha1(secret+body+secret)) to callback_url, retried after 1, 2, 3...

@@ -855,8 +855,14 @@ async fn production_services_check_their_fields_currencies_and_limits() {
     let r = cascad_create(&sim, &invoice("z-2", "bank_transfer_zar", "ZAR", "250.75", zar)).await;
     assert_eq!(r.status, 422);
     assert!(r.json()["errors"]["fields.account_number"].is_string());
-    // Without the switch the production services are not the account's.
-    sim.set_faults(Provider::Cascad, FaultConfig::default());
+    // With the switch off the production services are not the account's.
+    sim.set_faults(
+        Provider::Cascad,
+        FaultConfig {
+            production_services: false,
+            ..FaultConfig::default()
+        },
+    );
     let r = cascad_create(
         &sim,
         &invoice("c-1", "card", "USD", "10", json!({"card_number": "5123817234060000"})),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use utoipa::ToSchema;
 
-use crate::http::openapi::{CountrySchema, CurrencySchema, DecimalSchema, ProviderSchema};
+use crate::http::openapi::{CountrySchema, CurrencySchema, DecimalSchema, PayoutMethodSchema, ProviderSchema};
 
 /// A cashout request to create.
 #[derive(ToSchema, serde::Deserialize)]
@@ -31,6 +31,11 @@ pub struct CashoutInputDoc {
     /// Pins the provider; routed by country and currency when absent.
     #[schema(value_type = Option<ProviderSchema>)]
     provider: Option<String>,
+    /// How the payout reaches the beneficiary. Required when the currency can be paid more than
+    /// one way (Cascad pays USD by card and by its test service); the D24 family pays bank
+    /// transfers only. `GET /v1/payout-methods` lists the ways and the fields each needs.
+    #[schema(value_type = Option<PayoutMethodSchema>)]
+    payout_method: Option<String>,
     /// Who receives the money.
     beneficiary: BeneficiaryInputDoc,
     /// The invoices advanced, with distinct ids.
@@ -75,6 +80,10 @@ pub struct BeneficiaryInputDoc {
     /// Account number (masked in every answer and log).
     #[schema(max_length = 64)]
     bank_account: Option<String>,
+    /// A payment card number for card payouts: 12 to 19 digits, the last a valid (Luhn) check
+    /// digit (masked to its first six and last four digits in every answer and log).
+    #[schema(pattern = "^[0-9]{12,19}$")]
+    card_number: Option<String>,
     /// `C` checking, `S` savings, or the provider's own words.
     #[schema(max_length = 20)]
     account_type: Option<String>,
@@ -90,6 +99,10 @@ pub struct BeneficiaryInputDoc {
     /// `YYYY-MM-DD`.
     #[schema(format = Date)]
     birthdate: Option<String>,
+    /// Your own id for the beneficiary (sent to Cascad as its customer): letters, digits,
+    /// `- _ . :`.
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
+    reference_id: Option<String>,
     /// A provider's own fields by key (at most 20; keys of at most 64 characters, values of at
     /// most 256).
     #[schema(value_type = Option<BTreeMap<String, String>>)]
@@ -162,6 +175,7 @@ mod tests {
             country: _,
             requested_by: _,
             provider: _,
+            payout_method: _,
             beneficiary: _,
             invoices: _,
             metadata: _,
@@ -177,11 +191,13 @@ mod tests {
             bank_code: _,
             bank_branch: _,
             bank_account: _,
+            card_number: _,
             account_type: _,
             address: _,
             city: _,
             postal_code: _,
             birthdate: _,
+            reference_id: _,
             extra_fields: _,
         } = BeneficiaryInput::default();
         let InvoiceInput {
@@ -201,6 +217,7 @@ mod tests {
                     "country",
                     "requested_by",
                     "provider",
+                    "payout_method",
                     "beneficiary",
                     "invoices",
                     "metadata",
@@ -219,11 +236,13 @@ mod tests {
                     "bank_code",
                     "bank_branch",
                     "bank_account",
+                    "card_number",
                     "account_type",
                     "address",
                     "city",
                     "postal_code",
                     "birthdate",
+                    "reference_id",
                     "extra_fields",
                 ],
             ),
@@ -238,10 +257,11 @@ mod tests {
         }
         // and core reads every documented field (it refuses unknown ones)
         let full = json!({
-            "currency": "USD", "country": "US", "requested_by": "r", "provider": "cascad", "hold": false,
+            "currency": "USD", "country": "US", "requested_by": "r", "provider": "cascad", "payout_method": "card", "hold": false,
             "metadata": {}, "beneficiary": {
                 "name": "n", "last_name": "l", "document_type": "t", "document_id": "1", "email": "a@b.co",
-                "phone": "1", "bank_code": "1", "bank_branch": "1", "bank_account": "1", "account_type": "C",
+                "phone": "1", "bank_code": "1", "bank_branch": "1", "bank_account": "1", "card_number": "5123817234060000",
+                "account_type": "C", "reference_id": "1203515",
                 "address": "a", "city": "c", "postal_code": "1", "birthdate": "2000-01-01", "extra_fields": {}
             },
             "invoices": [{"invoice_id": "i", "payer": {"tax_id": "t", "name": "n"}, "amount": "1", "advance_percentage": 1}]

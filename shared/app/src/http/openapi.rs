@@ -9,6 +9,7 @@ use cashout_core::event::EventType;
 use cashout_core::money::Currency;
 use cashout_core::party::Country;
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::PayoutMethodKind;
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -39,7 +40,7 @@ use crate::http::api;
         crate::http::problem::Problem, crate::endpoints::NewEndpoint, api::RejectBody,
         crate::views::CreatedWebhook, crate::views::StatusUpdateWebhook, crate::views::InvoiceStatusUpdateWebhook,
         CashoutStatusSchema, InvoiceStatusSchema, EventTypeSchema, CurrencySchema, CountrySchema, ProviderSchema,
-        DecimalSchema, crate::http::input_doc::CashoutInputDoc, crate::http::input_doc::BeneficiaryInputDoc,
+        PayoutMethodSchema, DecimalSchema, crate::http::input_doc::CashoutInputDoc, crate::http::input_doc::BeneficiaryInputDoc,
         crate::http::input_doc::InvoiceInputDoc, crate::http::input_doc::PayerInputDoc,
     )),
     modifiers(&BearerAuth, &EveryAnswer),
@@ -281,6 +282,11 @@ listed!(
     /// The payout providers, from [`ProviderName::ALL`].
     ProviderSchema, "Provider", "A payout provider",
     ProviderName::ALL.iter().map(|p| p.as_str())
+);
+listed!(
+    /// The payout methods, from [`PayoutMethodKind::ALL`].
+    PayoutMethodSchema, "PayoutMethod", "How a payout reaches the beneficiary",
+    PayoutMethodKind::ALL.iter().map(|m| m.as_str())
 );
 listed!(
     /// ISO 3166-1 alpha-2 codes, from [`Country::codes`].

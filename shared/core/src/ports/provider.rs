@@ -19,6 +19,7 @@ use crate::money::{Amount, Currency};
 use crate::party::{Beneficiary, Country};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
+use crate::routing::PayoutMethodKind;
 
 /// What to pay, to whom, through which provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,11 @@ pub struct PayoutOrder {
     pub notification_url: Option<String>,
     /// Create it on hold (D24 and Onspot `on_hold`): paid only once released.
     pub hold: bool,
+    /// The provider's service chosen at creation (Cascad's `card`), if any: the beneficiary
+    /// was checked against its fields then.
+    pub service: Option<String>,
+    /// The merchant's metadata (sent to Cascad as the invoice's `metadata` when not empty).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl PayoutOrder {
@@ -60,6 +66,8 @@ impl PayoutOrder {
             ),
             notification_url,
             hold: request.hold(),
+            service: request.payout_service().map(str::to_owned),
+            metadata: request.metadata().clone(),
         }
     }
 }
@@ -122,6 +130,8 @@ pub struct PayoutMethodQuery {
 pub struct PayoutMethod {
     /// The provider.
     pub provider: ProviderName,
+    /// How it pays (the `payout_method` a create request names).
+    pub method: Option<PayoutMethodKind>,
     /// The provider's service code (Cascad `test_usd`), when it has services.
     pub service: Option<String>,
     /// Smallest amount, if limited.

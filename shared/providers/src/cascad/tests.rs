@@ -96,12 +96,11 @@ fn the_services_samples_read_with_exact_limits() {
 #[test]
 fn the_prerequest_sample_yields_its_one_service_and_skips_the_rest() {
     let doc: PrerequestDoc = serde_json::from_str(fixture!("prerequest_response.json")).unwrap();
-    let methods = methods_of(&doc);
-    assert_eq!(methods.len(), 1, "`methods` and `account` are not services");
-    let m = &methods[0];
-    assert_eq!(m.service.as_deref(), Some("test_usd"));
-    assert_eq!(m.amount_min.as_deref(), Some("0.01"));
-    assert_eq!(m.amount_max.as_deref(), Some("9999999"));
+    let offered = offered_services(&doc);
+    assert_eq!(offered.len(), 1, "`methods` and `account` are not services");
+    let m = &offered["test_usd"];
+    assert_eq!(m.amount_min.unwrap().0.to_string(), "0.01");
+    assert_eq!(m.amount_max.unwrap().0.to_string(), "9999999");
     let keys: Vec<_> = m.fields.iter().map(|f| f.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -113,6 +112,12 @@ fn the_prerequest_sample_yields_its_one_service_and_skips_the_rest() {
         ]
     );
     assert!(m.fields[0].required);
+    // The seed's regexps, escaped twice, are the configured ones once unescaped.
+    let test_usd = crate::config::CascadConfig::test_services();
+    assert_eq!(
+        field_differences(test_usd.get("test_usd").unwrap(), m),
+        Vec::<String>::new()
+    );
     let request: serde_json::Value = serde_json::from_str(fixture!("prerequest_request.json")).unwrap();
     let ours = serde_json::to_value(PrerequestBody {
         currency: "USD",
@@ -123,38 +128,153 @@ fn the_prerequest_sample_yields_its_one_service_and_skips_the_rest() {
     assert_eq!(ours, request);
 }
 
-#[test]
-fn our_create_request_has_the_documented_shape_and_an_exact_amount() {
-    let sample: serde_json::Value = serde_json::from_str(fixture!("invoice_create_request.json")).unwrap();
-    let doc = CreateInvoiceDoc {
-        data: CreateInvoiceData {
-            kind: "payout-invoice",
-            attributes: CreateInvoiceAttributes {
-                reference_id: "a5c22bfb-04c1-4dbf-8b46-9753bf1f6570".into(),
-                service: "card",
-                currency: "USD",
-                amount: RawValue::from_string("10.10".into()).unwrap(),
-                fields: [("card_number", "5123817234060000")].into_iter().collect(),
-                callback_url: Some("https://webhook.site/1192f6ef-71c9-4b80-b43b-133d8fe14677"),
-                description: None,
-                options: InvoiceOptions { auto_process: false },
-            },
-        },
-    };
-    let text = serde_json::to_string(&doc).unwrap();
-    assert!(text.contains(r#""amount":10.10"#), "{text}");
-    let ours: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for key in ["reference_id", "service", "currency", "fields", "callback_url"] {
-        assert_eq!(
-            ours["data"]["attributes"][key], sample["data"]["attributes"][key],
-            "{key}"
-        );
+/// `text` without the whitespace between its JSON tokens (strings kept as they are).
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                (false, _) => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
     }
-    assert_eq!(ours["data"]["type"], sample["data"]["type"]);
+    out
+}
+
+/// The order of seed 003's create example (lines 328–361): John Wick's card, 10 USD, the
+/// merchant's metadata, the customer's reference.
+fn seed_order() -> PayoutOrder {
+    use cashout_core::money::{Amount, Currency};
+    use cashout_core::party::{Beneficiary, CardNumber};
+    PayoutOrder {
+        provider: ProviderName::Cascad,
+        reference: "a5c22bfb-04c1-4dbf-8b46-9753bf1f6570".parse().unwrap(),
+        country: "US".parse().unwrap(),
+        currency: Currency::USD,
+        amount: Amount::parse("10.00", Currency::USD).unwrap(),
+        beneficiary: Beneficiary {
+            name: "John".into(),
+            last_name: Some("Wick".into()),
+            document_type: None,
+            document_id: None,
+            email: Some("somename@domain.com".into()),
+            phone: None,
+            bank_code: None,
+            bank_branch: None,
+            bank_account: None,
+            card_number: Some(CardNumber::new("5123817234060000")),
+            account_type: None,
+            address: None,
+            city: None,
+            postal_code: None,
+            birthdate: None,
+            reference_id: Some("1203515".into()),
+            extra_fields: Default::default(),
+        },
+        description: String::new(),
+        notification_url: Some("https://webhook.site/1192f6ef-71c9-4b80-b43b-133d8fe14677".into()),
+        hold: false,
+        service: Some("card".into()),
+        metadata: serde_json::json!({"key": "value"}).as_object().unwrap().clone(),
+    }
+}
+
+fn seed_client() -> CascadClient {
+    let mut config = ProvidersConfig::for_simulator("http://127.0.0.1:9");
+    let transport = Arc::new(crate::http::ReqwestTransport::new(&config.http).unwrap());
+    let http = Arc::new(Http::new(&config.http, transport));
+    let mut cascad = config.cascad.take().unwrap();
+    // The options seed 003's example sends, as an account that agreed them would configure.
+    cascad.options = crate::config::CascadOptions {
+        split_mode: Some(false),
+        parallel_mode: Some(false),
+        allow_partially: Some(false),
+        auto_process: Some(false),
+    };
+    cascad.test_mode = Some(true);
+    CascadClient::new(cascad, http).unwrap()
+}
+
+#[test]
+fn our_create_request_is_seed_003s_example_byte_for_byte() {
+    let c = seed_client();
+    let order = seed_order();
+    let service = c.service_for(&order).unwrap();
+    let ours = serde_json::to_string(&c.invoice_doc(&order, service).unwrap()).unwrap();
+    // The seed's example, its whitespace aside, less the customer's own metadata (cashout keeps
+    // none about a beneficiary: lines 351–354).
+    let seed = compact(fixture!("invoice_create_request.json"));
+    let seed = seed.replace(r#","metadata":{"key1":"value1","key2":"value2"}}"#, "}");
+    assert_eq!(ours, seed);
+}
+
+#[test]
+fn options_test_mode_customer_and_metadata_are_sent_only_when_configured_or_given() {
+    let c = client();
+    let mut order = seed_order();
+    order.beneficiary.reference_id = None;
+    order.metadata.clear();
+    let service = c.service_for(&order).unwrap();
+    let doc = serde_json::to_value(c.invoice_doc(&order, service).unwrap()).unwrap();
+    let mut keys: Vec<&str> = doc["data"]["attributes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
     assert_eq!(
-        ours["data"]["attributes"]["options"]["auto_process"],
-        sample["data"]["attributes"]["options"]["auto_process"]
+        keys,
+        [
+            "amount",
+            "callback_url",
+            "currency",
+            "fields",
+            "reference_id",
+            "service"
+        ],
+        "{doc}"
     );
+    assert_eq!(doc["data"]["attributes"]["amount"], serde_json::json!(10));
+    order.amount = cashout_core::money::Amount::parse("10.10", order.currency).unwrap();
+    let text = serde_json::to_string(&c.invoice_doc(&order, service).unwrap()).unwrap();
+    assert!(
+        text.contains(r#""amount":10.1,"#),
+        "exact, from the decimal text: {text}"
+    );
+}
+
+#[test]
+fn a_beneficiary_that_no_longer_matches_its_service_is_not_sent() {
+    let c = client();
+    let mut order = seed_order();
+    order.beneficiary.card_number = Some(cashout_core::party::CardNumber::new("512381723406000"));
+    let e = c.service_for(&order).unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::Configuration);
+    assert!(e.message.contains("beneficiary.card_number"), "{}", e.message);
+    assert!(!e.message.contains("512381723406000"), "{}", e.message);
+    order.service = Some("sepa_eur".into());
+    assert_eq!(
+        c.service_for(&order).unwrap_err().kind,
+        ProviderErrorKind::Configuration
+    );
+    // Made before services were recorded: the one service of the currency, if there is one.
+    order.service = None;
+    assert!(c.service_for(&order).is_err(), "USD has card and test_usd");
+    order.currency = cashout_core::money::Currency::EUR;
+    order.amount = cashout_core::money::Amount::parse("10", order.currency).unwrap();
+    order.beneficiary.bank_account = Some(cashout_core::party::AccountNumber::new("123456"));
+    assert_eq!(c.service_for(&order).unwrap().id(), "test_eur");
 }
 
 #[test]

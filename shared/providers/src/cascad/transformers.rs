@@ -5,6 +5,7 @@
 // Wire types mirror the documented shapes; not every field is read by the adapter.
 #![allow(dead_code)]
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use cashout_core::money::DecimalInput;
@@ -25,24 +26,72 @@ pub(crate) struct CreateInvoiceData<'a> {
     pub attributes: CreateInvoiceAttributes<'a>,
 }
 
+/// The attributes in seed 003's order (lines 331–358); what is not configured or given is
+/// left out.
 #[derive(Debug, Serialize)]
 pub(crate) struct CreateInvoiceAttributes<'a> {
-    pub reference_id: String,
     pub service: &'a str,
     pub currency: &'a str,
     /// "Float format": a JSON number written from the exact decimal text.
     pub amount: Box<RawValue>,
-    pub fields: BTreeMap<&'a str, &'a str>,
+    pub reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_mode: Option<bool>,
+    /// The service's fields, read from the beneficiary (full card and account numbers).
+    pub fields: BTreeMap<&'a str, Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<&'a str>,
-    pub options: InvoiceOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<InvoiceOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<InvoiceCustomer<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Seed 003 lines 341–346, each only when configured.
 #[derive(Debug, Serialize)]
 pub(crate) struct InvoiceOptions {
-    pub auto_process: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_partially: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_process: Option<bool>,
+}
+
+/// Seed 003 lines 309–322 (`customer`: `reference_id` required, then the client's data), in
+/// the order of its example (lines 347–355).
+#[derive(Debug, Serialize)]
+pub(crate) struct InvoiceCustomer<'a> {
+    pub reference_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    pub name: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub individual_tax_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<CustomerAddress<'a>>,
+}
+
+/// Seed 003 lines 317–322.
+#[derive(Debug, Serialize)]
+pub(crate) struct CustomerAddress<'a> {
+    pub country: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_code: Option<&'a str>,
 }
 
 /// One invoice: the answer to create, process, get, and a callback's body.

@@ -174,6 +174,7 @@ pub fn new_reference() -> CashoutRequestId {
 }
 
 /// An order the provider accepts; `account` picks the test trigger by its last two digits.
+/// Cascad's goes through its `test_usd` service (USD is also paid by card).
 pub fn order(provider: ProviderName, account: &str, notification_url: &str) -> PayoutOrder {
     let (country, currency, beneficiary) = match provider {
         ProviderName::Tupay => (
@@ -208,10 +209,12 @@ pub fn order(provider: ProviderName, account: &str, notification_url: &str) -> P
         description: "cashout test".into(),
         notification_url: Some(notification_url.to_owned()),
         hold: false,
+        service: (provider == ProviderName::Cascad).then(|| "test_usd".to_owned()),
+        metadata: Default::default(),
     }
 }
 
-fn beneficiary(account: &str) -> Beneficiary {
+pub fn beneficiary(account: &str) -> Beneficiary {
     Beneficiary {
         name: "Ana".into(),
         last_name: Some("Silva".into()),
@@ -222,11 +225,13 @@ fn beneficiary(account: &str) -> Beneficiary {
         bank_code: None,
         bank_branch: None,
         bank_account: Some(AccountNumber::new(account)),
+        card_number: None,
         account_type: None,
         address: None,
         city: None,
         postal_code: None,
         birthdate: None,
+        reference_id: None,
         extra_fields: Default::default(),
     }
 }

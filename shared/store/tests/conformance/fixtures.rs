@@ -96,7 +96,7 @@ impl Fixtures {
         });
         let draft = serde_json::from_value::<CashoutInput>(body)
             .unwrap()
-            .validate()
+            .validate(&cashout_core::routing::Coverage::default())
             .unwrap();
         CashoutRequest::create(id, merchant_id.clone(), draft, self.now())
     }

@@ -160,7 +160,7 @@ async fn main() -> std::process::ExitCode {
 
     if wants("cost") {
         println!("\nAWS cost drivers per paid cashout, counted on DynamoDB Local + moto (production schedule)");
-        let r = bench::cost(args.cost_requests).await;
+        let r = Box::pin(bench::cost(args.cost_requests)).await;
         if let Ok(f) = &r {
             let m = &f.measured;
             println!(

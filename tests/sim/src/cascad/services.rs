@@ -3,9 +3,10 @@
 //! and the private service list and service by id (`GET /payout-services[/{id}]`, lines
 //! 142–284).
 //!
-//! By default the account has the `test_*` services only. With the `production_services` switch
-//! it also has the production-shaped services seed 003 shows: `card` (its create example),
-//! `swift_jpy` and `bank_transfer_zar` (its service list).
+//! The account has the `test_*` services and the production-shaped services seed 003 shows:
+//! `card` (its create example), `swift_jpy` and `bank_transfer_zar` (its service list). With the
+//! `production_services` switch off, it has the `test_*` services only, as seed 003's pre-request
+//! sample shows the account (lines 31–114).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
