@@ -535,3 +535,160 @@ async fn a_d24_payout_created_on_hold_is_paid_once_an_operator_releases_it() {
     assert_eq!(code, 422, "{problem}");
     assert!(problem.to_string().contains("hold"), "{problem}");
 }
+
+/// A Cascad payout through the in-process simulator: USD by card (seed 003's create example,
+/// lines 328–361: the `card` service, John Wick's 16-digit card) or rand by bank transfer
+/// (`bank_transfer_zar`, seed 003's service list).
+fn cascad(currency: &str, country: &str, payout_method: Option<&str>, beneficiary: Value) -> Value {
+    let mut body = json!({
+        "currency": currency, "country": country, "requested_by": "ana@clinic.example",
+        "beneficiary": beneficiary,
+        "invoices": [
+            {"invoice_id": "INV-1", "payer": {"tax_id": "11222333000181", "name": "Health Co"}, "amount": "250.75", "advance_percentage": "100"}
+        ],
+        "metadata": {"seller": "42"}
+    });
+    if let Some(m) = payout_method {
+        body["payout_method"] = json!(m);
+    }
+    body
+}
+
+fn john_wick_card() -> Value {
+    json!({"name": "John", "last_name": "Wick", "email": "somename@domain.com", "card_number": "5123817234060000",
+           "reference_id": "1203515"})
+}
+
+fn thabo_account() -> Value {
+    json!({"name": "Thabo", "last_name": "Nkosi", "bank_account": "62001234567", "bank_branch": "250655"})
+}
+
+/// The Cascad payouts the simulator holds, as its ledger says.
+async fn cascad_ledger(runner: &Runner) -> (Vec<Value>, Vec<Value>) {
+    let ledger: Value = reqwest::get(format!("{}/_sim/ledger", runner.sim))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let of_cascad = |key: &str| -> Vec<Value> {
+        ledger[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["provider"] == "cascad")
+            .cloned()
+            .collect()
+    };
+    (of_cascad("payouts"), of_cascad("references"))
+}
+
+/// Issue 11: Cascad's services come from configuration, each checked at creation against its
+/// fields. A card payout and a bank-transfer payout reach PAID; a beneficiary that breaks the
+/// chosen service's rules is refused with a 422 naming the field, and nothing is written or
+/// sent.
+#[tokio::test]
+async fn cascad_card_and_bank_transfer_payouts_are_paid_and_bad_fields_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_c", "unused");
+    let api = Client::new(&runner.base);
+    let key = &format!("{MERCHANT_KEY}_clinic_c");
+
+    let (code, card) = api
+        .create(key, "card-1", &cascad("USD", "US", Some("card"), john_wick_card()))
+        .await;
+    assert_eq!(code, 201, "{card}");
+    assert_eq!(
+        (&card["provider"], &card["payout_method"], &card["payout_service"]),
+        (&json!("cascad"), &json!("card"), &json!("card"))
+    );
+    assert_eq!(card["beneficiary"]["card_number"], "512381******0000", "{card}");
+    assert!(
+        !card.to_string().contains("5123817234060000"),
+        "the card number never shows in full"
+    );
+    let (code, zar) = api
+        .create(key, "zar-1", &cascad("ZAR", "ZA", None, thabo_account()))
+        .await;
+    assert_eq!(code, 201, "{zar}");
+    assert_eq!(
+        (&zar["payout_method"], &zar["payout_service"]),
+        (&json!("bank_transfer"), &json!("bank_transfer_zar")),
+        "the one service paying rand in South Africa"
+    );
+    for created in [&card, &zar] {
+        let id = created["id"].as_str().unwrap();
+        let paid = api.wait_for(id, key, "PAID").await;
+        assert_eq!(paid["paid_amount"], "250.75", "{paid}");
+        assert!(
+            paid["provider_reference"].as_str().unwrap().starts_with("cpoi_"),
+            "{paid}"
+        );
+    }
+    let (payouts, references) = cascad_ledger(&runner).await;
+    assert_eq!(payouts.len(), 2, "{payouts:?}");
+    assert!(payouts.iter().all(|p| p["status"] == "processed"), "{payouts:?}");
+    assert!(
+        payouts
+            .iter()
+            .any(|p| p["account"] == "512381******0000" && p["currency"] == "USD")
+    );
+    assert!(
+        payouts
+            .iter()
+            .any(|p| p["currency"] == "ZAR" && p["amount"] == "250.75")
+    );
+
+    // Refused at creation, naming the field: a 15-digit card (a valid check digit, but the
+    // `card` service's rule is `^\d{16}$`), a rand transfer without its branch code, a SWIFT
+    // payout without its BIC, and USD without saying card or test.
+    let mut short_card = john_wick_card();
+    short_card["card_number"] = json!("378282246310005");
+    let mut no_branch = thabo_account();
+    no_branch.as_object_mut().unwrap().remove("bank_branch");
+    let swift = json!({"name": "Hana", "last_name": "Sato", "bank_account": "GB29NWBK60161331926819"});
+    for (idem, body, field, code) in [
+        (
+            "bad-card",
+            cascad("USD", "US", Some("card"), short_card),
+            "beneficiary.card_number",
+            "invalid",
+        ),
+        (
+            "bad-zar",
+            cascad("ZAR", "ZA", Some("bank_transfer"), no_branch),
+            "beneficiary.bank_branch",
+            "required",
+        ),
+        (
+            "bad-swift",
+            cascad("JPY", "JP", Some("swift"), swift),
+            "beneficiary.extra_fields.swift_code",
+            "required",
+        ),
+        (
+            "no-method",
+            cascad("USD", "US", None, john_wick_card()),
+            "payout_method",
+            "required",
+        ),
+    ] {
+        let mut body = body;
+        if idem == "bad-swift" {
+            body["invoices"][0]["amount"] = json!("1500");
+        }
+        let (status, problem) = api.create(key, idem, &body).await;
+        assert_eq!(status, 422, "{idem}: {problem}");
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| e["field"] == field && e["code"] == code),
+            "{idem}: {problem}"
+        );
+        assert!(!problem.to_string().contains("378282246310005"), "{problem}");
+    }
+    let (_, listed) = api.get("/v1/cashout-requests", key).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "nothing written: {listed}");
+    let (payouts_after, references_after) = cascad_ledger(&runner).await;
+    assert_eq!(references_after, references, "no create reached Cascad");
+    assert_eq!(payouts_after.len(), 2);
+}

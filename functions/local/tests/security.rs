@@ -899,19 +899,25 @@ async fn no_full_account_number_or_secret_in_logs_or_responses() {
     receiver.set_secret("a", &secret);
     let mut responses: Vec<Value> = Vec::new();
 
-    // One request per provider, each with its own long account number; plus a rejected one.
+    // One request per provider, each with its own long account number; a Cascad card payout;
+    // plus a rejected one.
     let accounts = [
         (ProviderName::D24, "000987654321", "PAID"),
         (ProviderName::Onspot, "000876543267", "PAID"),
         (ProviderName::Tupay, "00212345678901234567", "PAID"),
         (ProviderName::Cascad, "765432109876", "PAID"),
+        (ProviderName::Cascad, "5123817234060000", "PAID"),
         (ProviderName::D24, "000555444313", "REJECTED"),
     ];
     let mut ids = Vec::new();
     for (i, (provider, acct, _)) in accounts.iter().enumerate() {
-        let r = system
-            .create(A.1, &format!("pii-{i}"), &body(*provider, acct, "1000.00"))
-            .await;
+        let mut request = body(*provider, acct, "1000.00");
+        if *provider == ProviderName::Cascad && acct.len() == 16 {
+            // A card payout: the card number is as secret as an account number.
+            request["payout_method"] = json!("card");
+            request["beneficiary"] = json!({"name": "John", "last_name": "Wick", "card_number": acct});
+        }
+        let r = system.create(A.1, &format!("pii-{i}"), &request).await;
         ids.push(r["id"].as_str().unwrap().to_owned());
         responses.push(r);
     }
