@@ -224,6 +224,31 @@ pub struct Beneficiary {
     pub extra_fields: BTreeMap<String, String>,
 }
 
+impl Beneficiary {
+    /// A beneficiary known only by name; the other fields are set with struct update syntax.
+    pub fn named(name: impl Into<String>) -> Self {
+        Beneficiary {
+            name: name.into(),
+            last_name: None,
+            document_type: None,
+            document_id: None,
+            email: None,
+            phone: None,
+            bank_code: None,
+            bank_branch: None,
+            bank_account: None,
+            card_number: None,
+            account_type: None,
+            address: None,
+            city: None,
+            postal_code: None,
+            birthdate: None,
+            reference_id: None,
+            extra_fields: BTreeMap::new(),
+        }
+    }
+}
+
 /// Who owes an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payer {

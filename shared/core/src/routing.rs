@@ -384,25 +384,7 @@ pub(crate) mod tests {
     }
 
     fn beneficiary() -> Beneficiary {
-        Beneficiary {
-            name: "Thabo".into(),
-            last_name: None,
-            document_type: None,
-            document_id: None,
-            email: None,
-            phone: None,
-            bank_code: None,
-            bank_branch: None,
-            bank_account: None,
-            card_number: None,
-            account_type: None,
-            address: None,
-            city: None,
-            postal_code: None,
-            birthdate: None,
-            reference_id: None,
-            extra_fields: Default::default(),
-        }
+        Beneficiary::named("Thabo")
     }
 
     fn query<'a>(c: &str, currency: Currency, method: Option<PayoutMethodKind>, b: &'a Beneficiary) -> RouteQuery<'a> {

@@ -722,23 +722,10 @@ mod tests {
 
     fn beneficiary() -> Beneficiary {
         Beneficiary {
-            name: "Ana".into(),
             last_name: Some("Silva".into()),
-            document_type: None,
-            document_id: None,
-            email: None,
-            phone: None,
-            bank_code: None,
             bank_branch: Some("250655".into()),
             bank_account: Some(AccountNumber::new("62001234567")),
-            card_number: None,
-            account_type: None,
-            address: None,
-            city: None,
-            postal_code: None,
-            birthdate: None,
-            reference_id: None,
-            extra_fields: Default::default(),
+            ..Beneficiary::named("Ana")
         }
     }
 

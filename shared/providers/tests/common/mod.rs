@@ -216,22 +216,9 @@ pub fn order(provider: ProviderName, account: &str, notification_url: &str) -> P
 
 pub fn beneficiary(account: &str) -> Beneficiary {
     Beneficiary {
-        name: "Ana".into(),
         last_name: Some("Silva".into()),
-        document_type: None,
-        document_id: None,
         email: Some("ana@example.com".into()),
-        phone: None,
-        bank_code: None,
-        bank_branch: None,
         bank_account: Some(AccountNumber::new(account)),
-        card_number: None,
-        account_type: None,
-        address: None,
-        city: None,
-        postal_code: None,
-        birthdate: None,
-        reference_id: None,
-        extra_fields: Default::default(),
+        ..Beneficiary::named("Ana")
     }
 }
