@@ -160,15 +160,18 @@ pub fn test_services() -> CascadServices {
 /// Every service the simulator offers: the test services, `card`, `bank_transfer_zar` and
 /// `swift_jpy`.
 pub fn simulator_services() -> CascadServices {
-    or_nothing(catalogue(&[
-        "test_usd",
-        "test_eur",
-        "test_gbp",
-        "card",
-        "bank_transfer_zar",
-        "swift_jpy",
-    ]))
+    or_nothing(catalogue(&SIMULATOR_SERVICES))
 }
+
+/// The codes of [`simulator_services`].
+const SIMULATOR_SERVICES: [&str; 6] = [
+    "test_usd",
+    "test_eur",
+    "test_gbp",
+    "card",
+    "bank_transfer_zar",
+    "swift_jpy",
+];
 
 #[cfg(test)]
 mod tests {
@@ -176,14 +179,7 @@ mod tests {
 
     #[test]
     fn the_built_in_services_build() {
-        for id in [
-            "test_usd",
-            "test_eur",
-            "test_gbp",
-            "card",
-            "bank_transfer_zar",
-            "swift_jpy",
-        ] {
+        for id in SIMULATOR_SERVICES {
             assert!(known(id).unwrap().is_ok(), "{id}");
         }
         assert_eq!(catalogue(&["test_usd", "test_eur", "test_gbp"]).unwrap().all().len(), 3);
