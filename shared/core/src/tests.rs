@@ -87,6 +87,9 @@ struct Model {
     dispatched: bool,
     leased: bool,
     provider_ref: bool,
+    /// The provider's own words last recorded on the request (only reports that move or keep
+    /// the status record them; an attention note alone does not).
+    provider_words: Option<String>,
     /// The final status came from the payout's own end at the provider.
     ended_by_provider: bool,
     /// Attention notes, by the provider status and request status they were noted for.
@@ -142,6 +145,7 @@ impl ReferenceStateMachine for ModelMachine {
                 dispatched: false,
                 leased: false,
                 provider_ref: false,
+                provider_words: None,
                 ended_by_provider: false,
                 attention: Vec::new(),
                 excluded: vec![false; n],
@@ -251,10 +255,12 @@ impl Model {
                 return true;
             }
         };
+        let words = Some(format!("{state:?}"));
         if target == self.status {
-            let new_ref = !self.provider_ref;
+            let news = !self.provider_ref || self.provider_words != words;
             self.provider_ref = true;
-            return new_ref;
+            self.provider_words = words;
+            return news;
         }
         let from = if through_pending { PendingPayment } else { self.status };
         if target != from && !from.can_transition_to(target) {
@@ -267,6 +273,7 @@ impl Model {
             }
         }
         self.provider_ref = true;
+        self.provider_words = words;
         if through_pending {
             self.step(PendingPayment);
         }
