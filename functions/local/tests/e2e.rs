@@ -692,3 +692,51 @@ async fn cascad_card_and_bank_transfer_payouts_are_paid_and_bad_fields_refused_b
     assert_eq!(references_after, references, "no create reached Cascad");
     assert_eq!(payouts_after.len(), 2);
 }
+
+/// Issue 11: Cascad's own figures decide. A transfer the provider paid short (`processed_amount`
+/// below `amount`, simulator trigger `…44`) is PAID with the provider's amount and flagged for a
+/// person; one `processed` with a resolution other than `ok` (trigger `…08`) never reaches PAID
+/// and is held for a person.
+#[tokio::test]
+async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_s", "unused");
+    let api = Client::new(&runner.base);
+    let key = &format!("{MERCHANT_KEY}_clinic_s");
+    let account = |number: &str| {
+        let mut b = thabo_account();
+        b["bank_account"] = json!(number);
+        cascad("ZAR", "ZA", Some("bank_transfer"), b)
+    };
+
+    let (code, short) = api.create(key, "short-1", &account("62001234544")).await;
+    assert_eq!(code, 201, "{short}");
+    let paid = api.wait_for(short["id"].as_str().unwrap(), key, "PAID").await;
+    assert_eq!(
+        (&paid["requested_amount"], &paid["paid_amount"]),
+        (&json!("250.75"), &json!("248.24")),
+        "the provider's figure, 1 % below: {paid}"
+    );
+    assert_eq!(paid["needs_attention"], true, "{paid}");
+    assert_eq!(
+        paid["attention"][0]["reason"],
+        json!({"kind": "paid_amount_differs", "requested": "250.75", "paid": "248.24"}),
+        "{paid}"
+    );
+
+    let (code, unclear) = api.create(key, "unclear-1", &account("62001234508")).await;
+    assert_eq!(code, 201, "{unclear}");
+    let id = unclear["id"].as_str().unwrap();
+    let held = api.wait_for(id, key, "PAYMENT_PROCESSOR_ERROR").await;
+    assert_eq!(held["needs_attention"], true, "{held}");
+    assert_eq!(held["paid_amount"], Value::Null, "{held}");
+    assert!(
+        held["attention"][0]["reason"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not ok")),
+        "{held}"
+    );
+    let (payouts, _) = cascad_ledger(&runner).await;
+    assert_eq!(payouts.len(), 2, "{payouts:?}");
+    assert!(payouts.iter().all(|p| p["status"] == "processed"), "{payouts:?}");
+}

@@ -414,9 +414,13 @@ async fn a_request_is_created_approved_dispatched_and_paid() {
     assert_eq!(h.status(&id).await, CashoutStatus::PendingPayment);
     assert_eq!(h.app.provider.creates(), 1);
 
-    h.app
-        .provider
-        .set_state(id.parse().unwrap(), PayoutState::Paid { paid_at: None });
+    h.app.provider.set_state(
+        id.parse().unwrap(),
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        },
+    );
     h.clock.advance(time::Duration::seconds(61));
     h.run_due().await;
     let r = h.app.store.get_request(id.parse().unwrap()).await.unwrap().unwrap();
@@ -499,7 +503,13 @@ async fn large_requests_wait_for_an_operator_who_may_exclude_invoices() {
     assert_eq!(view.invoices[1].status, cashout_core::status::InvoiceStatus::Excluded);
     h.app.approve(&Principal::Operator, id).await.unwrap();
     h.run_due().await;
-    h.app.provider.set_state(id, PayoutState::Paid { paid_at: None });
+    h.app.provider.set_state(
+        id,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        },
+    );
     h.clock.advance(time::Duration::seconds(61));
     h.run_due().await;
     let r = h.app.store.get_request(id).await.unwrap().unwrap();
@@ -1047,7 +1057,13 @@ async fn the_daily_reversal_check_is_left_to_the_sweep_not_hopped_through_the_qu
     let created = h.create("k1", &body("10.00")).await.unwrap();
     let id: CashoutRequestId = created["id"].as_str().unwrap().parse().unwrap();
     h.run_due().await;
-    h.app.provider.set_state(id, PayoutState::Paid { paid_at: None });
+    h.app.provider.set_state(
+        id,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        },
+    );
     h.clock.advance(time::Duration::seconds(61));
     h.run_due().await;
     let paid = h.app.store.get_request(id).await.unwrap().unwrap();
@@ -1297,7 +1313,13 @@ async fn a_payout_reported_for_a_cancelled_request_is_recorded_and_flagged() {
     let h = Harness::new().await;
     let id = create_id(&h, "k1", "20000.00").await;
     h.app.cancel(&merchant("m1"), id).await.unwrap();
-    h.app.provider.insert(id, PayoutState::Paid { paid_at: None });
+    h.app.provider.insert(
+        id,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        },
+    );
     let payout = h.app.provider.0.lock().unwrap().payouts[&id].clone();
     h.app.observe(id, Some(&payout), None).await.unwrap();
     let r = request(&h, id).await;

@@ -73,8 +73,10 @@ pub struct CashoutRequestView {
     /// Whether a person must look at it: the provider may hold a payout that cashout could not
     /// settle (see `attention`). Operators clear it with `POST …/resolve-attention`.
     pub needs_attention: bool,
-    /// Why it needs a person, oldest first (`kind`: `unresolved_dispatch`, `payout_after_end`,
-    /// `conflicting_payout`, `provider_needs_attention`; and `since`).
+    /// Why it needs a person, oldest first: each note is `{"reason": {"kind": …}, "since": …}`,
+    /// `kind` one of `unresolved_dispatch`, `payout_after_end`, `conflicting_payout`,
+    /// `provider_needs_attention`, `paid_amount_differs` (with `requested` and the provider's
+    /// `paid`).
     #[schema(value_type = Vec<Object>)]
     pub attention: Vec<Attention>,
     /// Increases with every change.

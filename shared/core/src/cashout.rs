@@ -5,6 +5,7 @@
 //! condition that the stored version is still [`Change::expected_version`]. Nothing here writes;
 //! a lost race is the store's typed conflict, and the caller reloads and decides again.
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -127,6 +128,15 @@ pub enum AttentionReason {
     ProviderNeedsAttention {
         /// What the provider said.
         reason: String,
+    },
+    /// The provider reports the payout paid for an amount other than the one we asked it to pay
+    /// (the request is PAID with the provider's amount when that is a valid amount).
+    PaidAmountDiffers {
+        /// What we asked the provider to pay.
+        requested: Amount,
+        /// What the provider says it paid, as it said it.
+        #[serde(with = "crate::money::decimal_text")]
+        paid: Decimal,
     },
 }
 
@@ -885,8 +895,17 @@ impl CashoutRequest {
             }
             let was_paid = r.status == CashoutStatus::Paid;
             let reason = match &payout.state {
-                PayoutState::Paid { paid_at } => {
-                    r.paid_amount = Some(r.payable_amount());
+                PayoutState::Paid { paid_at, amount } => {
+                    let requested = r.payable_amount();
+                    r.paid_amount = Some(requested);
+                    if let Some(paid) = *amount
+                        && paid != requested.value()
+                    {
+                        if let Ok(valid) = Amount::new(paid, r.currency) {
+                            r.paid_amount = Some(valid);
+                        }
+                        r.note_attention(AttentionReason::PaidAmountDiffers { requested, paid }, now);
+                    }
                     r.paid_invoice_count = r.included_invoice_count();
                     r.payment_date = Some(paid_at.unwrap_or(now));
                     r.payment_reference = Some(payout_id.to_string());

@@ -145,6 +145,46 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     Decimal::from_str_exact(text).map_err(|_| refuse())
 }
 
+/// A decimal kept as text (`"248.24"`) in stored and queued data, never through a float, for
+/// `#[serde(with = …)]`. Written here because `rust_decimal`'s own helpers cannot read from the
+/// buffered content of an internally tagged enum (`PayoutState`, `AttentionReason`).
+pub mod decimal_text {
+    use rust_decimal::Decimal;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the decimal as a string.
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    /// Reads a decimal string ([`super::parse_decimal`]).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_decimal(&text).map_err(D::Error::custom)
+    }
+
+    /// The same for an optional decimal (`null` when absent).
+    pub mod option {
+        use super::*;
+
+        /// Writes the decimal as a string, or `null`.
+        pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(d) => s.collect_str(d),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads a decimal string or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| crate::money::parse_decimal(&text).map_err(D::Error::custom))
+                .transpose()
+        }
+    }
+}
+
 /// A decimal exactly as a client wrote it, from a JSON string (`"1000.50"`) or a JSON number
 /// (`1000.50`), never through a float. Not yet checked against a currency: turn it into an
 /// [`Amount`] or a [`Percentage`].

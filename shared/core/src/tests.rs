@@ -9,10 +9,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cashout::{CashoutRequest, Change, DispatchFailure, ProviderKnowledge};
+use crate::cashout::{AttentionReason, CashoutRequest, Change, DispatchFailure, ProviderKnowledge};
 use crate::event::{EventPayload, StatusEvent};
 use crate::ids::{CashoutRequestId, InvoiceId, MerchantId, ProviderPayoutId};
 use crate::input::CashoutInput;
+use crate::money::Amount;
 use crate::provider::{PayoutState, ProviderName, ProviderPayout};
 use crate::review::ReviewPolicy;
 use crate::status::{CashoutStatus, InvoiceStatus};
@@ -60,7 +61,10 @@ fn payout(state: PayoutState) -> ProviderPayout {
 fn provider_state() -> impl Strategy<Value = PayoutState> {
     prop_oneof![
         Just(PayoutState::Pending),
-        Just(PayoutState::Paid { paid_at: None }),
+        Just(PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }),
         Just(PayoutState::Rejected {
             code: Some("800".into()),
             reason: None
@@ -533,7 +537,13 @@ fn a_request_is_approved_paid_and_reversed() {
     // The provider answers COMPLETED before the dispatcher recorded PENDING: two steps.
     let paid = claimed
         .request
-        .record_provider_payout(&payout(PayoutState::Paid { paid_at: None }), t0())
+        .record_provider_payout(
+            &payout(PayoutState::Paid {
+                paid_at: None,
+                amount: None,
+            }),
+            t0(),
+        )
         .unwrap();
     assert_eq!(paid.events.len(), 2);
     assert_eq!(
@@ -587,7 +597,13 @@ fn excluded_invoices_lower_the_paid_amount() {
     ));
     let r = c.request.approve(t0()).unwrap().request;
     let r = r
-        .record_provider_payout(&payout(PayoutState::Paid { paid_at: None }), t0())
+        .record_provider_payout(
+            &payout(PayoutState::Paid {
+                paid_at: None,
+                amount: None,
+            }),
+            t0(),
+        )
         .unwrap()
         .request;
     assert_eq!(r.requested_amount().to_string(), "240.00");
@@ -626,4 +642,70 @@ fn requests_round_trip_through_json_storage() {
     assert_eq!(back, c.request);
     let e = serde_json::to_string(&c.events[0]).unwrap();
     assert_eq!(serde_json::from_str::<StatusEvent>(&e).unwrap(), c.events[0]);
+}
+
+#[test]
+fn a_paid_amount_other_than_the_payable_one_is_recorded_and_flagged() {
+    let approved = new_request(3)
+        .request
+        .review(&ReviewPolicy::default(), t0())
+        .unwrap()
+        .request;
+    let paid = |amount: &str| {
+        approved
+            .record_provider_payout(
+                &payout(PayoutState::Paid {
+                    paid_at: None,
+                    amount: Some(amount.parse().unwrap()),
+                }),
+                t0(),
+            )
+            .unwrap()
+            .request
+    };
+    // The same value at another scale is the same amount: nothing to flag.
+    let exact = paid("240");
+    assert_eq!(exact.paid_amount().unwrap().to_string(), "240.00");
+    assert!(exact.attention().is_empty());
+
+    let short = paid("237.6");
+    assert_eq!(short.status(), CashoutStatus::Paid);
+    assert_eq!(
+        short.paid_amount().unwrap().to_string(),
+        "237.60",
+        "the provider's amount"
+    );
+    assert_eq!(
+        short.attention().iter().map(|a| &a.reason).collect::<Vec<_>>(),
+        [&AttentionReason::PaidAmountDiffers {
+            requested: Amount::parse("240.00", short.currency()).unwrap(),
+            paid: "237.6".parse().unwrap(),
+        }]
+    );
+    assert!(short.needs_attention());
+
+    // A figure that is no amount in the currency (zero, a fraction of a cent) is flagged as
+    // said; the paid amount stays the one we asked for.
+    for odd in ["0", "239.995", "-1"] {
+        let r = paid(odd);
+        assert_eq!(r.paid_amount().unwrap().to_string(), "240.00", "{odd}");
+        assert!(
+            matches!(&r.attention()[0].reason, AttentionReason::PaidAmountDiffers { paid, .. } if paid.to_string() == odd),
+            "{odd}"
+        );
+    }
+}
+
+#[test]
+fn a_paid_amount_note_round_trips_through_storage() {
+    let reason = AttentionReason::PaidAmountDiffers {
+        requested: Amount::parse("240.00", crate::money::Currency::USD).unwrap(),
+        paid: "237.6".parse().unwrap(),
+    };
+    let text = serde_json::to_string(&reason).unwrap();
+    assert_eq!(
+        text,
+        r#"{"kind":"paid_amount_differs","requested":"240.00","paid":"237.6"}"#
+    );
+    assert_eq!(serde_json::from_str::<AttentionReason>(&text).unwrap(), reason);
 }

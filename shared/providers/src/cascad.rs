@@ -183,7 +183,12 @@ impl CascadClient {
         let a = &resource.attributes;
         let status: CascadStatus = a.status.parse().unwrap_or_else(|never| match never {});
         let processed_at = a.processed.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-        let state = payout_state(&status, a.resolution.as_deref(), processed_at);
+        let state = payout_state(
+            &status,
+            a.resolution.as_deref(),
+            processed_at,
+            a.processed_amount.map(|d| d.0),
+        );
         if state == PayoutState::Unknown {
             tracing::warn!(provider = %CASCAD, id = %resource.id, status = %a.status, "unknown Cascad status: nothing changes");
         }

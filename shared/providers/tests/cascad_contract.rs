@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cashout_core::ids::ProviderPayoutId;
@@ -39,9 +40,14 @@ async fn a_payout_is_created_processed_then_goes_processing_and_processed() {
     assert_eq!(status().await.unwrap().provider_status, "processing");
     env.advance(ms(1000));
     let done = status().await.unwrap();
-    let PayoutState::Paid { paid_at } = done.state else {
+    let PayoutState::Paid { paid_at, amount } = done.state else {
         panic!("expected paid, got {done:?}");
     };
+    assert_eq!(
+        amount,
+        Some("1234.5".parse().unwrap()),
+        "processed_amount, read exactly"
+    );
     assert_eq!(
         paid_at,
         Some(common::start_time() + time::Duration::milliseconds(1500)).map(|t| t.replace_nanosecond(0).unwrap())
@@ -51,6 +57,23 @@ async fn a_payout_is_created_processed_then_goes_processing_and_processed() {
     assert_eq!(
         ledger.payouts[0].amount, "1234.5",
         "the exact amount, as a JSON number without trailing zeros"
+    );
+}
+
+#[tokio::test]
+async fn a_payout_paid_short_reports_the_processed_amount() {
+    let env = Env::start().await;
+    let o = order(CASCAD, "1234567844", &env.receiver.url);
+    let p = env.providers.create_payout(&o).await.unwrap();
+    env.advance(ms(1500));
+    let s = env
+        .providers
+        .payout_status(CASCAD, &p.payout_id, o.reference)
+        .await
+        .unwrap();
+    assert!(
+        matches!(s.state, PayoutState::Paid { amount: Some(a), .. } if a == "1222.15".parse().unwrap()),
+        "1 % below 1234.50, rounded down: {s:?}"
     );
 }
 
@@ -425,8 +448,18 @@ async fn callbacks_carry_the_invoice_and_a_valid_signature() {
     let o = order(CASCAD, "1234567890", &env.receiver.url);
     let p = env.providers.create_payout(&o).await.unwrap();
     env.advance(ms(500));
-    common::wait_until(|| env.receiver.seen() >= 1).await;
-    // Refused once: retried a minute later.
+    // Refused once, and the simulator has scheduled the retry (the receiver's count alone
+    // comes before the simulator reads the refusal: advancing then would push the retry a
+    // minute past the advanced clock).
+    common::wait_until(|| {
+        env.sim
+            .ledger()
+            .deliveries
+            .iter()
+            .any(|d| d.attempts >= 1 && d.next_attempt_at.is_some())
+    })
+    .await;
+    // Retried a minute later.
     env.advance(Duration::from_secs(60));
     let got = env.receiver.wait_for(2).await;
     let statuses: Vec<_> = got
@@ -658,4 +691,119 @@ async fn processed_with_a_resolution_other_than_ok_is_not_paid() {
         "the simulator gives a resolution other than ok"
     );
     assert!(matches!(s.state, PayoutState::NeedsAttention { .. }), "{s:?}");
+}
+
+/// A proxy in front of the simulator's Cascad API that records each call (`POST /payout-invoices/…/process`,
+/// `GET /payout-invoices/…`) and answers the first `process` with a 502, either before the
+/// simulator sees it (nothing processed) or after (processed, answer lost).
+#[derive(Clone)]
+struct Recorder {
+    upstream: String,
+    calls: Arc<Mutex<Vec<String>>>,
+    fail_process: Arc<Mutex<Option<bool>>>,
+}
+
+async fn record(
+    axum::extract::State(r): axum::extract::State<Recorder>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path().trim_start_matches("/cascad").to_owned();
+    let call = format!("{method} {path}");
+    r.calls.lock().unwrap().push(call);
+    let fail = if path.ends_with("/process") {
+        r.fail_process.lock().unwrap().take()
+    } else {
+        None
+    };
+    if fail == Some(false) {
+        return (axum::http::StatusCode::BAD_GATEWAY, "upstream down").into_response();
+    }
+    let mut forward = reqwest::Client::new().request(
+        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+        format!("{}{}", r.upstream, uri.path_and_query().map_or("", |p| p.as_str())),
+    );
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            forward = forward.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = forward.body(body.to_vec()).send().await.unwrap();
+    if fail == Some(true) {
+        return (axum::http::StatusCode::BAD_GATEWAY, "answer lost").into_response();
+    }
+    let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    (status, answer.bytes().await.unwrap().to_vec()).into_response()
+}
+
+/// Seed 003: after a 5xx, "request the transaction status" before the operation is repeated.
+/// A `process` answered 502 is followed by a read of the invoice, and a second `process` comes
+/// only after a read shows the invoice still `created`; when the failed call did process it, no
+/// second `process` is ever sent.
+#[tokio::test]
+async fn a_5xx_on_process_is_followed_by_a_lookup_before_any_retried_process() {
+    for processed_before_failing in [false, true] {
+        let env = Env::start().await;
+        let recorder = Recorder {
+            upstream: env.sim.url(),
+            calls: Arc::default(),
+            fail_process: Arc::new(Mutex::new(Some(processed_before_failing))),
+        };
+        let app = axum::Router::new().fallback(record).with_state(recorder.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let mut pc = ProvidersConfig::for_simulator(&env.sim.url());
+        pc.http = common::test_http();
+        pc.cascad.as_mut().unwrap().base_url = format!("{proxy}/cascad");
+        let providers = Providers::new(pc).unwrap();
+
+        let o = order(CASCAD, "1234567890", &env.receiver.url);
+        let created = providers.create_payout(&o).await.unwrap();
+        let id = created.payout_id.clone();
+        let after_create = recorder.calls.lock().unwrap().clone();
+        let process = format!("POST /payout-invoices/{id}/process");
+        let read = format!("GET /payout-invoices/{id}");
+        let at = after_create
+            .iter()
+            .position(|c| *c == process)
+            .expect("one process call");
+        assert_eq!(
+            &after_create[at + 1..],
+            std::slice::from_ref(&read),
+            "the failed process is followed by a read and nothing else ({processed_before_failing}): {after_create:?}"
+        );
+        // Later status checks until the payout ends: a second process only when a read showed
+        // the invoice still `created`.
+        for _ in 0..3 {
+            env.advance(ms(1000));
+            providers.payout_status(CASCAD, &id, o.reference).await.unwrap();
+        }
+        let last = providers.payout_status(CASCAD, &id, o.reference).await.unwrap();
+        assert!(matches!(last.state, PayoutState::Paid { .. }), "{last:?}");
+        let calls = recorder.calls.lock().unwrap().clone();
+        let processes: Vec<usize> = calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == process)
+            .map(|(i, _)| i)
+            .collect();
+        if processed_before_failing {
+            assert_eq!(processes.len(), 1, "processed already: never again: {calls:?}");
+        } else {
+            assert_eq!(
+                processes.len(),
+                2,
+                "processed once it was seen still created: {calls:?}"
+            );
+            assert!(
+                calls[processes[0] + 1..processes[1]].contains(&read),
+                "a read between the two process calls: {calls:?}"
+            );
+        }
+        assert_eq!(env.sim.ledger().payouts.len(), 1);
+    }
 }

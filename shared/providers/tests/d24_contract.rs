@@ -38,7 +38,13 @@ async fn a_default_payout_goes_pending_delivered_completed_within_two_seconds() 
         (PayoutState::Pending, "DELIVERED")
     );
     env.advance(secs(1));
-    assert_eq!(status().await.unwrap().state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        status().await.unwrap().state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
     let ledger = env.sim.ledger();
     let r = ledger.reference(common::sim(D24), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (1, 1));
@@ -77,7 +83,13 @@ async fn an_account_ending_in_26_is_reversed_with_826_after_completion() {
         .payout_status(ProviderName::Onspot, &id, o.reference)
         .await
         .unwrap();
-    assert_eq!(paid.state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        paid.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
     env.advance(secs(10));
     let reversed = env
         .providers
@@ -124,7 +136,13 @@ async fn an_account_ending_in_77_stays_with_a_slow_bank_for_ten_minutes() {
         .payout_status(D24, &p.payout_id, o.reference)
         .await
         .unwrap();
-    assert_eq!(s.state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        s.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
 }
 
 #[tokio::test]
@@ -176,7 +194,13 @@ async fn an_account_ending_in_55_is_on_hold_until_released_and_hold_rules_hold()
     );
     env.advance(secs(1));
     let done = env.providers.payout_status(D24, &id, o.reference).await.unwrap();
-    assert_eq!(done.state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        done.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
 }
 
 #[tokio::test]
@@ -197,7 +221,14 @@ async fn tupay_pays_in_peru_has_no_on_hold_and_checks_its_fields() {
         .payout_status(tupay, &p.payout_id, o.reference)
         .await
         .unwrap();
-    assert_eq!(s.state, PayoutState::Paid { paid_at: None }, "…55 is no hold on Tupay");
+    assert_eq!(
+        s.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        },
+        "…55 is no hold on Tupay"
+    );
     // A DNI has 8 characters: the simulator declines a 9-character one with 300.
     let mut bad = order(tupay, "0021234567", &env.receiver.url);
     bad.beneficiary.document_id = Some("123456789".into());
@@ -230,7 +261,13 @@ async fn a_second_create_with_the_same_reference_adopts_the_existing_cashout() {
         .payout_status(D24, &second.payout_id, o.reference)
         .await
         .unwrap();
-    assert_eq!(s.state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        s.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
     let ledger = env.sim.ledger();
     let r = ledger.reference(common::sim(D24), &o.reference.to_string()).unwrap();
     assert_eq!((r.create_attempts, r.payouts), (2, 1));

@@ -140,7 +140,16 @@ async fn main() {
         step.print("poll, no change (reschedule)");
         let paid = check
             .request
-            .record_provider_payout(&payout(id, PayoutState::Paid { paid_at: None }), clock.now())
+            .record_provider_payout(
+                &payout(
+                    id,
+                    PayoutState::Paid {
+                        paid_at: None,
+                        amount: None,
+                    },
+                ),
+                clock.now(),
+            )
             .unwrap();
         store.apply_change(&paid).await.unwrap();
         step.print("PAID (+ event; still due: reversal watch)");

@@ -130,7 +130,16 @@ async fn main() {
                 s.apply_change(&pending).await.unwrap();
                 let paid = pending
                     .request
-                    .record_provider_payout(&payout(id, PayoutState::Paid { paid_at: None }), c.now())
+                    .record_provider_payout(
+                        &payout(
+                            id,
+                            PayoutState::Paid {
+                                paid_at: None,
+                                amount: None,
+                            },
+                        ),
+                        c.now(),
+                    )
                     .unwrap();
                 s.apply_change(&paid).await.unwrap();
             }

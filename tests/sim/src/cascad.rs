@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::Rng;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -152,6 +153,9 @@ pub(crate) struct Invoice {
     pub created: i64,
     pub updated: i64,
     pub processed: Option<i64>,
+    /// What processing pays when it is not `amount` (trigger `…44`), decimal text.
+    #[serde(default)]
+    pub processed_amount: Option<String>,
     pub fields: BTreeMap<String, String>,
     pub callback_url: Option<String>,
     pub customer_id: Option<String>,
@@ -218,6 +222,22 @@ fn amount_token(p: &Payout) -> Box<RawValue> {
     number(&parse_decimal(&p.amount).unwrap_or_default().normalize().to_string())
 }
 
+/// What a processed invoice paid: `amount`, unless the trigger paid it short.
+fn processed_amount(p: &Payout, inv: &Invoice) -> Box<RawValue> {
+    match &inv.processed_amount {
+        Some(paid) => number(paid),
+        None => amount_token(p),
+    }
+}
+
+/// Trigger `…44`: 1 % below `amount`, rounded down to the cent.
+fn paid_short(amount: Decimal) -> String {
+    (amount * Decimal::new(99, 2))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+        .normalize()
+        .to_string()
+}
+
 fn invoice_resource<'a>(p: &'a Payout, inv: &'a Invoice, in_list: bool) -> InvoiceResource<'a> {
     let n = || amount_token(p);
     let processed = inv.processed.is_some();
@@ -241,7 +261,7 @@ fn invoice_resource<'a>(p: &'a Payout, inv: &'a Invoice, in_list: bool) -> Invoi
             writeoff: n(),
             exchange_rate: 1,
             processed: inv.processed,
-            processed_amount: processed.then(n),
+            processed_amount: processed.then(|| processed_amount(p, inv)),
             processed_fee: 0,
             processed_writeoff: processed.then(n),
             metadata: inv.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
@@ -302,7 +322,7 @@ fn public_invoice<'a>(p: &'a Payout, inv: &'a Invoice) -> PublicInvoice<'a> {
         service_method: services::method_of(&inv.service),
         service_currency: &inv.currency,
         processed: inv.processed,
-        processed_amount: inv.processed.is_some().then(n),
+        processed_amount: inv.processed.is_some().then(|| processed_amount(p, inv)),
     }
 }
 
@@ -481,7 +501,7 @@ fn script(trigger: Trigger, fields: &BTreeMap<String, String>, ctx: &mut Ctx<'_>
             step(ms(delays::CASCAD_SETTLE), "processing", "ok"),
             step(ms(delays::CASCAD_FAIL), "processed", "ok"),
         ],
-        Trigger::Success | Trigger::Reversal | Trigger::DeclinedCreate => vec![
+        Trigger::Success | Trigger::Reversal | Trigger::DeclinedCreate | Trigger::PaidShort => vec![
             step(start, "processing", "ok"),
             step(ms(delays::CASCAD_SETTLE), "processed", "ok"),
         ],
@@ -652,6 +672,7 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
             created: now.unix_timestamp(),
             updated: now.unix_timestamp(),
             processed: None,
+            processed_amount: (trigger == Trigger::PaidShort).then(|| paid_short(amount)),
             fields: masked,
             callback_url: a.callback_url.clone(),
             customer_id: customer.as_deref().map(customer_id),

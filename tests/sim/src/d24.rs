@@ -330,7 +330,7 @@ fn plan(trigger: Trigger, t0: OffsetDateTime, ctx: &Ctx<'_>) -> Vec<Step> {
             ),
         ],
         Trigger::SlowBank => vec![delivered, step(at(delays::SLOW_BANK), D24State::Completed, None)],
-        Trigger::Success | Trigger::OnHold | Trigger::DeclinedCreate => {
+        Trigger::Success | Trigger::OnHold | Trigger::DeclinedCreate | Trigger::PaidShort => {
             vec![delivered, step(at(delays::D24_SETTLE), D24State::Completed, None)]
         }
     }

@@ -22,6 +22,8 @@ TEST TRIGGERS (last two digits of the beneficiary account: D24 `bank_account`, C
               PUT /v3/cashout/status PENDING. Tupay (no ON_HOLD): success.
               Cascad: processing -> process_error -> processing -> processed (a retried attempt)
   ...77       slow bank: DELIVERED / processing for 10 minutes, then COMPLETED / processed
+  ...44       paid short. D24 family: success (its answers carry no amount). Cascad: processed (ok)
+              with processed_amount 1% below amount, rounded down to the cent
   Cascad test mode (service test_*), as documented: fields `test_details_payout_status`
   (final status, e.g. `terminated`, `process failed`; spaces and '-' read as '_'; an
   undocumented word such as `refunded` is served as is), `test_details_payout_resolution`,
@@ -77,6 +79,8 @@ pub enum Trigger {
     OnHold,
     /// `…77`: slow bank.
     SlowBank,
+    /// `…44`: Cascad pays less than the invoice amount (`processed_amount` < `amount`).
+    PaidShort,
 }
 
 impl Trigger {
@@ -97,6 +101,8 @@ impl Trigger {
             Trigger::OnHold
         } else if a.ends_with("77") {
             Trigger::SlowBank
+        } else if a.ends_with("44") {
+            Trigger::PaidShort
         } else {
             Trigger::Success
         }
@@ -115,6 +121,7 @@ mod tests {
         assert_eq!(Trigger::of(Some("30")), Trigger::DeclinedCreate);
         assert_eq!(Trigger::of(Some("12355")), Trigger::OnHold);
         assert_eq!(Trigger::of(Some("977")), Trigger::SlowBank);
+        assert_eq!(Trigger::of(Some("1044")), Trigger::PaidShort);
         assert_eq!(Trigger::of(Some("131")), Trigger::Success);
         assert_eq!(Trigger::of(None), Trigger::Success);
     }

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
 use crate::provider::PayoutState;
@@ -119,6 +120,7 @@ pub fn payout_state(
     status: &CascadStatus,
     resolution: Option<&str>,
     processed_at: Option<OffsetDateTime>,
+    processed_amount: Option<Decimal>,
 ) -> PayoutState {
     let rejected = |why: &str| PayoutState::Rejected {
         code: Some(status.as_str().to_owned()),
@@ -138,7 +140,10 @@ pub fn payout_state(
         // `processed` invoice is not a confirmed payment: a person must check it with Cascad
         // before the merchant is told PAID (or told anything final).
         CascadStatus::Processed => match resolution {
-            None | Some("ok") => PayoutState::Paid { paid_at: processed_at },
+            None | Some("ok") => PayoutState::Paid {
+                paid_at: processed_at,
+                amount: processed_amount,
+            },
             Some(other) => PayoutState::NeedsAttention {
                 reason: format!(
                     "processed with resolution {:?}, not ok: confirm the payout with Cascad",
@@ -172,7 +177,7 @@ mod tests {
     use crate::status::CashoutStatus;
 
     fn target(s: &str) -> Option<CashoutStatus> {
-        payout_state(&s.parse().unwrap(), Some("ok"), None).target_status()
+        payout_state(&s.parse().unwrap(), Some("ok"), None, None).target_status()
     }
 
     #[test]
@@ -229,18 +234,21 @@ mod tests {
     }
 
     #[test]
-    fn processed_keeps_the_processing_time() {
+    fn processed_keeps_the_processing_time_and_amount() {
         let at = OffsetDateTime::from_unix_timestamp(1_597_835_933).unwrap();
         assert_eq!(
-            payout_state(&CascadStatus::Processed, Some("ok"), Some(at)),
-            PayoutState::Paid { paid_at: Some(at) }
+            payout_state(&CascadStatus::Processed, Some("ok"), Some(at), Some(Decimal::TEN)),
+            PayoutState::Paid {
+                paid_at: Some(at),
+                amount: Some(Decimal::TEN)
+            }
         );
     }
 
     #[test]
     fn processed_with_a_resolution_other_than_ok_is_not_paid_but_held_for_a_person() {
         for resolution in ["bank_error", "unclear", "declined", ""] {
-            let state = payout_state(&CascadStatus::Processed, Some(resolution), None);
+            let state = payout_state(&CascadStatus::Processed, Some(resolution), None, None);
             assert!(
                 matches!(state, PayoutState::NeedsAttention { .. }),
                 "{resolution}: {state:?}"
@@ -248,7 +256,7 @@ mod tests {
             assert_ne!(state.target_status(), Some(crate::status::CashoutStatus::Paid));
         }
         assert!(matches!(
-            payout_state(&CascadStatus::Processed, None, None),
+            payout_state(&CascadStatus::Processed, None, None, None),
             PayoutState::Paid { .. }
         ));
     }

@@ -120,7 +120,10 @@ impl fmt::Display for D24Status {
 pub fn payout_state(status: D24Status, rejection_code: Option<i64>, rejection_reason: Option<&str>) -> PayoutState {
     match status {
         D24Status::Pending | D24Status::Delivered | D24Status::OnHold => PayoutState::Pending,
-        D24Status::Completed => PayoutState::Paid { paid_at: None },
+        D24Status::Completed => PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        },
         D24Status::Rejected => {
             let known = rejection_code
                 .and_then(|c| u16::try_from(c).ok())

@@ -10,6 +10,7 @@ pub mod d24;
 use std::fmt;
 use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -115,6 +116,10 @@ pub enum PayoutState {
         /// When the provider says it was paid, if it says.
         #[serde(default, with = "time::serde::rfc3339::option")]
         paid_at: Option<OffsetDateTime>,
+        /// How much the provider says it paid, in the request's currency, if it says (Cascad's
+        /// `processed_amount`). One that differs from the payable amount is recorded and flagged.
+        #[serde(default, with = "crate::money::decimal_text::option")]
+        amount: Option<Decimal>,
     },
     /// Refused by the provider or the bank, or reversed after being paid. Nothing is paid.
     Rejected {
@@ -167,4 +172,27 @@ pub struct ProviderPayout {
     /// out-of-order callbacks.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn a_paid_state_round_trips_with_and_without_its_amount() {
+        for amount in [None, Some(Decimal::new(24824, 2))] {
+            let state = PayoutState::Paid { paid_at: None, amount };
+            let text = serde_json::to_string(&state).unwrap();
+            assert_eq!(serde_json::from_str::<PayoutState>(&text).unwrap(), state, "{text}");
+        }
+        let old: PayoutState = serde_json::from_str(r#"{"state":"paid","paid_at":null}"#).unwrap();
+        assert_eq!(
+            old,
+            PayoutState::Paid {
+                paid_at: None,
+                amount: None
+            },
+            "queued before amounts"
+        );
+    }
 }

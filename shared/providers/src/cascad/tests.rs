@@ -56,8 +56,10 @@ fn the_processed_invoice_sample_reads_as_paid_when_processed() {
     assert_eq!(
         p.state,
         PayoutState::Paid {
-            paid_at: Some(OffsetDateTime::from_unix_timestamp(1_597_835_933).unwrap())
-        }
+            paid_at: Some(OffsetDateTime::from_unix_timestamp(1_597_835_933).unwrap()),
+            amount: Some(rust_decimal::Decimal::TEN),
+        },
+        "seed 003's sample: processed 1597835933, processed_amount 10"
     );
     let doc: InvoiceDoc = serde_json::from_str(fixture!("invoice_process_response.json")).unwrap();
     assert_eq!(doc.data.attributes.status, "created");

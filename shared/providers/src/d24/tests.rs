@@ -87,7 +87,13 @@ fn the_status_samples_map_to_payout_states() {
     let p = c
         .read_status(&ok(fixture!("status_completed.json")), Some("11954"), reference())
         .unwrap();
-    assert_eq!(p.state, PayoutState::Paid { paid_at: None });
+    assert_eq!(
+        p.state,
+        PayoutState::Paid {
+            paid_at: None,
+            amount: None
+        }
+    );
     assert_eq!(p.payout_id.as_str(), "11954");
     let p = c
         .read_status(&ok(fixture!("status_rejected_808.json")), Some("11954"), reference())
