@@ -740,3 +740,72 @@ async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
     assert_eq!(payouts.len(), 2, "{payouts:?}");
     assert!(payouts.iter().all(|p| p["status"] == "processed"), "{payouts:?}");
 }
+
+/// Issue 11: a D24 payout adopted after a lost create answer is known by our reference only
+/// (`ext:<id>`) until D24 names its own `cashout_id`. The notifications name it; the check they
+/// trigger asks D24 for that id together with our reference, and the confirmed id replaces the
+/// placeholder: `provider_reference` and `payment_reference` end as D24's `cashout_id`.
+#[tokio::test]
+async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_x", "unused");
+    let api = Client::new(&runner.base);
+    let key = &format!("{MERCHANT_KEY}_clinic_x");
+    let http = reqwest::Client::new();
+    let faults = |body: Value| http.put(format!("{}/_sim/faults/d24", runner.sim)).json(&body).send();
+    // Every D24 create is carried out, then answered 502: its answer is lost (lookups work).
+    assert!(
+        faults(json!({"error_after": 100, "creates_only": true}))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let (code, created) = api.create(key, "lost-1", &cashout("0001234567", "1000.00")).await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let cashout_id = loop {
+        let ledger: Value = http
+            .get(format!("{}/_sim/ledger", runner.sim))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(p) = ledger["payouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["reference"] == id.as_str())
+        {
+            break p["id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no create reached D24: {ledger}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(faults(json!({})).await.unwrap().status().is_success());
+
+    let paid = api.wait_for(&id, key, "PAID").await;
+    assert_eq!(
+        (&paid["provider_reference"], &paid["payment_reference"]),
+        (&json!(cashout_id), &json!(cashout_id)),
+        "D24's own id, not the ext: placeholder: {paid}"
+    );
+    let ledger: Value = http
+        .get(format!("{}/_sim/ledger", runner.sim))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine: Vec<_> = ledger["payouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["reference"] == id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "paid once: {ledger}");
+}

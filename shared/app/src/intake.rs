@@ -124,7 +124,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 tracing::warn!("a notification whose payout belongs to another provider");
                 Ok(TaskOutcome::Done)
             }
-            None => self.poll(id, None).await,
+            None => self.poll_hinted(id, None, payout_id.as_ref()).await,
         }
     }
 }

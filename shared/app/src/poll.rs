@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use cashout_core::cashout::CashoutRequest;
-use cashout_core::ids::CashoutRequestId;
+use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
 use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
 use cashout_core::provider::{PayoutState, ProviderPayout};
 use cashout_core::status::CashoutStatus;
@@ -41,8 +41,23 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// request at the provider (`PENDING_PAYMENT`, or `PAID` for reversals); an on-demand one (a
     /// provider's hint) checks any request the provider may hold, whatever its status, so that
     /// a payout reported for a request we ended is recorded and flagged, never dropped.
-    #[tracing::instrument(skip(self), fields(cashout_request_id = %id, scheduled = due_at.is_some()))]
     pub async fn poll(&self, id: CashoutRequestId, due_at: Option<OffsetDateTime>) -> Result<TaskOutcome, AppError> {
+        self.poll_hinted(id, due_at, None).await
+    }
+
+    /// [`Self::poll`], with the provider's own id for the payout when a notification named one
+    /// (D24's `cashout_id`). While we know the payout only by our reference (an `ext:`
+    /// placeholder, after an adopted create), the check asks for that id together with our
+    /// reference: an answer confirms the pair, and the provider's id replaces the placeholder,
+    /// so that `payment_reference` and cancel work. An id the provider does not hold for our
+    /// reference changes nothing (the check falls back to our reference).
+    #[tracing::instrument(skip(self), fields(cashout_request_id = %id, scheduled = due_at.is_some()))]
+    pub(crate) async fn poll_hinted(
+        &self,
+        id: CashoutRequestId,
+        due_at: Option<OffsetDateTime>,
+        hinted: Option<&ProviderPayoutId>,
+    ) -> Result<TaskOutcome, AppError> {
         let Some(request) = self.store.get_request(id).await? else {
             return Ok(TaskOutcome::Done);
         };
@@ -59,9 +74,23 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         }
         let provider = request.provider();
-        let answer = match request.provider_reference() {
-            Some(payout_id) if !payout_id.is_by_reference() => {
+        let answer = match (request.provider_reference(), hinted) {
+            (Some(payout_id), _) if !payout_id.is_by_reference() => {
                 self.provider.payout_status(provider, payout_id, id).await.map(Some)
+            }
+            (_, Some(hinted)) if !hinted.is_by_reference() => {
+                match self.provider.payout_status(provider, hinted, id).await {
+                    Ok(p) if p.reference.is_none_or(|r| r == id) => Ok(Some(p)),
+                    Ok(p) => {
+                        tracing::warn!(payout_id = %hinted, reported = ?p.reference, "a hinted payout id belongs to another reference: ignored");
+                        self.provider.find_payout(provider, id).await
+                    }
+                    Err(e) if e.kind == ProviderErrorKind::NotFound => {
+                        tracing::warn!(payout_id = %hinted, "the provider holds no hinted payout id for our reference: ignored");
+                        self.provider.find_payout(provider, id).await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             _ => self.provider.find_payout(provider, id).await,
         };

@@ -858,6 +858,16 @@ impl CashoutRequest {
                 || self.provider_status.as_deref() != Some(payout.provider_status.as_str());
             return news.then(|| {
                 self.touch(now, |r| {
+                    if r.status == CashoutStatus::Paid
+                        && r.provider_reference
+                            .as_ref()
+                            .is_some_and(ProviderPayoutId::is_by_reference)
+                        && !payout_id.is_by_reference()
+                    {
+                        // Paid while known only by our reference: the provider's own id is
+                        // the payment reference from now on.
+                        r.payment_reference = Some(payout_id.to_string());
+                    }
                     r.provider_reference = Some(payout_id.clone());
                     r.provider_status = Some(payout.provider_status.clone());
                 })

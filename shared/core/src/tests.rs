@@ -709,3 +709,41 @@ fn a_paid_amount_note_round_trips_through_storage() {
     );
     assert_eq!(serde_json::from_str::<AttentionReason>(&text).unwrap(), reason);
 }
+
+#[test]
+fn the_providers_own_id_replaces_a_placeholder_even_after_payment() {
+    let approved = new_request(1)
+        .request
+        .review(&ReviewPolicy::default(), t0())
+        .unwrap()
+        .request;
+    let placeholder = ProviderPayoutId::by_reference(approved.id());
+    let adopted = ProviderPayout {
+        payout_id: placeholder.clone(),
+        ..payout(PayoutState::Paid {
+            paid_at: None,
+            amount: None,
+        })
+    };
+    let paid = approved.record_provider_payout(&adopted, t0()).unwrap().request;
+    assert_eq!(paid.payment_reference(), Some(placeholder.as_str()));
+    // The same PAID, now under D24's own id: no event, both references move to it.
+    let named = paid
+        .record_provider_payout(
+            &payout(PayoutState::Paid {
+                paid_at: None,
+                amount: None,
+            }),
+            t0(),
+        )
+        .unwrap();
+    assert!(named.events.is_empty());
+    assert_eq!(
+        named.new_provider_reference,
+        Some((ProviderName::D24, ProviderPayoutId::new("8405147").unwrap()))
+    );
+    assert_eq!(named.request.provider_reference().map(|p| p.as_str()), Some("8405147"));
+    assert_eq!(named.request.payment_reference(), Some("8405147"));
+    // Never the reverse: a later report by reference keeps the real id.
+    assert!(named.request.record_provider_payout(&adopted, t0()).is_none());
+}

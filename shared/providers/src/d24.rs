@@ -4,8 +4,11 @@
 //!
 //! D24's status endpoint does not return the `cashout_id`. A payout adopted by `external_id`
 //! (after a 511 or an ambiguous create) therefore gets the payout id `ext:<external_id>` until a
-//! notification tells the real one; status calls with such an id query by `external_id`, and
-//! cancel (which needs both ids) refuses it with `InvalidState`.
+//! notification names the real one; status calls with such an id query by `external_id`, and
+//! cancel (which needs both ids) refuses it with `InvalidState`. A status call by `cashout_id`
+//! also sends our `external_id` (seed 001 marks both required), so that its answer confirms the
+//! pair: the poller checks a notification's `cashout_id` that way before it replaces the
+//! placeholder (notifications are not authenticated).
 
 mod transformers;
 
@@ -354,7 +357,9 @@ impl D24Client {
             login: &self.login,
             pass: self.pass.expose_secret(),
             cashout_id: cashout_id.map(wire_id),
-            external_id: cashout_id.is_none().then(|| reference.to_string()),
+            // Seed 001's parameters mark both `cashout_id` and `external_id` required: sent
+            // together, an answer also confirms that the id belongs to our reference.
+            external_id: Some(reference.to_string()),
         };
         let reply = self
             .call(Method::POST, "/v3/cashout/status", &request)

@@ -451,6 +451,31 @@ async fn cancel_works_only_while_pending_and_is_idempotent() {
     assert_eq!(e.kind, ProviderErrorKind::InvalidState);
 }
 
+/// Seed 001 marks both `cashout_id` and `external_id` required on a status request: sent
+/// together, an answer confirms that the id belongs to our reference, and another reference's
+/// id is not found. This is how an id named by an (unauthenticated) notification is checked
+/// before it replaces an `ext:` placeholder.
+#[tokio::test]
+async fn a_status_check_sends_both_ids_and_another_references_id_is_not_found() {
+    let env = Env::start().await;
+    let mine = order(D24, "0001234567", &env.receiver.url);
+    let theirs = order(D24, "0001234567", &env.receiver.url);
+    let p = env.providers.create_payout(&mine).await.unwrap();
+    let other = env.providers.create_payout(&theirs).await.unwrap();
+    let ok = env
+        .providers
+        .payout_status(D24, &p.payout_id, mine.reference)
+        .await
+        .unwrap();
+    assert_eq!((ok.payout_id, ok.state), (p.payout_id.clone(), PayoutState::Pending));
+    let e = env
+        .providers
+        .payout_status(D24, &other.payout_id, mine.reference)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ProviderErrorKind::NotFound, "{e}");
+}
+
 #[tokio::test]
 async fn unknown_cashouts_are_not_found() {
     let env = Env::start().await;

@@ -540,7 +540,7 @@ async fn create(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         .and_then(|a| a.reference_id);
     sim.count_attempt(CASCAD, reference.as_deref());
     let sim2 = sim.clone();
-    sim.faulted(CASCAD, fault_body, async move {
+    sim.faulted_create(CASCAD, fault_body, async move {
         do_create(&sim2, &headers, &body).unwrap_or_else(|e| e)
     })
     .await

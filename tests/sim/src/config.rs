@@ -151,6 +151,10 @@ pub struct FaultConfig {
     /// unsuccessful: a client that takes a Cascad 400 as final loses track of a real payout. On
     /// the D24 family (whose DECLINED means nothing was created) it is a provider bug.
     pub bad_request_after: u8,
+    /// The request faults above (rate limit, errors, timeouts, drops, 400) hit creates only;
+    /// lookups, holds and cancels answer normally. A lost create answer followed by a working
+    /// lookup, on demand.
+    pub creates_only: bool,
     /// Cascad switch: `GET /payout-invoices?filter[reference_id]=…` with no invoice answers
     /// `404` instead of `200` with an empty `data`. Seed 003 (404: "the transaction does not
     /// exist (if the status request is valid)") allows either; a client must read both as "none".
@@ -178,6 +182,7 @@ impl Default for FaultConfig {
             notify_reorder: 0,
             accept_duplicate_references: false,
             bad_request_after: 0,
+            creates_only: false,
             not_found_on_empty_filter: false,
             production_services: true,
         }
@@ -235,6 +240,7 @@ impl FromStr for FaultConfig {
                 "notify_reorder" => f.notify_reorder = pct()?,
                 "bad_request_after" => f.bad_request_after = pct()?,
                 "accept_duplicate_references" => f.accept_duplicate_references = flag()?,
+                "creates_only" => f.creates_only = flag()?,
                 "not_found_on_empty_filter" => f.not_found_on_empty_filter = flag()?,
                 "production_services" => f.production_services = flag()?,
                 _ => return Err(err("unknown fault (see provider-sim --help)")),

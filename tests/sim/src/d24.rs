@@ -342,7 +342,7 @@ async fn create(State(p): State<Profile>, headers: HeaderMap, body: Bytes) -> Re
         .and_then(|r| r.external_id);
     p.sim.count_attempt(p.name, reference.as_deref());
     let sim = p.sim.clone();
-    sim.faulted(p.name, fault_body, async move {
+    sim.faulted_create(p.name, fault_body, async move {
         do_create(&p, &headers, &body).unwrap_or_else(|e| e)
     })
     .await

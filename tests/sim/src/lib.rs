@@ -77,6 +77,7 @@ FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-fa
   bad_request_after=P  operation done, then 400 (seed 003: a Cascad 400 is not final, ask the status)
   accept_duplicate_references=true  stop enforcing unique external_id/reference_id (no 511/409):
                     proves that the client's lookup-before-create alone prevents double payouts
+  creates_only=true  the request faults above hit creates only (lookups, holds, cancels answer)
 SWITCHES (Cascad, same syntax):
   not_found_on_empty_filter=true  GET /payout-invoices?filter[reference_id]= with no invoice answers
                     404 instead of an empty list (seed 003 allows both; both mean \"none\"). Default false

@@ -142,11 +142,14 @@ impl Sim {
         }
     }
 
-    fn roll_fault(&self, provider: Provider) -> (RequestFault, Duration, Duration) {
+    fn roll_fault(&self, provider: Provider, create: bool) -> (RequestFault, Duration, Duration) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let f = inner.faults.get(provider).clone();
         let latency = Duration::from_millis(f.latency_ms);
+        if f.creates_only && !create {
+            return (RequestFault::None, latency, f.hang());
+        }
         let roll = inner.rng.random_range(0u32..100);
         let mut edge = 0u32;
         let mut hit = |pct: u8| {
@@ -186,7 +189,33 @@ impl Sim {
     where
         F: Future<Output = Response>,
     {
-        let (fault, latency, hang) = self.roll_fault(provider);
+        self.faulted_as(provider, false, error, op).await
+    }
+
+    /// [`Self::faulted`] for a create (the one operation `creates_only` faults).
+    pub(crate) async fn faulted_create<F>(
+        &self,
+        provider: Provider,
+        error: fn(StatusCode) -> Response,
+        op: F,
+    ) -> Response
+    where
+        F: Future<Output = Response>,
+    {
+        self.faulted_as(provider, true, error, op).await
+    }
+
+    async fn faulted_as<F>(
+        &self,
+        provider: Provider,
+        create: bool,
+        error: fn(StatusCode) -> Response,
+        op: F,
+    ) -> Response
+    where
+        F: Future<Output = Response>,
+    {
+        let (fault, latency, hang) = self.roll_fault(provider, create);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
