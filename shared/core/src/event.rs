@@ -2,9 +2,6 @@
 //! a request appends events with consecutive per-request sequence numbers, written in the same
 //! atomic write as the change.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -12,43 +9,17 @@ use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
 use crate::money::{Amount, Currency};
 use crate::status::{CashoutStatus, InvoiceStatus};
 
-/// The kind of an event, by its webhook name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum EventType {
-    /// A request was created (`REQUESTED`).
-    #[serde(rename = "cashout_request.created")]
-    Created,
-    /// A request changed status.
-    #[serde(rename = "cashout_request.status_update")]
-    StatusUpdate,
-    /// An invoice inside a request changed status on its own (it was excluded). Invoices that
-    /// move with their request are reported by the request's `status_update`, not one event
-    /// per invoice.
-    #[serde(rename = "cashout_request.invoice_status_update")]
-    InvoiceStatusUpdate,
-}
-
-impl EventType {
-    /// Every event type.
-    pub const ALL: [EventType; 3] = [
-        EventType::Created,
-        EventType::StatusUpdate,
-        EventType::InvoiceStatusUpdate,
-    ];
-
-    /// The webhook name (`cashout_request.status_update`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EventType::Created => "cashout_request.created",
-            EventType::StatusUpdate => "cashout_request.status_update",
-            EventType::InvoiceStatusUpdate => "cashout_request.invoice_status_update",
-        }
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::named::named_enum! {
+    /// The kind of an event, by its webhook name.
+    pub enum EventType / UnknownEventType(64) {
+        /// A request was created (`REQUESTED`).
+        Created = "cashout_request.created",
+        /// A request changed status.
+        StatusUpdate = "cashout_request.status_update",
+        /// An invoice inside a request changed status on its own (it was excluded). Invoices that
+        /// move with their request are reported by the request's `status_update`, not one event
+        /// per invoice.
+        InvoiceStatusUpdate = "cashout_request.invoice_status_update",
     }
 }
 
@@ -56,16 +27,6 @@ impl fmt::Display for EventType {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an event type")]
 pub struct UnknownEventType(pub String);
-
-impl FromStr for EventType {
-    type Err = UnknownEventType;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownEventType(s.chars().take(64).collect()))
-    }
-}
 
 /// Why a request changed status. Shown in status events and on the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,6 +37,7 @@ pub mod event;
 pub mod ids;
 pub mod input;
 pub mod money;
+pub(crate) mod named;
 pub mod party;
 pub mod ports;
 pub mod provider;

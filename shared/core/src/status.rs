@@ -1,56 +1,44 @@
 //! The eight request statuses (Osigu's) and the transition table every change obeys.
 
-use std::fmt;
-use std::str::FromStr;
+use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The status of a cashout request.
-///
-/// | from | allowed next |
-/// |---|---|
-/// | `REQUESTED` | `APPROVED`, `UNDER_REVIEW`, `REJECTED`, `CANCELLED` |
-/// | `UNDER_REVIEW` | `APPROVED`, `REJECTED`, `CANCELLED` |
-/// | `APPROVED` | `PENDING_PAYMENT`, `REJECTED`, `PAYMENT_PROCESSOR_ERROR`, `CANCELLED` |
-/// | `PENDING_PAYMENT` | `PAID`, `REJECTED`, `CANCELLED`, `PAYMENT_PROCESSOR_ERROR` |
-/// | `PAYMENT_PROCESSOR_ERROR` | `APPROVED` (operator retry), `REJECTED`, `CANCELLED`, `PENDING_PAYMENT` (the provider reports a payout after all: followed, and flagged for a person) |
-/// | `PAID` | `REJECTED` (reversal: the bank returned the money) |
-/// | `REJECTED`, `CANCELLED` | nothing: final |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CashoutStatus {
-    /// Created, not yet reviewed.
-    Requested,
-    /// Waiting for an operator (above the auto-approve limit).
-    UnderReview,
-    /// Approved; about to be, or being, sent to the provider.
-    Approved,
-    /// The provider holds the payout and has not finished it.
-    PendingPayment,
-    /// The provider paid. Can still become `REJECTED` by a reversal.
-    Paid,
-    /// Refused (review, data, bank) or reversed. Final.
-    Rejected,
-    /// Cancelled by the merchant or at the provider. Final.
-    Cancelled,
-    /// The provider could not take the payout for a reason on our or its side (configuration,
-    /// funds, outage); nothing was paid. Waits for an operator: retry or give up.
-    PaymentProcessorError,
+crate::named::named_enum! {
+    /// The status of a cashout request.
+    ///
+    /// | from | allowed next |
+    /// |---|---|
+    /// | `REQUESTED` | `APPROVED`, `UNDER_REVIEW`, `REJECTED`, `CANCELLED` |
+    /// | `UNDER_REVIEW` | `APPROVED`, `REJECTED`, `CANCELLED` |
+    /// | `APPROVED` | `PENDING_PAYMENT`, `REJECTED`, `PAYMENT_PROCESSOR_ERROR`, `CANCELLED` |
+    /// | `PENDING_PAYMENT` | `PAID`, `REJECTED`, `CANCELLED`, `PAYMENT_PROCESSOR_ERROR` |
+    /// | `PAYMENT_PROCESSOR_ERROR` | `APPROVED` (operator retry), `REJECTED`, `CANCELLED`, `PENDING_PAYMENT` (the provider reports a payout after all: followed, and flagged for a person) |
+    /// | `PAID` | `REJECTED` (reversal: the bank returned the money) |
+    /// | `REJECTED`, `CANCELLED` | nothing: final |
+    pub enum CashoutStatus / UnknownStatus(32) {
+        /// Created, not yet reviewed.
+        Requested = "REQUESTED",
+        /// Waiting for an operator (above the auto-approve limit).
+        UnderReview = "UNDER_REVIEW",
+        /// Approved; about to be, or being, sent to the provider.
+        Approved = "APPROVED",
+        /// The provider holds the payout and has not finished it.
+        PendingPayment = "PENDING_PAYMENT",
+        /// The provider paid. Can still become `REJECTED` by a reversal.
+        Paid = "PAID",
+        /// Refused (review, data, bank) or reversed. Final.
+        Rejected = "REJECTED",
+        /// Cancelled by the merchant or at the provider. Final.
+        Cancelled = "CANCELLED",
+        /// The provider could not take the payout for a reason on our or its side (configuration,
+        /// funds, outage); nothing was paid. Waits for an operator: retry or give up.
+        PaymentProcessorError = "PAYMENT_PROCESSOR_ERROR",
+    }
 }
 
 impl CashoutStatus {
-    /// Every status.
-    pub const ALL: [CashoutStatus; 8] = [
-        CashoutStatus::Requested,
-        CashoutStatus::UnderReview,
-        CashoutStatus::Approved,
-        CashoutStatus::PendingPayment,
-        CashoutStatus::Paid,
-        CashoutStatus::Rejected,
-        CashoutStatus::Cancelled,
-        CashoutStatus::PaymentProcessorError,
-    ];
-
     /// The statuses this one may move to (the transition table).
     pub const fn allowed_next(self) -> &'static [CashoutStatus] {
         use CashoutStatus::*;
@@ -90,27 +78,6 @@ impl CashoutStatus {
             Rejected | Cancelled => 5,
         }
     }
-
-    /// The wire name (`PENDING_PAYMENT`).
-    pub const fn as_str(self) -> &'static str {
-        use CashoutStatus::*;
-        match self {
-            Requested => "REQUESTED",
-            UnderReview => "UNDER_REVIEW",
-            Approved => "APPROVED",
-            PendingPayment => "PENDING_PAYMENT",
-            Paid => "PAID",
-            Rejected => "REJECTED",
-            Cancelled => "CANCELLED",
-            PaymentProcessorError => "PAYMENT_PROCESSOR_ERROR",
-        }
-    }
-}
-
-impl fmt::Display for CashoutStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A text that is not one of the eight statuses.
@@ -118,20 +85,10 @@ impl fmt::Display for CashoutStatus {
 #[error("`{0}` is not a cashout status")]
 pub struct UnknownStatus(pub String);
 
-impl FromStr for CashoutStatus {
-    type Err = UnknownStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CashoutStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.chars().take(32).collect()))
-    }
-}
-
 /// The status of one invoice inside a request: the request's status while the invoice is
 /// included, `EXCLUDED` once an operator took it out (and from then on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// On the wire by [`InvoiceStatus::as_str`]: the request status's name, or `EXCLUDED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InvoiceStatus {
     /// See [`CashoutStatus::Requested`].
     Requested,
@@ -202,6 +159,33 @@ impl InvoiceStatus {
         }
     }
 }
+
+impl Serialize for InvoiceStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for InvoiceStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <Cow<'de, str>>::deserialize(d)?;
+        InvoiceStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| D::Error::unknown_variant(&text, &INVOICE_STATUS_NAMES))
+    }
+}
+
+/// The invoice statuses' wire names, for error messages.
+const INVOICE_STATUS_NAMES: [&str; InvoiceStatus::ALL.len()] = {
+    let mut names = [""; InvoiceStatus::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = InvoiceStatus::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 impl From<CashoutStatus> for InvoiceStatus {
     fn from(s: CashoutStatus) -> Self {

@@ -1,6 +1,5 @@
 //! The task queue port: small typed, versioned JSON tasks on four queues.
 
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,45 +10,24 @@ use crate::ids::{CashoutRequestId, EndpointId, EventId, ProviderPayoutId};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
 
-/// The four queues (each with a dead-letter queue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum QueueName {
-    /// Approved requests to send to their provider.
-    Dispatch,
-    /// Provider status checks.
-    Poll,
-    /// Verified provider notifications, for the poller.
-    ProviderEvents,
-    /// Status events to publish and webhook deliveries.
-    Callbacks,
-}
-
-impl QueueName {
-    /// Every queue.
-    pub const ALL: [QueueName; 4] = [
-        QueueName::Dispatch,
-        QueueName::Poll,
-        QueueName::ProviderEvents,
-        QueueName::Callbacks,
-    ];
-
-    /// The queue's name (`provider-events`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            QueueName::Dispatch => "dispatch",
-            QueueName::Poll => "poll",
-            QueueName::ProviderEvents => "provider-events",
-            QueueName::Callbacks => "callbacks",
-        }
+crate::named::named_enum! {
+    /// The four queues (each with a dead-letter queue), by the name in their URLs and tables.
+    pub enum QueueName / UnknownQueue(32) {
+        /// Approved requests to send to their provider.
+        Dispatch = "dispatch",
+        /// Provider status checks.
+        Poll = "poll",
+        /// Verified provider notifications, for the poller.
+        ProviderEvents = "provider-events",
+        /// Status events to publish and webhook deliveries.
+        Callbacks = "callbacks",
     }
 }
 
-impl fmt::Display for QueueName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A text that names no queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a queue (dispatch, poll, provider-events, callbacks)")]
+pub struct UnknownQueue(pub String);
 
 /// A unit of work. Consumers are idempotent: any task may be delivered more than once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

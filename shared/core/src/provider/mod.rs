@@ -7,9 +7,6 @@
 pub mod cascad;
 pub mod d24;
 
-use std::fmt;
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -17,18 +14,18 @@ use time::OffsetDateTime;
 use crate::ids::{CashoutRequestId, ProviderPayoutId};
 use crate::status::CashoutStatus;
 
-/// A payout provider cashout can pay through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderName {
-    /// Directa24 itself.
-    D24,
-    /// Onspot, a D24 white label (same API, own credentials).
-    Onspot,
-    /// Tupay, the D24 family in Peru (no `ON_HOLD`, Peruvian field rules).
-    Tupay,
-    /// Cascad (Corefy/PayCore platform), payouts by reference.
-    Cascad,
+crate::named::named_enum! {
+    /// A payout provider cashout can pay through, by the name used in URLs and JSON.
+    pub enum ProviderName / UnknownProvider(32) {
+        /// Directa24 itself.
+        D24 = "d24",
+        /// Onspot, a D24 white label (same API, own credentials).
+        Onspot = "onspot",
+        /// Tupay, the D24 family in Peru (no `ON_HOLD`, Peruvian field rules).
+        Tupay = "tupay",
+        /// Cascad (Corefy/PayCore platform), payouts by reference.
+        Cascad = "cascad",
+    }
 }
 
 impl ProviderName {
@@ -44,24 +41,6 @@ impl ProviderName {
         }
     }
 
-    /// Every provider.
-    pub const ALL: [ProviderName; 4] = [
-        ProviderName::D24,
-        ProviderName::Onspot,
-        ProviderName::Tupay,
-        ProviderName::Cascad,
-    ];
-
-    /// The name used in URLs and JSON (`d24`, `onspot`, `tupay`, `cascad`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ProviderName::D24 => "d24",
-            ProviderName::Onspot => "onspot",
-            ProviderName::Tupay => "tupay",
-            ProviderName::Cascad => "cascad",
-        }
-    }
-
     /// Which API family the provider speaks.
     pub const fn family(self) -> ProviderFamily {
         match self {
@@ -73,26 +52,10 @@ impl ProviderName {
     }
 }
 
-impl fmt::Display for ProviderName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A text that names no provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a payout provider (d24, onspot, tupay, cascad)")]
 pub struct UnknownProvider(pub String);
-
-impl FromStr for ProviderName {
-    type Err = UnknownProvider;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProviderName::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownProvider(s.chars().take(32).collect()))
-    }
-}
 
 /// The API family of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,11 +11,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::str::FromStr;
 
 use regex::bytes::{Regex, RegexBuilder};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::money::{Amount, Currency};
 use crate::party::{Beneficiary, Country};
@@ -28,40 +26,23 @@ pub const MAX_FIELDS: usize = 50;
 /// The longest regexp accepted from configuration, in bytes.
 pub const MAX_REGEXP_LEN: usize = 1024;
 
-/// How a payout reaches the beneficiary: what a create request names in `payout_method` when a
-/// currency can be paid more than one way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PayoutMethodKind {
-    /// To a payment card (Cascad's method `payment_card`, seed 003 line 408).
-    Card,
-    /// To a bank account in its country (Cascad's `bank_transfer`, seed 003 line 227; the D24
-    /// family's only kind).
-    BankTransfer,
-    /// An international bank transfer (Cascad's `swift`, seed 003 line 190).
-    Swift,
-    /// Cascad's test services (method `test`, seed 003 line 34): they pay nobody.
-    Test,
+crate::named::named_enum! {
+    /// How a payout reaches the beneficiary: what a create request names in `payout_method` when a
+    /// currency can be paid more than one way.
+    pub enum PayoutMethodKind / UnknownPayoutMethod(32) {
+        /// To a payment card (Cascad's method `payment_card`, seed 003 line 408).
+        Card = "card",
+        /// To a bank account in its country (Cascad's `bank_transfer`, seed 003 line 227; the D24
+        /// family's only kind).
+        BankTransfer = "bank_transfer",
+        /// An international bank transfer (Cascad's `swift`, seed 003 line 190).
+        Swift = "swift",
+        /// Cascad's test services (method `test`, seed 003 line 34): they pay nobody.
+        Test = "test",
+    }
 }
 
 impl PayoutMethodKind {
-    /// Every kind.
-    pub const ALL: [PayoutMethodKind; 4] = [
-        PayoutMethodKind::Card,
-        PayoutMethodKind::BankTransfer,
-        PayoutMethodKind::Swift,
-        PayoutMethodKind::Test,
-    ];
-
-    /// The name in our API (`card`, `bank_transfer`, `swift`, `test`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            PayoutMethodKind::Card => "card",
-            PayoutMethodKind::BankTransfer => "bank_transfer",
-            PayoutMethodKind::Swift => "swift",
-            PayoutMethodKind::Test => "test",
-        }
-    }
-
     /// Cascad's payout method code (`payment_card` for cards, as seed 003's invoice shows it).
     pub const fn cascad_method(self) -> &'static str {
         match self {
@@ -80,39 +61,10 @@ impl PayoutMethodKind {
     }
 }
 
-impl fmt::Display for PayoutMethodKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A payout method name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a payout method: card, bank_transfer, swift or test")]
 pub struct UnknownPayoutMethod(pub String);
-
-impl FromStr for PayoutMethodKind {
-    type Err = UnknownPayoutMethod;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PayoutMethodKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownPayoutMethod(s.chars().take(32).collect()))
-    }
-}
-
-impl Serialize for PayoutMethodKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for PayoutMethodKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// The beneficiary attribute a service field is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
