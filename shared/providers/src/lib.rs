@@ -32,7 +32,7 @@ use cashout_core::ports::{
     InboundNotification, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
     ProviderErrorKind, ProviderNotification,
 };
-use cashout_core::provider::{ProviderName, ProviderPayout};
+use cashout_core::provider::{ProviderFamily, ProviderName, ProviderPayout};
 
 pub use cascad::{CascadClient, InvoicePage, PayoutService};
 pub use cashout_core::ports::HoldAction;
@@ -98,10 +98,7 @@ impl Providers {
 
     /// Whether `provider` is configured.
     pub fn is_configured(&self, provider: ProviderName) -> bool {
-        match provider {
-            ProviderName::Cascad => self.cascad.is_some(),
-            ProviderName::D24 | ProviderName::Onspot | ProviderName::Tupay => self.d24_family(provider).is_ok(),
-        }
+        self.client(provider).is_ok()
     }
 
     /// The D24-family client of a profile.
@@ -119,13 +116,29 @@ impl Providers {
     pub fn cascad(&self) -> Result<&CascadClient, ProviderError> {
         self.cascad.as_ref().ok_or_else(|| not_configured(ProviderName::Cascad))
     }
+
+    /// The client that speaks `provider`'s API. Every operation matches on it, without a
+    /// wildcard: a new provider joins a family in [`ProviderName::family`], and a new family
+    /// does not compile until each operation says what it does there.
+    fn client(&self, provider: ProviderName) -> Result<Client<'_>, ProviderError> {
+        match provider.family() {
+            ProviderFamily::D24(_) => self.d24_family(provider).map(Client::D24),
+            ProviderFamily::Cascad => self.cascad().map(Client::Cascad),
+        }
+    }
+}
+
+/// A configured provider's client, by API family.
+enum Client<'a> {
+    D24(&'a D24Client),
+    Cascad(&'a CascadClient),
 }
 
 impl PayoutProvider for Providers {
     async fn create_payout(&self, order: &PayoutOrder) -> Result<ProviderPayout, ProviderError> {
-        match order.provider {
-            ProviderName::Cascad => self.cascad()?.create(order).await,
-            p => self.d24_family(p)?.create(order).await,
+        match self.client(order.provider)? {
+            Client::Cascad(c) => c.create(order).await,
+            Client::D24(c) => c.create(order).await,
         }
     }
 
@@ -134,9 +147,9 @@ impl PayoutProvider for Providers {
         provider: ProviderName,
         reference: CashoutRequestId,
     ) -> Result<Option<ProviderPayout>, ProviderError> {
-        match provider {
-            ProviderName::Cascad => self.cascad()?.find(reference).await,
-            p => self.d24_family(p)?.find(reference).await,
+        match self.client(provider)? {
+            Client::Cascad(c) => c.find(reference).await,
+            Client::D24(c) => c.find(reference).await,
         }
     }
 
@@ -146,9 +159,9 @@ impl PayoutProvider for Providers {
         payout_id: &ProviderPayoutId,
         reference: CashoutRequestId,
     ) -> Result<ProviderPayout, ProviderError> {
-        match provider {
-            ProviderName::Cascad => self.cascad()?.status(payout_id).await,
-            p => self.d24_family(p)?.status(payout_id, reference).await,
+        match self.client(provider)? {
+            Client::Cascad(c) => c.status(payout_id).await,
+            Client::D24(c) => c.status(payout_id, reference).await,
         }
     }
 
@@ -158,16 +171,13 @@ impl PayoutProvider for Providers {
         payout_id: &ProviderPayoutId,
         reference: CashoutRequestId,
     ) -> Result<ProviderPayout, ProviderError> {
-        match provider {
-            ProviderName::Cascad => {
-                self.cascad()?;
-                Err(ProviderError::new(
-                    provider,
-                    ProviderErrorKind::InvalidState,
-                    "Cascad documents no cancel operation for payout invoices",
-                ))
-            }
-            p => self.d24_family(p)?.cancel(payout_id, reference).await,
+        match self.client(provider)? {
+            Client::Cascad(_) => Err(ProviderError::new(
+                provider,
+                ProviderErrorKind::InvalidState,
+                "Cascad documents no cancel operation for payout invoices",
+            )),
+            Client::D24(c) => c.cancel(payout_id, reference).await,
         }
     }
 
@@ -178,8 +188,15 @@ impl PayoutProvider for Providers {
         reference: CashoutRequestId,
         action: HoldAction,
     ) -> Result<ProviderPayout, ProviderError> {
-        // D24 and Onspot; Tupay refuses (InvalidState), Cascad is not of the family.
-        self.d24_family(provider)?.set_hold(payout_id, reference, action).await
+        match self.client(provider)? {
+            // D24 and Onspot; Tupay refuses (InvalidState).
+            Client::D24(c) => c.set_hold(payout_id, reference, action).await,
+            Client::Cascad(_) => Err(ProviderError::new(
+                provider,
+                ProviderErrorKind::InvalidState,
+                "Cascad documents no hold for payout invoices",
+            )),
+        }
     }
 
     fn parse_notification(
@@ -187,9 +204,9 @@ impl PayoutProvider for Providers {
         provider: ProviderName,
         notification: &InboundNotification,
     ) -> Result<ProviderNotification, ProviderError> {
-        match provider {
-            ProviderName::Cascad => self.cascad()?.parse_callback(notification),
-            p => self.d24_family(p)?.parse_notification(notification),
+        match self.client(provider)? {
+            Client::Cascad(c) => c.parse_callback(notification),
+            Client::D24(c) => c.parse_notification(notification),
         }
     }
 
@@ -198,9 +215,9 @@ impl PayoutProvider for Providers {
         provider: ProviderName,
         query: &PayoutMethodQuery,
     ) -> Result<Vec<PayoutMethod>, ProviderError> {
-        match provider {
-            ProviderName::Cascad => self.cascad()?.payout_methods(query).await,
-            p => Ok(self.d24_family(p)?.payout_methods(query)),
+        match self.client(provider)? {
+            Client::Cascad(c) => c.payout_methods(query).await,
+            Client::D24(c) => Ok(c.payout_methods(query)),
         }
     }
 }

@@ -496,8 +496,18 @@ async fn notifications_are_form_posts_without_a_status_retried_until_accepted() 
     let o = order(D24, "0001234567", &env.receiver.url);
     let p = env.providers.create_payout(&o).await.unwrap();
     env.advance(secs(1));
-    // The first attempt (DELIVERED) fails; the retry comes a minute later.
-    common::wait_until(|| env.receiver.seen() >= 1).await;
+    // The first attempt (DELIVERED) fails; the retry comes a minute later. Wait until the
+    // simulator has recorded the refusal and scheduled the retry: the receiver's count comes
+    // first, and advancing the clock before the simulator reads the refusal would put the retry
+    // a minute past the advanced clock.
+    common::wait_until(|| {
+        env.sim
+            .ledger()
+            .deliveries
+            .iter()
+            .any(|d| d.attempts >= 1 && d.next_attempt_at.is_some())
+    })
+    .await;
     assert!(env.receiver.received().is_empty());
     env.advance(secs(60));
     let got = env.receiver.wait_for(1).await;
