@@ -116,7 +116,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
 
         let request = self.finish_review(request).await?;
         let body = serde_json::to_string(&CashoutRequestView::from(&request))
-            .map_err(|e| AppError::InvalidBody(e.to_string()))?;
+            .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
         let response = StoredResponse { status: 201, body };
         self.store.complete_idempotency(merchant, &key, &response).await?;
         Ok(CreateResponse {

@@ -57,7 +57,7 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
         let msg_id = event_id.to_string();
         let timestamp = now.unix_timestamp();
         let signature = webhook_signature_header(&endpoint.signing_secrets(now), &msg_id, timestamp, body.as_bytes())
-            .map_err(|e| AppError::BadParameter(e.to_string()))?;
+            .map_err(|e| AppError::Internal(format!("signing a webhook: {e}")))?;
         let request = OutgoingWebhook {
             url: endpoint.url.clone(),
             headers: vec![

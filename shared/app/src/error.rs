@@ -86,6 +86,10 @@ pub enum AppError {
     /// A provider failure.
     #[error("provider: {0}")]
     Provider(#[from] ProviderError),
+    /// A fault of ours that no caller input explains (a response we cannot serialise, a task on
+    /// the wrong queue, a signature we cannot compute): 500, details in the logs only.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl AppError {
@@ -115,7 +119,7 @@ impl AppError {
             AppError::Queue(QueueError::Unavailable { .. }) => 503,
             AppError::Provider(e) if e.class() != ErrorClass::Permanent => 503,
             AppError::Provider(_) => 502,
-            AppError::Store(_) | AppError::Queue(_) => 500,
+            AppError::Store(_) | AppError::Queue(_) | AppError::Internal(_) => 500,
         }
     }
 
@@ -148,6 +152,7 @@ impl AppError {
             AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
             AppError::Store(_) | AppError::Queue(_) => "unavailable",
             AppError::Provider(_) => "provider_unavailable",
+            AppError::Internal(_) => "internal_error",
         }
     }
 
@@ -206,6 +211,24 @@ fn without_values(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_faults_are_500s_whose_details_stay_in_the_logs() {
+        let e = AppError::Internal("a poll task reached the dispatch consumer".into());
+        assert_eq!((e.status(), e.code()), (500, "internal_error"));
+        assert!(!e.is_client_error(), "details are not shown to the caller");
+        assert!(!e.is_retryable(), "the same task would fail the same way");
+    }
+
+    #[test]
+    fn an_unknown_name_in_a_body_is_refused_without_echoing_it() {
+        let e: AppError = serde_json::from_str::<cashout_core::provider::ProviderName>(r#""0001234567890""#)
+            .unwrap_err()
+            .into();
+        assert_eq!(e.code(), "invalid_body");
+        assert!(!e.to_string().contains("0001234567890"), "{e}");
+        assert!(e.to_string().contains("expected one of `d24`"), "{e}");
+    }
 
     fn schema_error(json: &str) -> String {
         #[derive(Debug, serde::Deserialize)]

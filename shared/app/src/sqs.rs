@@ -26,7 +26,7 @@ where
         let run = async {
             match body {
                 Some(body) => handler(body).await,
-                None => Err(AppError::BadParameter("an SQS message without a body".into())),
+                None => Err(AppError::Internal("an SQS message without a body".into())),
             }
         };
         async move {
@@ -92,7 +92,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                     self.process_message(&body, |task| self.handle_poll_task(task)).await
                 })
                 .await;
-                serde_json::to_value(response).map_err(|e| AppError::InvalidBody(e.to_string()))
+                serde_json::to_value(response).map_err(|e| AppError::Internal(format!("the batch response: {e}")))
             }
             PollerEvent::Schedule(s) => {
                 tracing::debug!(source = %s.source, detail_type = %s.detail_type, "scheduled sweep");

@@ -110,5 +110,5 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W: WebhookSender> App<S, Q, P, W
 }
 
 fn wrong_queue(consumer: QueueName, task: &Task) -> AppError {
-    AppError::BadParameter(format!("a {} task reached the {consumer} consumer", task.queue()))
+    AppError::Internal(format!("a {} task reached the {consumer} consumer", task.queue()))
 }

@@ -18,8 +18,8 @@
 /// }
 /// ```
 /// `UnknownQueue` is a `pub struct UnknownQueue(pub String)` error the caller defines, with its
-/// own message (`Display`), used by `FromStr` and serde alike; the refused text is kept up to
-/// the given number of characters.
+/// own message, for `FromStr`; the refused text is kept up to the given number of characters.
+/// Serde refuses with its standard "unknown variant" error, listing the names.
 macro_rules! named_enum {
     (
         $(#[$meta:meta])*
@@ -71,7 +71,11 @@ macro_rules! named_enum {
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                text.parse().map_err(<D::Error as ::serde::de::Error>::custom)
+                // serde's own "unknown variant" error, which the HTTP layer strips of the value
+                // before echoing it (a body's values may be account numbers).
+                text.parse().map_err(|_| {
+                    <D::Error as ::serde::de::Error>::unknown_variant(&text, &[$($wire),+])
+                })
             }
         }
     };
@@ -109,6 +113,9 @@ mod tests {
         assert_eq!(serde_json::to_string(&Colour::DarkBlue).unwrap(), r#""dark-blue""#);
         assert_eq!(serde_json::from_str::<Colour>(r#""red""#).unwrap(), Colour::Red);
         let e = serde_json::from_str::<Colour>(r#""green""#).unwrap_err().to_string();
-        assert!(e.starts_with("`green` is not a colour"), "{e}");
+        assert!(
+            e.contains("unknown variant `green`, expected `red` or `dark-blue`"),
+            "{e}"
+        );
     }
 }

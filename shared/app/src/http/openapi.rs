@@ -66,7 +66,8 @@ impl Modify for BearerAuth {
 /// - with a body: 400 `invalid_json`, 413 `body_too_large`, 422 `invalid_body`;
 /// - with query parameters: 400 `invalid_parameter`;
 /// - with path parameters: 404 `not_found` (an id that does not parse is not found either);
-/// - always: 500 and 503 `unavailable` (the store or the queue failed; safe to retry).
+/// - always: 500 `unavailable` or `internal_error`, and 503 `unavailable` (the store or the
+///   queue failed; safe to retry).
 struct EveryAnswer;
 
 impl Modify for EveryAnswer {
@@ -185,7 +186,8 @@ fn add_common_answers(path: &str, operation: &mut Operation) {
     }
     common.push((
         500,
-        "`unavailable`: an internal failure; nothing was changed that a retry would repeat",
+        "`unavailable` (the store or the queue failed) or `internal_error` (a fault of ours, logged): \
+         nothing was changed that a retry would repeat",
     ));
     common.push((
         503,
