@@ -11,8 +11,8 @@ use cashout_core::signing::{headers, webhook_signature_header};
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, excerpt};
 
 use crate::App;
+use crate::access::require_merchant;
 use crate::error::AppError;
-use crate::review::require_merchant;
 use crate::schedule::later;
 use crate::tasks::TaskOutcome;
 

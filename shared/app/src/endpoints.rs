@@ -11,8 +11,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::App;
+use crate::access::require_merchant;
 use crate::error::AppError;
-use crate::review::require_merchant;
+use crate::query::page_limit;
 use crate::views::{AttemptPage, AttemptView, EndpointList, EndpointView};
 
 /// The most endpoints one merchant may register.
@@ -129,14 +130,5 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             data: page.items.iter().map(AttemptView::from).collect(),
             next_cursor: page.next_cursor.map(|c| c.0),
         })
-    }
-}
-
-/// A page size: 1 to 100, default 20.
-pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, AppError> {
-    match limit {
-        None => Ok(20),
-        Some(n @ 1..=100) => Ok(n),
-        Some(_) => Err(AppError::BadParameter("limit must be between 1 and 100".into())),
     }
 }

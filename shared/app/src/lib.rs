@@ -9,6 +9,7 @@
 //! payout provider `P` and the webhook sender `W`; a function that does not need one passes
 //! `()`, and the methods that need it are simply not available.
 
+mod access;
 pub mod config;
 mod create;
 mod deliver;
@@ -28,6 +29,7 @@ pub mod tasks;
 pub mod telemetry;
 pub mod views;
 pub mod worker;
+mod write;
 
 use std::sync::Arc;
 

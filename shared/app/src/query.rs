@@ -9,9 +9,8 @@ use cashout_core::ports::{Cursor, ListQuery, PayoutMethodQuery, PayoutProvider, 
 use cashout_core::status::CashoutStatus;
 
 use crate::App;
-use crate::endpoints::page_limit;
+use crate::access::ensure_visible;
 use crate::error::AppError;
-use crate::review::ensure_visible;
 use crate::views::{CashoutRequestPage, CashoutRequestView, EventList, EventView, PayoutMethodList, PayoutMethodView};
 
 impl<S: Store, Q, P, W> App<S, Q, P, W> {
@@ -177,6 +176,15 @@ fn filter_amount(text: &str, currency: Currency) -> Result<Option<Amount>, AppEr
     Amount::new(rounded, currency)
         .map(Some)
         .map_err(|e| AppError::BadParameter(format!("amount: {e}")))
+}
+
+/// A page size: 1 to 100, default 20.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, AppError> {
+    match limit {
+        None => Ok(20),
+        Some(n @ 1..=100) => Ok(n),
+        Some(_) => Err(AppError::BadParameter("limit must be between 1 and 100".into())),
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
 use crate::App;
+use crate::access::{ensure_visible, require_merchant, require_operator};
 use crate::error::AppError;
-use crate::outbox::Mutation;
 use crate::views::CashoutRequestView;
+use crate::write::Mutation;
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// Applies the review rules to a `REQUESTED` request (after creation, or from the sweep when
@@ -311,28 +312,3 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
 
 /// How many times a cancel or reject asks the provider when the request keeps changing meanwhile.
 const ASK_ROUNDS: usize = 3;
-
-/// Merchants see their own requests; operators see all.
-pub(crate) fn ensure_visible(principal: &Principal, request: &CashoutRequest) -> Result<(), AppError> {
-    match principal {
-        Principal::Operator => Ok(()),
-        Principal::Merchant { merchant_id } if merchant_id == request.merchant_id() => Ok(()),
-        Principal::Merchant { .. } => Err(AppError::NotFound),
-    }
-}
-
-/// Only operators review.
-pub(crate) fn require_operator(principal: &Principal) -> Result<(), AppError> {
-    match principal {
-        Principal::Operator => Ok(()),
-        Principal::Merchant { .. } => Err(AppError::Forbidden("this action needs an operator key")),
-    }
-}
-
-/// Only merchants create, cancel and manage endpoints.
-pub(crate) fn require_merchant(principal: &Principal) -> Result<&cashout_core::ids::MerchantId, AppError> {
-    match principal {
-        Principal::Merchant { merchant_id } => Ok(merchant_id),
-        Principal::Operator => Err(AppError::Forbidden("this action needs a merchant key")),
-    }
-}

@@ -189,7 +189,7 @@ pub(crate) async fn create_cashout<
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes = body(bytes)?;
-    let merchant = crate::review::require_merchant(&principal)?;
+    let merchant = crate::access::require_merchant(&principal)?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
     let created = app.create_cashout(merchant, key, &bytes).await?;
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
