@@ -220,7 +220,7 @@ impl FromStr for DecimalInput {
 /// (`10` USD is held and printed as `10.00`).
 ///
 /// An `Amount` does not carry its currency: inside a cashout request every amount is in the
-/// request's currency. Use [`Money`] where the currency is not implied.
+/// request's currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(Decimal);
 
@@ -326,31 +326,6 @@ impl<'de> Deserialize<'de> for Amount {
             return Err(D::Error::custom(MoneyError::NotPositive));
         }
         Ok(Amount(value))
-    }
-}
-
-/// An amount together with its currency, for places where the currency is not implied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Money {
-    /// The amount, at the currency's scale.
-    pub amount: Amount,
-    /// Its currency.
-    pub currency: Currency,
-}
-
-impl Money {
-    /// Validates `value` for `currency` (see [`Amount::new`]).
-    pub fn new(value: Decimal, currency: Currency) -> Result<Self, MoneyError> {
-        Ok(Money {
-            amount: Amount::new(value, currency)?,
-            currency,
-        })
-    }
-}
-
-impl fmt::Display for Money {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.amount, self.currency)
     }
 }
 
@@ -492,11 +467,6 @@ mod tests {
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"1000.00\"");
         let back: Amount = serde_json::from_str("\"1000.00\"").unwrap();
         assert_eq!(back, a);
-        let m = Money::new(dec("12.3"), Currency::USD).unwrap();
-        assert_eq!(
-            serde_json::to_value(m).unwrap(),
-            serde_json::json!({"amount": "12.30", "currency": "USD"})
-        );
     }
 
     #[test]

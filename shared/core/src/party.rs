@@ -96,12 +96,6 @@ impl AccountNumber {
         let tail: String = self.0.chars().skip(n - 4).collect();
         format!("{}{}", "*".repeat(n - 4), tail)
     }
-
-    /// The last four characters, for logs and people.
-    pub fn last4(&self) -> String {
-        let n = self.0.chars().count();
-        self.0.chars().skip(n.saturating_sub(4)).collect()
-    }
 }
 
 impl fmt::Debug for AccountNumber {
@@ -280,7 +274,6 @@ mod tests {
         assert_eq!(format!("{a:?}"), "AccountNumber(******************7890)");
         assert_eq!(a.to_string(), a.masked());
         assert_eq!(AccountNumber::new("123").masked(), "***");
-        assert_eq!(a.last4(), "7890");
     }
 
     #[test]

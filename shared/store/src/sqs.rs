@@ -1,5 +1,5 @@
 //! The task queues on SQS: each task goes to its queue's URL as its JSON envelope, with message
-//! attributes for tracing (`task_type`, `trace_id`, `task_version`). Delays are SQS delays, at
+//! attributes for tracing (`task_type`, `task_version`). Delays are SQS delays, at
 //! most 900 s: a task due later is sent with 900 s and its consumer sends it on again (the
 //! envelope's `not_before` says when it is really due). Redelivery and dead-lettering are SQS's
 //! own (the redrive policy of `infra/template.yaml`). A receive returns at most 10 messages (the
@@ -290,7 +290,7 @@ impl TaskQueue for SqsQueue {
     async fn send(&self, envelope: &TaskEnvelope) -> Result<(), QueueError> {
         let queue = envelope.queue();
         let delay = ceil_seconds(envelope.remaining_delay(self.clock.now()), MAX_DELAY);
-        let mut request = self
+        let request = self
             .client
             .send_message()
             .queue_url(self.url(queue)?)
@@ -298,9 +298,6 @@ impl TaskQueue for SqsQueue {
             .delay_seconds(delay)
             .message_attributes("task_type", string_attribute(&task_type(envelope))?)
             .message_attributes("task_version", string_attribute(&envelope.v.to_string())?);
-        if let Some(trace) = &envelope.trace_id {
-            request = request.message_attributes("trace_id", string_attribute(trace)?);
-        }
         request.send().await.map_err(|e| sdk_error("send", e))?;
         bump(&self.counters.send);
         Ok(())

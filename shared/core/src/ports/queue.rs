@@ -98,9 +98,6 @@ pub struct TaskEnvelope {
     /// Do not run before this.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
-    /// Trace id to continue, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
 }
 
 impl TaskEnvelope {
@@ -113,7 +110,6 @@ impl TaskEnvelope {
             v: Self::VERSION,
             task,
             not_before: super::clock::after(now, delay),
-            trace_id: None,
         }
     }
 

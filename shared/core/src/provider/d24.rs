@@ -92,19 +92,6 @@ impl D24Status {
             D24Status::OnHold => "ON_HOLD",
         }
     }
-
-    /// The statuses a payout may go to from this one at D24
-    /// (`PENDING → DELIVERED | ON_HOLD | CANCELLED`, `ON_HOLD → PENDING | CANCELLED`,
-    /// `DELIVERED → COMPLETED | REJECTED`, `COMPLETED → REJECTED` by reversal).
-    pub const fn next(self) -> &'static [D24Status] {
-        match self {
-            D24Status::Pending => &[D24Status::Delivered, D24Status::OnHold, D24Status::Cancelled],
-            D24Status::OnHold => &[D24Status::Pending, D24Status::Cancelled],
-            D24Status::Delivered => &[D24Status::Completed, D24Status::Rejected],
-            D24Status::Completed => &[D24Status::Rejected],
-            D24Status::Cancelled | D24Status::Rejected => &[],
-        }
-    }
 }
 
 impl fmt::Display for D24Status {
@@ -381,12 +368,5 @@ mod tests {
         assert_eq!(class(399), DataError);
         assert_eq!(class(450), DataError);
         assert_eq!(class(599), MerchantConfig);
-    }
-
-    #[test]
-    fn the_d24_flow_allows_reversal_after_completion() {
-        assert!(D24Status::Completed.next().contains(&D24Status::Rejected));
-        assert!(!D24Status::Delivered.next().contains(&D24Status::Cancelled));
-        assert!(D24Status::Rejected.next().is_empty());
     }
 }

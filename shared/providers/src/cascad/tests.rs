@@ -44,9 +44,6 @@ fn the_created_invoice_sample_reads_as_a_pending_payout() {
     assert_eq!(p.provider_status, "created");
     assert_eq!(p.reference.unwrap().to_string(), "ada8c01f-f5d4-4037-88f1-d222ee6497ad");
     assert_eq!(p.updated_at.unwrap().unix_timestamp(), 1_597_835_735);
-    assert_eq!(doc.data.attributes.amount.unwrap().0.to_string(), "10");
-    let fields = doc.data.attributes.fields.unwrap();
-    assert_eq!(fields["card_number"], "512381******0000");
 }
 
 #[test]
@@ -63,9 +60,6 @@ fn the_processed_invoice_sample_reads_as_paid_when_processed() {
     );
     let doc: InvoiceDoc = serde_json::from_str(fixture!("invoice_process_response.json")).unwrap();
     assert_eq!(doc.data.attributes.status, "created");
-    let public: PublicInvoiceDoc = serde_json::from_str(fixture!("invoice_public.json")).unwrap();
-    assert_eq!(public.data.status, "processed");
-    assert_eq!(public.data.processed_amount.unwrap().0.to_string(), "10");
 }
 
 #[test]
@@ -74,7 +68,6 @@ fn the_list_sample_reads_with_its_cursors() {
     assert_eq!(doc.data.len(), 2);
     let meta = doc.meta.unwrap();
     assert_eq!(meta.after.as_deref(), Some("cpoi_S1zoJnT8x4iZ4oPr"));
-    assert_eq!(meta.before.as_deref(), Some("cpoi_WSvqrC4BztUHs5Ji"));
     let states: Vec<_> = doc
         .data
         .iter()

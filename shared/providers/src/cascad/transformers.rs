@@ -3,7 +3,6 @@
 //! the decimal text. Nothing here leaves the `cascad` module.
 
 // Wire types mirror the documented shapes; not every field is read by the adapter.
-#![allow(dead_code)]
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -137,19 +136,11 @@ pub(crate) struct InvoiceListDoc {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListMeta {
     #[serde(default)]
-    pub count: Option<u64>,
-    #[serde(default)]
-    pub size: Option<u64>,
-    #[serde(default)]
-    pub before: Option<String>,
-    #[serde(default)]
     pub after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListLinks {
-    #[serde(default)]
-    pub prev: Option<String>,
     #[serde(default)]
     pub next: Option<String>,
 }
@@ -157,26 +148,16 @@ pub(crate) struct ListLinks {
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvoiceResource {
     pub id: String,
-    #[serde(rename = "type", default)]
-    pub kind: Option<String>,
     pub attributes: InvoiceAttributes,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvoiceAttributes {
-    #[serde(default)]
-    pub serial_number: Option<String>,
     pub status: String,
     #[serde(default)]
     pub resolution: Option<String>,
     #[serde(default)]
-    pub amount: Option<DecimalInput>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
     pub reference_id: Option<String>,
-    #[serde(default)]
-    pub test_mode: Option<bool>,
     #[serde(default)]
     pub processed: Option<i64>,
     #[serde(default)]
@@ -185,31 +166,6 @@ pub(crate) struct InvoiceAttributes {
     pub created: Option<i64>,
     #[serde(default)]
     pub updated: Option<i64>,
-    /// Masked by Cascad (`512381******0000`).
-    #[serde(default)]
-    pub fields: Option<BTreeMap<String, serde_json::Value>>,
-}
-
-/// The public API's lookup answer: a flat object, not JSON:API.
-#[derive(Debug, Deserialize)]
-pub(crate) struct PublicInvoiceDoc {
-    pub data: PublicInvoice,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PublicInvoice {
-    pub id: String,
-    pub status: String,
-    #[serde(default)]
-    pub resolution: Option<String>,
-    #[serde(default)]
-    pub amount: Option<DecimalInput>,
-    #[serde(default)]
-    pub processed: Option<i64>,
-    #[serde(default)]
-    pub processed_amount: Option<DecimalInput>,
-    #[serde(default)]
-    pub created: Option<i64>,
 }
 
 /// `GET /payout-services`.
@@ -223,11 +179,7 @@ pub(crate) struct ServiceListDoc {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ServiceListMeta {
     #[serde(default)]
-    pub total: Option<u64>,
-    #[serde(default)]
     pub pages: Option<u64>,
-    #[serde(default)]
-    pub page: Option<u64>,
 }
 
 /// `GET /payout-services/{id}`.
@@ -252,17 +204,11 @@ pub(crate) struct ServiceAttributes {
     #[serde(default)]
     pub available: Option<bool>,
     #[serde(default)]
-    pub active: Option<bool>,
-    #[serde(default)]
     pub enabled: Option<bool>,
     #[serde(default)]
     pub amount_min: Option<DecimalInput>,
     #[serde(default)]
     pub amount_max: Option<DecimalInput>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub test_mode: Option<bool>,
 }
 
 /// `POST /payout-prerequest` (public API).
@@ -280,10 +226,6 @@ pub(crate) struct PrerequestDoc {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct PrerequestData {
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub test_mode: Option<bool>,
     /// Services by code. The documented sample also puts `methods` and `account` objects in
     /// this map: entries that are not services are skipped by the caller.
     pub services: BTreeMap<String, Box<RawValue>>,
@@ -294,8 +236,6 @@ pub(crate) struct PrerequestService {
     pub code: String,
     #[serde(default)]
     pub method: Option<String>,
-    #[serde(default)]
-    pub currency: Option<String>,
     pub fields: Vec<PrerequestField>,
     #[serde(default)]
     pub amount_min: Option<DecimalInput>,
@@ -312,8 +252,6 @@ pub(crate) struct PrerequestField {
     pub regexp: Option<String>,
     #[serde(default)]
     pub required: bool,
-    #[serde(default)]
-    pub position: Option<i64>,
 }
 
 /// `{"errors": [{"status", "code", "title", "detail"}]}` or `{"errors": {"field": "message"}}`.

@@ -2,7 +2,6 @@
 //! Nothing here leaves the `d24` module; [`super`] converts to core types at the edge.
 
 // Wire types mirror the documented shapes; not every field is read by the adapter.
-#![allow(dead_code)]
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -164,15 +163,9 @@ pub(crate) struct Notification {
     #[serde(default)]
     pub date: Option<String>,
     #[serde(default)]
-    pub bank_reference_id: Option<String>,
-    #[serde(default)]
-    pub comments: Option<String>,
-    #[serde(default)]
     pub external_id: Option<String>,
     #[serde(default)]
     pub control: Option<String>,
     #[serde(default)]
     pub cashout_id: Option<String>,
-    #[serde(default)]
-    pub status_reason: Option<String>,
 }

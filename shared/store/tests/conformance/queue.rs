@@ -31,9 +31,7 @@ fn now<Q>(env: &QueueEnv<Q>) -> time::OffsetDateTime {
 }
 
 fn envelope<Q>(env: &QueueEnv<Q>, task: Task, delay: Duration) -> TaskEnvelope {
-    let mut e = TaskEnvelope::new(task, now(env), delay);
-    e.trace_id = Some("trace-1".into());
-    e
+    TaskEnvelope::new(task, now(env), delay)
 }
 
 async fn receive_one<Q: Queue>(q: &Q, queue: QueueName, visibility: Duration) -> Option<ReceivedTask> {
