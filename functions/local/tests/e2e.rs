@@ -458,12 +458,7 @@ async fn crash_and_restart(backend: Backend, stack: &str) {
             .await;
         assert_eq!(code, 404, "another merchant's request is not found");
     }
-    let ledger: Value = reqwest::get(format!("{}/_sim/ledger", runner.sim))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = sim_ledger(&runner).await;
     let payouts = ledger["payouts"].as_array().expect("the ledger lists payouts");
     for id in &ids {
         let at_provider: Vec<_> = payouts.iter().filter(|p| p["reference"] == id.as_str()).collect();
@@ -563,14 +558,19 @@ fn thabo_account() -> Value {
     json!({"name": "Thabo", "last_name": "Nkosi", "bank_account": "62001234567", "bank_branch": "250655"})
 }
 
-/// The Cascad payouts the simulator holds, as its ledger says.
-async fn cascad_ledger(runner: &Runner) -> (Vec<Value>, Vec<Value>) {
-    let ledger: Value = reqwest::get(format!("{}/_sim/ledger", runner.sim))
+/// The simulator's ledger: every payout, create attempts per reference, every notification.
+async fn sim_ledger(runner: &Runner) -> Value {
+    reqwest::get(format!("{}/_sim/ledger", runner.sim))
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The Cascad payouts the simulator holds, as its ledger says.
+async fn cascad_ledger(runner: &Runner) -> (Vec<Value>, Vec<Value>) {
+    let ledger = sim_ledger(runner).await;
     let of_cascad = |key: &str| -> Vec<Value> {
         ledger[key]
             .as_array()
@@ -766,14 +766,7 @@ async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_noti
     let id = created["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
     let cashout_id = loop {
-        let ledger: Value = http
-            .get(format!("{}/_sim/ledger", runner.sim))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ledger = sim_ledger(&runner).await;
         if let Some(p) = ledger["payouts"]
             .as_array()
             .unwrap()
@@ -793,14 +786,7 @@ async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_noti
         (&json!(cashout_id), &json!(cashout_id)),
         "D24's own id, not the ext: placeholder: {paid}"
     );
-    let ledger: Value = http
-        .get(format!("{}/_sim/ledger", runner.sim))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = sim_ledger(&runner).await;
     let mine: Vec<_> = ledger["payouts"]
         .as_array()
         .unwrap()
