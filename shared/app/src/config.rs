@@ -188,8 +188,9 @@ pub struct EnvError {
 impl AppConfig {
     /// The production configuration with the deployment's settings from the environment:
     /// `CASHOUT_NOTIFICATION_BASE_URL` (public base URL of `/webhooks/{provider}`),
-    /// `CASHOUT_AUTO_APPROVE_LIMIT` (default 10000), `CASHOUT_ALLOW_PRIVATE_WEBHOOKS`
-    /// (`true`/`false`, default false).
+    /// `CASHOUT_AUTO_APPROVE_LIMIT` (default 10000), `CASHOUT_SWEEP_BATCH` (requests per sweep
+    /// query, 1 to 1000, default 100), `CASHOUT_ALLOW_PRIVATE_WEBHOOKS` (`true`/`false`, default
+    /// false).
     pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
