@@ -297,8 +297,7 @@ impl Amount {
         Some(it.fold(first, |acc, a| Amount(acc.0 + a.0)))
     }
 
-    /// The amount in another currency's scale is never needed; this returns the text form
-    /// (`"1000.00"`), the way amounts travel in JSON.
+    /// The decimal text at the currency's scale (`"1000.00"`), the way amounts travel in JSON.
     pub fn to_decimal_string(self) -> String {
         self.0.to_string()
     }
