@@ -8,7 +8,7 @@
 
 /// Defines a fieldless enum named on the wire. See the [module documentation](self).
 ///
-/// ```ignore
+/// ```text
 /// named_enum! {
 ///     /// A queue.
 ///     pub enum QueueName / UnknownQueue(32) {

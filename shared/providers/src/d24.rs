@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{ConfigError, D24Config};
-use crate::http::{Http, HttpRequest, Reply, Transport, excerpt};
+use crate::http::{Http, HttpRequest, Reply, excerpt};
 use transformers::{
     CancelRequest, CashoutId, CreateCashout, CreateCashoutResponse, ErrorBody, Notification, SetStatusRequest,
     StatusRequest, StatusResponse,
@@ -100,13 +100,15 @@ impl D24Client {
         ProviderError::new(self.name, kind, message)
     }
 
-    /// Sends a signed JSON body. The body holds the pass: it is never logged.
+    /// Sends a signed JSON body. The body holds the pass: it is never logged. A transport
+    /// failure means what it means for `call` (a create that may have gone through is ambiguous).
     async fn call(
         &self,
+        call: Call,
         method: Method,
         path: &str,
         body: &impl Serialize,
-    ) -> Result<Result<Reply, Transport>, ProviderError> {
+    ) -> Result<Reply, ProviderError> {
         let bytes = serde_json::to_vec(body).map_err(|e| {
             self.error(ProviderErrorKind::Protocol, "could not encode the request")
                 .with_source(e)
@@ -116,7 +118,10 @@ impl D24Client {
             .header("content-type", "application/json")
             .header("Payload-Signature", signature)
             .body(bytes);
-        Ok(self.http.send(request).await)
+        self.http.send(request).await.map_err(|t| match call {
+            Call::Create => t.on_create(self.name),
+            Call::Other => t.on_read(self.name),
+        })
     }
 
     /// Classifies an answer that is not the expected success.
@@ -225,10 +230,7 @@ impl D24Client {
             notification_url,
             on_hold: order.hold,
         };
-        let reply = self
-            .call(Method::POST, "/v3/cashout", &request)
-            .await?
-            .map_err(|t| t.on_create(self.name))?;
+        let reply = self.call(Call::Create, Method::POST, "/v3/cashout", &request).await?;
         if reply.status.is_success()
             && let Ok(created) = serde_json::from_slice::<CreateCashoutResponse>(&reply.body)
         {
@@ -352,7 +354,7 @@ impl D24Client {
         &self,
         cashout_id: Option<&str>,
         reference: CashoutRequestId,
-    ) -> Result<Result<ProviderPayout, ProviderError>, ProviderError> {
+    ) -> Result<ProviderPayout, ProviderError> {
         let request = StatusRequest {
             login: &self.login,
             pass: self.pass.expose_secret(),
@@ -362,13 +364,12 @@ impl D24Client {
             external_id: Some(reference.to_string()),
         };
         let reply = self
-            .call(Method::POST, "/v3/cashout/status", &request)
-            .await?
-            .map_err(|t| t.on_read(self.name))?;
+            .call(Call::Other, Method::POST, "/v3/cashout/status", &request)
+            .await?;
         if reply.status.is_success() {
-            Ok(self.read_status(&reply, cashout_id, reference))
+            self.read_status(&reply, cashout_id, reference)
         } else {
-            Ok(Err(self.failure(Call::Other, &reply)))
+            Err(self.failure(Call::Other, &reply))
         }
     }
 
@@ -380,18 +381,13 @@ impl D24Client {
         reference: CashoutRequestId,
     ) -> Result<ProviderPayout, ProviderError> {
         let cashout_id = known_cashout_id(payout_id);
-        self.http
-            .retrying(|| async { self.status_once(cashout_id, reference).await? })
-            .await
+        self.http.retrying(|| self.status_once(cashout_id, reference)).await
     }
 
     /// The cashout made for `reference` (our `external_id`), if any.
     #[tracing::instrument(name = "d24.find", skip_all, fields(provider = %self.name, %reference))]
     pub async fn find(&self, reference: CashoutRequestId) -> Result<Option<ProviderPayout>, ProviderError> {
-        let found = self
-            .http
-            .retrying(|| async { self.status_once(None, reference).await? })
-            .await;
+        let found = self.http.retrying(|| self.status_once(None, reference)).await;
         match found {
             Ok(p) => Ok(Some(p)),
             Err(e) if e.kind == ProviderErrorKind::NotFound => Ok(None),
@@ -422,9 +418,8 @@ impl D24Client {
             .http
             .retrying(|| async {
                 let reply = self
-                    .call(Method::DELETE, "/v3/cashout/cancel", &request)
-                    .await?
-                    .map_err(|t| t.on_read(self.name))?;
+                    .call(Call::Other, Method::DELETE, "/v3/cashout/cancel", &request)
+                    .await?;
                 if reply.status.is_success() {
                     self.read_status(&reply, Some(cashout_id), reference)
                 } else {
@@ -481,9 +476,8 @@ impl D24Client {
             .http
             .retrying(|| async {
                 let reply = self
-                    .call(Method::PUT, "/v3/cashout/status", &request)
-                    .await?
-                    .map_err(|t| t.on_read(self.name))?;
+                    .call(Call::Other, Method::PUT, "/v3/cashout/status", &request)
+                    .await?;
                 if reply.status.is_success() {
                     self.read_status(&reply, Some(cashout_id), reference)
                 } else {
