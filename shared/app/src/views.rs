@@ -24,7 +24,7 @@ pub struct CashoutRequestView {
     pub status: CashoutStatus,
     /// Why it has this status (`kind`, and the fields of that kind).
     #[schema(value_type = Option<Object>)]
-    pub status_reason: Option<serde_json::Value>,
+    pub status_reason: Option<cashout_core::event::StatusReason>,
     /// ISO-4217.
     pub currency: String,
     /// ISO 3166-1 alpha-2.
@@ -187,7 +187,7 @@ impl From<&CashoutRequest> for CashoutRequestView {
         CashoutRequestView {
             id: r.id().to_string(),
             status: r.status(),
-            status_reason: r.status_reason().and_then(|s| serde_json::to_value(s).ok()),
+            status_reason: r.status_reason().cloned(),
             currency: r.currency().to_string(),
             country: r.country().to_string(),
             requested_amount: r.requested_amount().to_string(),
@@ -342,10 +342,7 @@ impl From<&DeliveryAttempt> for AttemptView {
             event_id: a.event_id.to_string(),
             attempt: a.attempt,
             attempted_at: a.attempted_at,
-            outcome: serde_json::to_value(a.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            outcome: a.outcome.as_str().to_owned(),
             status_code: a.status_code,
             duration_ms: a.duration_ms,
             response_excerpt: a.response_excerpt.clone(),

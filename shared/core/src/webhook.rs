@@ -96,21 +96,26 @@ impl WebhookEndpoint {
     }
 }
 
-/// What became of one delivery attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    /// 2xx.
-    Delivered,
-    /// Failed; another attempt is scheduled.
-    Failed,
-    /// Failed and the schedule is spent: dead-lettered (replayable).
-    Exhausted,
-    /// 410: the endpoint was disabled.
-    Gone,
-    /// Not attempted: the endpoint is disabled or no longer subscribed.
-    Skipped,
+crate::named::named_enum! {
+    /// What became of one delivery attempt.
+    pub enum AttemptOutcome / UnknownAttemptOutcome(32) {
+        /// 2xx.
+        Delivered = "delivered",
+        /// Failed; another attempt is scheduled.
+        Failed = "failed",
+        /// Failed and the schedule is spent: dead-lettered (replayable).
+        Exhausted = "exhausted",
+        /// 410: the endpoint was disabled.
+        Gone = "gone",
+        /// Not attempted: the endpoint is disabled or no longer subscribed.
+        Skipped = "skipped",
+    }
 }
+
+/// A text that is not an attempt outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a delivery outcome")]
+pub struct UnknownAttemptOutcome(pub String);
 
 /// One attempt to deliver one event to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
