@@ -89,13 +89,19 @@ impl AccountNumber {
     /// The number with everything but the last four characters replaced by `*`
     /// (`******1234`); numbers of four characters or fewer are fully masked.
     pub fn masked(&self) -> String {
-        let n = self.0.chars().count();
-        if n <= 4 {
-            return "*".repeat(n);
-        }
-        let tail: String = self.0.chars().skip(n - 4).collect();
-        format!("{}{}", "*".repeat(n - 4), tail)
+        mask(&self.0, 0)
     }
+}
+
+/// `text` with every character replaced by `*` but the first `head` and the last four; a text
+/// of four characters or fewer is fully masked.
+fn mask(text: &str, head: usize) -> String {
+    let n = text.chars().count();
+    let tail = if n > 4 { 4 } else { 0 };
+    text.chars()
+        .enumerate()
+        .map(|(i, c)| if i < head || i >= n - tail { c } else { '*' })
+        .collect()
 }
 
 impl fmt::Debug for AccountNumber {
@@ -132,14 +138,8 @@ impl CardNumber {
     /// The first six and last four characters, the rest `*`; a number of twelve characters or
     /// fewer shows its last four only (fully masked at four or fewer).
     pub fn masked(&self) -> String {
-        let n = self.0.chars().count();
-        let head = if n > 12 { 6 } else { 0 };
-        let tail = if n > 4 { 4 } else { 0 };
-        self.0
-            .chars()
-            .enumerate()
-            .map(|(i, c)| if i < head || i >= n - tail { c } else { '*' })
-            .collect()
+        let head = if self.0.chars().count() > 12 { 6 } else { 0 };
+        mask(&self.0, head)
     }
 
     /// Whether the last digit is the Luhn check digit of the others (ISO/IEC 7812: every card
