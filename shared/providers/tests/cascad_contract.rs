@@ -63,14 +63,7 @@ async fn a_payout_is_created_processed_then_goes_processing_and_processed() {
 #[tokio::test]
 async fn a_payout_paid_short_reports_the_processed_amount() {
     let env = Env::start().await;
-    let o = order(CASCAD, "1234567844", &env.receiver.url);
-    let p = env.providers.create_payout(&o).await.unwrap();
-    env.advance(ms(1500));
-    let s = env
-        .providers
-        .payout_status(CASCAD, &p.payout_id, o.reference)
-        .await
-        .unwrap();
+    let s = pay(&env, &order(CASCAD, "1234567844", &env.receiver.url)).await;
     assert!(
         matches!(s.state, PayoutState::Paid { amount: Some(a), .. } if a == "1222.15".parse().unwrap()),
         "1 % below 1234.50, rounded down: {s:?}"
