@@ -278,10 +278,14 @@ where
     .map_err(startup)?;
 
     let mut workers = Vec::new();
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move { app.run_publisher(stopped).await }));
+    }
     for queue in QueueName::ALL {
         let (app, stopped) = (app.clone(), stopped.clone());
         workers.push(tokio::spawn(async move {
-            app.run_queue(queue, WorkerOptions::default(), stopped).await
+            app.run_queue(queue, WorkerOptions::for_queue(queue), stopped).await
         }));
     }
     let sweep_every = match args.schedule {

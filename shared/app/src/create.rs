@@ -1,12 +1,14 @@
 //! Creating a cashout request: authenticate (done by the caller) → parse → idempotency →
-//! write `REQUESTED` + `cashout_request.created` → review → `APPROVED` (dispatch) or
-//! `UNDER_REVIEW`.
+//! create and review in one step → one write of the request (`APPROVED` or `UNDER_REVIEW`), its
+//! two events (`cashout_request.created`, the review's status update), its invoice claims and
+//! the idempotency record completed with the answer → dispatch an approved request.
 //!
-//! Idempotency follows the AWS Powertools semantics: the request, its first event and an
-//! in-progress record are written in one atomic write; the record is completed with the response
-//! once the review is done. A writer that crashed in between leaves an in-progress record that
-//! another attempt may take over after [`IdempotencyRecord::IN_PROGRESS_EXPIRY`]; it resumes the
-//! same request (the id is in the record), so no retry ever creates a second request.
+//! One write per create: the review needs nothing but the request and the policy, so its
+//! outcome, and therefore the answer, is known before anything is written. A replay is answered
+//! from the record. Records left in progress by an earlier version (which wrote the request, then
+//! reviewed, then completed the record) are still honoured: another attempt takes one over after
+//! [`IdempotencyRecord::IN_PROGRESS_EXPIRY`] and resumes the same request (the id is in the
+//! record), so no retry ever creates a second request.
 //!
 //! An invoice (merchant, payer tax id, invoice id) is advanced by one request at a time: the
 //! request claims its invoices in the same write, and a create naming an invoice held by a
@@ -56,9 +58,11 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
 
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
-        let change = CashoutRequest::create(id, merchant.clone(), draft, now)
-            .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
-        let record = IdempotencyRecord::begin(merchant.clone(), key.clone(), body_hash.clone(), id, now);
+        let change = self.created_and_reviewed(id, merchant, draft, now)?;
+        let body = serde_json::to_string(&CashoutRequestView::from(&change.request))
+            .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
+        let response = StoredResponse { status: 201, body };
+        let record = IdempotencyRecord::completed(merchant.clone(), key.clone(), body_hash.clone(), id, response, now);
 
         let request = match self.create_claiming(&change, &record).await? {
             CreateOutcome::InvoiceHeld(claim) => {
@@ -71,9 +75,17 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             }
             CreateOutcome::Created => {
                 tracing::Span::current().record("cashout_request_id", tracing::field::display(id));
-                tracing::info!(amount = %change.request.requested_amount(), currency = %change.request.currency(), "cashout request created");
-                self.publish(&change.events).await;
-                change.request
+                tracing::info!(amount = %change.request.requested_amount(), currency = %change.request.currency(), status = %change.request.status(), "cashout request created");
+                self.committed(&change).await;
+                self.follow_up(&change.request).await;
+                let IdempotencyState::Completed { response } = record.state else {
+                    return Err(AppError::Internal("a creation's record lost its answer".into()));
+                };
+                return Ok(CreateResponse {
+                    status: response.status,
+                    body: response.body,
+                    replayed: false,
+                });
             }
             CreateOutcome::Existing(existing) => {
                 if existing.body_hash != body_hash {
@@ -114,6 +126,8 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             }
         };
 
+        // Only a create left in progress by an earlier version (which reviewed after writing)
+        // gets here.
         let request = self.finish_review(request).await?;
         let body = serde_json::to_string(&CashoutRequestView::from(&request))
             .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
@@ -127,7 +141,24 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     }
 }
 
-impl<S: Store, Q, P, W> App<S, Q, P, W> {
+impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
+    /// The new request, reviewed in the same step: one write holds `REQUESTED`, the review's
+    /// outcome (`APPROVED` or `UNDER_REVIEW`) and both events.
+    fn created_and_reviewed(
+        &self,
+        id: CashoutRequestId,
+        merchant: &MerchantId,
+        draft: cashout_core::input::CashoutDraft,
+        now: time::OffsetDateTime,
+    ) -> Result<Change, AppError> {
+        let created = CashoutRequest::create(id, merchant.clone(), draft, now)
+            .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
+        let review = created.request.review(self.config.review_for(merchant), now)?;
+        created
+            .then(self.scheduled(review, now))
+            .ok_or_else(|| AppError::Internal("the review of a new request did not follow its creation".into()))
+    }
+
     /// Writes the new request with claims on its invoices. A claim held by a request that lets
     /// the invoice go (ended CANCELLED or REJECTED, or excluded it; or, never created, a crashed
     /// create's leftover) is taken over; the first one held for real comes back as

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 mod intake;
 mod outbox;
+pub mod pipeline;
 mod poll;
 mod query;
 mod review;
@@ -56,6 +57,8 @@ pub struct App<S, Q, P, W> {
     pub ids: Arc<dyn IdGenerator>,
     /// Policies and schedules.
     pub config: Arc<AppConfig>,
+    /// Wake-ups and the backlog gauge, shared by the workers of one process.
+    pub pipeline: Arc<pipeline::Pipeline>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -68,6 +71,7 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             clock: self.clock.clone(),
             ids: self.ids.clone(),
             config: self.config.clone(),
+            pipeline: self.pipeline.clone(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             clock,
             ids,
             config: Arc::new(config),
+            pipeline: Arc::default(),
         }
     }
 

@@ -63,19 +63,12 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     }
 
     /// Writes one change on its expected version: `false` if another writer changed the request
-    /// first (nothing was written). After the write, its events are published and its attention
-    /// notes raised as alerts.
+    /// first (nothing was written). After the write, see [`App::committed`].
     pub(crate) async fn write(&self, change: &Change) -> Result<bool, AppError> {
         let id = change.request.id();
         match self.store.apply_change(change).await {
             Ok(()) => {
-                for e in &change.events {
-                    tracing::info!(cashout_request_id = %id, sequence = e.sequence, event = %e.event_type(), status = %change.request.status(), "status event");
-                }
-                for note in &change.new_attention {
-                    tracing::error!(alert = true, cashout_request_id = %id, status = %change.request.status(), reason = ?note.reason, "cashout request needs a person");
-                }
-                self.publish(&change.events).await;
+                self.committed(change).await;
                 Ok(true)
             }
             Err(StoreError::Conflict { .. }) => {
@@ -84,5 +77,18 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// After a change is written: its events logged and published, its attention notes raised
+    /// as alerts.
+    pub(crate) async fn committed(&self, change: &Change) {
+        let id = change.request.id();
+        for e in &change.events {
+            tracing::info!(cashout_request_id = %id, sequence = e.sequence, event = %e.event_type(), status = %change.request.status(), "status event");
+        }
+        for note in &change.new_attention {
+            tracing::error!(alert = true, cashout_request_id = %id, status = %change.request.status(), reason = ?note.reason, "cashout request needs a person");
+        }
+        self.publish(&change.events).await;
     }
 }

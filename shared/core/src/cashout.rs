@@ -244,6 +244,29 @@ impl Change {
         self
     }
 
+    /// This change followed by `next`, computed from this change's request, as one write: the
+    /// state `next` leaves, the events of both in order, on this change's expected version
+    /// (one version step, since it is one write). Used to review a request in the write that
+    /// creates it. `None` when `next` was not computed from this change's request.
+    pub fn then(self, next: Change) -> Option<Change> {
+        if next.expected_version != self.request.version || next.request.id != self.request.id {
+            return None;
+        }
+        let mut request = next.request;
+        request.version = self.request.version;
+        let mut events = self.events;
+        events.extend(next.events);
+        let mut new_attention = self.new_attention;
+        new_attention.extend(next.new_attention);
+        Some(Change {
+            expected_version: self.expected_version,
+            request,
+            events,
+            new_provider_reference: next.new_provider_reference.or(self.new_provider_reference),
+            new_attention,
+        })
+    }
+
     /// Whether the change moved the status.
     pub fn changed_status(&self) -> bool {
         self.events

@@ -747,3 +747,32 @@ fn the_providers_own_id_replaces_a_placeholder_even_after_payment() {
     // Never the reverse: a later report by reference keeps the real id.
     assert!(named.request.record_provider_payout(&adopted, t0()).is_none());
 }
+
+#[test]
+fn a_review_chained_onto_the_creation_is_one_write_with_both_events() {
+    let created = new_request(1);
+    let policy = ReviewPolicy {
+        auto_approve_limit: Decimal::from(10_000),
+    };
+    let review = created.request.review(&policy, t0()).unwrap();
+    let both = created.clone().then(review.clone()).unwrap();
+    assert_eq!(both.expected_version, 0);
+    assert_eq!(both.request.version(), 1, "one write, one version step");
+    assert_eq!(both.request.status(), CashoutStatus::Approved);
+    let sequences: Vec<u64> = both.events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, vec![1, 2]);
+    assert!(matches!(
+        both.events[1].payload,
+        EventPayload::StatusUpdate {
+            status: CashoutStatus::Approved,
+            previous_status: CashoutStatus::Requested,
+            ..
+        }
+    ));
+    let other = review.clone();
+    assert!(created.then(other.clone()).is_some());
+    assert!(
+        review.clone().then(other).is_none(),
+        "not computed from the review's result"
+    );
+}

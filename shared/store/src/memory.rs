@@ -220,7 +220,7 @@ impl CashoutStore for MemoryStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
-        idempotency.creation_until(&change.request)?;
+        idempotency.check_creation(&change.request)?;
         let now = self.clock.now();
         let mut state = self.state();
         let key = (idempotency.merchant_id.clone(), idempotency.key.clone());

@@ -87,6 +87,32 @@ impl Api {
         .await
     }
 
+    /// `POST /v1/cashout-requests` with `body` as it is: status, the created request's id (empty
+    /// when none) and `Retry-After` in seconds; `Err` on a transport failure.
+    pub async fn create_raw(
+        &self,
+        key: &str,
+        idempotency_key: &str,
+        body: &Value,
+    ) -> Result<(u16, String, Option<u64>), reqwest::Error> {
+        let res = self
+            .http
+            .post(format!("{}/v1/cashout-requests", self.base))
+            .bearer_auth(key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(body)
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        Ok((status, body["id"].as_str().unwrap_or_default().to_owned(), retry_after))
+    }
+
     /// Registers an endpoint; returns its id and secret.
     pub async fn register_endpoint(
         &self,

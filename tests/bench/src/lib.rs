@@ -23,5 +23,6 @@ pub mod metered;
 pub mod receiver;
 pub mod runner;
 pub mod stats;
+pub mod sustained;
 pub mod system;
 pub mod workload;

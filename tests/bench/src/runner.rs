@@ -57,7 +57,7 @@ pub struct RunnerSpec {
     /// `--listen` (fixed across restarts).
     pub listen: SocketAddr,
     /// `--sim-url` of simulators running outside the runner (`--no-sim`), so that the ground
-    /// truth outlives every kill.
+    /// truth outlives every kill; empty: the runner starts its own simulators.
     pub sim_url: String,
     /// Store and queues.
     pub backend: Backend,
@@ -110,7 +110,6 @@ impl RunnerSpec {
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--listen", &self.listen.to_string()])
-            .args(["--no-sim", "--sim-url", &self.sim_url])
             .args(["--merchant-id", merchant_id, "--merchant-key", merchant_key])
             .args(["--operator-key", &self.operator_key])
             .args(&self.extra_args)
@@ -119,6 +118,9 @@ impl RunnerSpec {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
+        if !self.sim_url.is_empty() {
+            cmd.args(["--no-sim", "--sim-url", &self.sim_url]);
+        }
         if let Backend::Aws { dynamodb, sqs, stack } = &self.backend {
             cmd.args(["--backend", "aws", "--create-resources", "--stack", stack])
                 .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)

@@ -40,6 +40,14 @@ impl Latencies {
         sorted[rank.min(sorted.len()) - 1]
     }
 
+    /// Up to `n` values in milliseconds, evenly spaced through the sorted latencies (for plots).
+    pub fn sorted_sample_ms(&self, n: usize) -> Vec<f64> {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let step = sorted.len().div_ceil(n.max(1)).max(1);
+        sorted.iter().step_by(step).map(|d| ms(*d)).collect()
+    }
+
     /// p50, p99 and max in milliseconds.
     pub fn summary(&self) -> LatencySummary {
         LatencySummary {

@@ -129,7 +129,7 @@ where
         for &queue in queues {
             let (app, stopped) = (self.app.clone(), self.stop.subscribe());
             self.tasks.push(tokio::spawn(async move {
-                app.run_queue(queue, WorkerOptions::default(), stopped).await;
+                app.run_queue(queue, WorkerOptions::for_queue(queue), stopped).await;
             }));
         }
     }

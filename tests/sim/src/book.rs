@@ -3,7 +3,7 @@
 //! timestamps and the clock ([`Book::advance`]), so a simulator restarted on the same
 //! `state_dir` resumes where it was and re-sends what it had not delivered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use rand::Rng;
@@ -124,7 +124,11 @@ pub(crate) struct Delivery {
     pub in_flight: bool,
 }
 
-/// Everything the simulator must not forget.
+/// Everything the simulator must not forget. Payouts and deliveries are only ever appended,
+/// through [`Book::push_payout`] and [`Book::push_delivery`], and plans are set through
+/// [`Book::set_plan`], so that the lookups every request makes stay indexed (a load test
+/// creates hundreds of thousands of payouts; a scan per request would make the simulator, not
+/// the system under test, the bottleneck).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Book {
     pub next_d24_id: u64,
@@ -133,6 +137,20 @@ pub(crate) struct Book {
     /// Create requests received, by `provider|reference`.
     pub attempts: BTreeMap<String, u32>,
     pub deliveries: Vec<Delivery>,
+    #[serde(skip)]
+    index: Index,
+}
+
+/// Derived from the book (rebuilt on load).
+#[derive(Debug, Default)]
+struct Index {
+    by_id: HashMap<(Provider, String), usize>,
+    by_reference: HashMap<(Provider, String), Vec<usize>>,
+    /// Each payout's next planned step.
+    due: BTreeSet<(OffsetDateTime, usize)>,
+    delivery_at: HashMap<u64, usize>,
+    /// Deliveries still pending.
+    pending: BTreeSet<usize>,
 }
 
 pub(crate) fn attempt_key(provider: Provider, reference: &str) -> String {
@@ -164,7 +182,10 @@ impl Book {
     pub(crate) fn load(path: &Path) -> std::io::Result<Book> {
         match std::fs::read(path) {
             Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                let mut book: Book = serde_json::from_slice(&bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                book.reindex();
+                Ok(book)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
             Err(e) => Err(e),
@@ -190,18 +211,94 @@ impl Book {
         *self.attempts.entry(attempt_key(provider, reference)).or_default() += 1;
     }
 
+    fn reindex(&mut self) {
+        self.index = Index::default();
+        for i in 0..self.payouts.len() {
+            self.index_payout(i);
+        }
+        for i in 0..self.deliveries.len() {
+            self.index_delivery(i);
+        }
+    }
+
+    fn index_payout(&mut self, i: usize) {
+        let p = &self.payouts[i];
+        self.index.by_id.insert((p.provider, p.id.clone()), i);
+        self.index
+            .by_reference
+            .entry((p.provider, p.reference.clone()))
+            .or_default()
+            .push(i);
+        if let Some(step) = p.plan.first() {
+            self.index.due.insert((step.at, i));
+        }
+    }
+
+    fn index_delivery(&mut self, i: usize) {
+        let d = &self.deliveries[i];
+        self.index.delivery_at.insert(d.id, i);
+        if d.state == DeliveryState::Pending {
+            self.index.pending.insert(i);
+        }
+    }
+
+    /// Adds a payout; returns its index.
+    pub(crate) fn push_payout(&mut self, payout: Payout) -> usize {
+        self.payouts.push(payout);
+        let i = self.payouts.len() - 1;
+        self.index_payout(i);
+        i
+    }
+
+    /// Replaces payout `i`'s plan.
+    pub(crate) fn set_plan(&mut self, i: usize, plan: Vec<Step>) {
+        if let Some(step) = self.payouts[i].plan.first() {
+            self.index.due.remove(&(step.at, i));
+        }
+        if let Some(step) = plan.first() {
+            self.index.due.insert((step.at, i));
+        }
+        self.payouts[i].plan = plan;
+    }
+
+    fn push_delivery(&mut self, delivery: Delivery) {
+        self.deliveries.push(delivery);
+        self.index_delivery(self.deliveries.len() - 1);
+    }
+
+    /// The pending deliveries due at `now` and not being sent, marked as being sent.
+    pub(crate) fn take_due_deliveries(&mut self, now: OffsetDateTime) -> Vec<Delivery> {
+        let mut due = Vec::new();
+        for &i in &self.index.pending {
+            let d = &mut self.deliveries[i];
+            if !d.in_flight && d.next_at <= now {
+                d.in_flight = true;
+                due.push(d.clone());
+            }
+        }
+        due
+    }
+
+    /// A delivery that may not be sent (its URL is not on loopback).
+    pub(crate) fn refuse_delivery(&mut self, id: u64) {
+        if let Some(&i) = self.index.delivery_at.get(&id) {
+            self.deliveries[i].state = DeliveryState::Refused;
+            self.deliveries[i].in_flight = false;
+            self.index.pending.remove(&i);
+        }
+    }
+
     pub(crate) fn find(&self, provider: Provider, id: &str) -> Option<usize> {
-        self.payouts.iter().position(|p| p.provider == provider && p.id == id)
+        self.index.by_id.get(&(provider, id.to_owned())).copied()
     }
 
     /// Payouts for a reference, oldest first.
     pub(crate) fn by_reference(&self, provider: Provider, reference: &str) -> Vec<usize> {
-        self.payouts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.provider == provider && p.reference == reference)
-            .map(|(i, _)| i)
-            .collect()
+        self.index
+            .by_reference
+            .get(&(provider, reference.to_owned()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Applies every planned change that is due at `ctx.now`, in time order, and queues the
@@ -209,7 +306,10 @@ impl Book {
     /// Returns whether anything changed.
     pub(crate) fn advance(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let mut changed = false;
-        for i in 0..self.payouts.len() {
+        while let Some(&(at, i)) = self.index.due.first()
+            && at <= ctx.now
+        {
+            self.index.due.remove(&(at, i));
             loop {
                 let due = match self.payouts[i].plan.first() {
                     Some(step) if step.at <= ctx.now => self.payouts[i].plan.remove(0),
@@ -217,6 +317,9 @@ impl Book {
                 };
                 self.apply(i, due.change, due.at, ctx);
                 changed = true;
+            }
+            if let Some(next) = self.payouts[i].plan.first() {
+                self.index.due.insert((next.at, i));
             }
         }
         changed
@@ -305,10 +408,10 @@ impl Book {
         if duplicate {
             let mut copy = delivery.clone();
             copy.id = self.take_delivery_id();
-            self.deliveries.push(copy);
+            self.push_delivery(copy);
         }
         delivery.id = self.take_delivery_id();
-        self.deliveries.push(delivery);
+        self.push_delivery(delivery);
     }
 
     fn take_delivery_id(&mut self) -> u64 {
@@ -318,9 +421,10 @@ impl Book {
 
     /// Records one delivery attempt and plans the next if it failed.
     pub(crate) fn record_attempt(&mut self, id: u64, ok: bool, result: String, ctx: &Ctx<'_>) {
-        let Some(d) = self.deliveries.iter_mut().find(|d| d.id == id) else {
+        let Some(&i) = self.index.delivery_at.get(&id) else {
             return;
         };
+        let d = &mut self.deliveries[i];
         d.in_flight = false;
         d.attempts += 1;
         d.last_result = Some(result);
@@ -334,6 +438,9 @@ impl Book {
                 Provider::D24 | Provider::Onspot | Provider::Tupay => delays::D24_RETRY_GAP,
             };
             d.next_at = ctx.now + ctx.scaled(gap);
+        }
+        if d.state != DeliveryState::Pending {
+            self.index.pending.remove(&i);
         }
     }
 

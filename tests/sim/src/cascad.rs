@@ -694,7 +694,7 @@ fn do_create(sim: &Sim, headers: &HeaderMap, body: &[u8]) -> Result<Response, Re
         };
         let doc = invoice_doc(&payout).unwrap_or_default();
         tracing::info!(provider = %CASCAD, id = %payout.id, reference, "payout invoice created");
-        book.payouts.push(payout);
+        book.push_payout(payout);
         Ok(crate::sim::json_text(StatusCode::CREATED, doc))
     })
 }
@@ -722,7 +722,8 @@ async fn process(State(sim): State<Arc<Sim>>, headers: HeaderMap, Path(id): Path
                 );
             }
             let script = inv.script.clone();
-            book.payouts[i].plan = planned(&script, ctx.now, ctx);
+            let plan = planned(&script, ctx.now, ctx);
+            book.set_plan(i, plan);
             if let Detail::Cascad(inv) = &mut book.payouts[i].detail {
                 // Processing was asked for: it cannot be asked again.
                 inv.auto_process = true;

@@ -376,7 +376,7 @@ fn do_create(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         let id = book.next_d24_id(first_id);
         let status = if hold { D24State::OnHold } else { D24State::Pending };
         let plan = if hold { Vec::new() } else { plan(trigger, ctx.now, ctx) };
-        book.payouts.push(Payout {
+        book.push_payout(Payout {
             provider: p.name,
             id: id.clone(),
             reference: external_id.clone(),
@@ -541,7 +541,7 @@ fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             ));
         }
         let now = ctx.now;
-        book.payouts[i].plan.clear();
+        book.set_plan(i, Vec::new());
         book.apply(
             i,
             Change::D24 {
@@ -553,7 +553,8 @@ fn do_hold_or_release(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
         );
         if target == D24State::Pending {
             let trigger = Trigger::of(book.payouts[i].account_masked.as_deref());
-            book.payouts[i].plan = plan(trigger, now, ctx);
+            let steps = plan(trigger, now, ctx);
+            book.set_plan(i, steps);
         }
         Ok(status_body(&book.payouts[i]))
     })
@@ -594,7 +595,7 @@ fn do_cancel(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             ));
         }
         let now = ctx.now;
-        book.payouts[i].plan.clear();
+        book.set_plan(i, Vec::new());
         book.apply(
             i,
             Change::D24 {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::book::{Delivery, DeliveryState};
+use crate::book::Delivery;
 use crate::sim::Sim;
 
 /// Whether a notification URL points at this machine.
@@ -36,17 +36,7 @@ pub(crate) async fn run(sim: Arc<Sim>, client: reqwest::Client, mut stop: watch:
             _ = stop.changed() => break,
         }
         while sends.try_join_next().is_some() {}
-        let due: Vec<Delivery> = sim.read_book(|book, ctx| {
-            let now = ctx.now;
-            book.deliveries
-                .iter_mut()
-                .filter(|d| d.state == DeliveryState::Pending && !d.in_flight && d.next_at <= now)
-                .map(|d| {
-                    d.in_flight = true;
-                    d.clone()
-                })
-                .collect()
-        });
+        let due: Vec<Delivery> = sim.read_book(|book, ctx| book.take_due_deliveries(ctx.now));
         for d in due {
             sends.spawn(send(sim.clone(), client.clone(), d));
         }
@@ -57,12 +47,7 @@ pub(crate) async fn run(sim: Arc<Sim>, client: reqwest::Client, mut stop: watch:
 async fn send(sim: Arc<Sim>, client: reqwest::Client, d: Delivery) {
     if !is_loopback(&d.url) {
         tracing::warn!(provider = %d.provider, payout = %d.payout_id, "notification URL is not on loopback: not sent");
-        sim.with_book(|book, _| {
-            if let Some(x) = book.deliveries.iter_mut().find(|x| x.id == d.id) {
-                x.state = DeliveryState::Refused;
-                x.in_flight = false;
-            }
-        });
+        sim.with_book(|book, _| book.refuse_delivery(d.id));
         return;
     }
     let mut req = client

@@ -197,6 +197,18 @@ pub const MAX_TASK_DELAY: Duration = Duration::from_secs(900);
 pub trait TaskQueue: Send + Sync {
     /// Enqueues a task on its queue, delayed until `not_before` (as far as the queue allows).
     fn send(&self, envelope: &TaskEnvelope) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Enqueues several tasks, each on its own queue: one write on the embedded queue; a
+    /// backend without a batch sends them one by one. On an error some may have been sent
+    /// (consumers are idempotent, so sending them all again is safe).
+    fn send_batch(&self, envelopes: &[TaskEnvelope]) -> impl Future<Output = Result<(), QueueError>> + Send {
+        async move {
+            for envelope in envelopes {
+                self.send(envelope).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A handle to acknowledge or release a received message.
@@ -229,6 +241,26 @@ pub trait TaskSource: Send + Sync {
 
     /// Deletes a processed message.
     fn ack(&self, queue: QueueName, receipt: &Receipt) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Deletes several processed messages of `queue`: one write on the embedded queue. Returns
+    /// how many were still held by their receipts (a lapsed receipt deletes nothing).
+    fn ack_batch(
+        &self,
+        queue: QueueName,
+        receipts: &[Receipt],
+    ) -> impl Future<Output = Result<usize, QueueError>> + Send {
+        async move {
+            let mut held = 0;
+            for receipt in receipts {
+                match self.ack(queue, receipt).await {
+                    Ok(()) => held += 1,
+                    Err(QueueError::InvalidReceipt) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(held)
+        }
+    }
 
     /// Makes a message visible again after `delay` (a failed attempt).
     fn release(

@@ -173,18 +173,35 @@ impl IdempotencyRecord {
         self.expires_at > now
     }
 
+    /// The completed record a creation writes when its answer is known before the write (the
+    /// review decided in the same step): a replay is answered from it at once, and no
+    /// in-progress window exists.
+    pub fn completed(
+        merchant_id: MerchantId,
+        key: IdempotencyKey,
+        body_hash: String,
+        cashout_request_id: CashoutRequestId,
+        response: StoredResponse,
+        now: OffsetDateTime,
+    ) -> Self {
+        IdempotencyRecord {
+            merchant_id,
+            key,
+            body_hash,
+            cashout_request_id,
+            state: IdempotencyState::Completed { response },
+            expires_at: now + Self::TTL,
+        }
+    }
+
     /// What every store checks before [`CashoutStore::create_request`] writes: the record is
-    /// `request`'s (same id, same merchant) and in progress. Returns its `until`.
-    pub fn creation_until(&self, request: &CashoutRequest) -> Result<OffsetDateTime, StoreError> {
+    /// `request`'s (same id, same merchant). It may be in progress (the answer comes later,
+    /// [`CashoutStore::complete_idempotency`]) or completed with the answer.
+    pub fn check_creation(&self, request: &CashoutRequest) -> Result<(), StoreError> {
         if self.cashout_request_id != request.id() || &self.merchant_id != request.merchant_id() {
             return Err(StoreError::invalid("the idempotency record is not the request's"));
         }
-        match self.state {
-            IdempotencyState::InProgress { until } => Ok(until),
-            IdempotencyState::Completed { .. } => Err(StoreError::invalid(
-                "a creation writes an in-progress idempotency record",
-            )),
-        }
+        Ok(())
     }
 }
 
@@ -310,6 +327,16 @@ pub trait CashoutStore: Send + Sync {
 
     /// Marks an event published (idempotent).
     fn mark_published(&self, id: EventId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks several events published: one write on the embedded store; one by one elsewhere.
+    fn mark_published_batch(&self, ids: &[EventId]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for id in ids {
+                self.mark_published(*id).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// The request a provider payout belongs to.
     fn find_by_provider_reference(

@@ -521,7 +521,7 @@ impl CashoutStore for DynamoStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_versions(change, true)?;
-        idempotency.creation_until(&change.request)?;
+        idempotency.check_creation(&change.request)?;
         let now = to_ns(self.clock.now())?;
         let table = &*self.table;
         let id = change.request.id();

@@ -46,6 +46,34 @@ impl TaskQueue for SqliteStore {
         .await
         .map_err(queue_error)
     }
+
+    async fn send_batch(&self, envelopes: &[TaskEnvelope]) -> Result<(), QueueError> {
+        let rows = envelopes
+            .iter()
+            .map(|e| Ok((e.queue().as_str(), e.to_json(), to_ns(e.not_before)?)))
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map_err(queue_error)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn, inner| {
+            let now = to_ns(inner.clock.now())?;
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO queue (queue, body, sent_at, visible_at, receive_count)
+                     VALUES (?1, ?2, ?3, ?4, 0)",
+                )
+                .map_err(sql_error)?;
+            for (queue, body, not_before) in rows {
+                insert
+                    .execute(params![queue, body, now, not_before.max(now)])
+                    .map_err(sql_error)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(queue_error)
+    }
 }
 
 impl TaskSource for SqliteStore {
@@ -143,6 +171,25 @@ impl TaskSource for SqliteStore {
             return Err(QueueError::InvalidReceipt);
         }
         Ok(())
+    }
+
+    async fn ack_batch(&self, queue: QueueName, receipts: &[Receipt]) -> Result<usize, QueueError> {
+        let held = receipts.iter().map(parse_receipt).collect::<Result<Vec<_>, _>>()?;
+        if held.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn, _| {
+            let mut delete = conn
+                .prepare_cached("DELETE FROM queue WHERE id = ?1 AND queue = ?2 AND receive_count = ?3")
+                .map_err(sql_error)?;
+            let mut deleted = 0;
+            for (id, count) in held {
+                deleted += delete.execute(params![id, queue.as_str(), count]).map_err(sql_error)?;
+            }
+            Ok(deleted)
+        })
+        .await
+        .map_err(queue_error)
     }
 
     async fn release(&self, queue: QueueName, receipt: &Receipt, delay: Duration) -> Result<(), QueueError> {

@@ -235,13 +235,21 @@ impl CashoutStore for SqliteStore {
         released: &[InvoiceClaim],
     ) -> Result<CreateOutcome, StoreError> {
         check_change(change, true)?;
-        let until = idempotency.creation_until(&change.request)?;
+        idempotency.check_creation(&change.request)?;
+        let (state, until, response_status, response_body) = match &idempotency.state {
+            IdempotencyState::InProgress { until } => ("in_progress", Some(to_ns(*until)?), None, None),
+            IdempotencyState::Completed { response } => (
+                "completed",
+                None,
+                Some(i64::from(response.status)),
+                Some(response.body.clone()),
+            ),
+        };
         let request = RequestRow::of(&change.request)?;
         let events = change.events.iter().map(EventRow::of).collect::<Result<Vec<_>, _>>()?;
         let merchant = idempotency.merchant_id.to_string();
         let key = idempotency.key.to_string();
         let body_hash = idempotency.body_hash.clone();
-        let until = to_ns(until)?;
         let expires_at = to_ns(idempotency.expires_at)?;
         let keys = change.request.invoice_keys();
         let claimed_at = to_ns(change.request.updated_at())?;
@@ -293,10 +301,20 @@ impl CashoutStore for SqliteStore {
             insert_events(tx, &events)?;
             tx.prepare_cached(&format!(
                 "INSERT INTO idempotency ({IDEMPOTENCY_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, 'in_progress', ?5, NULL, NULL, ?6)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))
             .map_err(sql_error)?
-            .execute(params![merchant, key, body_hash, request.id, until, expires_at])
+            .execute(params![
+                merchant,
+                key,
+                body_hash,
+                request.id,
+                state,
+                until,
+                response_status,
+                response_body,
+                expires_at
+            ])
             .map_err(sql_error)?;
             tx.prepare_cached(
                 "DELETE FROM idempotency WHERE (merchant_id, key) IN (
@@ -542,6 +560,28 @@ impl CashoutStore for SqliteStore {
                 .map_err(sql_error)?;
             if found == 0 {
                 return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_published_batch(&self, ids: &[EventId]) -> Result<(), StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| Ok((id.cashout_request_id().to_string(), version_i64(id.sequence())?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn, _| {
+            let mut mark = conn
+                .prepare_cached("UPDATE events SET published = 1 WHERE request_id = ?1 AND sequence = ?2")
+                .map_err(sql_error)?;
+            for (request_id, sequence) in keys {
+                if mark.execute(params![request_id, sequence]).map_err(sql_error)? == 0 {
+                    return Err(StoreError::NotFound);
+                }
             }
             Ok(())
         })

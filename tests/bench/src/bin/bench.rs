@@ -11,15 +11,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cashout_bench::machine::Machine;
-use cashout_bench::{bench, footprint};
+use cashout_bench::{bench, footprint, sustained};
 use clap::Parser;
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about = "cashout's figures, each next to its ceiling")]
 struct Args {
-    /// Which benchmarks: api, webhooks, lifecycle, cost, footprint (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "api,webhooks,lifecycle,cost,footprint")]
+    /// Which benchmarks: sustained, api, webhooks, lifecycle, cost, footprint (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sustained,api,webhooks,lifecycle,cost,footprint"
+    )]
     only: Vec<String>,
     /// Seconds per API run (each concurrency runs the no-op route, then create).
     #[arg(long, default_value_t = 4)]
@@ -39,6 +43,18 @@ struct Args {
     /// Cashouts in the cost run (DynamoDB Local + moto).
     #[arg(long, default_value_t = 20)]
     cost_requests: usize,
+    /// Sustained scenario: creating clients (connections).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Sustained scenario: warm-up seconds before the measured window.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// Sustained scenario: seconds of the measured window (300 for the no-decay check).
+    #[arg(long, default_value_t = 30)]
+    window: u64,
+    /// Sustained scenario: the longest wait, after the load, for every owed webhook.
+    #[arg(long, default_value_t = 20)]
+    drain: u64,
     /// Where the JSON goes (default: target/bench/latest.json).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -85,6 +101,26 @@ async fn main() -> std::process::ExitCode {
             failed = true;
         }
     };
+
+    if wants("sustained") {
+        println!(
+            "\nSustained system: cashout-local (every worker, simulators) loaded from outside by {} clients; {} s warm-up, {} s window, drain up to {} s",
+            args.connections, args.warmup, args.window, args.drain
+        );
+        let options = sustained::SustainedOptions {
+            binary: cashout_bench::runner::default_binary(),
+            connections: args.connections,
+            warmup: Duration::from_secs(args.warmup),
+            window: Duration::from_secs(args.window),
+            drain: Duration::from_secs(args.drain),
+            log_dir: target_dir().join("bench").join("sustained"),
+        };
+        let r = sustained::sustained(&options).await;
+        if let Ok(f) = &r {
+            print_sustained(f);
+        }
+        report("sustained", r.map(|f| json!(f)));
+    }
 
     let mut create_ceiling = std::collections::HashMap::new();
     if wants("api") {
@@ -281,4 +317,48 @@ async fn main() -> std::process::ExitCode {
     } else {
         std::process::ExitCode::SUCCESS
     }
+}
+
+fn print_sustained(f: &sustained::SustainedFigure) {
+    println!(
+        "  creates: {:.0}/s accepted, {:.0}/s refused (429), {} errors; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+        f.creates_per_second,
+        f.refused_per_second,
+        f.create_errors,
+        f.create_latency.p50_ms,
+        f.create_p90_ms,
+        f.create_latency.p99_ms
+    );
+    println!(
+        "  deliveries: {:.0}/s in the window, {:.0}/s over the whole run; {} of {} owed delivered",
+        f.deliveries_per_second_window, f.deliveries_per_second_run, f.delivered, f.owed
+    );
+    println!(
+        "  backlog: {} webhooks at the end of the window, {} after the drain; drained {}",
+        f.backlog_at_window_end,
+        f.backlog_after_drain,
+        match f.drained_after_s {
+            Some(s) => format!("{s:.1} s after the load stopped"),
+            None => format!("NOT within {} s", f.drain_limit_s),
+        }
+    );
+    println!(
+        "  create → PAID webhook: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        f.create_to_paid.p50_ms, f.create_to_paid_p90_ms, f.create_to_paid.p99_ms, f.create_to_paid.max_ms
+    );
+    if let (Some(first), Some(last), Some(r)) = (
+        f.first_minute_deliveries_per_second,
+        f.last_minute_deliveries_per_second,
+        f.last_over_first,
+    ) {
+        println!("  decay: first minute {first:.0} deliveries/s, last minute {last:.0}/s (last / first {r:.2})");
+    }
+    println!(
+        "  ceilings, same run: store {:.0} creates/s from {} writers, disk {:.0} fdatasyncs/s; bare POSTs to the receiver {:.0}/s (deliveries / bare {:.2})",
+        f.store_ceiling.creates_per_second,
+        f.connections,
+        f.store_ceiling.fsyncs_per_second,
+        f.bare_posts_per_second,
+        f.deliveries_over_bare
+    );
 }
