@@ -19,6 +19,7 @@ use cashout_core::ports::{
     Clock, PayoutProvider, QueueName, Store, SystemClock, SystemIds, TaskQueue, TaskSource, WebhookSender,
 };
 use cashout_providers::{Providers, ProvidersConfig};
+use cashout_store::QueueInspect;
 use cashout_store::resources::{Definition, create_all, local_name};
 use cashout_store::sqlite::SqliteStore;
 use cashout_store::sqs::{QueueUrls, SqsQueue};
@@ -106,6 +107,10 @@ pub struct Args {
     /// Refuse private, loopback and link-local webhook endpoints (allowed by default locally).
     #[arg(long)]
     pub forbid_private_webhooks: bool,
+    /// Backpressure: answer creates `429 overloaded` (with `Retry-After`) while more than this
+    /// many tasks and events wait for the workers; 0 never pushes back.
+    #[arg(long, default_value_t = 5_000, env = "CASHOUT_MAX_BACKLOG")]
+    pub max_backlog: u64,
 }
 
 /// Why the runner could not start.
@@ -144,6 +149,7 @@ fn config(args: &Args, listen: SocketAddr) -> AppConfig {
     };
     config.review.auto_approve_limit = args.auto_approve_limit.into();
     config.allow_private_webhooks = !args.forbid_private_webhooks;
+    config.max_backlog = (args.max_backlog > 0).then_some(args.max_backlog);
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));
     config
 }
@@ -255,7 +261,7 @@ async fn serve<S, Q, P, W>(
 ) -> Result<(), RunError>
 where
     S: Store + 'static,
-    Q: TaskQueue + TaskSource + 'static,
+    Q: TaskQueue + TaskSource + QueueInspect + 'static,
     P: PayoutProvider + 'static,
     W: WebhookSender + 'static,
 {
@@ -287,6 +293,10 @@ where
         workers.push(tokio::spawn(async move {
             app.run_queue(queue, WorkerOptions::for_queue(queue), stopped).await
         }));
+    }
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move { watch_backlog(&app, stopped).await }));
     }
     let sweep_every = match args.schedule {
         Schedule::Local => Duration::from_secs(1),
@@ -322,6 +332,31 @@ where
         let _ = w.await;
     }
     Ok(())
+}
+
+/// How often the backlog is measured for the API's backpressure.
+const BACKLOG_EVERY: Duration = Duration::from_millis(200);
+
+/// Measures the work waiting (tasks visible in every queue, events waiting for the publisher)
+/// every [`BACKLOG_EVERY`] into the gauge the API's backpressure reads, until `stopped`.
+async fn watch_backlog<S, Q, P, W>(app: &App<S, Q, P, W>, mut stopped: watch::Receiver<bool>)
+where
+    Q: QueueInspect,
+{
+    loop {
+        let mut waiting = app.pipeline.events_waiting();
+        for queue in QueueName::ALL {
+            match app.queue.depth(queue).await {
+                Ok(depth) => waiting = waiting.saturating_add(depth.visible),
+                Err(e) => tracing::debug!(queue = %queue, error = %e, "could not measure the queue"),
+            }
+        }
+        app.pipeline.set_backlog(waiting);
+        tokio::select! {
+            () = tokio::time::sleep(BACKLOG_EVERY) => {}
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

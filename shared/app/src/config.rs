@@ -114,6 +114,10 @@ pub struct AppConfig {
     /// covers no Cascad service, so that a deployment that forgets it refuses Cascad requests
     /// at creation rather than paying them blind.
     pub coverage: Coverage,
+    /// Backpressure: creates are answered `429 overloaded` while more tasks than this wait in
+    /// the queues (as the runner's monitor last measured them). `None`: never (on AWS, where SQS
+    /// absorbs bursts and Lambda scales out, and the gauge is not measured).
+    pub max_backlog: Option<u64>,
 }
 
 impl Default for AppConfig {
@@ -135,6 +139,7 @@ impl Default for AppConfig {
             notification_base_url: None,
             sweep_batch: 100,
             coverage: Coverage::default(),
+            max_backlog: None,
         }
     }
 }

@@ -77,6 +77,17 @@ pub enum AppError {
     /// Another writer changed the request at the same moment, repeatedly.
     #[error("the cashout request changed concurrently; try again")]
     Contended,
+    /// More work is waiting than the workers can finish soon: the create is refused before
+    /// anything is written (backpressure); retry after `retry_after_s` seconds.
+    #[error("cashout has {backlog} tasks waiting (limit {limit}); retry in {retry_after_s} s")]
+    Overloaded {
+        /// Tasks waiting, as last measured.
+        backlog: u64,
+        /// The configured bound.
+        limit: u64,
+        /// The `Retry-After` answered.
+        retry_after_s: u64,
+    },
     /// A store failure.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -114,6 +125,7 @@ impl AppError {
             | AppError::IdempotencyInProgress
             | AppError::EndpointLimit(_)
             | AppError::Contended => 409,
+            AppError::Overloaded { .. } => 429,
             AppError::Store(StoreError::Invalid { .. }) => 400,
             AppError::Store(e) if e.class() == ErrorClass::Retryable => 503,
             AppError::Queue(QueueError::Unavailable { .. }) => 503,
@@ -149,6 +161,7 @@ impl AppError {
             AppError::IdempotencyMismatch => "idempotency_key_reused",
             AppError::IdempotencyInProgress => "idempotency_in_progress",
             AppError::Contended => "concurrent_update",
+            AppError::Overloaded { .. } => "overloaded",
             AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
             AppError::Store(_) | AppError::Queue(_) => "unavailable",
             AppError::Provider(_) => "provider_unavailable",
@@ -162,7 +175,10 @@ impl AppError {
             AppError::Store(e) => e.class() == ErrorClass::Retryable,
             AppError::Queue(e) => e.class() == ErrorClass::Retryable,
             AppError::Provider(e) => e.class() != ErrorClass::Permanent,
-            AppError::Contended | AppError::DispatchInProgress | AppError::IdempotencyInProgress => true,
+            AppError::Contended
+            | AppError::DispatchInProgress
+            | AppError::IdempotencyInProgress
+            | AppError::Overloaded { .. } => true,
             _ => false,
         }
     }

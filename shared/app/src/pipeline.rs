@@ -59,6 +59,13 @@ impl Pipeline {
         self.publisher.set(tx).ok().map(|()| rx)
     }
 
+    /// Events handed to the background publisher and not yet taken by it.
+    pub fn events_waiting(&self) -> u64 {
+        self.publisher
+            .get()
+            .map_or(0, |tx| (tx.max_capacity() - tx.capacity()) as u64)
+    }
+
     /// Sets the work waiting in the queues (tasks visible and not yet taken), as last measured
     /// by the runner's monitor.
     pub fn set_backlog(&self, tasks: u64) {
@@ -81,4 +88,25 @@ pub(crate) enum HandOff {
     /// The publisher's channel is full: the events not handed off stay unpublished in the
     /// store, and the sweep publishes them.
     Full,
+}
+
+impl<S, Q, P, W> crate::App<S, Q, P, W> {
+    /// Backpressure: refuses new work while the backlog measured last is over the configured
+    /// bound ([`crate::AppConfig::max_backlog`]), so that accepted work is work the workers
+    /// finish soon. A replay of an earlier create is refused too; the client retries it later
+    /// with the same key and gets the same answer.
+    pub(crate) fn admit(&self) -> Result<(), crate::AppError> {
+        let Some(limit) = self.config.max_backlog else {
+            return Ok(());
+        };
+        let backlog = self.pipeline.backlog();
+        if backlog <= limit {
+            return Ok(());
+        }
+        Err(crate::AppError::Overloaded {
+            backlog,
+            limit,
+            retry_after_s: 1,
+        })
+    }
 }

@@ -47,8 +47,8 @@ impl WorkerOptions {
     /// merchant's receiver and are the most numerous (four per request), so they get the most.
     pub fn for_queue(queue: QueueName) -> WorkerOptions {
         let (batch, concurrency) = match queue {
-            QueueName::Callbacks => (64, 256),
-            QueueName::Dispatch | QueueName::Poll | QueueName::ProviderEvents => (32, 64),
+            QueueName::Callbacks => (128, 1024),
+            QueueName::Dispatch | QueueName::Poll | QueueName::ProviderEvents => (64, 256),
         };
         WorkerOptions {
             batch,

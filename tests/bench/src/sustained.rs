@@ -243,7 +243,7 @@ pub async fn sustained(options: &SustainedOptions) -> Result<SustainedFigure, Be
         sim_url: sim.url(),
         backend: Backend::Embedded,
         operator_key: OPERATOR_KEY.into(),
-        rust_log: "info".into(),
+        rust_log: std::env::var("SUSTAINED_RUST_LOG").unwrap_or_else(|_| "info".into()),
         log_dir: options.log_dir.clone(),
         extra_args: Vec::new(),
     };

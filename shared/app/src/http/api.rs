@@ -175,7 +175,9 @@ pub struct RejectBody {
               (status = 400, body = Problem, description = "`invalid_header`: no or malformed `Idempotency-Key`"),
               (status = 403, body = Problem, description = "`forbidden`: an operator key cannot create"),
               (status = 409, body = Problem, description = "`invoice_in_use` (another request holds an invoice), `idempotency_in_progress` (the first request with this key is still being answered)"),
-              (status = 422, body = Problem, description = "`validation_failed` (with `errors`), `invalid_body`, `idempotency_key_reused`")),
+              (status = 422, body = Problem, description = "`validation_failed` (with `errors`), `invalid_body`, `idempotency_key_reused`"),
+              (status = 429, body = Problem, description = "`overloaded`: more work is waiting than the workers can finish soon (the runner's `--max-backlog`); nothing was written; retry after the `Retry-After` seconds",
+               headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub(crate) async fn create_cashout<
     S: Store + 'static,
@@ -190,6 +192,7 @@ pub(crate) async fn create_cashout<
 ) -> Result<Response, ApiError> {
     let bytes = body(bytes)?;
     let merchant = crate::access::require_merchant(&principal)?;
+    app.admit()?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
     let created = app.create_cashout(merchant, key, &bytes).await?;
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);

@@ -86,6 +86,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
             "the service could not complete the request; it is safe to retry".to_owned()
         };
+        let retry_after = match &e {
+            AppError::Overloaded { retry_after_s, .. } => HeaderValue::from_str(&retry_after_s.to_string()).ok(),
+            _ => None,
+        };
         let mut problem = Problem::new(status, e.code(), detail);
         match &e {
             AppError::Validation(errors) => problem.errors = serde_json::to_value(errors).ok(),
@@ -95,6 +99,10 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        problem.into_response()
+        let mut response = problem.into_response();
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
