@@ -47,6 +47,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         idempotency_key: Option<&str>,
         body: &[u8],
     ) -> Result<CreateResponse, AppError> {
+        self.admit()?;
         let key = idempotency_key.ok_or(AppError::BadHeader("the Idempotency-Key header is required"))?;
         let key = IdempotencyKey::new(key).map_err(|_| {
             AppError::BadHeader("the Idempotency-Key header must be 1 to 255 printable ASCII characters")

@@ -107,10 +107,11 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         };
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         loop {
-            let stopping = tokio::select! {
-                n = events.recv_many(&mut batch, PUBLISH_BATCH) => n == 0,
-                changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
-            };
+            let stopping = *shutdown.borrow()
+                || tokio::select! {
+                    n = events.recv_many(&mut batch, PUBLISH_BATCH) => n == 0,
+                    changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
+                };
             if stopping {
                 while let Ok(event) = events.try_recv() {
                     batch.push(event);

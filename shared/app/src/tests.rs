@@ -22,6 +22,7 @@ use cashout_store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::worker::WorkerOptions;
 use crate::{App, AppConfig, AppError, TaskOutcome};
 
 /// What the scripted provider does on the next create.
@@ -1024,6 +1025,37 @@ mod http_surface {
     }
 
     #[tokio::test]
+    async fn an_overloaded_pipeline_answers_429_with_retry_after_and_writes_nothing() {
+        let h = Harness::with(|c| c.max_backlog = Some(100)).await;
+        h.app.pipeline.set_backlog(101);
+        let body = serde_json::to_vec(&super::body("1000.00")).unwrap();
+        let response = finish(api_router(h.app.clone()))
+            .oneshot(post("/v1/cashout-requests", Some("sk_m1"), body.clone()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let (_, content_type, problem) = send(&h, post("/v1/cashout-requests", Some("sk_m1"), body.clone())).await;
+        assert_eq!(
+            (content_type.as_str(), problem["code"].as_str()),
+            ("application/problem+json", Some("overloaded"))
+        );
+        let page = h
+            .app
+            .list_cashouts(&super::merchant("m1"), None, None, None, None)
+            .await
+            .unwrap();
+        assert!(page.data.is_empty(), "a refused create writes nothing");
+        // At the bound, work is accepted again; the same key then creates the request.
+        h.app.pipeline.set_backlog(100);
+        let (status, _, created) = send(&h, post("/v1/cashout-requests", Some("sk_m1"), body)).await;
+        assert_eq!(
+            (status, created["status"].as_str()),
+            (StatusCode::CREATED, Some("APPROVED"))
+        );
+    }
+
+    #[tokio::test]
     async fn the_openapi_document_lists_every_route() {
         let h = Harness::new().await;
         let (status, _, doc) = send(&h, Request::get("/v1/openapi.json").body(Body::empty()).unwrap()).await;
@@ -1451,4 +1483,82 @@ async fn an_invoice_is_advanced_by_one_request_at_a_time() {
     // A replay of a create is still its first answer, never a conflict with itself.
     let replay = h.create_as_is("f", &only("INV-1")).await.unwrap();
     assert_eq!(id_of(&replay), f);
+}
+
+/// Waits for `done` (checked every few milliseconds), at most ten seconds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_publisher_and_the_workers_deliver_every_event_and_acknowledge_every_task() {
+    let h = Harness::new().await;
+    let m1 = merchant("m1");
+    h.app
+        .create_endpoint(&m1, br#"{"url":"https://hooks.example.com/cashout"}"#)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let publisher = tokio::spawn({
+        let (app, stopped) = (h.app.clone(), stopped.clone());
+        async move { app.run_publisher(stopped).await }
+    });
+    let callbacks = tokio::spawn({
+        let (app, stopped) = (h.app.clone(), stopped.clone());
+        async move {
+            app.run_queue(
+                QueueName::Callbacks,
+                WorkerOptions::for_queue(QueueName::Callbacks),
+                stopped,
+            )
+            .await;
+        }
+    });
+    // Twenty creates, each one write with two events (created, APPROVED), handed to the
+    // publisher rather than published before the answer.
+    for n in 0..20 {
+        h.create(&format!("k{n}"), &body("10.00")).await.unwrap();
+    }
+    eventually("40 deliveries", || h.app.sender.sent.lock().unwrap().len() >= 40).await;
+    stop.send(true).unwrap();
+    publisher.await.unwrap();
+    callbacks.await.unwrap();
+    assert_eq!(h.app.sender.sent.lock().unwrap().len(), 40, "each event once");
+    let unpublished = h
+        .app
+        .store
+        .unpublished_events(h.now() + time::Duration::hours(1), 100)
+        .await
+        .unwrap();
+    assert!(unpublished.is_empty(), "every event marked published: {unpublished:?}");
+    let depth = cashout_store::QueueInspect::depth(&*h.app.store, QueueName::Callbacks)
+        .await
+        .unwrap();
+    assert_eq!(depth.total(), 0, "every delivery task acknowledged: {depth:?}");
+}
+
+#[tokio::test]
+async fn events_the_publisher_cannot_take_are_left_to_the_sweep() {
+    let h = Harness::with(|c| c.outbox_lag = Duration::from_secs(5)).await;
+    h.app
+        .create_endpoint(&merchant("m1"), br#"{"url":"https://hooks.example.com/cashout"}"#)
+        .await
+        .unwrap();
+    // A publisher that has stopped (its channel is closed): the write path must not wait for
+    // it nor publish inline, and must not lose the events.
+    let (_stop, stopped) = tokio::sync::watch::channel(true);
+    h.app.run_publisher(stopped).await;
+    h.create("k1", &body("10.00")).await.unwrap();
+    assert!(
+        h.drain(QueueName::Callbacks).await.is_empty(),
+        "nothing published inline"
+    );
+    h.clock.advance(time::Duration::seconds(6));
+    h.app.sweep().await.unwrap();
+    let tasks = h.drain(QueueName::Callbacks).await;
+    assert_eq!(tasks.len(), 2, "the sweep published both events: {tasks:?}");
 }

@@ -192,7 +192,6 @@ pub(crate) async fn create_cashout<
 ) -> Result<Response, ApiError> {
     let bytes = body(bytes)?;
     let merchant = crate::access::require_merchant(&principal)?;
-    app.admit()?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
     let created = app.create_cashout(merchant, key, &bytes).await?;
     let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);

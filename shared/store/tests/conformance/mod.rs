@@ -95,6 +95,7 @@ macro_rules! store_suite {
             a_claim_is_taken_over_only_while_it_is_still_the_released_one,
             sixty_four_concurrent_creates_of_one_invoice_have_one_winner,
             five_hundred_invoices_are_claimed_all_or_nothing,
+            a_reviewed_creation_is_one_write_with_both_events_and_a_completed_record,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {
@@ -120,6 +121,7 @@ macro_rules! queue_suite {
             a_received_task_is_hidden_for_its_visibility_timeout_then_redelivered,
             a_released_task_comes_back_after_its_delay_with_its_receive_count,
             a_task_received_too_often_goes_to_the_dead_letter_queue,
+            a_batch_is_sent_to_each_task_s_queue_and_acknowledged_together,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

@@ -243,3 +243,40 @@ pub async fn a_task_received_too_often_goes_to_the_dead_letter_queue<Q: Queue>(e
     assert!(dead[0].receive_count >= max);
     assert_eq!(env.queue.depth(QueueName::Dispatch).await.unwrap().total(), 0);
 }
+
+pub async fn a_batch_is_sent_to_each_task_s_queue_and_acknowledged_together<Q: Queue>(env: QueueEnv<Q>) {
+    let dispatch = Task::Dispatch {
+        cashout_request_id: CashoutRequestId::from_uuid(uuid::Uuid::from_u128(77)),
+    };
+    let batch: Vec<TaskEnvelope> = (1..=5)
+        .map(|n| envelope(&env, poll_task(n), Duration::ZERO))
+        .chain([envelope(&env, dispatch, Duration::ZERO)])
+        .collect();
+    env.queue.send_batch(&batch).await.unwrap();
+    env.queue.send_batch(&[]).await.unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    eventually("the batch arrives", DEADLINE, || {
+        let (queue, got) = (env.queue.clone(), got.clone());
+        async move {
+            let more = queue.receive(QueueName::Poll, 10, LONG).await.unwrap();
+            let mut got = got.lock().unwrap();
+            got.extend(more);
+            (got.len() >= 5).then_some(())
+        }
+    })
+    .await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 5, "the dispatch task went to its own queue");
+    let receipts: Vec<Receipt> = got.iter().map(|m| m.receipt.clone()).collect();
+    assert_eq!(env.queue.ack_batch(QueueName::Poll, &receipts[..4]).await.unwrap(), 4);
+    // A receipt acknowledged already deletes nothing the second time.
+    assert_eq!(env.queue.ack_batch(QueueName::Poll, &receipts[3..]).await.unwrap(), 1);
+    assert_eq!(env.queue.ack_batch(QueueName::Poll, &[]).await.unwrap(), 0);
+    let depth = env.queue.depth(QueueName::Poll).await.unwrap();
+    assert_eq!(depth.total(), 0, "every message acknowledged: {depth:?}");
+    let dispatched = eventually("the dispatch task arrives", DEADLINE, || {
+        receive_one(&env.queue, QueueName::Dispatch, LONG)
+    })
+    .await;
+    env.queue.ack(QueueName::Dispatch, &dispatched.receipt).await.unwrap();
+}

@@ -912,3 +912,58 @@ pub async fn five_hundred_invoices_are_claimed_all_or_nothing<S: Store>(env: Sto
     let c = fx.create_invoices(&m, &second[..n - 1]);
     create(&env.store, &fx, &c).await;
 }
+
+pub async fn a_reviewed_creation_is_one_write_with_both_events_and_a_completed_record<S: Store>(env: StoreEnv<S>) {
+    let fx = fx(&env);
+    let m = merchant("clinic");
+    let created = fx.create(&m, 1);
+    let review = created.request.review(&ReviewPolicy::default(), fx.now()).unwrap();
+    let both = created.clone().then(review).unwrap();
+    let response = StoredResponse {
+        status: 201,
+        body: "{\"status\":\"APPROVED\"}".into(),
+    };
+    let record = IdempotencyRecord::completed(
+        m.clone(),
+        key("reviewed"),
+        "hash-r".into(),
+        both.request.id(),
+        response.clone(),
+        fx.now(),
+    );
+    assert_eq!(
+        env.store.create_request(&both, &record, &[]).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let stored = load(&env.store, both.request.id()).await;
+    assert_eq!((stored.status(), stored.version()), (CashoutStatus::Approved, 1));
+    let events = env.store.list_events(both.request.id()).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2]);
+    // A replay finds the answer at once.
+    let again = fx.create(&m, 1);
+    let replay = fx.idempotency(&again, "reviewed", "hash-r");
+    match env.store.create_request(&again, &replay, &[]).await.unwrap() {
+        CreateOutcome::Existing(found) => {
+            assert_eq!(found.state, IdempotencyState::Completed { response });
+            assert_eq!(found.cashout_request_id, both.request.id());
+        }
+        other => panic!("expected the first record, got {other:?}"),
+    }
+    // Both events are in the outbox, and leave it together.
+    let unpublished = env
+        .store
+        .unpublished_events(fx.now() + Duration::seconds(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(unpublished.len(), 2);
+    let ids: Vec<EventId> = unpublished.iter().map(|e| e.id).collect();
+    env.store.mark_published_batch(&ids).await.unwrap();
+    env.store.mark_published_batch(&ids).await.unwrap(); // idempotent
+    assert!(
+        env.store
+            .unpublished_events(fx.now() + Duration::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
