@@ -20,6 +20,7 @@ pub mod client;
 pub mod footprint;
 pub mod machine;
 pub mod metered;
+pub mod plots;
 pub mod receiver;
 pub mod runner;
 pub mod stats;

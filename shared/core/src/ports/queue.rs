@@ -243,7 +243,8 @@ pub trait TaskSource: Send + Sync {
     fn ack(&self, queue: QueueName, receipt: &Receipt) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Deletes several processed messages of `queue`: one write on the embedded queue. Returns
-    /// how many were still held by their receipts (a lapsed receipt deletes nothing).
+    /// how many the backend reports deleted (on SQLite a lapsed or repeated receipt deletes
+    /// nothing; SQS accepts a repeated delete of a receipt it issued).
     fn ack_batch(
         &self,
         queue: QueueName,

@@ -269,8 +269,10 @@ pub async fn a_batch_is_sent_to_each_task_s_queue_and_acknowledged_together<Q: Q
     assert_eq!(got.len(), 5, "the dispatch task went to its own queue");
     let receipts: Vec<Receipt> = got.iter().map(|m| m.receipt.clone()).collect();
     assert_eq!(env.queue.ack_batch(QueueName::Poll, &receipts[..4]).await.unwrap(), 4);
-    // A receipt acknowledged already deletes nothing the second time.
-    assert_eq!(env.queue.ack_batch(QueueName::Poll, &receipts[3..]).await.unwrap(), 1);
+    // Acknowledging again is harmless (SQLite reports the receipt as no longer held; SQS
+    // accepts a repeated delete of a receipt it issued).
+    let again = env.queue.ack_batch(QueueName::Poll, &receipts[3..]).await.unwrap();
+    assert!((1..=2).contains(&again), "{again}");
     assert_eq!(env.queue.ack_batch(QueueName::Poll, &[]).await.unwrap(), 0);
     let depth = env.queue.depth(QueueName::Poll).await.unwrap();
     assert_eq!(depth.total(), 0, "every message acknowledged: {depth:?}");

@@ -43,9 +43,14 @@ struct Args {
     /// Cashouts in the cost run (DynamoDB Local + moto).
     #[arg(long, default_value_t = 20)]
     cost_requests: usize,
-    /// Sustained scenario: creating clients (connections).
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
+    /// Sustained scenario: creating clients (connections), one run per value; the headline is
+    /// the run at 32 (or the last).
+    #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
+    connections: Vec<usize>,
+    /// Where the SVG charts of the sustained scenario go (default: `benchmarks/` next to
+    /// BENCHMARKS.md).
+    #[arg(long)]
+    charts: Option<PathBuf>,
     /// Sustained scenario: warm-up seconds before the measured window.
     #[arg(long, default_value_t = 10)]
     warmup: u64,
@@ -103,23 +108,40 @@ async fn main() -> std::process::ExitCode {
     };
 
     if wants("sustained") {
-        println!(
-            "\nSustained system: cashout-local (every worker, simulators) loaded from outside by {} clients; {} s warm-up, {} s window, drain up to {} s",
-            args.connections, args.warmup, args.window, args.drain
-        );
-        let options = sustained::SustainedOptions {
-            binary: cashout_bench::runner::default_binary(),
-            connections: args.connections,
-            warmup: Duration::from_secs(args.warmup),
-            window: Duration::from_secs(args.window),
-            drain: Duration::from_secs(args.drain),
-            log_dir: target_dir().join("bench").join("sustained"),
-        };
-        let r = sustained::sustained(&options).await;
-        if let Ok(f) = &r {
-            print_sustained(f);
+        let mut runs = Vec::new();
+        for &connections in &args.connections {
+            println!(
+                "\nSustained system: cashout-local (every worker) loaded from outside by {connections} clients; {} s warm-up, {} s window, drain up to {} s",
+                args.warmup, args.window, args.drain
+            );
+            let options = sustained::SustainedOptions {
+                binary: cashout_bench::runner::default_binary(),
+                connections,
+                warmup: Duration::from_secs(args.warmup),
+                window: Duration::from_secs(args.window),
+                drain: Duration::from_secs(args.drain),
+                log_dir: target_dir().join("bench").join(format!("sustained-{connections}")),
+            };
+            match sustained::sustained(&options).await {
+                Ok(f) => {
+                    print_sustained(&f);
+                    runs.push(f);
+                }
+                Err(e) => report(&format!("sustained_{connections}"), Err(e)),
+            }
         }
-        report("sustained", r.map(|f| json!(f)));
+        let headline = runs.iter().find(|r| r.connections == 32).or(runs.last()).cloned();
+        if let Some(headline) = headline {
+            let dir = args
+                .charts
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks"));
+            match cashout_bench::plots::write_charts(&dir, &runs, &headline) {
+                Ok(paths) => println!("  charts: {}", paths.join(", ")),
+                Err(e) => report("sustained_charts", Err(bench::BenchError(e.to_string()))),
+            }
+            report("sustained", Ok(json!({ "headline": headline, "runs": runs })));
+        }
     }
 
     let mut create_ceiling = std::collections::HashMap::new();
