@@ -575,7 +575,7 @@ pub struct Minimum {
 /// tenth of a receive (receives take up to 10 messages). The reversal watch after payment is
 /// reported apart.
 pub const MINIMUM: Minimum = Minimum {
-    wcu: 79.0,
+    wcu: 63.0,
     rcu: 17.0,
     sqs_requests: 16.8,
 };
