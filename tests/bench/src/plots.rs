@@ -50,13 +50,44 @@ pub fn write_charts(
         .collect())
 }
 
+type Chart<'a> = ChartContext<
+    'a,
+    SVGBackend<'a>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white chart with a caption, both axes from zero, described, with integer labels.
+fn chart<'a>(
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    caption: &str,
+    (max_x, max_y): (f64, f64),
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a>, String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
 fn legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
 }
 
 fn throughput_chart(path: &Path, runs: &[SustainedFigure]) -> Result<(), String> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let max_x = runs.iter().map(|r| r.connections).max().unwrap_or(1) as f64 * 1.1;
     let max_y = runs
         .iter()
@@ -69,24 +100,12 @@ fn throughput_chart(path: &Path, runs: &[SustainedFigure]) -> Result<(), String>
         })
         .fold(1.0f64, f64::max)
         * 1.15;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Sustained load: throughput against creating clients",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("creating clients (connections)")
-        .y_desc("per second")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let mut chart = chart(
+        &root,
+        "Sustained load: throughput against creating clients",
+        (max_x, max_y),
+        ("creating clients (connections)", "per second"),
+    )?;
     let series = |f: fn(&SustainedFigure) -> f64| runs.iter().map(move |r| (r.connections as f64, f(r)));
     for (name, color, f) in [
         (
@@ -124,7 +143,6 @@ fn throughput_chart(path: &Path, runs: &[SustainedFigure]) -> Result<(), String>
 
 fn timeline_chart(path: &Path, f: &SustainedFigure) -> Result<(), String> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let max_x = f.series.len().max(1) as f64;
     let max_y = f
         .series
@@ -132,27 +150,16 @@ fn timeline_chart(path: &Path, f: &SustainedFigure) -> Result<(), String> {
         .map(|s| s.creates.max(s.deliveries) as f64)
         .fold(1.0, f64::max)
         * 1.15;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{} clients: {} s warm-up, {} s window, then the drain",
-                f.connections, f.warmup_s, f.window_s
-            ),
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds since the load started")
-        .y_desc("per second")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let caption = format!(
+        "{} clients: {} s warm-up, {} s window, then the drain",
+        f.connections, f.warmup_s, f.window_s
+    );
+    let mut chart = chart(
+        &root,
+        &caption,
+        (max_x, max_y),
+        ("seconds since the load started", "per second"),
+    )?;
     let webhooks_owed = f.series.iter().map(|s| (s.t as f64, (s.creates * 4) as f64));
     for (name, color, points) in [
         (
@@ -199,30 +206,18 @@ fn timeline_chart(path: &Path, f: &SustainedFigure) -> Result<(), String> {
 
 fn latency_chart(path: &Path, f: &SustainedFigure) -> Result<(), String> {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let sample = &f.create_to_paid_sample_ms;
     let max_x = sample.last().copied().unwrap_or(1.0).max(1.0) * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "Create call → its PAID webhook, {} clients (p50 {:.0} ms, p99 {:.0} ms)",
-                f.connections, f.create_to_paid.p50_ms, f.create_to_paid.p99_ms
-            ),
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..max_x, 0f64..100f64)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("milliseconds")
-        .y_desc("% of requests at most this long")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let caption = format!(
+        "Create call → its PAID webhook, {} clients (p50 {:.0} ms, p99 {:.0} ms)",
+        f.connections, f.create_to_paid.p50_ms, f.create_to_paid.p99_ms
+    );
+    let mut chart = chart(
+        &root,
+        &caption,
+        (max_x, 100.0),
+        ("milliseconds", "% of requests at most this long"),
+    )?;
     let n = sample.len().max(1) as f64;
     chart
         .draw_series(LineSeries::new(
