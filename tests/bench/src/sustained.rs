@@ -55,6 +55,9 @@ pub struct SustainedOptions {
     pub drain: Duration,
     /// Where the runner's log goes.
     pub log_dir: PathBuf,
+    /// `cashout-local --schedule` (`local`: polls after 1 s and the reversal watch every 10 s for
+    /// a minute, as a user's run; `production`: the deployed schedule).
+    pub schedule: String,
 }
 
 /// One second of the run.
@@ -245,7 +248,7 @@ pub async fn sustained(options: &SustainedOptions) -> Result<SustainedFigure, Be
         operator_key: OPERATOR_KEY.into(),
         rust_log: std::env::var("SUSTAINED_RUST_LOG").unwrap_or_else(|_| "info".into()),
         log_dir: options.log_dir.clone(),
-        extra_args: Vec::new(),
+        extra_args: vec!["--schedule".into(), options.schedule.clone()],
     };
     let runner = spec.start(MERCHANT, MERCHANT_KEY, 0).map_err(BenchError)?;
     let api = Api::new(&runner.base);

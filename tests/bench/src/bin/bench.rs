@@ -47,6 +47,9 @@ struct Args {
     /// the run at 32 (or the last).
     #[arg(long, value_delimiter = ',', default_value = "8,32,64")]
     connections: Vec<usize>,
+    /// Sustained scenario: the runner's `--schedule` (local or production).
+    #[arg(long, default_value = "local")]
+    schedule: String,
     /// Where the SVG charts of the sustained scenario go (default: `benchmarks/` next to
     /// BENCHMARKS.md).
     #[arg(long)]
@@ -121,6 +124,7 @@ async fn main() -> std::process::ExitCode {
                 window: Duration::from_secs(args.window),
                 drain: Duration::from_secs(args.drain),
                 log_dir: target_dir().join("bench").join(format!("sustained-{connections}")),
+                schedule: args.schedule.clone(),
             };
             match sustained::sustained(&options).await {
                 Ok(f) => {
