@@ -52,28 +52,13 @@ impl<S, Q: TaskQueue, P, W> App<S, Q, P, W> {
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// Publishes committed events: one delivery task per subscribed endpoint, then the event is
-    /// marked published. Failures are logged; unpublished events are republished by the sweep.
+    /// marked published, through the background publisher where one runs, inline otherwise.
+    /// Failures are logged; unpublished events are republished by the sweep.
     pub(crate) async fn publish(&self, events: &[StatusEvent]) {
         match self.pipeline.hand_off(events) {
-            HandOff::Queued => return,
-            HandOff::Full => {
-                tracing::debug!("the publisher is full; the sweep will publish the rest");
-                return;
-            }
-            HandOff::NoPublisher => {}
-        }
-        let Some(first) = events.first() else { return };
-        let endpoints = match self.store.list_endpoints(&first.merchant_id).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not list endpoints; the outbox sweep will publish later");
-                return;
-            }
-        };
-        for event in events {
-            if let Err(e) = self.fan_out(event, &endpoints).await {
-                tracing::warn!(event_id = %event.id, error = %e, "could not publish an event; the outbox sweep will retry");
-            }
+            HandOff::Queued => {}
+            HandOff::Full => tracing::debug!("the publisher is full; the sweep will publish the rest"),
+            HandOff::NoPublisher => self.publish_batch(events).await,
         }
     }
 

@@ -38,8 +38,8 @@ impl Pipeline {
         let _ = tokio::time::timeout(max_wait, self.wake[Self::slot(queue)].notified()).await;
     }
 
-    /// Hands committed events to the background publisher, if one runs. `false`: none runs, or
-    /// its channel is full (the caller publishes inline, or leaves the rest to the sweep).
+    /// Hands committed events to the background publisher, if one runs (see [`HandOff`] for
+    /// what the caller does otherwise).
     pub(crate) fn hand_off(&self, events: &[StatusEvent]) -> HandOff {
         let Some(tx) = self.publisher.get() else {
             return HandOff::NoPublisher;

@@ -2,13 +2,12 @@
 //! receive a batch, run each task, acknowledge what succeeded, release what failed with a
 //! back-off (the queue dead-letters it after its redrive limit). Also the periodic sweep.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cashout_core::ports::{
     PayoutProvider, QueueName, Receipt, ReceivedTask, Store, TaskQueue, TaskSource, WebhookSender,
 };
-use std::sync::Arc;
-
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
