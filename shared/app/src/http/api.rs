@@ -11,14 +11,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, InvoiceId};
-use cashout_core::ports::{HoldAction, PayoutProvider, Store, TaskQueue};
+use cashout_core::ports::HoldAction;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::App;
 use crate::endpoints::NewEndpoint;
 use crate::error::AppError;
+use crate::http::HttpApp;
 use crate::http::problem::{ApiError, Problem};
 use crate::views::{
     AttemptPage, CashoutRequestPage, CashoutRequestView, EndpointList, EndpointView, EventList, PayoutMethodList,
@@ -30,16 +30,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The authenticated caller.
 pub struct Caller(pub Principal);
 
-impl<S, Q, P, W> FromRequestParts<App<S, Q, P, W>> for Caller
-where
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
-{
+impl<A: HttpApp> FromRequestParts<A> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App<S, Q, P, W>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &A) -> Result<Self, Self::Rejection> {
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -47,7 +41,7 @@ where
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError(AppError::Unauthorized))?;
-        Ok(Caller(app.authenticate(key).await?))
+        Ok(Caller(app.app().authenticate(key).await?))
     }
 }
 
@@ -179,17 +173,13 @@ pub struct RejectBody {
               (status = 429, body = Problem, description = "`overloaded`: more work is waiting than the workers can finish soon (the runner's `--max-backlog`); nothing was written; retry after the `Retry-After` seconds",
                headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
-pub(crate) async fn create_cashout<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn create_cashout<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let bytes = body(bytes)?;
     let merchant = crate::access::require_merchant(&principal)?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
@@ -212,16 +202,12 @@ pub(crate) async fn create_cashout<
     responses((status = 200, body = CashoutRequestPage), (status = 400, body = Problem, description = "`invalid_parameter`: malformed parameter, or an operator without `merchant_id`"),
               (status = 403, body = Problem, description = "`forbidden`: a merchant key naming another merchant")),
     security(("bearer" = [])))]
-pub(crate) async fn list_cashouts<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn list_cashouts<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Params(params): Params<ListParams>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let page = app
         .list_cashouts(
             &principal,
@@ -238,16 +224,12 @@ pub(crate) async fn list_cashouts<
 #[utoipa::path(get, path = "/v1/cashout-requests/{id}", tag = "cashout requests",
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn get_cashout<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn get_cashout<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.get_cashout(&principal, cashout_id(&id)?).await?,
@@ -258,16 +240,12 @@ pub(crate) async fn get_cashout<
 #[utoipa::path(get, path = "/v1/cashout-requests/{id}/events", tag = "cashout requests",
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = EventList), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn list_events<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn list_events<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.list_events(&principal, cashout_id(&id)?).await?,
@@ -281,16 +259,12 @@ pub(crate) async fn list_events<
               (status = 409, body = Problem, description = "`not_cancellable`, `dispatch_in_progress`, `provider_holds_payout`, `concurrent_update`"),
               (status = 502, body = Problem, description = "`provider_unavailable`: the provider refused the cancel")),
     security(("bearer" = [])))]
-pub(crate) async fn cancel<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn cancel<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(StatusCode::OK, &app.cancel(&principal, cashout_id(&id)?).await?))
 }
 
@@ -300,16 +274,12 @@ pub(crate) async fn cancel<
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "hold_refused: the provider has no hold, the payout is past it, or the request is not PENDING_PAYMENT"), (status = 502, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn hold<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn hold<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.set_hold(&principal, cashout_id(&id)?, HoldAction::Hold).await?,
@@ -321,16 +291,12 @@ pub(crate) async fn hold<
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "hold_refused"), (status = 502, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn release<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn release<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.set_hold(&principal, cashout_id(&id)?, HoldAction::Release).await?,
@@ -342,16 +308,12 @@ pub(crate) async fn release<
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn approve<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn approve<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(StatusCode::OK, &app.approve(&principal, cashout_id(&id)?).await?))
 }
 
@@ -360,17 +322,13 @@ pub(crate) async fn approve<
     params(("id" = String, Path, description = "Request id")), request_body = RejectBody,
     responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn reject<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn reject<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let bytes = body(bytes)?;
     let id = cashout_id(&id)?;
     let input: RejectBody = serde_json::from_slice(&bytes).map_err(AppError::from)?;
@@ -382,16 +340,12 @@ pub(crate) async fn reject<
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn retry<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn retry<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(StatusCode::OK, &app.retry(&principal, cashout_id(&id)?).await?))
 }
 
@@ -400,16 +354,12 @@ pub(crate) async fn retry<
     params(("id" = String, Path, description = "Request id")),
     responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn resolve_attention<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn resolve_attention<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.resolve_attention(&principal, cashout_id(&id)?).await?,
@@ -421,16 +371,12 @@ pub(crate) async fn resolve_attention<
     params(("id" = String, Path, description = "Request id"), ("invoice_id" = String, Path, description = "Invoice id")),
     responses((status = 200, body = CashoutRequestView), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn exclude_invoice<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn exclude_invoice<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments((id, invoice)): Segments<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let invoice = InvoiceId::new(invoice).map_err(|_| ApiError(AppError::NotFound))?;
     Ok(json(
         StatusCode::OK,
@@ -442,16 +388,12 @@ pub(crate) async fn exclude_invoice<
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = NewEndpoint,
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 409, body = Problem, description = "`endpoint_limit_reached`: the merchant has 20 endpoints"), (status = 201, body = EndpointView), (status = 400, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub(crate) async fn create_endpoint<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn create_endpoint<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let bytes = body(bytes)?;
     Ok(json(
         StatusCode::CREATED,
@@ -462,15 +404,11 @@ pub(crate) async fn create_endpoint<
 /// The merchant's endpoints.
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointList)), security(("bearer" = [])))]
-pub(crate) async fn list_endpoints<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn list_endpoints<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(StatusCode::OK, &app.list_endpoints(&principal).await?))
 }
 
@@ -478,16 +416,12 @@ pub(crate) async fn list_endpoints<
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn get_endpoint<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn get_endpoint<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.get_endpoint(&principal, endpoint_id(&id)?).await?,
@@ -498,16 +432,12 @@ pub(crate) async fn get_endpoint<
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn delete_endpoint<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn delete_endpoint<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     app.delete_endpoint(&principal, endpoint_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -516,16 +446,12 @@ pub(crate) async fn delete_endpoint<
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn rotate_secret<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn rotate_secret<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.rotate_endpoint_secret(&principal, endpoint_id(&id)?).await?,
@@ -536,17 +462,13 @@ pub(crate) async fn rotate_secret<
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id"), PageParams),
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = AttemptPage), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn list_attempts<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn list_attempts<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
     Params(params): Params<PageParams>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     Ok(json(
         StatusCode::OK,
         &app.list_attempts(&principal, endpoint_id(&id)?, params.limit, params.cursor)
@@ -558,16 +480,12 @@ pub(crate) async fn list_attempts<
 #[utoipa::path(post, path = "/v1/events/{event_id}/redeliver", tag = "webhooks",
     params(("event_id" = String, Path, description = "Event id (evt_…)")),
     responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 202), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn redeliver<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: Send + Sync + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn redeliver<A: HttpApp>(
+    State(app): State<A>,
     Caller(principal): Caller,
     Segments(event_id): Segments<String>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let event_id: EventId = event_id.parse().map_err(|_| ApiError(AppError::NotFound))?;
     let queued = app.redeliver(&principal, event_id).await?;
     Ok(json(
@@ -579,16 +497,12 @@ pub(crate) async fn redeliver<
 /// Providers able to pay, with the beneficiary fields each requires.
 #[utoipa::path(get, path = "/v1/payout-methods", tag = "payout methods", params(MethodParams),
     responses((status = 200, body = PayoutMethodList), (status = 400, body = Problem)), security(("bearer" = [])))]
-pub(crate) async fn payout_methods<
-    S: Store + 'static,
-    Q: Send + Sync + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn payout_methods<A: HttpApp>(
+    State(app): State<A>,
     Caller(_): Caller,
     Params(params): Params<MethodParams>,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let methods = app
         .payout_methods(&params.country, &params.currency, params.amount.as_deref())
         .await?;
@@ -596,49 +510,40 @@ pub(crate) async fn payout_methods<
 }
 
 /// The router of the merchant and operator API, with its OpenAPI document.
-pub fn api_router<S, Q, P, W>(app: App<S, Q, P, W>) -> Router
-where
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
-{
+pub fn api_router<A: HttpApp>(app: A) -> Router {
     Router::new()
         .route(
             "/v1/cashout-requests",
-            post(create_cashout::<S, Q, P, W>).get(list_cashouts::<S, Q, P, W>),
+            post(create_cashout::<A>).get(list_cashouts::<A>),
         )
-        .route("/v1/cashout-requests/{id}", get(get_cashout::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/events", get(list_events::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/cancel", post(cancel::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/approve", post(approve::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/reject", post(reject::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/retry", post(retry::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/hold", post(hold::<S, Q, P, W>))
-        .route("/v1/cashout-requests/{id}/release", post(release::<S, Q, P, W>))
+        .route("/v1/cashout-requests/{id}", get(get_cashout::<A>))
+        .route("/v1/cashout-requests/{id}/events", get(list_events::<A>))
+        .route("/v1/cashout-requests/{id}/cancel", post(cancel::<A>))
+        .route("/v1/cashout-requests/{id}/approve", post(approve::<A>))
+        .route("/v1/cashout-requests/{id}/reject", post(reject::<A>))
+        .route("/v1/cashout-requests/{id}/retry", post(retry::<A>))
+        .route("/v1/cashout-requests/{id}/hold", post(hold::<A>))
+        .route("/v1/cashout-requests/{id}/release", post(release::<A>))
         .route(
             "/v1/cashout-requests/{id}/resolve-attention",
-            post(resolve_attention::<S, Q, P, W>),
+            post(resolve_attention::<A>),
         )
         .route(
             "/v1/cashout-requests/{id}/invoices/{invoice_id}/exclude",
-            post(exclude_invoice::<S, Q, P, W>),
+            post(exclude_invoice::<A>),
         )
         .route(
             "/v1/webhook-endpoints",
-            post(create_endpoint::<S, Q, P, W>).get(list_endpoints::<S, Q, P, W>),
+            post(create_endpoint::<A>).get(list_endpoints::<A>),
         )
         .route(
             "/v1/webhook-endpoints/{id}",
-            get(get_endpoint::<S, Q, P, W>).delete(delete_endpoint::<S, Q, P, W>),
+            get(get_endpoint::<A>).delete(delete_endpoint::<A>),
         )
-        .route(
-            "/v1/webhook-endpoints/{id}/rotate-secret",
-            post(rotate_secret::<S, Q, P, W>),
-        )
-        .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<S, Q, P, W>))
-        .route("/v1/events/{event_id}/redeliver", post(redeliver::<S, Q, P, W>))
-        .route("/v1/payout-methods", get(payout_methods::<S, Q, P, W>))
+        .route("/v1/webhook-endpoints/{id}/rotate-secret", post(rotate_secret::<A>))
+        .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<A>))
+        .route("/v1/events/{event_id}/redeliver", post(redeliver::<A>))
+        .route("/v1/payout-methods", get(payout_methods::<A>))
         .route("/v1/openapi.json", get(crate::http::openapi::serve))
         .with_state(app)
 }

@@ -14,8 +14,45 @@ use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
 
 pub use api::{MAX_BODY_BYTES, api_router};
+use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
 pub use problem::{ApiError, Problem};
 pub use webhooks::webhooks_router;
+
+/// What the HTTP handlers need of an [`App`](crate::App), named once: a store, a task queue, the
+/// payout providers (a cancel, a reject or a hold asks them first) and any webhook sender (the
+/// API sends none itself, so its function passes `()`). Every handler and router takes one type
+/// parameter bounded by this instead of the four ports with their bounds; every `App` whose
+/// ports fit implements it.
+pub trait HttpApp: Clone + Send + Sync + 'static {
+    /// The store.
+    type Store: Store + 'static;
+    /// The task queue.
+    type Queue: TaskQueue + 'static;
+    /// The payout providers.
+    type Provider: PayoutProvider + 'static;
+    /// The webhook sender (unused by the handlers).
+    type Sender: Send + Sync + 'static;
+
+    /// The app itself, with its ports' types known to the handlers.
+    fn app(&self) -> &crate::App<Self::Store, Self::Queue, Self::Provider, Self::Sender>;
+}
+
+impl<S, Q, P, W> HttpApp for crate::App<S, Q, P, W>
+where
+    S: Store + 'static,
+    Q: TaskQueue + 'static,
+    P: PayoutProvider + 'static,
+    W: Send + Sync + 'static,
+{
+    type Store = S;
+    type Queue = Q;
+    type Provider = P;
+    type Sender = W;
+
+    fn app(&self) -> &Self {
+        self
+    }
+}
 
 /// The layers every cashout HTTP surface shares: a 1 MiB body limit, request tracing (no
 /// headers, so no keys, are logged), and problem answers for unknown routes and methods.

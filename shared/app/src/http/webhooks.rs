@@ -6,11 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cashout_core::ports::{InboundNotification, PayoutProvider, Store, TaskQueue};
+use cashout_core::ports::InboundNotification;
 use cashout_core::provider::ProviderName;
 
-use crate::App;
 use crate::error::AppError;
+use crate::http::HttpApp;
 use crate::http::problem::ApiError;
 
 /// Receives a provider notification. 200 once it is safely queued; 4xx when it does not parse or
@@ -19,17 +19,13 @@ use crate::http::problem::ApiError;
     params(("provider" = String, Path, description = "d24, onspot, tupay or cascad")),
     request_body(content = String, description = "D24 family: form-urlencoded; Cascad: JSON:API with X-Signature"),
     responses((status = 200), (status = 400, body = crate::http::problem::Problem), (status = 404, body = crate::http::problem::Problem)))]
-pub(crate) async fn provider_notification<
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
->(
-    State(app): State<App<S, Q, P, W>>,
+pub(crate) async fn provider_notification<A: HttpApp>(
+    State(app): State<A>,
     Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let app = app.app();
     let provider: ProviderName = provider.parse().map_err(|_| ApiError(AppError::NotFound))?;
     let headers = headers
         .iter()
@@ -47,14 +43,8 @@ pub(crate) async fn provider_notification<
 }
 
 /// The router of the provider-webhooks function.
-pub fn webhooks_router<S, Q, P, W>(app: App<S, Q, P, W>) -> Router
-where
-    S: Store + 'static,
-    Q: TaskQueue + 'static,
-    P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
-{
+pub fn webhooks_router<A: HttpApp>(app: A) -> Router {
     Router::new()
-        .route("/webhooks/{provider}", post(provider_notification::<S, Q, P, W>))
+        .route("/webhooks/{provider}", post(provider_notification::<A>))
         .with_state(app)
 }
