@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use cashout_core::auth::Principal;
+use cashout_core::event::StatusEvent;
 use cashout_core::ids::{EndpointId, EventId};
 use cashout_core::ports::{OutgoingWebhook, Store, Task, TaskQueue, WebhookSender};
 use cashout_core::signing::{headers, webhook_signature_header};
-use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, excerpt};
+use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, WebhookEndpoint, excerpt};
 
 use crate::App;
 use crate::access::require_merchant;
@@ -53,65 +54,10 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         }
 
-        let body = event.webhook_body();
-        let msg_id = event_id.to_string();
-        let timestamp = now.unix_timestamp();
-        let signature = webhook_signature_header(&endpoint.signing_secrets(now), &msg_id, timestamp, body.as_bytes())
-            .map_err(|e| AppError::Internal(format!("signing a webhook: {e}")))?;
-        let request = OutgoingWebhook {
-            url: endpoint.url.clone(),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("user-agent".into(), USER_AGENT.into()),
-                (headers::WEBHOOK_ID.into(), msg_id),
-                (headers::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
-                (headers::WEBHOOK_SIGNATURE.into(), signature),
-            ],
-            body,
-        };
-
-        let mut retry_after = None;
-        match self.sender.send(&request).await {
-            Ok(response) => {
-                record.status_code = Some(response.status);
-                record.duration_ms = u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX);
-                record.response_excerpt = Some(excerpt(&response.body_excerpt));
-                record.outcome = match response.status {
-                    200..=299 => AttemptOutcome::Delivered,
-                    410 => AttemptOutcome::Gone,
-                    _ => AttemptOutcome::Failed,
-                };
-                retry_after = response.retry_after;
-            }
-            Err(e) => {
-                record.duration_ms = u64::try_from(e.elapsed.as_millis()).unwrap_or(u64::MAX);
-                record.response_excerpt = Some(excerpt(&e.message));
-                record.outcome = AttemptOutcome::Failed;
-            }
-        }
-
-        let mut next = None;
-        if record.outcome == AttemptOutcome::Failed {
-            let random = self.ids.secret_bytes();
-            let jitter = u32::from(u16::from_be_bytes([random[0], random[1]]) % 1001);
-            match self.config.webhook_retries.next_delay(attempt, retry_after, jitter) {
-                Some(delay) => {
-                    record.next_attempt_at = Some(later(now, delay));
-                    next = Some(delay);
-                }
-                None => record.outcome = AttemptOutcome::Exhausted,
-            }
-        }
-        tracing::Span::current().record("attempt", attempt);
-        match record.outcome {
-            AttemptOutcome::Delivered => tracing::debug!(status = ?record.status_code, "delivered"),
-            AttemptOutcome::Exhausted => {
-                tracing::warn!(status = ?record.status_code, "delivery exhausted its retries; dead-lettered (replay with /v1/events/{{id}}/redeliver)")
-            }
-            _ => {
-                tracing::info!(status = ?record.status_code, outcome = ?record.outcome, "delivery not accepted")
-            }
-        }
+        let request = signed_request(&endpoint, &event, now)?;
+        let retry_after = self.send_and_record(&request, &mut record).await;
+        let next = self.next_attempt(&mut record, retry_after);
+        log_outcome(&record);
         self.store.record_attempt(&record).await?;
 
         if record.outcome == AttemptOutcome::Gone {
@@ -132,6 +78,93 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .await?;
         }
         Ok(TaskOutcome::Done)
+    }
+
+    /// Sends the request and records what came back in `record`; the receiver's `Retry-After`,
+    /// if it gave one.
+    async fn send_and_record(&self, request: &OutgoingWebhook, record: &mut DeliveryAttempt) -> Option<Duration> {
+        match self.sender.send(request).await {
+            Ok(response) => {
+                record.status_code = Some(response.status);
+                record.duration_ms = u64::try_from(response.elapsed.as_millis()).unwrap_or(u64::MAX);
+                record.response_excerpt = Some(excerpt(&response.body_excerpt));
+                record.outcome = match response.status {
+                    200..=299 => AttemptOutcome::Delivered,
+                    410 => AttemptOutcome::Gone,
+                    _ => AttemptOutcome::Failed,
+                };
+                response.retry_after
+            }
+            Err(e) => {
+                record.duration_ms = u64::try_from(e.elapsed.as_millis()).unwrap_or(u64::MAX);
+                record.response_excerpt = Some(excerpt(&e.message));
+                record.outcome = AttemptOutcome::Failed;
+                None
+            }
+        }
+    }
+}
+
+impl<S, Q, P, W> App<S, Q, P, W> {
+    /// After a failed attempt: when the next one is due (recorded in `record`), or, past the
+    /// schedule, the attempt becomes `Exhausted` and `None` comes back.
+    fn next_attempt(&self, record: &mut DeliveryAttempt, retry_after: Option<Duration>) -> Option<Duration> {
+        if record.outcome != AttemptOutcome::Failed {
+            return None;
+        }
+        let random = self.ids.secret_bytes();
+        let jitter = u32::from(u16::from_be_bytes([random[0], random[1]]) % 1001);
+        match self
+            .config
+            .webhook_retries
+            .next_delay(record.attempt, retry_after, jitter)
+        {
+            Some(delay) => {
+                record.next_attempt_at = Some(later(record.attempted_at, delay));
+                Some(delay)
+            }
+            None => {
+                record.outcome = AttemptOutcome::Exhausted;
+                None
+            }
+        }
+    }
+}
+
+/// The event as a Standard Webhooks request to the endpoint, signed with every live secret.
+fn signed_request(
+    endpoint: &WebhookEndpoint,
+    event: &StatusEvent,
+    now: time::OffsetDateTime,
+) -> Result<OutgoingWebhook, AppError> {
+    let body = event.webhook_body();
+    let msg_id = event.id.to_string();
+    let timestamp = now.unix_timestamp();
+    let signature = webhook_signature_header(&endpoint.signing_secrets(now), &msg_id, timestamp, body.as_bytes())
+        .map_err(|e| AppError::Internal(format!("signing a webhook: {e}")))?;
+    Ok(OutgoingWebhook {
+        url: endpoint.url.clone(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), USER_AGENT.into()),
+            (headers::WEBHOOK_ID.into(), msg_id),
+            (headers::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
+            (headers::WEBHOOK_SIGNATURE.into(), signature),
+        ],
+        body,
+    })
+}
+
+fn log_outcome(record: &DeliveryAttempt) {
+    tracing::Span::current().record("attempt", record.attempt);
+    match record.outcome {
+        AttemptOutcome::Delivered => tracing::debug!(status = ?record.status_code, "delivered"),
+        AttemptOutcome::Exhausted => {
+            tracing::warn!(status = ?record.status_code, "delivery exhausted its retries; dead-lettered (replay with /v1/events/{{id}}/redeliver)")
+        }
+        _ => {
+            tracing::info!(status = ?record.status_code, outcome = ?record.outcome, "delivery not accepted")
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 //!    while a create may have reached it and lookups fail, it keeps asking and is flagged for a
 //!    person instead.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use cashout_core::cashout::{
@@ -51,27 +52,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         if request.status() != CashoutStatus::Approved {
             return Ok(TaskOutcome::Done);
         }
-        let now = self.now();
-        let lease = time::Duration::try_from(self.config.dispatch_lease).unwrap_or(time::Duration::MINUTE);
-        let claim = match request.begin_dispatch(now, lease) {
-            Ok(claim) => claim,
-            Err(TransitionError::DispatchLeased { until }) => {
-                tracing::debug!(%until, "another dispatcher holds the request");
-                return Ok(TaskOutcome::RetryAfter(bounded_wait(until - now, MAX_DISPATCH_BACKOFF)));
-            }
-            Err(e) => return Err(e.into()),
+        let request = match self.claim(request).await? {
+            ControlFlow::Continue(claimed) => claimed,
+            ControlFlow::Break(outcome) => return Ok(outcome),
         };
-        // The sweep looks again only once the lease has lapsed.
-        let claim = claim.with_next_check(Some(later(
-            now,
-            self.config.dispatch_lease + self.config.dispatch_grace,
-        )));
-        match self.store.apply_change(&claim).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict { .. }) => return Ok(TaskOutcome::RetryAfter(Duration::from_secs(1))),
-            Err(e) => return Err(e.into()),
-        }
-        let request = claim.request;
         let provider = request.provider();
 
         match self.provider.find_payout(provider, id).await {
@@ -105,6 +89,49 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             }
             Err(e) => e,
         };
+        self.after_failed_create(request, error).await
+    }
+
+    /// Claims the request for this dispatcher (the lease) and writes the claim; breaks with
+    /// when to try again when another dispatcher holds it or the write lost a race.
+    async fn claim(&self, request: CashoutRequest) -> Result<ControlFlow<TaskOutcome, CashoutRequest>, AppError> {
+        let now = self.now();
+        let lease = time::Duration::try_from(self.config.dispatch_lease).unwrap_or(time::Duration::MINUTE);
+        let claim = match request.begin_dispatch(now, lease) {
+            Ok(claim) => claim,
+            Err(TransitionError::DispatchLeased { until }) => {
+                tracing::debug!(%until, "another dispatcher holds the request");
+                return Ok(ControlFlow::Break(TaskOutcome::RetryAfter(bounded_wait(
+                    until - now,
+                    MAX_DISPATCH_BACKOFF,
+                ))));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The sweep looks again only once the lease has lapsed.
+        let claim = claim.with_next_check(Some(later(
+            now,
+            self.config.dispatch_lease + self.config.dispatch_grace,
+        )));
+        match self.store.apply_change(&claim).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Ok(ControlFlow::Break(TaskOutcome::RetryAfter(Duration::from_secs(1))));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(ControlFlow::Continue(claim.request))
+    }
+
+    /// A create that did not answer with a payout: retried later, failed for good, or, when it
+    /// may have been made, looked up by reference first.
+    async fn after_failed_create(
+        &self,
+        request: CashoutRequest,
+        error: ProviderError,
+    ) -> Result<TaskOutcome, AppError> {
+        let provider = request.provider();
+        let id = request.id();
         match error.kind {
             ProviderErrorKind::Retryable { .. } => {
                 self.retry_later(request, ProviderKnowledge::NothingThere, error).await
