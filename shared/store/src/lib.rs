@@ -23,6 +23,7 @@ pub mod resources;
 pub mod sqlite;
 pub mod sqs;
 
+mod checks;
 mod codec;
 mod inspect;
 

@@ -13,9 +13,13 @@
 //!   `Unavailable`.
 //! - Every call asks for its consumed capacity, counted in [`CapacityMeter`].
 
+mod api_keys;
 mod capacity;
+mod creation;
 mod items;
-mod store;
+mod requests;
+mod table;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

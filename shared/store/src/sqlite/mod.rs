@@ -13,9 +13,13 @@
 //! few read-only connections on Tokio's blocking pool (WAL lets them run beside the writer). A
 //! second process on the same file waits up to the busy timeout, then gets `Unavailable`.
 
+mod api_keys;
+mod creation;
 mod queue;
+mod requests;
+mod rows;
 mod schema;
-mod store;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,184 @@
+//! The rows of the embedded store's tables, and their conversions from and to domain values.
+
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::event::StatusEvent;
+use cashout_core::ids::{IdempotencyKey, MerchantId};
+use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
+use rusqlite::{Connection, Row, params};
+
+use super::sql_error;
+use crate::codec::{from_ns, to_json, to_ns};
+
+/// A request as its row.
+pub(super) struct RequestRow {
+    pub(super) id: String,
+    pub(super) merchant_id: String,
+    pub(super) status: &'static str,
+    pub(super) version: i64,
+    pub(super) next_check_at: Option<i64>,
+    pub(super) body: String,
+}
+
+impl RequestRow {
+    pub(super) fn of(request: &CashoutRequest) -> Result<Self, StoreError> {
+        Ok(RequestRow {
+            id: request.id().to_string(),
+            merchant_id: request.merchant_id().to_string(),
+            status: request.status().as_str(),
+            version: version_i64(request.version())?,
+            next_check_at: request.next_check_at().map(to_ns).transpose()?,
+            body: to_json(request, "cashout request")?,
+        })
+    }
+}
+
+/// An event as its row.
+pub(super) struct EventRow {
+    request_id: String,
+    sequence: i64,
+    occurred_at: i64,
+    body: String,
+}
+
+impl EventRow {
+    pub(super) fn of(event: &StatusEvent) -> Result<Self, StoreError> {
+        Ok(EventRow {
+            request_id: event.cashout_request_id.to_string(),
+            sequence: version_i64(event.sequence)?,
+            occurred_at: to_ns(event.occurred_at)?,
+            body: to_json(event, "status event")?,
+        })
+    }
+}
+
+pub(super) fn version_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::invalid(format!("{v} is too large to store")))
+}
+
+/// Inserts a change's events (unpublished); one already stored is corrupt data.
+pub(super) fn insert_events(tx: &Connection, events: &[EventRow]) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (request_id, sequence, occurred_at, published, body)
+             VALUES (?1, ?2, ?3, 0, ?4)",
+        )
+        .map_err(sql_error)?;
+    for e in events {
+        stmt.execute(params![e.request_id, e.sequence, e.occurred_at, e.body])
+            .map_err(|err| match err.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Corrupt {
+                    message: format!("event {} of request {} is already stored", e.sequence, e.request_id),
+                    source: Some(err.into()),
+                },
+                _ => sql_error(err),
+            })?;
+    }
+    Ok(())
+}
+
+/// The columns of an idempotency record, in the order [`IdempotencyRow`] reads and writes them.
+pub(super) const IDEMPOTENCY_COLUMNS: &str = "merchant_id, key, body_hash, request_id, state, until, \
+                                              response_status, response_body, expires_at";
+
+/// An idempotency record as its row: `until` when in progress, the response when completed.
+pub(super) struct IdempotencyRow {
+    pub(super) merchant_id: String,
+    pub(super) key: String,
+    body_hash: String,
+    request_id: String,
+    state: String,
+    until: Option<i64>,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    pub(super) expires_at: i64,
+}
+
+impl IdempotencyRow {
+    pub(super) fn of(record: &IdempotencyRecord) -> Result<Self, StoreError> {
+        let (state, until, response_status, response_body) = match &record.state {
+            IdempotencyState::InProgress { until } => ("in_progress", Some(to_ns(*until)?), None, None),
+            IdempotencyState::Completed { response } => (
+                "completed",
+                None,
+                Some(i64::from(response.status)),
+                Some(response.body.clone()),
+            ),
+        };
+        Ok(IdempotencyRow {
+            merchant_id: record.merchant_id.to_string(),
+            key: record.key.to_string(),
+            body_hash: record.body_hash.clone(),
+            request_id: record.cashout_request_id.to_string(),
+            state: state.to_owned(),
+            until,
+            response_status,
+            response_body,
+            expires_at: to_ns(record.expires_at)?,
+        })
+    }
+
+    /// Reads a row selected as [`IDEMPOTENCY_COLUMNS`].
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(IdempotencyRow {
+            merchant_id: row.get(0)?,
+            key: row.get(1)?,
+            body_hash: row.get(2)?,
+            request_id: row.get(3)?,
+            state: row.get(4)?,
+            until: row.get(5)?,
+            response_status: row.get(6)?,
+            response_body: row.get(7)?,
+            expires_at: row.get(8)?,
+        })
+    }
+
+    pub(super) fn insert(&self, tx: &Connection) -> Result<(), StoreError> {
+        tx.prepare_cached(&format!(
+            "INSERT INTO idempotency ({IDEMPOTENCY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .map_err(sql_error)?
+        .execute(params![
+            self.merchant_id,
+            self.key,
+            self.body_hash,
+            self.request_id,
+            self.state,
+            self.until,
+            self.response_status,
+            self.response_body,
+            self.expires_at
+        ])
+        .map_err(sql_error)?;
+        Ok(())
+    }
+
+    pub(super) fn into_record(self) -> Result<IdempotencyRecord, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt {
+            message: format!("idempotency record: {what}"),
+            source: None,
+        };
+        let state = match (self.state.as_str(), self.until, self.response_status) {
+            ("in_progress", Some(until), _) => IdempotencyState::InProgress { until: from_ns(until)? },
+            ("completed", _, Some(status)) => IdempotencyState::Completed {
+                response: StoredResponse {
+                    status: u16::try_from(status).map_err(|_| corrupt("status"))?,
+                    body: self.response_body.unwrap_or_default(),
+                },
+            },
+            _ => return Err(corrupt("state")),
+        };
+        Ok(IdempotencyRecord {
+            merchant_id: MerchantId::new(self.merchant_id)
+                .map_err(|e| StoreError::corrupt("idempotency merchant id", e))?,
+            key: IdempotencyKey::new(self.key).map_err(|e| StoreError::corrupt("idempotency key", e))?,
+            body_hash: self.body_hash,
+            cashout_request_id: self
+                .request_id
+                .parse()
+                .map_err(|e| StoreError::corrupt("idempotency request id", e))?,
+            state,
+            expires_at: from_ns(self.expires_at)?,
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! Webhook endpoints and delivery attempts on SQLite.
+
+use cashout_core::ids::{EndpointId, EventId, MerchantId};
+use cashout_core::ports::{Cursor, Page, StoreError, WebhookStore};
+use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, sql_error};
+use crate::codec::{AttemptPosition, from_json, page_size, to_json, to_ns};
+
+impl WebhookStore for SqliteStore {
+    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+        let merchant = endpoint.merchant_id.to_string();
+        let id = endpoint.id.to_string();
+        let created_at = to_ns(endpoint.created_at)?;
+        let body = to_json(endpoint, "webhook endpoint")?;
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "INSERT INTO endpoints (merchant_id, id, created_at, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (merchant_id, id) DO UPDATE SET created_at = ?3, body = ?4",
+            )
+            .map_err(sql_error)?
+            .execute(params![merchant, id, created_at, body])
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_endpoint(
+        &self,
+        merchant_id: &MerchantId,
+        id: EndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let merchant = merchant_id.to_string();
+        let id = id.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
+                .map_err(sql_error)?
+                .query_row([merchant, id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(sql_error)?
+                .map(|b| from_json(&b, "webhook endpoint"))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_endpoints(&self, merchant_id: &MerchantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let merchant = merchant_id.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 ORDER BY created_at, id")
+                .map_err(sql_error)?;
+            let bodies = stmt
+                .query_map([merchant], |r| r.get::<_, String>(0))
+                .map_err(sql_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error)?;
+            bodies.iter().map(|b| from_json(b, "webhook endpoint")).collect()
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, merchant_id: &MerchantId, id: EndpointId) -> Result<bool, StoreError> {
+        let merchant = merchant_id.to_string();
+        let id = id.to_string();
+        self.write(move |conn, _| {
+            let n = conn
+                .prepare_cached("DELETE FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
+                .map_err(sql_error)?
+                .execute([merchant, id])
+                .map_err(sql_error)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
+        let event_id = attempt.event_id.to_string();
+        let endpoint_id = attempt.endpoint_id.to_string();
+        let merchant = attempt.merchant_id.to_string();
+        let number = i64::from(attempt.attempt);
+        let attempted_at = to_ns(attempt.attempted_at)?;
+        let body = to_json(attempt, "delivery attempt")?;
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "INSERT INTO attempts (event_id, endpoint_id, attempt, merchant_id, attempted_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (event_id, endpoint_id, attempt)
+                 DO UPDATE SET merchant_id = ?4, attempted_at = ?5, body = ?6",
+            )
+            .map_err(sql_error)?
+            .execute(params![event_id, endpoint_id, number, merchant, attempted_at, body])
+            .map_err(sql_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_attempts(
+        &self,
+        merchant_id: &MerchantId,
+        endpoint_id: EndpointId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<DeliveryAttempt>, StoreError> {
+        let limit = page_size(limit)?;
+        let after = cursor.map(AttemptPosition::from_cursor).transpose()?;
+        let merchant = merchant_id.to_string();
+        let endpoint = endpoint_id.to_string();
+        let (at, event, number) = match &after {
+            Some(p) => (
+                Some(p.attempted_at_ns),
+                Some(p.event_id.to_string()),
+                Some(i64::from(p.attempt)),
+            ),
+            None => (None, None, None),
+        };
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM attempts
+                     WHERE merchant_id = ?1 AND endpoint_id = ?2
+                       AND (?3 IS NULL OR (attempted_at, event_id, attempt) < (?3, ?4, ?5))
+                     ORDER BY attempted_at DESC, event_id DESC, attempt DESC LIMIT ?6",
+                )
+                .map_err(sql_error)?;
+            let bodies = stmt
+                .query_map(
+                    params![
+                        merchant,
+                        endpoint,
+                        at,
+                        event,
+                        number,
+                        i64::try_from(limit + 1).unwrap_or(101)
+                    ],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(sql_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error)?;
+            let mut items = bodies
+                .iter()
+                .map(|b| from_json::<DeliveryAttempt>(b, "delivery attempt"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let next_cursor = if items.len() > limit {
+                items.truncate(limit);
+                match items.last() {
+                    Some(a) => Some(
+                        AttemptPosition {
+                            attempted_at_ns: to_ns(a.attempted_at)?,
+                            event_id: a.event_id,
+                            attempt: a.attempt,
+                        }
+                        .cursor(),
+                    ),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn list_event_attempts(&self, event_id: EventId) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let event = event_id.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT body FROM attempts WHERE event_id = ?1
+                     ORDER BY attempted_at, endpoint_id, attempt",
+                )
+                .map_err(sql_error)?;
+            let bodies = stmt
+                .query_map([event], |r| r.get::<_, String>(0))
+                .map_err(sql_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error)?;
+            bodies.iter().map(|b| from_json(b, "delivery attempt")).collect()
+        })
+        .await
+    }
+}
