@@ -159,32 +159,10 @@ impl CashoutInput {
     pub fn validate(self, coverage: &Coverage) -> Result<CashoutDraft, ValidationErrors> {
         let mut errors = ValidationErrors::default();
 
-        let currency = match self.currency.as_deref() {
-            None => {
-                errors.push("currency", "required", "is required");
-                None
-            }
-            Some(c) => c
-                .parse::<Currency>()
-                .map_err(|e| errors.push("currency", "invalid", e.to_string()))
-                .ok(),
-        };
-        let country = match self.country.as_deref() {
-            None => {
-                errors.push("country", "required", "is required");
-                None
-            }
-            Some(c) => c
-                .parse::<Country>()
-                .map_err(|e| errors.push("country", "invalid", e.to_string()))
-                .ok(),
-        };
+        let currency: Option<Currency> = required(&mut errors, "currency", self.currency.as_deref());
+        let country: Option<Country> = required(&mut errors, "country", self.country.as_deref());
         let requested_by = text(&mut errors, "requested_by", self.requested_by.as_deref(), 254, true);
-        let explicit_provider = self.provider.as_deref().and_then(|p| {
-            p.parse::<ProviderName>()
-                .map_err(|e| errors.push("provider", "invalid", e.to_string()))
-                .ok()
-        });
+        let explicit_provider: Option<ProviderName> = optional(&mut errors, "provider", self.provider.as_deref());
         let beneficiary = match self.beneficiary {
             None => {
                 errors.push("beneficiary", "required", "is required");
@@ -201,17 +179,8 @@ impl CashoutInput {
             (Some(_), None) => None,
         };
         let metadata = self.metadata.unwrap_or_default();
-        if metadata.len() > MAX_METADATA_KEYS {
-            errors.push("metadata", "too_large", format!("at most {MAX_METADATA_KEYS} keys"));
-        } else if serde_json::to_vec(&metadata).map_or(0, |v| v.len()) > MAX_METADATA_BYTES {
-            errors.push("metadata", "too_large", format!("at most {MAX_METADATA_BYTES} bytes"));
-        }
-
-        let method = self.payout_method.as_deref().and_then(|m| {
-            m.parse::<PayoutMethodKind>()
-                .map_err(|e| errors.push("payout_method", "invalid", e.to_string()))
-                .ok()
-        });
+        check_metadata(&metadata, &mut errors);
+        let method: Option<PayoutMethodKind> = optional(&mut errors, "payout_method", self.payout_method.as_deref());
         let amount = invoices
             .as_ref()
             .and_then(|list| Amount::sum(list.iter().map(|i| i.eligible_amount)));
@@ -284,77 +253,119 @@ fn validate_invoices(
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(list.len());
     for (i, inv) in list.into_iter().enumerate() {
-        let path = |f: &str| format!("invoices[{i}].{f}");
-        let id = match inv.invoice_id.as_deref() {
-            None => {
-                errors.push(path("invoice_id"), "required", "is required");
-                None
-            }
-            Some(s) => match InvoiceId::new(s) {
-                Ok(id) if !seen.insert(id.clone()) => {
-                    errors.push(
-                        path("invoice_id"),
-                        "duplicate",
-                        format!("`{id}` appears more than once"),
-                    );
-                    None
-                }
-                Ok(id) => Some(id),
-                Err(e) => {
-                    errors.push(path("invoice_id"), "invalid", e.to_string());
-                    None
-                }
-            },
-        };
-        let payer = match inv.payer {
-            None => {
-                errors.push(path("payer"), "required", "is required");
-                None
-            }
-            Some(p) => {
-                let tax_id = text(errors, &path("payer.tax_id"), p.tax_id.as_deref(), 32, true);
-                let name = text(errors, &path("payer.name"), p.name.as_deref(), 200, true);
-                tax_id.zip(name).map(|(tax_id, name)| Payer { tax_id, name })
-            }
-        };
-        let amount = match inv.amount {
-            None => {
-                errors.push(path("amount"), "required", "is required");
-                None
-            }
-            Some(a) => Amount::new(a.0, currency)
-                .map_err(|e| errors.push(path("amount"), "invalid", e.to_string()))
-                .ok(),
-        };
-        let pct = match inv.advance_percentage {
-            None => {
-                errors.push(path("advance_percentage"), "required", "is required");
-                None
-            }
-            Some(p) => Percentage::new(p.0)
-                .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
-                .ok(),
-        };
-        let eligible = match (amount, pct) {
-            (Some(a), Some(p)) => a
-                .percentage_of(p, currency)
-                .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
-                .ok(),
-            _ => None,
-        };
-        if let (Some(invoice_id), Some(payer), Some(amount), Some(advance_percentage), Some(eligible_amount)) =
-            (id, payer, amount, pct, eligible)
-        {
-            out.push(InvoiceDraft {
-                invoice_id,
-                payer,
-                amount,
-                advance_percentage,
-                eligible_amount,
-            });
+        if let Some(draft) = validate_invoice(i, inv, currency, &mut seen, errors) {
+            out.push(draft);
         }
     }
     (errors.0.len() == before).then_some(out)
+}
+
+/// One invoice of the list (`i`: its position, for the field paths); `seen` holds the ids of
+/// the invoices before it.
+fn validate_invoice(
+    i: usize,
+    inv: InvoiceInput,
+    currency: Currency,
+    seen: &mut std::collections::HashSet<InvoiceId>,
+    errors: &mut ValidationErrors,
+) -> Option<InvoiceDraft> {
+    let path = |f: &str| format!("invoices[{i}].{f}");
+    let id = match inv.invoice_id.as_deref() {
+        None => {
+            errors.push(path("invoice_id"), "required", "is required");
+            None
+        }
+        Some(s) => match InvoiceId::new(s) {
+            Ok(id) if !seen.insert(id.clone()) => {
+                errors.push(
+                    path("invoice_id"),
+                    "duplicate",
+                    format!("`{id}` appears more than once"),
+                );
+                None
+            }
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.push(path("invoice_id"), "invalid", e.to_string());
+                None
+            }
+        },
+    };
+    let payer = match inv.payer {
+        None => {
+            errors.push(path("payer"), "required", "is required");
+            None
+        }
+        Some(p) => {
+            let tax_id = text(errors, &path("payer.tax_id"), p.tax_id.as_deref(), 32, true);
+            let name = text(errors, &path("payer.name"), p.name.as_deref(), 200, true);
+            tax_id.zip(name).map(|(tax_id, name)| Payer { tax_id, name })
+        }
+    };
+    let amount = match inv.amount {
+        None => {
+            errors.push(path("amount"), "required", "is required");
+            None
+        }
+        Some(a) => Amount::new(a.0, currency)
+            .map_err(|e| errors.push(path("amount"), "invalid", e.to_string()))
+            .ok(),
+    };
+    let pct = match inv.advance_percentage {
+        None => {
+            errors.push(path("advance_percentage"), "required", "is required");
+            None
+        }
+        Some(p) => Percentage::new(p.0)
+            .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
+            .ok(),
+    };
+    let eligible = match (amount, pct) {
+        (Some(a), Some(p)) => a
+            .percentage_of(p, currency)
+            .map_err(|e| errors.push(path("advance_percentage"), "invalid", e.to_string()))
+            .ok(),
+        _ => None,
+    };
+    Some(InvoiceDraft {
+        invoice_id: id?,
+        payer: payer?,
+        amount: amount?,
+        advance_percentage: pct?,
+        eligible_amount: eligible?,
+    })
+}
+
+/// A required field parsed from its text: `required` when absent, `invalid` with the parser's
+/// message when it does not parse.
+fn required<T: std::str::FromStr>(errors: &mut ValidationErrors, field: &str, value: Option<&str>) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    if value.is_none() {
+        errors.push(field, "required", "is required");
+    }
+    optional(errors, field, value)
+}
+
+/// An optional field parsed from its text: `invalid` with the parser's message when it does not
+/// parse.
+fn optional<T: std::str::FromStr>(errors: &mut ValidationErrors, field: &str, value: Option<&str>) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value?
+        .parse()
+        .map_err(|e: T::Err| errors.push(field, "invalid", e.to_string()))
+        .ok()
+}
+
+fn check_metadata(metadata: &serde_json::Map<String, serde_json::Value>, errors: &mut ValidationErrors) {
+    if metadata.len() > MAX_METADATA_KEYS {
+        errors.push("metadata", "too_large", format!("at most {MAX_METADATA_KEYS} keys"));
+    } else if serde_json::to_vec(metadata).map_or(0, |v| v.len()) > MAX_METADATA_BYTES {
+        errors.push("metadata", "too_large", format!("at most {MAX_METADATA_BYTES} bytes"));
+    }
 }
 
 impl BeneficiaryInput {
@@ -367,15 +378,7 @@ impl BeneficiaryInput {
         let document_id = token(errors, &f("document_id"), self.document_id.as_deref(), 30, |c| {
             c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/')
         });
-        let email = text(errors, &f("email"), self.email.as_deref(), 254, false);
-        if let Some(e) = &email {
-            let valid = e.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.contains('@') && !e.contains(char::is_whitespace)
-            });
-            if !valid {
-                errors.push(f("email"), "invalid", "is not an e-mail address");
-            }
-        }
+        let email = email(errors, &f("email"), self.email.as_deref());
         let phone = token(errors, &f("phone"), self.phone.as_deref(), 20, |c| {
             c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')')
         });
@@ -388,23 +391,7 @@ impl BeneficiaryInput {
         let bank_account = token(errors, &f("bank_account"), self.bank_account.as_deref(), 64, |c| {
             c.is_ascii_graphic()
         });
-        // ISO/IEC 7812: up to 19 digits, the last a Luhn check digit. The message never repeats
-        // the number.
-        let card_number = token(errors, &f("card_number"), self.card_number.as_deref(), 19, |c| {
-            c.is_ascii_digit()
-        })
-        .map(CardNumber::new)
-        .filter(|c| {
-            let valid = c.expose().len() >= 12 && c.luhn_valid();
-            if !valid {
-                errors.push(
-                    f("card_number"),
-                    "invalid",
-                    "is not a card number (12 to 19 digits, the last a valid check digit)",
-                );
-            }
-            valid
-        });
+        let card_number = card_number(errors, &f("card_number"), self.card_number.as_deref());
         let reference_id = token(errors, &f("reference_id"), self.reference_id.as_deref(), 64, |c| {
             c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
         });
@@ -422,17 +409,7 @@ impl BeneficiaryInput {
                 .ok()
         });
         let extra_fields = self.extra_fields.unwrap_or_default();
-        if extra_fields.len() > 20
-            || extra_fields
-                .iter()
-                .any(|(k, v)| k.chars().count() > 64 || v.chars().count() > 256)
-        {
-            errors.push(
-                f("extra_fields"),
-                "too_large",
-                "at most 20 fields of 64-character keys and 256-character values",
-            );
-        }
+        check_extra_fields(&extra_fields, &f("extra_fields"), errors);
         if errors.0.len() != before {
             return None;
         }
@@ -455,6 +432,50 @@ impl BeneficiaryInput {
             reference_id,
             extra_fields,
         })
+    }
+}
+
+/// An optional e-mail address: a local part, `@`, and a domain with a dot; no spaces.
+fn email(errors: &mut ValidationErrors, field: &str, value: Option<&str>) -> Option<String> {
+    let email = text(errors, field, value, 254, false)?;
+    let valid = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@') && !email.contains(char::is_whitespace)
+    });
+    if valid {
+        Some(email)
+    } else {
+        errors.push(field, "invalid", "is not an e-mail address");
+        None
+    }
+}
+
+/// An optional card number. ISO/IEC 7812: up to 19 digits, the last a Luhn check digit. The
+/// message never repeats the number.
+fn card_number(errors: &mut ValidationErrors, field: &str, value: Option<&str>) -> Option<CardNumber> {
+    let card = CardNumber::new(token(errors, field, value, 19, |c| c.is_ascii_digit())?);
+    if card.expose().len() >= 12 && card.luhn_valid() {
+        Some(card)
+    } else {
+        errors.push(
+            field,
+            "invalid",
+            "is not a card number (12 to 19 digits, the last a valid check digit)",
+        );
+        None
+    }
+}
+
+fn check_extra_fields(extra_fields: &BTreeMap<String, String>, field: &str, errors: &mut ValidationErrors) {
+    if extra_fields.len() > 20
+        || extra_fields
+            .iter()
+            .any(|(k, v)| k.chars().count() > 64 || v.chars().count() > 256)
+    {
+        errors.push(
+            field,
+            "too_large",
+            "at most 20 fields of 64-character keys and 256-character values",
+        );
     }
 }
 
