@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cashout_bench::chaos::{ChaosConfig, ChaosReport, run};
-use cashout_bench::runner::Backend;
+use cashout_system::runner::Backend;
 
 async fn fast(backend: Backend, requests: usize) -> ChaosReport {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -3,231 +3,50 @@
 //! Standard Webhooks library. The same scenarios run on the embedded store and, when the test
 //! command has started them, on DynamoDB Local + moto SQS.
 
-#![allow(clippy::unwrap_used, clippy::print_stderr)]
+#![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
+use cashout_system::client::Api;
+use cashout_system::receiver::{Delivery, Mode, Receiver};
+use cashout_system::runner::{Backend, Runner, RunnerSpec, Simulators, free_addr};
 use serde_json::{Value, json};
 
 const MERCHANT_KEY: &str = "sk_e2e_merchant";
 const OPERATOR_KEY: &str = "sk_e2e_operator";
 
-/// Which store and queues the runner uses.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Embedded,
-    Aws,
+/// Starts the runner on `dir` as merchant `merchant` (key `{MERCHANT_KEY}_{merchant}`): any free
+/// port, its own simulators on a free one (their ledger and faults are reached over HTTP), its
+/// log in the test's output.
+fn start(dir: &Path, backend: &Backend, merchant: &str) -> Runner {
+    let spec = RunnerSpec {
+        binary: env!("CARGO_BIN_EXE_cashout-local").into(),
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        simulators: Simulators::InRunner {
+            listen: free_addr().unwrap(),
+        },
+        backend: backend.clone(),
+        operator_key: OPERATOR_KEY.into(),
+        rust_log: "warn".into(),
+        log_dir: None,
+        extra_args: Vec::new(),
+    };
+    spec.start(merchant, &format!("{MERCHANT_KEY}_{merchant}"), 0)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A running `cashout-local`.
-struct Runner {
-    child: Child,
-    base: String,
-    sim: String,
+/// DynamoDB Local + moto of the test command, under a stack of its own.
+fn aws(stack: &str) -> Backend {
+    Backend::aws_from_env(stack).unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Runner {
-    fn start(dir: &Path, backend: Backend, merchant: &str, stack: &str) -> Runner {
-        let sim_port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cashout-local"));
-        cmd.args(["--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .args(["--sim-listen", &format!("127.0.0.1:{sim_port}")])
-            .args([
-                "--merchant-key",
-                &format!("{MERCHANT_KEY}_{merchant}"),
-                "--merchant-id",
-                merchant,
-            ])
-            .args(["--operator-key", OPERATOR_KEY])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if backend == Backend::Aws {
-            let dynamodb = std::env::var("CASHOUT_TEST_DYNAMODB_URL").expect(
-                "CASHOUT_TEST_DYNAMODB_URL is not set: run the tests with ./scripts/test, which starts DynamoDB Local",
-            );
-            let sqs = std::env::var("CASHOUT_TEST_SQS_URL")
-                .expect("CASHOUT_TEST_SQS_URL is not set: run the tests with ./scripts/test, which starts moto");
-            cmd.args(["--backend", "aws", "--create-resources", "--stack", stack])
-                .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
-                .env("AWS_ENDPOINT_URL_SQS", sqs)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1");
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Runner {
-            child,
-            base,
-            sim: format!("http://127.0.0.1:{sim_port}"),
-        }
-    }
-
-    /// `kill -9`.
-    fn crash(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Records every delivery it receives and answers 200.
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-}
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> &'static str {
-    r.got.lock().unwrap().push((headers, body));
-    "ok"
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let r = Receiver::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = Router::new().route("/hook", post(receive)).with_state(r.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (r, url)
-    }
-
-    /// Every verified delivery's body, for one request.
-    fn bodies_for(&self, secret: &str, id: &str) -> Vec<Value> {
-        let wh = standardwebhooks::Webhook::new(secret).unwrap();
-        let got = self.got.lock().unwrap();
-        got.iter()
-            .map(|(h, b)| {
-                wh.verify(b, h)
-                    .expect("every delivery verifies with the official library");
-                serde_json::from_slice::<Value>(b).unwrap()
-            })
-            .filter(|v| v["cashout_request_id"] == id)
-            .collect()
-    }
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn new(base: &str) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<&Value>,
-        idem: Option<&str>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(k) = idem {
-            req = req.header("Idempotency-Key", k);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, key, None, None).await
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, key, body, None).await
-    }
-
-    /// Creates a request. Each idempotency key advances invoices of its own (the key is
-    /// appended to the payers' tax ids): cashout refuses an invoice another open or paid
-    /// request holds, and these tests create many requests from one body.
-    async fn create(&self, key: &str, idem: &str, body: &Value) -> (u16, Value) {
-        let mut body = body.clone();
-        if let Some(invoices) = body["invoices"].as_array_mut() {
-            for invoice in invoices {
-                if let Some(tax_id) = invoice["payer"]["tax_id"].as_str() {
-                    invoice["payer"]["tax_id"] = serde_json::json!(format!("{tax_id}-{idem}"));
-                }
-            }
-        }
-        let body = &body;
-        self.call(
-            reqwest::Method::POST,
-            "/v1/cashout-requests",
-            key,
-            Some(body),
-            Some(idem),
-        )
+/// Polls until the request has `status` (20 s at most).
+async fn wait_for(api: &Api, id: &str, key: &str, status: &str) -> Value {
+    api.wait_for_status(id, key, status, Duration::from_secs(20))
         .await
-    }
-
-    /// Polls until the request has `status` (20 s at most).
-    async fn wait_for(&self, id: &str, key: &str, status: &str) -> Value {
-        self.wait_within(id, key, status, Duration::from_secs(20)).await
-    }
-
-    /// Polls until the request has `status`, `limit` at most.
-    async fn wait_within(&self, id: &str, key: &str, status: &str, limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let (code, r) = self.get(&format!("/v1/cashout-requests/{id}"), key).await;
-            assert_eq!(code, 200, "{r}");
-            if r["status"] == status {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "request {id} is {} after {limit:?}, expected {status}",
-                r["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn cashout(account: &str, amount: &str) -> Value {
@@ -244,20 +63,32 @@ fn cashout(account: &str, amount: &str) -> Value {
     })
 }
 
-/// Waits until the receiver has `n` verified deliveries for a request (20 s at most).
-async fn wait_for_deliveries(r: &Receiver, secret: &str, id: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let bodies = r.bodies_for(secret, id);
-        if bodies.len() >= n {
-            return bodies;
+/// Waits until the receiver has `n` deliveries for a request (20 s at most); every delivery it
+/// got verified with the official library.
+async fn wait_for_deliveries(receiver: &Receiver, id: &str, n: usize) -> Vec<Value> {
+    let bodies = |log: &[Delivery]| -> Vec<Value> {
+        for d in log {
+            assert!(
+                d.verified,
+                "every delivery verifies with the official library: {:?}",
+                d.verify_error
+            );
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {n} deliveries after 20 s: {bodies:?}",
-            bodies.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        log.iter()
+            .filter(|d| d.body["cashout_request_id"] == id)
+            .map(|d| d.body.clone())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    match receiver
+        .wait_for(deadline, |log| Some(bodies(log)).filter(|b| b.len() >= n))
+        .await
+    {
+        Some(bodies) => bodies,
+        None => {
+            let got = receiver.with_log(bodies);
+            panic!("{} of {n} deliveries after 20 s: {got:?}", got.len())
+        }
     }
 }
 
@@ -276,17 +107,17 @@ fn assert_gapless(bodies: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn lifecycle(backend: Backend, stack: &str) {
+async fn lifecycle(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::start(dir.path(), backend, "clinic_a", stack);
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &backend, "clinic_a");
+    let api = Api::new(&runner.base);
     let key = &format!("{MERCHANT_KEY}_clinic_a");
-    let (receiver, hook) = Receiver::start().await;
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 0 }, 1).await.unwrap();
     let (code, ep) = api
-        .post("/v1/webhook-endpoints", key, Some(&json!({"url": hook})))
+        .post("/v1/webhook-endpoints", key, Some(&json!({"url": receiver.url("e2e")})))
         .await;
     assert_eq!(code, 201, "{ep}");
-    let secret = ep["secret"].as_str().unwrap().to_owned();
+    receiver.set_secret("e2e", ep["secret"].as_str().unwrap());
 
     // Happy path: create → APPROVED → PENDING_PAYMENT → PAID, every step reported.
     let (code, created) = api.create(key, "happy-1", &cashout("0001234567", "1000.00")).await;
@@ -295,10 +126,10 @@ async fn lifecycle(backend: Backend, stack: &str) {
     assert_eq!(created["requested_amount"], "1050.00");
     assert_eq!(created["beneficiary"]["bank_account"], "******4567");
     let id = created["id"].as_str().unwrap().to_owned();
-    let paid = api.wait_for(&id, key, "PAID").await;
+    let paid = wait_for(&api, &id, key, "PAID").await;
     assert_eq!(paid["paid_amount"], "1050.00");
     assert_eq!(paid["paid_invoice_count"], 2);
-    let bodies = wait_for_deliveries(&receiver, &secret, &id, 4).await;
+    let bodies = wait_for_deliveries(&receiver, &id, 4).await;
     assert_eq!(
         assert_gapless(&bodies),
         ["REQUESTED", "APPROVED", "PENDING_PAYMENT", "PAID"]
@@ -317,7 +148,7 @@ async fn lifecycle(backend: Backend, stack: &str) {
 
     // The bank rejects accounts ending in 13.
     let (_, rejected) = api.create(key, "reject-1", &cashout("0001234513", "100.00")).await;
-    let rejected = api.wait_for(rejected["id"].as_str().unwrap(), key, "REJECTED").await;
+    let rejected = wait_for(&api, rejected["id"].as_str().unwrap(), key, "REJECTED").await;
     assert_eq!(rejected["status_reason"]["code"], "800");
 
     // Above the limit: UNDER_REVIEW; the operator excludes an invoice and approves.
@@ -340,7 +171,7 @@ async fn lifecycle(backend: Backend, stack: &str) {
         .post(&format!("/v1/cashout-requests/{big_id}/approve"), OPERATOR_KEY, None)
         .await;
     assert_eq!(code, 200);
-    let big = api.wait_for(big_id, key, "PAID").await;
+    let big = wait_for(&api, big_id, key, "PAID").await;
     assert_eq!(
         (big["requested_amount"].as_str(), big["paid_amount"].as_str()),
         (Some("16250.00"), Some("16000.00"))
@@ -419,20 +250,20 @@ async fn lifecycle(backend: Backend, stack: &str) {
 
 #[tokio::test]
 async fn embedded_lifecycle_paid_rejected_reviewed_cancelled() {
-    lifecycle(Backend::Embedded, "unused").await;
+    lifecycle(Backend::Embedded).await;
 }
 
 #[tokio::test]
 async fn aws_lifecycle_on_dynamodb_local_and_moto() {
-    lifecycle(Backend::Aws, &format!("e2e-{}", std::process::id())).await;
+    lifecycle(aws(&format!("e2e-{}", std::process::id()))).await;
 }
 
 /// Nothing is lost and nothing is paid twice when the runner is killed between steps.
-async fn crash_and_restart(backend: Backend, stack: &str) {
+async fn crash_and_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let key_a = format!("{MERCHANT_KEY}_clinic_a");
-    let runner = Runner::start(dir.path(), backend, "clinic_a", stack);
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &backend, "clinic_a");
+    let api = Api::new(&runner.base);
     let mut ids = Vec::new();
     for i in 0..5 {
         let (code, r) = api
@@ -441,15 +272,17 @@ async fn crash_and_restart(backend: Backend, stack: &str) {
         assert_eq!(code, 201, "{r}");
         ids.push(r["id"].as_str().unwrap().to_owned());
     }
-    runner.crash();
+    runner.kill9();
 
     // Restart on the same data: another merchant's key is registered too.
-    let runner = Runner::start(dir.path(), backend, "clinic_b", stack);
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &backend, "clinic_b");
+    let api = Api::new(&runner.base);
     // A request claimed by a dispatcher when it died waits out the dead one's lease (a minute
     // locally) before it is dispatched again: the create may have been sent.
     for id in &ids {
-        api.wait_within(id, &key_a, "PAID", Duration::from_secs(120)).await;
+        api.wait_for_status(id, &key_a, "PAID", Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let (code, _) = api
             .get(
                 &format!("/v1/cashout-requests/{id}"),
@@ -469,12 +302,12 @@ async fn crash_and_restart(backend: Backend, stack: &str) {
 
 #[tokio::test]
 async fn embedded_crash_between_steps_loses_nothing_and_pays_once() {
-    crash_and_restart(Backend::Embedded, "unused").await;
+    crash_and_restart(Backend::Embedded).await;
 }
 
 #[tokio::test]
 async fn aws_crash_between_steps_loses_nothing_and_pays_once() {
-    crash_and_restart(Backend::Aws, &format!("crash-{}", std::process::id())).await;
+    crash_and_restart(aws(&format!("crash-{}", std::process::id()))).await;
 }
 
 /// Seed 001's ON_HOLD: a D24 payout created on hold waits, at the provider, for an operator to
@@ -482,8 +315,8 @@ async fn aws_crash_between_steps_loses_nothing_and_pays_once() {
 #[tokio::test]
 async fn a_d24_payout_created_on_hold_is_paid_once_an_operator_releases_it() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_h", "unused");
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &Backend::Embedded, "clinic_h");
+    let api = Api::new(&runner.base);
     let key = &format!("{MERCHANT_KEY}_clinic_h");
 
     let mut body = cashout("0001234567", "1000.00");
@@ -492,7 +325,7 @@ async fn a_d24_payout_created_on_hold_is_paid_once_an_operator_releases_it() {
     assert_eq!(code, 201, "{created}");
     assert_eq!(created["hold"], true);
     let id = created["id"].as_str().unwrap().to_owned();
-    let held = api.wait_for(&id, key, "PENDING_PAYMENT").await;
+    let held = wait_for(&api, &id, key, "PENDING_PAYMENT").await;
     assert_eq!(
         (held["on_hold"].clone(), held["provider_status"].clone()),
         (json!(true), json!("ON_HOLD")),
@@ -512,7 +345,7 @@ async fn a_d24_payout_created_on_hold_is_paid_once_an_operator_releases_it() {
     let (code, released) = api.post(&release, OPERATOR_KEY, None).await;
     assert_eq!(code, 200, "{released}");
     assert_eq!(released["on_hold"], false, "{released}");
-    let paid = api.wait_for(&id, key, "PAID").await;
+    let paid = wait_for(&api, &id, key, "PAID").await;
     assert_eq!(paid["paid_amount"], "1050.00");
 
     // Released and paid: nothing left to hold.
@@ -590,8 +423,8 @@ async fn cascad_ledger(runner: &Runner) -> (Vec<Value>, Vec<Value>) {
 #[tokio::test]
 async fn cascad_card_and_bank_transfer_payouts_are_paid_and_bad_fields_refused_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_c", "unused");
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &Backend::Embedded, "clinic_c");
+    let api = Api::new(&runner.base);
     let key = &format!("{MERCHANT_KEY}_clinic_c");
 
     let (code, card) = api
@@ -618,7 +451,7 @@ async fn cascad_card_and_bank_transfer_payouts_are_paid_and_bad_fields_refused_b
     );
     for created in [&card, &zar] {
         let id = created["id"].as_str().unwrap();
-        let paid = api.wait_for(id, key, "PAID").await;
+        let paid = wait_for(&api, id, key, "PAID").await;
         assert_eq!(paid["paid_amount"], "250.75", "{paid}");
         assert!(
             paid["provider_reference"].as_str().unwrap().starts_with("cpoi_"),
@@ -700,8 +533,8 @@ async fn cascad_card_and_bank_transfer_payouts_are_paid_and_bad_fields_refused_b
 #[tokio::test]
 async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_s", "unused");
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &Backend::Embedded, "clinic_s");
+    let api = Api::new(&runner.base);
     let key = &format!("{MERCHANT_KEY}_clinic_s");
     let account = |number: &str| {
         let mut b = thabo_account();
@@ -711,7 +544,7 @@ async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
 
     let (code, short) = api.create(key, "short-1", &account("62001234544")).await;
     assert_eq!(code, 201, "{short}");
-    let paid = api.wait_for(short["id"].as_str().unwrap(), key, "PAID").await;
+    let paid = wait_for(&api, short["id"].as_str().unwrap(), key, "PAID").await;
     assert_eq!(
         (&paid["requested_amount"], &paid["paid_amount"]),
         (&json!("250.75"), &json!("248.24")),
@@ -727,7 +560,7 @@ async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
     let (code, unclear) = api.create(key, "unclear-1", &account("62001234508")).await;
     assert_eq!(code, 201, "{unclear}");
     let id = unclear["id"].as_str().unwrap();
-    let held = api.wait_for(id, key, "PAYMENT_PROCESSOR_ERROR").await;
+    let held = wait_for(&api, id, key, "PAYMENT_PROCESSOR_ERROR").await;
     assert_eq!(held["needs_attention"], true, "{held}");
     assert_eq!(held["paid_amount"], Value::Null, "{held}");
     assert!(
@@ -748,8 +581,8 @@ async fn cascad_paid_short_is_flagged_and_processed_without_ok_is_not_paid() {
 #[tokio::test]
 async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_notifications() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = Runner::start(dir.path(), Backend::Embedded, "clinic_x", "unused");
-    let api = Client::new(&runner.base);
+    let runner = start(dir.path(), &Backend::Embedded, "clinic_x");
+    let api = Api::new(&runner.base);
     let key = &format!("{MERCHANT_KEY}_clinic_x");
     let http = reqwest::Client::new();
     let faults = |body: Value| http.put(format!("{}/_sim/faults/d24", runner.sim)).json(&body).send();
@@ -780,7 +613,7 @@ async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_noti
     };
     assert!(faults(json!({})).await.unwrap().status().is_success());
 
-    let paid = api.wait_for(&id, key, "PAID").await;
+    let paid = wait_for(&api, &id, key, "PAID").await;
     assert_eq!(
         (&paid["provider_reference"], &paid["payment_reference"]),
         (&json!(cashout_id), &json!(cashout_id)),

@@ -15,16 +15,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cashout_app::sender::HttpWebhookSender;
-use cashout_bench::client::Api;
-use cashout_bench::receiver::{Delivery, Mode, Receiver};
-use cashout_bench::runner::{Backend, Runner, RunnerSpec, free_addr};
-use cashout_bench::workload::{Trigger, account, body};
 use cashout_core::ports::{OutgoingWebhook, QueueName, SendErrorKind, SystemClock, WebhookSender};
 use cashout_core::provider::ProviderName;
 use cashout_core::signing::{ProviderSecret, VerifyError, WebhookSecret, WebhookVerifier, cascad_signature};
 use cashout_provider_sim::{SimConfig, SimHandle};
 use cashout_store::QueueInspect;
 use cashout_store::sqlite::SqliteStore;
+use cashout_system::client::Api;
+use cashout_system::receiver::{Delivery, Mode, Receiver};
+use cashout_system::runner::{Backend, Runner, RunnerSpec, Simulators, free_addr};
+use cashout_system::workload::{Trigger, account, body};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -56,11 +56,11 @@ impl System {
             binary: env!("CARGO_BIN_EXE_cashout-local").into(),
             data_dir: dir.path().join("data"),
             listen: free_addr().unwrap(),
-            sim_url: sim.url(),
+            simulators: Simulators::External { url: sim.url() },
             backend: Backend::Embedded,
             operator_key: OPERATOR.into(),
             rust_log: rust_log.into(),
-            log_dir: dir.path().to_path_buf(),
+            log_dir: Some(dir.path().to_path_buf()),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
         };
         // B's key is registered by a first start; keys persist in the store.
@@ -83,19 +83,10 @@ impl System {
 
     /// Waits until a request has `status` (30 s at most).
     async fn wait_status(&self, key: &str, id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (code, r) = self.api.get(&format!("/v1/cashout-requests/{id}"), key).await;
-            if code == 200 && r["status"] == status {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{id} is {} after 30 s, not {status}",
-                r["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.api
+            .wait_for_status(id, key, status, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn events(&self, key: &str, id: &str) -> Vec<Value> {
@@ -149,18 +140,19 @@ fn logs(dir: &std::path::Path) -> String {
 
 /// Waits until `receiver` has `n` accepted deliveries for request `id` (30 s at most).
 async fn accepted_for(receiver: &Receiver, id: &str, n: usize) -> Vec<Delivery> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got: Vec<Delivery> = receiver
-            .log()
-            .into_iter()
+    let of_id = |log: &[Delivery]| -> Vec<Delivery> {
+        log.iter()
             .filter(|d| d.accepted() && d.body["cashout_request_id"] == id)
-            .collect();
-        if got.len() >= n {
-            return got;
-        }
-        assert!(Instant::now() < deadline, "{} of {n} deliveries for {id}", got.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            .cloned()
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    match receiver
+        .wait_for(deadline, |log| Some(of_id(log)).filter(|got| got.len() >= n))
+        .await
+    {
+        Some(got) => got,
+        None => panic!("{} of {n} deliveries for {id}", receiver.with_log(of_id).len()),
     }
 }
 

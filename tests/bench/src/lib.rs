@@ -1,10 +1,12 @@
 //! # cashout-bench: measured, not assumed
 //!
-//! Two commands, both documented in `BENCHMARKS.md` and `RELIABILITY.md`:
+//! Two commands, both documented in `BENCHMARKS.md` and `RELIABILITY.md`, on the system-test
+//! harness (`cashout-system`: the runner, the client, the receiver, the workload):
 //!
-//! - `bench` ([`bench`]): how much cashout carries — API, webhook delivery, the whole lifecycle,
-//!   the AWS cost drivers and the Lambda footprint — each figure next to its ceiling taken in the
-//!   same run. Prints a table and writes `target/bench/latest.json`.
+//! - `bench` ([`bench`], [`sustained`], [`footprint`]): how much cashout carries — API, webhook
+//!   delivery, the whole lifecycle, the sustained system loaded from outside, the AWS cost
+//!   drivers and the Lambda footprint — each figure next to its ceiling taken in the same run.
+//!   Prints a table, writes `target/bench/latest.json` and the charts ([`plots`]).
 //! - `chaos` ([`chaos`]): what cashout loses when things break — a thousand cashout requests
 //!   through the local runner while the simulators fail, time out, rate-limit, duplicate and
 //!   reorder, the merchant's receiver refuses 30 % of deliveries, and the runner is killed with
@@ -16,14 +18,6 @@
 
 pub mod bench;
 pub mod chaos;
-pub mod client;
 pub mod footprint;
-pub mod machine;
-pub mod metered;
 pub mod plots;
-pub mod receiver;
-pub mod runner;
-pub mod stats;
 pub mod sustained;
-pub mod system;
-pub mod workload;

@@ -29,10 +29,10 @@ use cashout_core::provider::ProviderName;
 use serde::Serialize;
 
 use crate::bench::{BenchError, fail};
-use crate::client::{Api, with_own_invoices};
-use crate::runner::{Backend, RunnerSpec, free_addr};
-use crate::stats::{Latencies, LatencySummary, per_second, ratio, round2};
-use crate::workload::{Trigger, account, body};
+use cashout_system::client::{Api, with_own_invoices};
+use cashout_system::runner::{Backend, RunnerSpec, Simulators, free_addr};
+use cashout_system::stats::{Latencies, LatencySummary, per_second, ratio, round2};
+use cashout_system::workload::{Trigger, account, body};
 
 /// Webhooks each accepted create owes (created, APPROVED, PENDING_PAYMENT, PAID).
 pub const WEBHOOKS_PER_CREATE: u64 = 4;
@@ -243,11 +243,11 @@ pub async fn sustained(options: &SustainedOptions) -> Result<SustainedFigure, Be
         binary: options.binary.clone(),
         data_dir: dir.path().join("data"),
         listen: free_addr().map_err(fail)?,
-        sim_url: sim.url(),
+        simulators: Simulators::External { url: sim.url() },
         backend: Backend::Embedded,
         operator_key: OPERATOR_KEY.into(),
         rust_log: std::env::var("SUSTAINED_RUST_LOG").unwrap_or_else(|_| "info".into()),
-        log_dir: options.log_dir.clone(),
+        log_dir: Some(options.log_dir.clone()),
         extra_args: vec!["--schedule".into(), options.schedule.clone()],
     };
     let runner = spec.start(MERCHANT, MERCHANT_KEY, 0).map_err(BenchError)?;
@@ -354,7 +354,7 @@ pub async fn sustained(options: &SustainedOptions) -> Result<SustainedFigure, Be
         refused_per_second: per_second(in_window(&load.per_second_refused), window),
         create_errors: load.errors.load(Ordering::Relaxed),
         create_latency: create_latency.summary(),
-        create_p90_ms: crate::stats::ms(create_latency.percentile(90.0)),
+        create_p90_ms: cashout_system::stats::ms(create_latency.percentile(90.0)),
         deliveries_per_second_window,
         deliveries_per_second_run: per_second(delivered, run_end.duration_since(load.start)),
         accepted: load.accepted.load(Ordering::Relaxed),
@@ -364,7 +364,7 @@ pub async fn sustained(options: &SustainedOptions) -> Result<SustainedFigure, Be
         backlog_after_drain: owed.saturating_sub(delivered),
         drained_after_s: drained_at.map(|d| round2(d.duration_since(load_end).as_secs_f64())),
         create_to_paid: to_paid.summary(),
-        create_to_paid_p90_ms: crate::stats::ms(to_paid.percentile(90.0)),
+        create_to_paid_p90_ms: cashout_system::stats::ms(to_paid.percentile(90.0)),
         first_minute_deliveries_per_second: first,
         last_minute_deliveries_per_second: last,
         last_over_first: first.zip(last).map(|(f, l)| ratio(l, f)),

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cashout_bench::machine::Machine;
 use cashout_bench::{bench, footprint, sustained};
+use cashout_system::machine::Machine;
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -118,7 +118,7 @@ async fn main() -> std::process::ExitCode {
                 args.warmup, args.window, args.drain
             );
             let options = sustained::SustainedOptions {
-                binary: cashout_bench::runner::default_binary(),
+                binary: cashout_system::runner::default_binary(),
                 connections,
                 warmup: Duration::from_secs(args.warmup),
                 window: Duration::from_secs(args.window),

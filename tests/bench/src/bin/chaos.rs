@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cashout_bench::chaos::{ChaosConfig, ChaosReport, run};
-use cashout_bench::runner::{Backend, default_binary};
+use cashout_system::runner::{Backend, default_binary};
 use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

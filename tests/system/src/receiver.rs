@@ -188,6 +188,24 @@ impl Receiver {
         f(&self.inner.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
+    /// Waits until `found` finds what it looks for in the log (it runs again on every arrival),
+    /// or `deadline` passes (`None`).
+    pub async fn wait_for<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        mut found: impl FnMut(&[Delivery]) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            let arrived = self.inner.arrived.notified();
+            if let Some(t) = self.with_log(&mut found) {
+                return Some(t);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.with_log(found);
+            }
+        }
+    }
+
     /// Waits until `count()` reaches `n`, or `deadline` passes (returns whether it did).
     pub async fn wait_count(&self, n: u64, deadline: tokio::time::Instant) -> bool {
         loop {

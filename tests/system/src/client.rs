@@ -1,8 +1,11 @@
 //! The merchant's side of the API, over HTTP.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// How often the waits ask again.
+const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// A bearer-key client of one cashout base URL.
 #[derive(Clone)]
@@ -70,6 +73,47 @@ impl Api {
     /// `POST` with an optional JSON body.
     pub async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
         self.call(reqwest::Method::POST, path, key, body, None).await
+    }
+
+    /// GETs `path` every 100 ms until `done` takes the answer, or `within` passes (`Err`: the
+    /// last answer).
+    pub async fn get_until<T>(
+        &self,
+        path: &str,
+        key: &str,
+        within: Duration,
+        mut done: impl FnMut(&Answer) -> Option<T>,
+    ) -> Result<T, Answer> {
+        let deadline = Instant::now() + within;
+        loop {
+            let answer = self.get(path, key).await;
+            if let Some(t) = done(&answer) {
+                return Ok(t);
+            }
+            if Instant::now() >= deadline {
+                return Err(answer);
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
+    /// Waits until request `id` has `status`, `within` at most; any answer but 200 ends the wait
+    /// (the request must stay readable all along).
+    pub async fn wait_for_status(&self, id: &str, key: &str, status: &str, within: Duration) -> Result<Value, String> {
+        let path = format!("/v1/cashout-requests/{id}");
+        let waited = self
+            .get_until(&path, key, within, |(code, r)| match code {
+                200 if r["status"] == status => Some(Ok(r.clone())),
+                200 => None,
+                _ => Some(Err(format!("reading request {id} answered {code}: {r}"))),
+            })
+            .await;
+        waited.unwrap_or_else(|(_, r)| {
+            Err(format!(
+                "request {id} is {} after {within:?}, expected {status}",
+                r["status"]
+            ))
+        })
     }
 
     /// `POST /v1/cashout-requests`. Each idempotency key advances invoices of its own: a hash
