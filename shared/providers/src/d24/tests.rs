@@ -1,6 +1,11 @@
 //! D24 adapter tests: wire types against the documented samples (fixtures copied from seeds 001
 //! and 002) and error classification.
 
+use cashout_core::ids::CashoutRequestId;
+use cashout_core::ports::{InboundNotification, ProviderNotification};
+use cashout_core::provider::PayoutState;
+
+use super::transformers::{CreateCashoutResponse, StatusRequest};
 use super::*;
 
 #[test]
