@@ -38,6 +38,7 @@ mod d24;
 mod decimal;
 mod deliver;
 mod ledger;
+mod listed;
 mod provider;
 mod signing;
 mod sim;

@@ -6,24 +6,27 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A simulated payout provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Directa24 (seed 001).
-    D24,
-    /// Onspot, D24 white-labelled (seed 001 names it in the field descriptions).
-    Onspot,
-    /// Tupay, the D24 API in Peru without ON_HOLD (seed 002).
-    Tupay,
-    /// Cascad, Corefy/PayCore payouts by reference (seed 003).
-    Cascad,
+use crate::listed::listed_enum;
+
+listed_enum! {
+    /// A simulated payout provider.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Provider {
+        /// Directa24 (seed 001).
+        D24,
+        /// Onspot, D24 white-labelled (seed 001 names it in the field descriptions).
+        Onspot,
+        /// Tupay, the D24 API in Peru without ON_HOLD (seed 002).
+        Tupay,
+        /// Cascad, Corefy/PayCore payouts by reference (seed 003).
+        Cascad,
+    }
+    /// Every provider, in the order the simulator mounts them.
+    pub const ALL;
 }
 
 impl Provider {
-    /// Every provider, in the order the simulator mounts them.
-    pub const ALL: [Provider; 4] = [Provider::D24, Provider::Onspot, Provider::Tupay, Provider::Cascad];
-
     /// The name used in URLs (`/d24`), the ledger and `/_sim/faults/{provider}`.
     pub const fn as_str(self) -> &'static str {
         match self {

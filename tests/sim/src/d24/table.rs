@@ -6,25 +6,30 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::Provider;
+use crate::listed::listed_enum;
 
-/// A cashout status. Codes: PROVIDERS.md (D24 family, "Status codes": "0 PENDING, 1 COMPLETED,
-/// 2 CANCELLED, 3 REJECTED, 4 DELIVERED, 5 ON_HOLD (Tupay has no ON_HOLD)"); meanings: seed 001
-/// "Cashout Status Flow" items 2–7, seed 002 "Cashout Statuses" (no ON_HOLD).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub(crate) enum D24State {
-    /// Seed 001 item 2: created, "will be send for processing soon, changing to DELIVERED".
-    Pending,
-    /// Seed 001 item 6: "Final status*" — the asterisk: it may still become REJECTED.
-    Completed,
-    /// Seed 001 item 4: "Final status".
-    Cancelled,
-    /// Seed 001 item 7: "Final status".
-    Rejected,
-    /// Seed 001 item 5: with the bank; "it can't be cancelled anymore".
-    Delivered,
-    /// Seed 001 item 3: held until set back to PENDING; "It can still be CANCELLED". Not Tupay.
-    OnHold,
+listed_enum! {
+    /// A cashout status. Codes: PROVIDERS.md (D24 family, "Status codes": "0 PENDING, 1 COMPLETED,
+    /// 2 CANCELLED, 3 REJECTED, 4 DELIVERED, 5 ON_HOLD (Tupay has no ON_HOLD)"); meanings: seed 001
+    /// "Cashout Status Flow" items 2–7, seed 002 "Cashout Statuses" (no ON_HOLD).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub(crate) enum D24State {
+        /// Seed 001 item 2: created, "will be send for processing soon, changing to DELIVERED".
+        Pending,
+        /// Seed 001 item 6: "Final status*" — the asterisk: it may still become REJECTED.
+        Completed,
+        /// Seed 001 item 4: "Final status".
+        Cancelled,
+        /// Seed 001 item 7: "Final status".
+        Rejected,
+        /// Seed 001 item 5: with the bank; "it can't be cancelled anymore".
+        Delivered,
+        /// Seed 001 item 3: held until set back to PENDING; "It can still be CANCELLED". Not Tupay.
+        OnHold,
+    }
+    #[cfg(test)]
+    const ALL;
 }
 
 impl D24State {
@@ -244,18 +249,9 @@ pub(crate) fn currencies(p: Provider, country: &str) -> Vec<&'static str> {
 mod tests {
     use super::*;
 
-    const ALL: [D24State; 6] = [
-        D24State::Pending,
-        D24State::Completed,
-        D24State::Cancelled,
-        D24State::Rejected,
-        D24State::Delivered,
-        D24State::OnHold,
-    ];
-
     #[test]
     fn codes_are_the_documented_ones() {
-        let codes: Vec<(u8, &str)> = ALL.iter().map(|s| (s.code(), s.name())).collect();
+        let codes: Vec<(u8, &str)> = D24State::ALL.iter().map(|s| (s.code(), s.name())).collect();
         assert_eq!(
             codes,
             [
@@ -273,9 +269,14 @@ mod tests {
 
     #[test]
     fn the_flow_is_the_documented_one() {
-        let allowed: Vec<(&str, &str)> = ALL
+        let allowed: Vec<(&str, &str)> = D24State::ALL
             .iter()
-            .flat_map(|a| ALL.iter().filter(|b| a.may_become(**b)).map(|b| (a.name(), b.name())))
+            .flat_map(|a| {
+                D24State::ALL
+                    .iter()
+                    .filter(|b| a.may_become(**b))
+                    .map(|b| (a.name(), b.name()))
+            })
             .collect();
         assert_eq!(
             allowed,
