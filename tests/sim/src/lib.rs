@@ -175,13 +175,16 @@ pub async fn start(config: SimConfig, listener: tokio::net::TcpListener) -> Resu
     })
 }
 
+/// Every provider under its name (`/d24`), then the control endpoints.
 fn router(sim: Arc<sim::Sim>) -> Router {
-    Router::new()
-        .nest("/d24", d24::router(sim.clone(), Provider::D24))
-        .nest("/onspot", d24::router(sim.clone(), Provider::Onspot))
-        .nest("/tupay", d24::router(sim.clone(), Provider::Tupay))
-        .nest("/cascad", cascad::router(sim.clone()))
-        .nest("/_sim", control::router(sim))
+    let providers = Provider::ALL.into_iter().fold(Router::new(), |router, p| {
+        let api = match p {
+            Provider::D24 | Provider::Onspot | Provider::Tupay => d24::router(sim.clone(), p),
+            Provider::Cascad => cascad::router(sim.clone()),
+        };
+        router.nest(&format!("/{p}"), api)
+    });
+    providers.nest("/_sim", control::router(sim))
 }
 
 impl SimHandle {
