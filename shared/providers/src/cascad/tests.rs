@@ -3,12 +3,15 @@
 
 use std::sync::Arc;
 
-use cashout_core::ports::{InboundNotification, ProviderErrorKind, ProviderNotification};
+use cashout_core::ports::{InboundNotification, PayoutOrder, ProviderErrorKind, ProviderNotification};
 use cashout_core::provider::PayoutState;
 use cashout_core::signing::{ProviderSecret, cascad_signature};
 use reqwest::StatusCode;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+use super::mapping::service_of;
+use super::methods::{field_differences, offered_services};
 use super::transformers::*;
 use super::*;
 use crate::config::ProvidersConfig;
