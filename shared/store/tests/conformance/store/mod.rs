@@ -1,0 +1,45 @@
+//! What every store backend must do, by port: creation (idempotency records and invoice
+//! claims), changes and what reads them back, webhooks and API keys.
+
+mod creation;
+mod requests;
+mod webhooks;
+
+pub use creation::*;
+pub use requests::*;
+pub use webhooks::*;
+
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::ids::ProviderPayoutId;
+use cashout_core::ports::{CreateOutcome, Store};
+use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
+
+use super::StoreEnv;
+use super::fixtures::Fixtures;
+
+pub(super) fn fx<S>(env: &StoreEnv<S>) -> Fixtures {
+    Fixtures::new(env.clock.clone())
+}
+
+pub(super) async fn create<S: Store>(store: &S, fx: &Fixtures, change: &cashout_core::cashout::Change) {
+    let idem = fx.idempotency(change, &format!("k-{}", change.request.id()), "h");
+    assert_eq!(
+        store.create_request(change, &idem, &[]).await.unwrap(),
+        CreateOutcome::Created
+    );
+}
+
+pub(super) async fn load<S: Store>(store: &S, id: cashout_core::ids::CashoutRequestId) -> CashoutRequest {
+    store.get_request(id).await.unwrap().expect("the request exists")
+}
+
+pub(super) fn pending(payout_id: &str) -> ProviderPayout {
+    ProviderPayout {
+        provider: ProviderName::D24,
+        payout_id: ProviderPayoutId::new(payout_id).unwrap(),
+        reference: None,
+        state: PayoutState::Pending,
+        provider_status: "PENDING".into(),
+        updated_at: None,
+    }
+}
