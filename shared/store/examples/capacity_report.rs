@@ -51,12 +51,15 @@ fn payout(id: CashoutRequestId, state: PayoutState) -> ProviderPayout {
     }
 }
 
-struct Step<'a> {
+/// One request's life against the table, printing what each step consumed.
+struct Steps<'a> {
     store: &'a DynamoStore,
+    clock: &'a ManualClock,
+    merchant: MerchantId,
     last: ConsumedCapacity,
 }
 
-impl Step<'_> {
+impl Steps<'_> {
     fn print(&mut self, name: &str) {
         let now = self.store.consumed();
         let d = now.since(&self.last);
@@ -65,6 +68,135 @@ impl Step<'_> {
             d.read_calls, d.read_units, d.write_calls, d.write_units
         );
         self.last = now;
+    }
+
+    /// Creates a request of `invoices` invoices, completes its idempotency record and reads it.
+    async fn create(&mut self, invoices: usize) -> CashoutRequest {
+        let (store, clock, merchant) = (self.store, self.clock, self.merchant.clone());
+        let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
+        let created: Change = CashoutRequest::create(id, merchant.clone(), draft(invoices), clock.now());
+        println!(
+            "request JSON: {} bytes",
+            serde_json::to_string(&created.request).unwrap().len()
+        );
+        let key = IdempotencyKey::new(format!("k-{id}")).unwrap();
+        let idem = IdempotencyRecord::begin(merchant.clone(), key.clone(), "h".into(), id, clock.now());
+        store.create_request(&created, &idem, &[]).await.unwrap();
+        self.print("create (request + event + idempotency)");
+        store
+            .complete_idempotency(
+                &merchant,
+                &key,
+                &StoredResponse {
+                    status: 201,
+                    body: "{\"id\":\"…\"}".repeat(40),
+                },
+            )
+            .await
+            .unwrap();
+        self.print("complete idempotency");
+        let r = store.get_request(id).await.unwrap().unwrap();
+        self.print("get request");
+        r
+    }
+
+    /// Takes `r` from review to PAID, one change at a time.
+    async fn pay(&mut self, r: CashoutRequest) {
+        let (store, clock) = (self.store, self.clock);
+        let id = r.id();
+        let review = r
+            .review(
+                &ReviewPolicy {
+                    auto_approve_limit: 10_000_000.into(),
+                },
+                clock.now(),
+            )
+            .unwrap();
+        store.apply_change(&review).await.unwrap();
+        self.print("review → APPROVED (+ event)");
+        let claim = review
+            .request
+            .begin_dispatch(clock.now(), time::Duration::minutes(5))
+            .unwrap();
+        store.apply_change(&claim).await.unwrap();
+        self.print("dispatch claim (no event)");
+        let pending = claim
+            .request
+            .record_provider_payout(&payout(id, PayoutState::Pending), clock.now())
+            .unwrap();
+        let pending = pending.with_next_check(Some(clock.now() + time::Duration::minutes(1)));
+        store.apply_change(&pending).await.unwrap();
+        self.print("PENDING_PAYMENT (+ event + provider ref)");
+        let check = pending
+            .request
+            .record_check(Some(clock.now() + time::Duration::minutes(5)), clock.now());
+        store.apply_change(&check).await.unwrap();
+        self.print("poll, no change (reschedule)");
+        let paid = check
+            .request
+            .record_provider_payout(
+                &payout(
+                    id,
+                    PayoutState::Paid {
+                        paid_at: None,
+                        amount: None,
+                    },
+                ),
+                clock.now(),
+            )
+            .unwrap();
+        store.apply_change(&paid).await.unwrap();
+        self.print("PAID (+ event; still due: reversal watch)");
+    }
+
+    /// The reads and sweeps around request `id`: its events, the outbox, a delivery attempt,
+    /// the due sweep, the provider reference, a listing.
+    async fn read_around(&mut self, id: CashoutRequestId) {
+        let (store, clock, merchant) = (self.store, self.clock, self.merchant.clone());
+        let events = store.list_events(id).await.unwrap();
+        self.print("list events");
+        store
+            .unpublished_events(clock.now() + time::Duration::seconds(1), 100)
+            .await
+            .unwrap();
+        self.print("outbox sweep (4 shard queries)");
+        store.mark_published(events[0].id).await.unwrap();
+        self.print("mark one event published");
+        store.get_event(events[0].id).await.unwrap();
+        self.print("get event");
+        let attempt = DeliveryAttempt {
+            event_id: events[0].id,
+            endpoint_id: EndpointId::from_uuid(uuid::Uuid::now_v7()),
+            merchant_id: merchant.clone(),
+            attempt: 1,
+            attempted_at: clock.now(),
+            outcome: AttemptOutcome::Delivered,
+            status_code: Some(200),
+            duration_ms: 120,
+            response_excerpt: Some("ok".repeat(512)),
+            next_attempt_at: None,
+        };
+        store.record_attempt(&attempt).await.unwrap();
+        self.print("delivery attempt (1 KiB excerpt)");
+        store.due_requests(clock.now(), 100).await.unwrap();
+        self.print("due sweep (4 shard queries)");
+        store
+            .find_by_provider_reference(ProviderName::D24, &ProviderPayoutId::new(format!("P-{id}")).unwrap())
+            .await
+            .unwrap();
+        self.print("provider reference lookup");
+        store
+            .list_requests(
+                &merchant,
+                &ListQuery {
+                    status: None,
+                    limit: 20,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        self.print("list page");
     }
 }
 
@@ -81,121 +213,15 @@ async fn main() {
     let store = DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>);
     for invoices in [1, 10, 500] {
         println!("--- a request of {invoices} invoice(s)");
-        let mut step = Step {
+        let mut steps = Steps {
             store: &store,
+            clock: &clock,
+            merchant: MerchantId::new("clinic").unwrap(),
             last: store.consumed(),
         };
-        let merchant = MerchantId::new("clinic").unwrap();
-        let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
-        let created: Change = CashoutRequest::create(id, merchant.clone(), draft(invoices), clock.now());
-        println!(
-            "request JSON: {} bytes",
-            serde_json::to_string(&created.request).unwrap().len()
-        );
-        let key = IdempotencyKey::new(format!("k-{id}")).unwrap();
-        let idem = IdempotencyRecord::begin(merchant.clone(), key.clone(), "h".into(), id, clock.now());
-        store.create_request(&created, &idem, &[]).await.unwrap();
-        step.print("create (request + event + idempotency)");
-        store
-            .complete_idempotency(
-                &merchant,
-                &key,
-                &StoredResponse {
-                    status: 201,
-                    body: "{\"id\":\"…\"}".repeat(40),
-                },
-            )
-            .await
-            .unwrap();
-        step.print("complete idempotency");
-        let r = store.get_request(id).await.unwrap().unwrap();
-        step.print("get request");
-        let review = r
-            .review(
-                &ReviewPolicy {
-                    auto_approve_limit: 10_000_000.into(),
-                },
-                clock.now(),
-            )
-            .unwrap();
-        store.apply_change(&review).await.unwrap();
-        step.print("review → APPROVED (+ event)");
-        let claim = review
-            .request
-            .begin_dispatch(clock.now(), time::Duration::minutes(5))
-            .unwrap();
-        store.apply_change(&claim).await.unwrap();
-        step.print("dispatch claim (no event)");
-        let pending = claim
-            .request
-            .record_provider_payout(&payout(id, PayoutState::Pending), clock.now())
-            .unwrap();
-        let pending = pending.with_next_check(Some(clock.now() + time::Duration::minutes(1)));
-        store.apply_change(&pending).await.unwrap();
-        step.print("PENDING_PAYMENT (+ event + provider ref)");
-        let check = pending
-            .request
-            .record_check(Some(clock.now() + time::Duration::minutes(5)), clock.now());
-        store.apply_change(&check).await.unwrap();
-        step.print("poll, no change (reschedule)");
-        let paid = check
-            .request
-            .record_provider_payout(
-                &payout(
-                    id,
-                    PayoutState::Paid {
-                        paid_at: None,
-                        amount: None,
-                    },
-                ),
-                clock.now(),
-            )
-            .unwrap();
-        store.apply_change(&paid).await.unwrap();
-        step.print("PAID (+ event; still due: reversal watch)");
-        let events = store.list_events(id).await.unwrap();
-        step.print("list events");
-        store
-            .unpublished_events(clock.now() + time::Duration::seconds(1), 100)
-            .await
-            .unwrap();
-        step.print("outbox sweep (4 shard queries)");
-        store.mark_published(events[0].id).await.unwrap();
-        step.print("mark one event published");
-        store.get_event(events[0].id).await.unwrap();
-        step.print("get event");
-        let attempt = DeliveryAttempt {
-            event_id: events[0].id,
-            endpoint_id: EndpointId::from_uuid(uuid::Uuid::now_v7()),
-            merchant_id: merchant.clone(),
-            attempt: 1,
-            attempted_at: clock.now(),
-            outcome: AttemptOutcome::Delivered,
-            status_code: Some(200),
-            duration_ms: 120,
-            response_excerpt: Some("ok".repeat(512)),
-            next_attempt_at: None,
-        };
-        store.record_attempt(&attempt).await.unwrap();
-        step.print("delivery attempt (1 KiB excerpt)");
-        store.due_requests(clock.now(), 100).await.unwrap();
-        step.print("due sweep (4 shard queries)");
-        store
-            .find_by_provider_reference(ProviderName::D24, &ProviderPayoutId::new(format!("P-{id}")).unwrap())
-            .await
-            .unwrap();
-        step.print("provider reference lookup");
-        store
-            .list_requests(
-                &merchant,
-                &ListQuery {
-                    status: None,
-                    limit: 20,
-                    cursor: None,
-                },
-            )
-            .await
-            .unwrap();
-        step.print("list page");
+        let request = steps.create(invoices).await;
+        let id = request.id();
+        steps.pay(request).await;
+        steps.read_around(id).await;
     }
 }
