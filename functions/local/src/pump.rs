@@ -48,7 +48,6 @@ pub enum PumpError {
     /// The invoke endpoint failed or answered something unreadable.
     #[error("invoke {function}: {message}")]
     Invoke {
-        /// The function.
         function: String,
         /// What happened.
         message: String,

@@ -51,7 +51,7 @@ pub struct App<S, Q, P, W> {
     pub provider: Arc<P>,
     /// Sends merchant webhooks.
     pub sender: Arc<W>,
-    /// Now.
+    /// Where every use case reads the time (a manual clock in tests and the simulation).
     pub clock: Arc<dyn Clock>,
     /// New ids and secrets.
     pub ids: Arc<dyn IdGenerator>,

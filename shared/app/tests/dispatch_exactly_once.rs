@@ -543,7 +543,6 @@ enum Beside {
 enum Wait {
     /// What the last dispatch asked for.
     Asked,
-    /// A second.
     Second,
     /// Past any lease, the dispatch grace and the sweep's lag: a crashed dispatcher's lease has
     /// lapsed and the sweep finds the request overdue.

@@ -43,7 +43,6 @@ pub struct Invoice {
     pub payer: Payer,
     /// The invoice amount.
     pub amount: Amount,
-    /// The advance percentage.
     pub advance_percentage: Percentage,
     /// `amount × advance_percentage / 100`, half-even to the minor unit.
     pub eligible_amount: Amount,
@@ -58,7 +57,6 @@ impl Invoice {
     }
 }
 
-/// A cashout request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashoutRequest {
     id: CashoutRequestId,
@@ -195,7 +193,6 @@ impl CashoutRequest {
     pub fn merchant_id(&self) -> &MerchantId {
         &self.merchant_id
     }
-    /// Its currency.
     pub fn currency(&self) -> Currency {
         self.currency
     }

@@ -51,7 +51,6 @@ pub struct CashoutInput {
 /// The beneficiary as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct BeneficiaryInput {
     pub name: Option<String>,
     pub last_name: Option<String>,
@@ -94,9 +93,7 @@ pub struct InvoiceInput {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayerInput {
-    /// Tax id.
     pub tax_id: Option<String>,
-    /// Name.
     pub name: Option<String>,
 }
 
@@ -121,7 +118,6 @@ impl CashoutDraft {
         self.provider
     }
 
-    /// The currency.
     pub fn currency(&self) -> Currency {
         self.currency
     }

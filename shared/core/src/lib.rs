@@ -28,8 +28,6 @@
 //!   change ([`cashout::CashoutRequest::record_provider_payout`]).
 //! - The request id is the provider's reference, so a payout is created at most once.
 
-#![warn(missing_docs)]
-
 pub mod auth;
 pub mod cashout;
 pub mod claim;

@@ -56,7 +56,7 @@ macro_rules! currencies {
         /// Only currencies that can be paid out are listed (no funds codes such as `BOV`,
         /// no precious metals, no `XXX`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[allow(clippy::upper_case_acronyms, missing_docs)]
+        #[allow(clippy::upper_case_acronyms)]
         pub enum Currency { $($code),+ }
 
         impl Currency {

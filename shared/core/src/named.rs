@@ -92,9 +92,7 @@ mod tests {
     named_enum! {
         /// A test enumeration.
         enum Colour / UnknownColour(8) {
-            /// Red.
             Red = "red",
-            /// Dark blue.
             DarkBlue = "dark-blue",
         }
     }

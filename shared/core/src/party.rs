@@ -190,9 +190,7 @@ pub struct Beneficiary {
     pub email: Option<String>,
     /// Phone number.
     pub phone: Option<String>,
-    /// Bank code.
     pub bank_code: Option<String>,
-    /// Bank branch.
     pub bank_branch: Option<String>,
     /// Account number (masked everywhere but the provider call).
     pub bank_account: Option<AccountNumber>,
@@ -203,9 +201,7 @@ pub struct Beneficiary {
     pub account_type: Option<String>,
     /// Street address.
     pub address: Option<String>,
-    /// City.
     pub city: Option<String>,
-    /// Postal code.
     pub postal_code: Option<String>,
     /// Birth date, `YYYY-MM-DD`.
     pub birthdate: Option<time::Date>,

@@ -62,7 +62,6 @@ pub struct Coverage {
 /// How a request will be paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// The provider.
     pub provider: ProviderName,
     /// The payout method (unknown for a Cascad service configured by its code only).
     pub method: Option<PayoutMethodKind>,
@@ -77,7 +76,6 @@ pub struct RouteQuery<'a> {
     pub provider: Option<ProviderName>,
     /// The beneficiary's country.
     pub country: Country,
-    /// The currency.
     pub currency: Currency,
     /// The payout method named by the merchant, if any.
     pub method: Option<PayoutMethodKind>,

@@ -24,7 +24,6 @@ pub use webhooks::webhooks_router;
 /// parameter bounded by this instead of the four ports with their bounds; every `App` whose
 /// ports fit implements it.
 pub trait HttpApp: Clone + Send + Sync + 'static {
-    /// The store.
     type Store: Store + 'static;
     /// The task queue.
     type Queue: TaskQueue + 'static;

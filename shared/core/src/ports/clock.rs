@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 /// The current time, always UTC.
 pub trait Clock: Send + Sync {
-    /// Now.
     fn now(&self) -> OffsetDateTime;
 }
 
@@ -23,7 +22,6 @@ pub fn after(now: OffsetDateTime, delay: std::time::Duration) -> OffsetDateTime 
     now.checked_add(delay).unwrap_or(now)
 }
 
-/// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

@@ -24,13 +24,11 @@ use crate::routing::PayoutMethodKind;
 /// What to pay, to whom, through which provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutOrder {
-    /// The provider.
     pub provider: ProviderName,
     /// Our reference: the request id.
     pub reference: CashoutRequestId,
     /// The beneficiary's country.
     pub country: Country,
-    /// The currency.
     pub currency: Currency,
     /// The payable amount (included invoices only).
     pub amount: Amount,
@@ -119,7 +117,6 @@ pub enum ProviderNotification {
 pub struct PayoutMethodQuery {
     /// Beneficiary country.
     pub country: Country,
-    /// Currency.
     pub currency: Currency,
     /// Amount, when known.
     pub amount: Option<Amount>,
@@ -128,7 +125,6 @@ pub struct PayoutMethodQuery {
 /// One way to pay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutMethod {
-    /// The provider.
     pub provider: ProviderName,
     /// How it pays (the `payout_method` a create request names).
     pub method: Option<PayoutMethodKind>,

@@ -131,7 +131,7 @@ macro_rules! rejection_codes {
     ($($name:ident = $code:literal),+ $(,)?) => {
         /// A bank rejection code (`rejection_code` of a `REJECTED` cashout).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[allow(non_camel_case_types, missing_docs, clippy::upper_case_acronyms)]
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         pub enum RejectionCode { $($name),+ }
 
         impl RejectionCode {
@@ -210,7 +210,6 @@ macro_rules! error_codes {
         /// An error code of a D24 error body. Codes the docs name are variants; any other code
         /// is [`D24ErrorCode::Other`] and classified by its hundreds family.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[allow(missing_docs)]
         pub enum D24ErrorCode { $($name,)+ /** A code not in the documented list. */ Other(u16) }
 
         impl D24ErrorCode {
