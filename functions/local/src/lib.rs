@@ -266,46 +266,8 @@ where
     W: WebhookSender + 'static,
 {
     let merchant = MerchantId::new(args.merchant_id.clone()).map_err(startup)?;
-    app.register_api_key(
-        &ApiKey::new(args.merchant_key.clone()),
-        Principal::Merchant {
-            merchant_id: merchant.clone(),
-        },
-        Some("local merchant".into()),
-    )
-    .await
-    .map_err(startup)?;
-    app.register_api_key(
-        &ApiKey::new(args.operator_key.clone()),
-        Principal::Operator,
-        Some("local operator".into()),
-    )
-    .await
-    .map_err(startup)?;
-
-    let mut workers = Vec::new();
-    {
-        let (app, stopped) = (app.clone(), stopped.clone());
-        workers.push(tokio::spawn(async move { app.run_publisher(stopped).await }));
-    }
-    for queue in QueueName::ALL {
-        let (app, stopped) = (app.clone(), stopped.clone());
-        workers.push(tokio::spawn(async move {
-            app.run_queue(queue, WorkerOptions::for_queue(queue), stopped).await
-        }));
-    }
-    {
-        let (app, stopped) = (app.clone(), stopped.clone());
-        workers.push(tokio::spawn(async move { watch_backlog(&app, stopped).await }));
-    }
-    let sweep_every = match args.schedule {
-        Schedule::Local => Duration::from_secs(1),
-        Schedule::Production => Duration::from_secs(60),
-    };
-    {
-        let (app, stopped) = (app.clone(), stopped.clone());
-        workers.push(tokio::spawn(async move { app.run_sweeper(sweep_every, stopped).await }));
-    }
+    register_keys(&app, args, &merchant).await?;
+    let workers = spawn_workers(&app, args.schedule, &stopped);
 
     let router = finish(api_router(app.clone()).merge(webhooks_router(app)));
     let addr = listener.local_addr().map_err(startup)?;
@@ -332,6 +294,69 @@ where
         let _ = w.await;
     }
     Ok(())
+}
+
+/// The local merchant's and operator's keys, from the flags.
+async fn register_keys<S: Store, Q, P, W>(
+    app: &App<S, Q, P, W>,
+    args: &Args,
+    merchant: &MerchantId,
+) -> Result<(), RunError> {
+    app.register_api_key(
+        &ApiKey::new(args.merchant_key.clone()),
+        Principal::Merchant {
+            merchant_id: merchant.clone(),
+        },
+        Some("local merchant".into()),
+    )
+    .await
+    .map_err(startup)?;
+    app.register_api_key(
+        &ApiKey::new(args.operator_key.clone()),
+        Principal::Operator,
+        Some("local operator".into()),
+    )
+    .await
+    .map_err(startup)
+}
+
+/// Every worker of the process, each running until `stopped`: the publisher, one pull loop per
+/// queue, the backlog gauge and the sweep.
+fn spawn_workers<S, Q, P, W>(
+    app: &App<S, Q, P, W>,
+    schedule: Schedule,
+    stopped: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>>
+where
+    S: Store + 'static,
+    Q: TaskQueue + TaskSource + QueueInspect + 'static,
+    P: PayoutProvider + 'static,
+    W: WebhookSender + 'static,
+{
+    let mut workers = Vec::new();
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move { app.run_publisher(stopped).await }));
+    }
+    for queue in QueueName::ALL {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move {
+            app.run_queue(queue, WorkerOptions::for_queue(queue), stopped).await
+        }));
+    }
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move { watch_backlog(&app, stopped).await }));
+    }
+    let sweep_every = match schedule {
+        Schedule::Local => Duration::from_secs(1),
+        Schedule::Production => Duration::from_secs(60),
+    };
+    {
+        let (app, stopped) = (app.clone(), stopped.clone());
+        workers.push(tokio::spawn(async move { app.run_sweeper(sweep_every, stopped).await }));
+    }
+    workers
 }
 
 /// How often the backlog is measured for the API's backpressure.
