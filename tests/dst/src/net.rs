@@ -8,6 +8,12 @@
 //! with any `Retry-After` (hostile values included); a create that was made and whose answer
 //! was lost (a 503 or a timeout after it); outages of creates and of lookups lasting hours; a
 //! provider that does not enforce unique references (a second create makes a second payout).
+//!
+//! Each family answers in its own module ([`d24`], [`cascad`]); this one routes a request,
+//! rolls the network's faults around it, and keeps the payouts' lives.
+
+mod cascad;
+mod d24;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,14 +21,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use cashout_core::provider::ProviderName;
+use cashout_core::provider::{ProviderFamily, ProviderName};
 use cashout_providers::{HttpRequest, HttpTransport, Reply, Transport};
-use hmac::{Hmac, Mac};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use sha1::{Digest, Sha1};
-use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::agenda::{Agenda, Event};
@@ -31,14 +33,11 @@ use crate::ctx::{Ctx, lock};
 use crate::exec::{Kind, yield_now};
 use crate::truth::{Payout, PayoutState, Truth};
 
+pub use cascad::{cascad_signature, invoice, invoice_doc};
+pub use d24::d24_secrets;
+
 /// Where the simulated providers live (`{BASE}/d24`, `/onspot`, `/tupay`, `/cascad`).
 pub const BASE: &str = "http://providers.sim";
-/// The D24-family secrets (login, pass, API signature), as configured in the adapters.
-pub const D24_SECRETS: [(ProviderName, &str, &str, &str); 3] = [
-    (ProviderName::D24, "d24_login", "d24_pass", "d24_secret"),
-    (ProviderName::Onspot, "onspot_login", "onspot_pass", "onspot_secret"),
-    (ProviderName::Tupay, "tupay_login", "tupay_pass", "tupay_secret"),
-];
 /// Cascad: account, API key, callback secret, public key.
 pub const CASCAD_SECRETS: (&str, &str, &str, &str) = (
     "coma_sim0000000000001",
@@ -169,12 +168,49 @@ impl SimNet {
             ));
         };
         let faults = self.faults(provider);
-        let now = self.ctx.now();
         let is_create = is_create(provider, &request.method, &path);
+        if let Some(failed) = self
+            .fails_before_acting(provider, &request, &path, &faults, is_create)
+            .await
+        {
+            return failed;
+        }
+        if matches!(self.ctx.current_kind(), Some(Kind::HintTask)) {
+            self.ctx.trace(|| format!("net {provider} {path}: check from a hint"));
+        }
+        // The provider acts, atomically.
+        let answer = match provider.family() {
+            ProviderFamily::Cascad => self.cascad(&request, &path, &faults),
+            ProviderFamily::D24(_) => self.d24(provider, &request, &path, &faults),
+        };
+        self.ctx
+            .trace(|| format!("net {provider} {} {path}: {}", request.method, answer.status.as_u16()));
+        if is_create
+            && answer.status.is_success()
+            && let Some(lost) = self.loses_the_answer(provider, &faults).await
+        {
+            return lost;
+        }
+        self.latency().await;
+        Ok(answer)
+    }
+
+    /// The faults that strike before the provider acts, in this order: the call is never sent;
+    /// (after the network's latency) an outage of creates or of lookups, as of when the call
+    /// left; a 429 with any `Retry-After`; a 503; a timeout.
+    async fn fails_before_acting(
+        &self,
+        provider: ProviderName,
+        request: &HttpRequest,
+        path: &str,
+        faults: &ProviderFaults,
+        is_create: bool,
+    ) -> Option<Result<Reply, Transport>> {
+        let now = self.ctx.now();
         if self.ctx.fault(faults.not_sent) {
             self.ctx
                 .trace(|| format!("net {provider} {} {path}: not sent", request.method));
-            return Err(Transport::NotSent(Box::new(Simulated("connection refused"))));
+            return Some(Err(Transport::NotSent(Box::new(Simulated("connection refused")))));
         }
         self.latency().await;
         let outage = if is_create {
@@ -185,7 +221,7 @@ impl SimNet {
         if !self.ctx.is_healed() && outage.iter().any(|w| w.contains(now)) {
             self.ctx
                 .trace(|| format!("net {provider} {} {path}: outage 503", request.method));
-            return Ok(reply(503, json!({"code": 500, "message": "service unavailable"})));
+            return Some(Ok(reply(503, json!({"code": 500, "message": "service unavailable"}))));
         }
         if self.ctx.fault(faults.throttled) {
             let after = self
@@ -195,49 +231,46 @@ impl SimNet {
                 .trace(|| format!("net {provider} {} {path}: 429 Retry-After {after}", request.method));
             let mut r = reply(429, json!({"code": 429, "message": "too many requests"}));
             r.retry_after = Some(Duration::from_secs(after));
-            return Ok(r);
+            return Some(Ok(r));
         }
         if self.ctx.fault(faults.error_before) {
             self.ctx
                 .trace(|| format!("net {provider} {} {path}: 503 before acting", request.method));
-            return Ok(reply(503, json!({"code": 500, "message": "internal error"})));
+            return Some(Ok(reply(503, json!({"code": 500, "message": "internal error"}))));
         }
         if self.ctx.fault(faults.timeout_before) {
             self.ctx
                 .trace(|| format!("net {provider} {} {path}: timeout before acting", request.method));
             self.ctx.sleep(self.request_timeout).await;
-            return Err(Transport::TimedOut(Box::new(Simulated("timed out"))));
+            return Some(Err(Transport::TimedOut(Box::new(Simulated("timed out")))));
         }
-        if matches!(self.ctx.current_kind(), Some(Kind::HintTask)) {
-            self.ctx.trace(|| format!("net {provider} {path}: check from a hint"));
+        None
+    }
+
+    /// A create the provider made whose answer does not arrive: a 503, or nothing until the
+    /// caller's timeout.
+    async fn loses_the_answer(
+        &self,
+        provider: ProviderName,
+        faults: &ProviderFaults,
+    ) -> Option<Result<Reply, Transport>> {
+        if self.ctx.fault(faults.error_after_create) {
+            self.ctx.trace(|| format!("net {provider}: create made, answered 503"));
+            return Some(Ok(reply(503, json!({"code": 500, "message": "internal error"}))));
         }
-        // The provider acts, atomically.
-        let answer = match provider {
-            ProviderName::Cascad => self.cascad(&request, &path, &faults),
-            _ => self.d24(provider, &request, &path, &faults),
-        };
-        self.ctx
-            .trace(|| format!("net {provider} {} {path}: {}", request.method, answer.status.as_u16()));
-        if is_create && answer.status.is_success() {
-            if self.ctx.fault(faults.error_after_create) {
-                self.ctx.trace(|| format!("net {provider}: create made, answered 503"));
-                return Ok(reply(503, json!({"code": 500, "message": "internal error"})));
-            }
-            if self.ctx.fault(faults.timeout_after_create) {
-                self.ctx.trace(|| format!("net {provider}: create made, answer lost"));
-                self.ctx.sleep(self.request_timeout).await;
-                return Err(Transport::TimedOut(Box::new(Simulated("timed out"))));
-            }
+        if self.ctx.fault(faults.timeout_after_create) {
+            self.ctx.trace(|| format!("net {provider}: create made, answer lost"));
+            self.ctx.sleep(self.request_timeout).await;
+            return Some(Err(Transport::TimedOut(Box::new(Simulated("timed out")))));
         }
-        self.latency().await;
-        Ok(answer)
+        None
     }
 
     fn new_id(&self, provider: ProviderName) -> String {
         let mut next = lock(&self.next_id);
         *next += 1;
-        match provider {
-            ProviderName::Cascad => {
+        match provider.family() {
+            ProviderFamily::Cascad => {
                 let suffix: String = self.ctx.rng(|r| {
                     (0..16)
                         .map(|_| *r.pick(b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") as char)
@@ -245,7 +278,7 @@ impl SimNet {
                 });
                 format!("cpoi_{suffix}")
             }
-            _ => next.to_string(),
+            ProviderFamily::D24(_) => next.to_string(),
         }
     }
 
@@ -370,219 +403,6 @@ impl SimNet {
         Some(after)
     }
 
-    // ----- D24 family -----
-
-    fn d24(&self, provider: ProviderName, request: &HttpRequest, path: &str, faults: &ProviderFaults) -> Reply {
-        let Some((_, login, pass, secret)) = D24_SECRETS.iter().find(|(p, ..)| *p == provider) else {
-            return reply(404, json!({"code": 404, "message": "unknown"}));
-        };
-        // Every call is signed: lowercase hex HMAC-SHA256 of the exact body.
-        let signature = request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("payload-signature"))
-            .map(|(_, v)| v.as_str());
-        if signature != Some(hmac_hex(secret.as_bytes(), &request.body).as_str()) {
-            self.ctx
-                .violation(format!("{provider}: a request with a wrong Payload-Signature"));
-            return reply(400, json!({"code": 302, "message": "invalid signature"}));
-        }
-        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-            return reply(400, json!({"code": 502, "message": "malformed JSON"}));
-        };
-        if body["login"] != *login || body["pass"] != *pass {
-            return reply(401, json!({"code": 401, "message": "invalid credentials"}));
-        }
-        match (request.method.clone(), path) {
-            (Method::POST, "/v3/cashout") => self.d24_create(provider, request, &body, faults),
-            (Method::POST, "/v3/cashout/status") => self.d24_status(provider, &body),
-            (Method::DELETE, "/v3/cashout/cancel") => self.d24_cancel(provider, &body),
-            _ => reply(404, json!({"code": 404, "message": "no such operation"})),
-        }
-    }
-
-    fn d24_create(
-        &self,
-        provider: ProviderName,
-        request: &HttpRequest,
-        body: &Value,
-        faults: &ProviderFaults,
-    ) -> Reply {
-        let reference = body["external_id"].as_str().unwrap_or_default().to_owned();
-        if faults.unique_references && !self.truth.by_reference(provider, &reference).is_empty() {
-            return reply(400, json!({"code": 511, "message": "external_id already used"}));
-        }
-        if self.ctx.fault(faults.declines) {
-            return reply(400, json!({"code": 300, "message": "invalid bank account"}));
-        }
-        if self.ctx.fault(faults.account_errors) {
-            return reply(400, json!({"code": 514, "message": "insufficient funds"}));
-        }
-        let amount = raw_amount(&request.body, &[]);
-        let currency = body["currency"].as_str().unwrap_or_default();
-        let notify = body["notification_url"].as_str().map(str::to_owned);
-        let payout = self.make(provider, &reference, &amount, currency, notify, PayoutState::Pending);
-        reply(200, json!({"cashout_id": payout.id}))
-    }
-
-    fn d24_find(&self, provider: ProviderName, body: &Value) -> Option<Payout> {
-        match (&body["cashout_id"], &body["external_id"]) {
-            (Value::Number(n), _) => self.truth.payout(provider, &n.to_string()),
-            (Value::String(s), _) => self.truth.payout(provider, s),
-            (_, Value::String(reference)) => self.truth.by_reference(provider, reference).into_iter().next(),
-            _ => None,
-        }
-    }
-
-    fn d24_status(&self, provider: ProviderName, body: &Value) -> Reply {
-        match self.d24_find(provider, body) {
-            None => reply(400, json!({"code": 509, "message": "cashout not found"})),
-            Some(p) => reply(200, d24_status_body(p.state)),
-        }
-    }
-
-    fn d24_cancel(&self, provider: ProviderName, body: &Value) -> Reply {
-        let Some(p) = self.d24_find(provider, body) else {
-            return reply(400, json!({"code": 509, "message": "cashout not found"}));
-        };
-        if p.reference != body["external_id"].as_str().unwrap_or_default() {
-            return reply(400, json!({"code": 300, "message": "external_id does not match"}));
-        }
-        match p.state {
-            PayoutState::Pending | PayoutState::OnHold => {
-                let now = self.ctx.now();
-                let after = self.truth.update(provider, &p.id, |p| {
-                    p.state = PayoutState::Cancelled;
-                    p.updated_at = now;
-                });
-                self.ctx
-                    .trace(|| format!("provider {provider} cancelled payout {}", p.id));
-                self.checker.ledger_changed(&p.reference);
-                if let Some(after) = after {
-                    self.notify_later(&after);
-                }
-                reply(200, d24_status_body(PayoutState::Cancelled))
-            }
-            PayoutState::Cancelled => reply(200, d24_status_body(PayoutState::Cancelled)),
-            _ => reply(400, json!({"code": 702, "message": "could not cancel the cashout"})),
-        }
-    }
-
-    // ----- Cascad -----
-
-    fn cascad(&self, request: &HttpRequest, path: &str, faults: &ProviderFaults) -> Reply {
-        let (account, key, ..) = CASCAD_SECRETS;
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{account}:{key}"))
-        );
-        let auth = request
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| v.as_str());
-        if auth != Some(expected.as_str()) {
-            return reply(401, json!({"errors": [{"status": "401", "title": "Unauthorized"}]}));
-        }
-        let (route, query) = path.split_once('?').unwrap_or((path, ""));
-        let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
-        match (request.method.clone(), segments.as_slice()) {
-            (Method::POST, ["payout-invoices"]) => self.cascad_create(request, faults),
-            (Method::POST, ["payout-invoices", id, "process"]) => self.cascad_process(id),
-            (Method::GET, ["payout-invoices", id]) => match self.truth.payout(ProviderName::Cascad, id) {
-                Some(p) => reply_text(200, invoice_doc(&p)),
-                None => reply(404, json!({"errors": [{"status": "404", "title": "Not Found"}]})),
-            },
-            (Method::GET, ["payout-invoices"]) => {
-                let params: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-                let reference = params
-                    .iter()
-                    .find(|(k, _)| k == "filter[reference_id]")
-                    .map(|(_, v)| v.clone());
-                let list: Vec<String> = match reference {
-                    Some(r) => self
-                        .truth
-                        .by_reference(ProviderName::Cascad, &r)
-                        .iter()
-                        .map(invoice)
-                        .collect(),
-                    None => Vec::new(),
-                };
-                reply_text(
-                    200,
-                    format!(
-                        "{{\"data\":[{}],\"meta\":{{\"count\":{}}}}}",
-                        list.join(","),
-                        list.len()
-                    ),
-                )
-            }
-            _ => reply(404, json!({"errors": [{"status": "404", "title": "Not Found"}]})),
-        }
-    }
-
-    fn cascad_create(&self, request: &HttpRequest, faults: &ProviderFaults) -> Reply {
-        let Ok(doc) = serde_json::from_slice::<Value>(&request.body) else {
-            return reply(400, json!({"errors": [{"status": "400", "title": "Bad Request"}]}));
-        };
-        let a = &doc["data"]["attributes"];
-        let reference = a["reference_id"].as_str().unwrap_or_default().to_owned();
-        if let Some(existing) = self.truth.by_reference(ProviderName::Cascad, &reference).first()
-            && faults.unique_references
-        {
-            return reply(
-                409,
-                json!({"errors": [{"status": "409", "code": "conflict", "title": "Conflict", "detail": format!("invoice {} already uses this reference_id", existing.id)}]}),
-            );
-        }
-        if self.ctx.fault(faults.declines) {
-            return reply(422, json!({"errors": {"fields.account": "is invalid"}}));
-        }
-        if self.ctx.fault(faults.account_errors) {
-            return reply(
-                403,
-                json!({"errors": [{"status": "403", "title": "Forbidden", "detail": "insufficient balance"}]}),
-            );
-        }
-        let amount = raw_amount(&request.body, &["data", "attributes"]);
-        let currency = a["currency"].as_str().unwrap_or_default();
-        let notify = a["callback_url"].as_str().map(str::to_owned);
-        let auto = a["options"]["auto_process"].as_bool().unwrap_or(false);
-        let payout = self.make(
-            ProviderName::Cascad,
-            &reference,
-            &amount,
-            currency,
-            notify,
-            PayoutState::Created,
-        );
-        if auto {
-            return self.cascad_process(&payout.id);
-        }
-        reply_text(201, invoice_doc(&payout))
-    }
-
-    fn cascad_process(&self, id: &str) -> Reply {
-        let Some(p) = self.truth.payout(ProviderName::Cascad, id) else {
-            return reply(404, json!({"errors": [{"status": "404", "title": "Not Found"}]}));
-        };
-        if p.state != PayoutState::Created {
-            return reply(
-                409,
-                json!({"errors": [{"status": "409", "title": "Conflict", "detail": "the invoice is already processed"}]}),
-            );
-        }
-        let now = self.ctx.now();
-        let Some(after) = self.truth.update(ProviderName::Cascad, id, |p| {
-            p.state = PayoutState::Pending;
-            p.updated_at = now;
-        }) else {
-            return reply(404, json!({"errors": [{"status": "404", "title": "Not Found"}]}));
-        };
-        self.plan(&after);
-        reply_text(200, invoice_doc(&after))
-    }
-
     /// Schedules the provider's notifications about a payout's change: after a delay, maybe
     /// more than once, maybe never (polling must cover for a lost one).
     pub fn notify_later(&self, payout: &Payout) {
@@ -630,9 +450,9 @@ fn route(url: &str) -> Option<(ProviderName, String)> {
 
 fn is_create(provider: ProviderName, method: &Method, path: &str) -> bool {
     *method == Method::POST
-        && match provider {
-            ProviderName::Cascad => path == "/payout-invoices",
-            _ => path == "/v3/cashout",
+        && match provider.family() {
+            ProviderFamily::Cascad => path == "/payout-invoices",
+            ProviderFamily::D24(_) => path == "/v3/cashout",
         }
 }
 
@@ -643,82 +463,6 @@ fn reply(status: u16, body: Value) -> Reply {
         body: body.to_string().into_bytes(),
     }
 }
-
-fn hmac_hex(key: &[u8], body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// The status answer of D24 (seed 001): 0 PENDING, 1 COMPLETED, 2 CANCELLED, 3 REJECTED,
-/// 4 DELIVERED, 5 ON_HOLD.
-fn d24_status_body(state: PayoutState) -> Value {
-    match state {
-        PayoutState::Created | PayoutState::Pending => {
-            json!({"cashout_status": 0, "cashout_status_description": "Pending"})
-        }
-        PayoutState::Paid | PayoutState::PartlyPaid => {
-            json!({"cashout_status": 1, "cashout_status_description": "Completed"})
-        }
-        PayoutState::Cancelled => json!({"cashout_status": 2, "cashout_status_description": "Cancelled"}),
-        PayoutState::Rejected(code) => {
-            json!({"cashout_status": 3, "cashout_status_description": "Rejected", "rejection_code": code, "rejection_reason": rejection_reason(code)})
-        }
-        PayoutState::Delivered => json!({"cashout_status": 4, "cashout_status_description": "Delivered"}),
-        PayoutState::OnHold => json!({"cashout_status": 5, "cashout_status_description": "On hold"}),
-    }
-}
-
-fn rejection_reason(code: u16) -> &'static str {
-    match code {
-        800 => "ERROR_ACCOUNT_INCORRECT",
-        801 => "ERROR_ACCOUNT_CLOSED",
-        802 => "ERROR_AMOUNT_INCORRECT",
-        803 => "ERROR_BANK_INVALID",
-        804 => "ERROR_BANK_BRANCH_INCORRECT",
-        805 => "ERROR_BENEFICIARY_DOCUMENT_ID_INVALID",
-        806 => "ERROR_BENEFICIARY_NAME_INCORRECT",
-        807 => "ERROR_REJECTED_BY_BANK",
-        826 => "WITHDRAWAL_REVERSED",
-        _ => "ERROR_OTHER",
-    }
-}
-
-/// A Cascad payout invoice resource (JSON:API), its amount written exactly as it was sent.
-pub fn invoice(p: &Payout) -> String {
-    let (status, resolution) = match p.state {
-        PayoutState::Created => ("created", Value::Null),
-        PayoutState::Pending | PayoutState::Delivered | PayoutState::OnHold => ("processing", Value::Null),
-        PayoutState::Paid => ("processed", json!("ok")),
-        PayoutState::Rejected(_) | PayoutState::Cancelled => ("process_failed", json!("declined")),
-        PayoutState::PartlyPaid => ("partially_processed", json!("ok")),
-    };
-    let processed = (p.state == PayoutState::Paid).then(|| p.updated_at.unix_timestamp());
-    let value = json!({
-        "id": p.id,
-        "type": "payout-invoice",
-        "attributes": {
-            "status": status,
-            "resolution": resolution,
-            "amount": AMOUNT_SLOT,
-            "currency": p.currency,
-            "reference_id": p.reference,
-            "processed": processed,
-            "created": p.created_at.unix_timestamp(),
-            "updated": p.updated_at.unix_timestamp(),
-        }
-    });
-    value.to_string().replace(&format!("\"{AMOUNT_SLOT}\""), &p.amount)
-}
-
-/// `{"data": invoice}`.
-pub fn invoice_doc(p: &Payout) -> String {
-    format!("{{\"data\":{}}}", invoice(p))
-}
-
-const AMOUNT_SLOT: &str = "@amount@";
 
 /// The `amount` of a JSON body (under `path`), as the exact number text sent.
 fn raw_amount(body: &[u8], path: &[&str]) -> String {
@@ -743,13 +487,4 @@ fn reply_text(status: u16, body: String) -> Reply {
         retry_after: None,
         body: body.into_bytes(),
     }
-}
-
-/// Cascad's callback signature: base64 of SHA-1 over secret ‖ body ‖ secret.
-pub fn cascad_signature(secret: &str, body: &[u8]) -> String {
-    let mut h = Sha1::new();
-    h.update(secret.as_bytes());
-    h.update(body);
-    h.update(secret.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::InboundNotification;
-use cashout_core::provider::ProviderName;
+use cashout_core::provider::{ProviderFamily, ProviderName};
 use cashout_core::status::CashoutStatus;
 use serde_json::{Value, json};
 
@@ -191,8 +191,8 @@ impl World {
         let Some(payout) = self.truth.payout(provider, payout_id) else {
             return;
         };
-        let notification = match provider {
-            ProviderName::Cascad => {
+        let notification = match provider.family() {
+            ProviderFamily::Cascad => {
                 let body = net::invoice_doc(&payout).into_bytes();
                 let signature = net::cascad_signature(net::CASCAD_SECRETS.2, &body);
                 InboundNotification {
@@ -203,7 +203,7 @@ impl World {
                     body,
                 }
             }
-            _ => d24_hint(Some(&payout.id), Some(&payout.reference)),
+            ProviderFamily::D24(_) => d24_hint(Some(&payout.id), Some(&payout.reference)),
         };
         let app = self.app.clone();
         let ctx = self.ctx.clone();
@@ -238,8 +238,8 @@ impl World {
             let about = about.or_else(|| (!known.is_empty() && r.chance(500)).then(|| *r.pick(&known)));
             (r.below(3), about, 9_000_000 + r.below(1_000_000))
         });
-        let notification = match provider {
-            ProviderName::Cascad => {
+        let notification = match provider.family() {
+            ProviderFamily::Cascad => {
                 let body = json!({"data": {"id": "cpoi_forged", "type": "payout-invoice", "attributes": {"status": "processed", "resolution": "ok", "amount": 10, "currency": "USD", "reference_id": about.map(|a| a.to_string())}}})
                     .to_string()
                     .into_bytes();
@@ -249,7 +249,7 @@ impl World {
                 };
                 InboundNotification { headers, body }
             }
-            _ => {
+            ProviderFamily::D24(_) => {
                 let reference = about.map(|a| a.to_string());
                 match kind {
                     0 => d24_hint(Some(&fake_id.to_string()), None),
