@@ -2,6 +2,10 @@
 //! merchant would, with a webhook receiver that verifies every delivery with the official
 //! Standard Webhooks library. The same scenarios run on the embedded store and, when the test
 //! command has started them, on DynamoDB Local + moto SQS.
+//!
+//! The runner, the client and the receiver are the system-test harness's (`cashout-system`).
+//! Each test is one scenario read top to bottom, a request's life step by step; hence functions
+//! longer than the house's 80 lines.
 
 #![allow(clippy::unwrap_used)]
 

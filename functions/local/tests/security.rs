@@ -5,6 +5,11 @@
 //! private addresses never connected to, redirects never followed; no merchant reaching another's
 //! data on any route of the OpenAPI document; no full account number or secret in any log line or
 //! response.
+//!
+//! The runner, the client, the receiver and the request bodies are the system-test harness's
+//! (`cashout-system`). Each test is one attack scenario read top to bottom (every forgery of a
+//! delivery, every route of the document, every spelling of a private address); hence functions
+//! longer than the house's 80 lines, and one file, this test binary, for them all.
 
 #![allow(clippy::unwrap_used)]
 

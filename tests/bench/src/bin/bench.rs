@@ -7,7 +7,8 @@
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::float_arithmetic)]
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cashout_bench::{bench, footprint, sustained};
@@ -79,6 +80,52 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// The JSON being written, and whether any benchmark failed.
+struct Results {
+    json: Value,
+    failed: bool,
+}
+
+impl Results {
+    fn new(machine: &Machine) -> Results {
+        Results {
+            json: json!({
+                "taken_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "machine": machine,
+                "command": std::env::args().collect::<Vec<_>>().join(" "),
+            }),
+            failed: false,
+        }
+    }
+
+    /// Records a figure under `name`, or its error (the run then fails).
+    fn report(&mut self, name: &str, value: Result<Value, bench::BenchError>) {
+        match value {
+            Ok(v) => self.json[name] = v,
+            Err(e) => {
+                eprintln!("bench {name}: {e}");
+                self.json[name] = json!({ "error": e.to_string() });
+                self.failed = true;
+            }
+        }
+    }
+
+    /// Writes the JSON to `out`; whether everything succeeded.
+    fn write(mut self, out: &Path) -> bool {
+        if let Some(dir) = out.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match serde_json::to_string_pretty(&self.json).map(|text| std::fs::write(out, text)) {
+            Ok(Ok(())) => println!("\nresults: {}", out.display()),
+            _ => {
+                eprintln!("could not write {}", out.display());
+                self.failed = true;
+            }
+        }
+        !self.failed
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -95,254 +142,265 @@ async fn main() -> std::process::ExitCode {
         "machine: {} · {} cores · {} MiB · Linux {} · {}",
         machine.cpu, machine.cores, machine.memory_mib, machine.kernel, machine.rustc
     );
-    let mut results = json!({
-        "taken_at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "machine": machine,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-    });
-    let mut failed = false;
-    let mut report = |name: &str, value: Result<Value, bench::BenchError>| match value {
-        Ok(v) => results[name] = v,
-        Err(e) => {
-            eprintln!("bench {name}: {e}");
-            results[name] = json!({ "error": e.to_string() });
-            failed = true;
-        }
-    };
-
+    let mut results = Results::new(&machine);
     if wants("sustained") {
-        let mut runs = Vec::new();
-        for &connections in &args.connections {
-            println!(
-                "\nSustained system: cashout-local (every worker) loaded from outside by {connections} clients; {} s warm-up, {} s window, drain up to {} s",
-                args.warmup, args.window, args.drain
-            );
-            let options = sustained::SustainedOptions {
-                binary: cashout_system::runner::default_binary(),
-                connections,
-                warmup: Duration::from_secs(args.warmup),
-                window: Duration::from_secs(args.window),
-                drain: Duration::from_secs(args.drain),
-                log_dir: target_dir().join("bench").join(format!("sustained-{connections}")),
-                schedule: args.schedule.clone(),
-            };
-            match sustained::sustained(&options).await {
-                Ok(f) => {
-                    print_sustained(&f);
-                    runs.push(f);
-                }
-                Err(e) => report(&format!("sustained_{connections}"), Err(e)),
-            }
-        }
-        let headline = runs.iter().find(|r| r.connections == 32).or(runs.last()).cloned();
-        if let Some(headline) = headline {
-            let dir = args
-                .charts
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks"));
-            match cashout_bench::plots::write_charts(&dir, &runs, &headline) {
-                Ok(paths) => println!("  charts: {}", paths.join(", ")),
-                Err(e) => report("sustained_charts", Err(bench::BenchError(e.to_string()))),
-            }
-            report("sustained", Ok(json!({ "headline": headline, "runs": runs })));
-        }
+        run_sustained(&args, &mut results).await;
     }
-
-    let mut create_ceiling = std::collections::HashMap::new();
+    // API creates/s by concurrency: the lifecycle's ceiling.
+    let mut create_ceiling = HashMap::new();
     if wants("api") {
-        println!(
-            "\nAPI create vs a no-op route of the same server (embedded store, {} s per run)",
-            args.seconds
-        );
-        println!("  conc   create/s   p50 ms   p99 ms  |   noop/s   p50 ms   p99 ms  |  ratio (target ≥ 0.5 at 32)");
-        let r = bench::api(&args.levels, Duration::from_secs(args.seconds)).await;
-        if let Ok(figures) = &r {
-            for f in figures {
-                create_ceiling.insert(f.concurrency, f.create.per_second);
-                println!(
-                    "  {:>4} {:>10.0} {:>8.2} {:>8.2}  | {:>8.0} {:>8.2} {:>8.2}  |  {:.2}{}",
-                    f.concurrency,
-                    f.create.per_second,
-                    f.create.latency.p50_ms,
-                    f.create.latency.p99_ms,
-                    f.noop.per_second,
-                    f.noop.latency.p50_ms,
-                    f.noop.latency.p99_ms,
-                    f.ratio,
-                    if f.create.errors + f.noop.errors > 0 {
-                        format!("  ({} create errors, {} noop errors)", f.create.errors, f.noop.errors)
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-        }
-        report("api", r.map(|f| json!(f)));
+        run_api(&args, &mut results, &mut create_ceiling).await;
     }
-
     if wants("webhooks") {
-        println!("\nWebhook delivery: signed deliveries by the callbacks worker vs bare POSTs of the same bodies");
-        let r = bench::webhooks(args.deliveries).await;
-        if let Ok(f) = &r {
-            println!(
-                "  {} deliveries: signed {:.0}/s, bare {:.0}/s, ratio {:.2} (target ≥ 0.5)",
-                f.deliveries, f.signed_per_second, f.bare_per_second, f.ratio
-            );
-        }
-        report("webhooks", r.map(|f| json!(f)));
+        run_webhooks(&args, &mut results).await;
     }
-
     if wants("lifecycle") {
-        println!(
-            "\nWhole lifecycle: create → PAID with every webhook delivered (embedded, simulators at zero latency, {} clients)",
-            args.lifecycle_concurrency
-        );
-        let ceiling = match create_ceiling.get(&args.lifecycle_concurrency) {
-            Some(c) => *c,
-            None => bench::api(&[args.lifecycle_concurrency], Duration::from_secs(args.seconds))
-                .await
-                .ok()
-                .and_then(|f| f.first().map(|f| f.create.per_second))
-                .unwrap_or_default(),
-        };
-        let r = bench::lifecycle(args.lifecycle, args.lifecycle_concurrency, ceiling).await;
-        if let Ok(f) = &r {
-            println!(
-                "  {} cashouts: {:.1} paid/s (creates alone: {:.0}/s, ratio {:.2}); create → PAID webhook p50 {:.0} ms, p99 {:.0} ms",
-                f.requests,
-                f.paid_per_second,
-                f.create_ceiling_per_second,
-                f.ratio,
-                f.create_to_paid_webhook.p50_ms,
-                f.create_to_paid_webhook.p99_ms
-            );
-        }
-        report("lifecycle", r.map(|f| json!(f)));
+        run_lifecycle(&args, &mut results, &create_ceiling).await;
     }
-
     if wants("cost") {
-        println!("\nAWS cost drivers per paid cashout, counted on DynamoDB Local + moto (production schedule)");
-        let r = Box::pin(bench::cost(args.cost_requests)).await;
-        if let Ok(f) = &r {
-            let m = &f.measured;
-            println!(
-                "  {} paid cashouts: {:.1} WCU (minimum {:.0}, ratio {:.2}) · {:.1} RCU (minimum {:.0}, ratio {:.2}) · {:.1} SQS requests (minimum {:.0}, ratio {:.2}); target ≤ 1.25",
-                f.paid_cashouts,
-                m.wcu,
-                f.minimum.wcu,
-                f.ratio_wcu,
-                m.rcu,
-                f.minimum.rcu,
-                f.ratio_rcu,
-                m.sqs_requests,
-                f.minimum.sqs_requests,
-                f.ratio_sqs
-            );
-            println!(
-                "  calls: {:.1} writes, {:.1} reads · SQS: {:.1} send, {:.1} receive, {:.1} delete, {:.1} change-visibility · idle empty receives {} · one sweep: {} reads, {} RCU",
-                m.write_calls,
-                m.read_calls,
-                m.sqs_send,
-                m.sqs_receive,
-                m.sqs_delete,
-                m.sqs_change_visibility,
-                f.idle_empty_receives,
-                f.sweep_read_calls,
-                f.sweep_rcu
-            );
-            println!("  per operation (calls in the run; units per paid cashout):");
-            for (op, c) in &f.by_operation {
-                println!(
-                    "    {op:<42} {:>5} calls {:>6.2} WCU {:>6.2} RCU",
-                    c.calls, c.wcu, c.rcu
-                );
-            }
-            println!("  SQS sends by task: {:?}", f.sends_by_task);
-            println!("  lost write races per cashout: {}", f.lost_races_per_cashout);
-            println!(
-                "  after payment, the reversal watch: one check {} WCU + {} RCU, picked up by the sweep for {} RCU + {} SQS requests; over the whole watch ({} checks): {} WCU, {} RCU, {} SQS requests",
-                f.watch.poll_wcu,
-                f.watch.poll_rcu,
-                f.watch.pickup_rcu,
-                f.watch.pickup_sqs_requests,
-                f.reversal_watch.checks,
-                f.reversal_watch.wcu,
-                f.reversal_watch.rcu,
-                f.reversal_watch.sqs_requests
-            );
-        }
-        report("cost", r.map(|f| json!(f)));
+        run_cost(&args, &mut results).await;
     }
-
     if wants("footprint") {
-        println!(
-            "\nLambda footprint: the cargo-lambda bootstraps on a local Runtime API (DynamoDB Local + moto; {} starts, {} invocations each)",
-            footprint::STARTS,
-            footprint::INVOCATIONS
-        );
-        println!(
-            "  function                   bootstrap MiB  ready p50 ms  ready max ms  peak RSS MiB  invocations  errors  rejected  (targets: ≤ {} MiB, ≤ {} ms, ≤ {} MiB)",
-            footprint::TARGET_BOOTSTRAP_MIB,
-            footprint::TARGET_READY_MS,
-            footprint::TARGET_RSS_MIB
-        );
-        let r = footprint::footprint(&target_dir(), footprint::INVOCATIONS, footprint::STARTS).await;
-        let mut failures = Vec::new();
-        if let Ok(f) = &r {
-            for x in &f.functions {
-                println!(
-                    "  {:<26} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>12} {:>7} {:>9}{}{}",
-                    x.function,
-                    x.bootstrap_mib,
-                    x.ready_p50_ms,
-                    x.ready_max_ms,
-                    x.peak_rss_mib,
-                    x.invocations,
-                    x.errors,
-                    x.rejected,
-                    if x.cut_short {
-                        "  (load stopped at its time budget)"
-                    } else {
-                        ""
-                    },
-                    match &x.first_problem {
-                        Some(p) => format!("  first problem: {p}"),
-                        None => String::new(),
-                    }
-                );
-            }
-            failures = f.failures();
-        }
-        report("footprint", r.map(|f| json!(f)));
-        if !failures.is_empty() {
-            report(
-                "footprint_failed",
-                Err(bench::BenchError(format!(
-                    "failed measurements: {}",
-                    failures.join("; ")
-                ))),
-            );
-        }
+        run_footprint(&mut results).await;
     }
-
     let out = args
         .out
+        .clone()
         .unwrap_or_else(|| target_dir().join("bench").join("latest.json"));
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    if results.write(&out) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
-    match serde_json::to_string_pretty(&results).map(|text| std::fs::write(&out, text)) {
-        Ok(Ok(())) => println!("\nresults: {}", out.display()),
-        _ => {
-            eprintln!("could not write {}", out.display());
-            failed = true;
+}
+
+/// The sustained scenario at each number of connections, then its charts.
+async fn run_sustained(args: &Args, results: &mut Results) {
+    let mut runs = Vec::new();
+    for &connections in &args.connections {
+        println!(
+            "\nSustained system: cashout-local (every worker) loaded from outside by {connections} clients; {} s warm-up, {} s window, drain up to {} s",
+            args.warmup, args.window, args.drain
+        );
+        let options = sustained::SustainedOptions {
+            binary: cashout_system::runner::default_binary(),
+            connections,
+            warmup: Duration::from_secs(args.warmup),
+            window: Duration::from_secs(args.window),
+            drain: Duration::from_secs(args.drain),
+            log_dir: target_dir().join("bench").join(format!("sustained-{connections}")),
+            schedule: args.schedule.clone(),
+        };
+        match sustained::sustained(&options).await {
+            Ok(f) => {
+                print_sustained(&f);
+                runs.push(f);
+            }
+            Err(e) => results.report(&format!("sustained_{connections}"), Err(e)),
         }
     }
-    if failed {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
+    let headline = runs.iter().find(|r| r.connections == 32).or(runs.last()).cloned();
+    if let Some(headline) = headline {
+        let dir = args
+            .charts
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benchmarks"));
+        match cashout_bench::plots::write_charts(&dir, &runs, &headline) {
+            Ok(paths) => println!("  charts: {}", paths.join(", ")),
+            Err(e) => results.report("sustained_charts", Err(bench::BenchError(e.to_string()))),
+        }
+        results.report("sustained", Ok(json!({ "headline": headline, "runs": runs })));
     }
+}
+
+/// API create next to the no-op route, at each concurrency; notes creates/s as the ceiling.
+async fn run_api(args: &Args, results: &mut Results, create_ceiling: &mut HashMap<usize, f64>) {
+    println!(
+        "\nAPI create vs a no-op route of the same server (embedded store, {} s per run)",
+        args.seconds
+    );
+    println!("  conc   create/s   p50 ms   p99 ms  |   noop/s   p50 ms   p99 ms  |  ratio (target ≥ 0.5 at 32)");
+    let r = bench::api(&args.levels, Duration::from_secs(args.seconds)).await;
+    if let Ok(figures) = &r {
+        for f in figures {
+            create_ceiling.insert(f.concurrency, f.create.per_second);
+            println!(
+                "  {:>4} {:>10.0} {:>8.2} {:>8.2}  | {:>8.0} {:>8.2} {:>8.2}  |  {:.2}{}",
+                f.concurrency,
+                f.create.per_second,
+                f.create.latency.p50_ms,
+                f.create.latency.p99_ms,
+                f.noop.per_second,
+                f.noop.latency.p50_ms,
+                f.noop.latency.p99_ms,
+                f.ratio,
+                if f.create.errors + f.noop.errors > 0 {
+                    format!("  ({} create errors, {} noop errors)", f.create.errors, f.noop.errors)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    results.report("api", r.map(|f| json!(f)));
+}
+
+/// Signed deliveries next to bare POSTs.
+async fn run_webhooks(args: &Args, results: &mut Results) {
+    println!("\nWebhook delivery: signed deliveries by the callbacks worker vs bare POSTs of the same bodies");
+    let r = bench::webhooks(args.deliveries).await;
+    if let Ok(f) = &r {
+        println!(
+            "  {} deliveries: signed {:.0}/s, bare {:.0}/s, ratio {:.2} (target ≥ 0.5)",
+            f.deliveries, f.signed_per_second, f.bare_per_second, f.ratio
+        );
+    }
+    results.report("webhooks", r.map(|f| json!(f)));
+}
+
+/// The whole lifecycle next to creates/s at its concurrency (measured now if `api` did not run
+/// at that concurrency).
+async fn run_lifecycle(args: &Args, results: &mut Results, create_ceiling: &HashMap<usize, f64>) {
+    println!(
+        "\nWhole lifecycle: create → PAID with every webhook delivered (embedded, simulators at zero latency, {} clients)",
+        args.lifecycle_concurrency
+    );
+    let ceiling = match create_ceiling.get(&args.lifecycle_concurrency) {
+        Some(c) => *c,
+        None => bench::api(&[args.lifecycle_concurrency], Duration::from_secs(args.seconds))
+            .await
+            .ok()
+            .and_then(|f| f.first().map(|f| f.create.per_second))
+            .unwrap_or_default(),
+    };
+    let r = bench::lifecycle(args.lifecycle, args.lifecycle_concurrency, ceiling).await;
+    if let Ok(f) = &r {
+        println!(
+            "  {} cashouts: {:.1} paid/s (creates alone: {:.0}/s, ratio {:.2}); create → PAID webhook p50 {:.0} ms, p99 {:.0} ms",
+            f.requests,
+            f.paid_per_second,
+            f.create_ceiling_per_second,
+            f.ratio,
+            f.create_to_paid_webhook.p50_ms,
+            f.create_to_paid_webhook.p99_ms
+        );
+    }
+    results.report("lifecycle", r.map(|f| json!(f)));
+}
+
+/// The AWS cost drivers on the emulators.
+async fn run_cost(args: &Args, results: &mut Results) {
+    println!("\nAWS cost drivers per paid cashout, counted on DynamoDB Local + moto (production schedule)");
+    let r = Box::pin(bench::cost(args.cost_requests)).await;
+    if let Ok(f) = &r {
+        print_cost(f);
+    }
+    results.report("cost", r.map(|f| json!(f)));
+}
+
+/// The Lambda footprint of every function; a failed measurement fails the run.
+async fn run_footprint(results: &mut Results) {
+    println!(
+        "\nLambda footprint: the cargo-lambda bootstraps on a local Runtime API (DynamoDB Local + moto; {} starts, {} invocations each)",
+        footprint::STARTS,
+        footprint::INVOCATIONS
+    );
+    println!(
+        "  function                   bootstrap MiB  ready p50 ms  ready max ms  peak RSS MiB  invocations  errors  rejected  (targets: ≤ {} MiB, ≤ {} ms, ≤ {} MiB)",
+        footprint::TARGET_BOOTSTRAP_MIB,
+        footprint::TARGET_READY_MS,
+        footprint::TARGET_RSS_MIB
+    );
+    let r = footprint::footprint(&target_dir(), footprint::INVOCATIONS, footprint::STARTS).await;
+    let mut failures = Vec::new();
+    if let Ok(f) = &r {
+        for x in &f.functions {
+            print_function_footprint(x);
+        }
+        failures = f.failures();
+    }
+    results.report("footprint", r.map(|f| json!(f)));
+    if !failures.is_empty() {
+        results.report(
+            "footprint_failed",
+            Err(bench::BenchError(format!(
+                "failed measurements: {}",
+                failures.join("; ")
+            ))),
+        );
+    }
+}
+
+fn print_function_footprint(x: &footprint::FunctionFootprint) {
+    println!(
+        "  {:<26} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>12} {:>7} {:>9}{}{}",
+        x.function,
+        x.bootstrap_mib,
+        x.ready_p50_ms,
+        x.ready_max_ms,
+        x.peak_rss_mib,
+        x.invocations,
+        x.errors,
+        x.rejected,
+        if x.cut_short {
+            "  (load stopped at its time budget)"
+        } else {
+            ""
+        },
+        match &x.first_problem {
+            Some(p) => format!("  first problem: {p}"),
+            None => String::new(),
+        }
+    );
+}
+
+fn print_cost(f: &bench::CostFigure) {
+    let m = &f.measured;
+    println!(
+        "  {} paid cashouts: {:.1} WCU (minimum {:.0}, ratio {:.2}) · {:.1} RCU (minimum {:.0}, ratio {:.2}) · {:.1} SQS requests (minimum {:.0}, ratio {:.2}); target ≤ 1.25",
+        f.paid_cashouts,
+        m.wcu,
+        f.minimum.wcu,
+        f.ratio_wcu,
+        m.rcu,
+        f.minimum.rcu,
+        f.ratio_rcu,
+        m.sqs_requests,
+        f.minimum.sqs_requests,
+        f.ratio_sqs
+    );
+    println!(
+        "  calls: {:.1} writes, {:.1} reads · SQS: {:.1} send, {:.1} receive, {:.1} delete, {:.1} change-visibility · idle empty receives {} · one sweep: {} reads, {} RCU",
+        m.write_calls,
+        m.read_calls,
+        m.sqs_send,
+        m.sqs_receive,
+        m.sqs_delete,
+        m.sqs_change_visibility,
+        f.idle_empty_receives,
+        f.sweep_read_calls,
+        f.sweep_rcu
+    );
+    println!("  per operation (calls in the run; units per paid cashout):");
+    for (op, c) in &f.by_operation {
+        println!(
+            "    {op:<42} {:>5} calls {:>6.2} WCU {:>6.2} RCU",
+            c.calls, c.wcu, c.rcu
+        );
+    }
+    println!("  SQS sends by task: {:?}", f.sends_by_task);
+    println!("  lost write races per cashout: {}", f.lost_races_per_cashout);
+    println!(
+        "  after payment, the reversal watch: one check {} WCU + {} RCU, picked up by the sweep for {} RCU + {} SQS requests; over the whole watch ({} checks): {} WCU, {} RCU, {} SQS requests",
+        f.watch.poll_wcu,
+        f.watch.poll_rcu,
+        f.watch.pickup_rcu,
+        f.watch.pickup_sqs_requests,
+        f.reversal_watch.checks,
+        f.reversal_watch.wcu,
+        f.reversal_watch.rcu,
+        f.reversal_watch.sqs_requests
+    );
 }
 
 fn print_sustained(f: &sustained::SustainedFigure) {

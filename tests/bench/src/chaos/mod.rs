@@ -235,30 +235,7 @@ struct World {
 /// Starts the faulty simulators, the refusing receiver and the runner; registers each merchant's
 /// endpoints.
 async fn start_world(config: &ChaosConfig) -> Result<World, String> {
-    // The providers, outside the runner: their ledger is the ground truth across kills.
-    let faults = FaultConfig {
-        error_before: 10,
-        error_after: 5,
-        timeout: 10,
-        rate_limit: 5,
-        hang_ms: 1500,
-        notify_duplicate: 20,
-        notify_reorder: 20,
-        ..FaultConfig::default()
-    };
-    let sim: SimHandle = cashout_provider_sim::start(
-        SimConfig {
-            seed: config.seed,
-            time_scale: config.time_scale,
-            faults: Faults::all(faults),
-            ..SimConfig::default()
-        },
-        tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let sim = faulty_simulators(config).await?;
     let receiver = Receiver::start(
         Mode::Verify {
             fail_percent: config.receiver_fail_percent,
@@ -312,6 +289,34 @@ async fn start_world(config: &ChaosConfig) -> Result<World, String> {
         api,
         secrets,
     })
+}
+
+/// The providers, outside the runner (their ledger is the ground truth across kills), failing
+/// as the module doc says.
+async fn faulty_simulators(config: &ChaosConfig) -> Result<SimHandle, String> {
+    let faults = FaultConfig {
+        error_before: 10,
+        error_after: 5,
+        timeout: 10,
+        rate_limit: 5,
+        hang_ms: 1500,
+        notify_duplicate: 20,
+        notify_reorder: 20,
+        ..FaultConfig::default()
+    };
+    cashout_provider_sim::start(
+        SimConfig {
+            seed: config.seed,
+            time_scale: config.time_scale,
+            faults: Faults::all(faults),
+            ..SimConfig::default()
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Registers the endpoints of merchant B (or A) at the receiver; keeps their secrets.
