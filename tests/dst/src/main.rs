@@ -7,12 +7,14 @@
 //!
 //! Exits 1 if any seed broke an invariant.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use cashout_dst::ctx::lock;
 use cashout_dst::{Options, Report, run};
 use clap::Parser;
 
@@ -69,68 +71,65 @@ fn print_trace(report: &Report) {
     }
 }
 
-#[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(seed) = args.seed {
-        let report = run(Options { seed, keep_trace: true });
-        if args.trace || !report.violations.is_empty() {
-            print_trace(&report);
-        }
-        for (k, v) in &report.stats {
-            println!("  {k}: {v}");
-        }
-        println!("seed {seed}: digest {}", report.digest);
-        return if report.violations.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            print_failure(&report);
-            ExitCode::FAILURE
-        };
+    match args.seed {
+        Some(seed) => replay(seed, args.trace),
+        None => run_seeds(&args),
     }
+}
 
+/// Runs one seed keeping its whole trace: the trace (asked for, or the seed failed), the run's
+/// figures and its digest.
+#[allow(clippy::print_stdout)]
+fn replay(seed: u64, trace: bool) -> ExitCode {
+    let report = run(Options { seed, keep_trace: true });
+    if trace || !report.violations.is_empty() {
+        print_trace(&report);
+    }
+    for (k, v) in &report.stats {
+        println!("  {k}: {v}");
+    }
+    println!("seed {seed}: digest {}", report.digest);
+    if report.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        print_failure(&report);
+        ExitCode::FAILURE
+    }
+}
+
+/// What the worker threads share.
+struct Work {
+    /// The next seed to run.
+    next: AtomicU64,
+    /// The first seed not to run.
+    end: u64,
+    verbose: bool,
+    failed: Mutex<Vec<Report>>,
+    /// The runs' figures, summed.
+    totals: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Runs the seeds on worker threads; then the first failing seed's trace and the summary.
+#[allow(clippy::print_stdout)]
+fn run_seeds(args: &Args) -> ExitCode {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .max(1);
-    let next = Arc::new(AtomicU64::new(args.from));
-    let end = args.from.saturating_add(args.seeds);
-    let failed = Arc::new(Mutex::new(Vec::new()));
-    let totals = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+    let work = Arc::new(Work {
+        next: AtomicU64::new(args.from),
+        end: args.from.saturating_add(args.seeds),
+        verbose: args.verbose,
+        failed: Mutex::new(Vec::new()),
+        totals: Mutex::new(BTreeMap::new()),
+    });
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (next, failed, totals) = (next.clone(), failed.clone(), totals.clone());
-            let verbose = args.verbose;
-            std::thread::spawn(move || {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end {
-                        break;
-                    }
-                    let report = run(Options {
-                        seed,
-                        keep_trace: false,
-                    });
-                    if verbose {
-                        println!("seed {seed}: digest {} {:?}", report.digest, report.stats);
-                    }
-                    {
-                        let mut t = totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        for (k, v) in &report.stats {
-                            *t.entry(k.clone()).or_insert(0) += v;
-                        }
-                    }
-                    if !report.violations.is_empty() {
-                        print_failure(&report);
-                        let _ = std::io::stdout().flush();
-                        failed
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(report);
-                    }
-                }
-            })
+            let work = work.clone();
+            std::thread::spawn(move || run_worker(&work))
         })
         .collect();
     for w in workers {
@@ -140,14 +139,54 @@ fn main() -> ExitCode {
         }
     }
     let elapsed = started.elapsed();
-    let mut failed = std::mem::take(&mut *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let mut failed = std::mem::take(&mut *lock(&work.failed));
     failed.sort_by_key(|r| r.seed);
     if let Some(first) = failed.first() {
         print_trace(first);
     }
-    let totals = totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    print_summary(args, threads, elapsed, &lock(&work.totals), failed.len());
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One worker thread: takes the next seed until none is left; adds up the figures, prints a
+/// failure as soon as it is found and keeps the report.
+#[allow(clippy::print_stdout)]
+fn run_worker(work: &Work) {
+    loop {
+        let seed = work.next.fetch_add(1, Ordering::Relaxed);
+        if seed >= work.end {
+            break;
+        }
+        let report = run(Options {
+            seed,
+            keep_trace: false,
+        });
+        if work.verbose {
+            println!("seed {seed}: digest {} {:?}", report.digest, report.stats);
+        }
+        {
+            let mut t = lock(&work.totals);
+            for (k, v) in &report.stats {
+                *t.entry(k.clone()).or_insert(0) += v;
+            }
+        }
+        if !report.violations.is_empty() {
+            print_failure(&report);
+            let _ = std::io::stdout().flush();
+            lock(&work.failed).push(report);
+        }
+    }
+}
+
+/// The summed figures, and how many seeds ran how fast and how many failed.
+#[allow(clippy::print_stdout)]
+fn print_summary(args: &Args, threads: usize, elapsed: Duration, totals: &BTreeMap<String, u64>, failed: usize) {
     println!("totals over {} seeds:", args.seeds);
-    for (k, v) in totals.iter() {
+    for (k, v) in totals {
         println!("  {k}: {v}");
     }
     let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -155,14 +194,6 @@ fn main() -> ExitCode {
     let rate = args.seeds as f64 / seconds;
     println!(
         "{} seeds from {} on {threads} threads in {:.1} s ({rate:.1} seeds/s): {} failed",
-        args.seeds,
-        args.from,
-        seconds,
-        failed.len()
+        args.seeds, args.from, seconds, failed
     );
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
 }
