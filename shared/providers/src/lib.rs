@@ -7,11 +7,15 @@
 //! | `d24`, `onspot`, `tupay` | [`d24`] | D24 cashouts API v3: signed JSON (`Payload-Signature`), form notifications without a status |
 //! | `cascad` | [`cascad`] | Cascad payout invoices (JSON:API, Basic auth), callbacks signed with `X-Signature` |
 //!
-//! Each family is a client (URLs, auth, headers, error bodies) plus `transformers` (wire types
-//! only, never leaving the module). The exactly-once rules of the port hold in every adapter:
-//! our request id is the provider's `external_id`/`reference_id`; a create whose outcome is
-//! unknown (5xx, timeout, dropped connection) is `Ambiguous`; "already exists" (D24 511,
-//! Cascad 409) returns the existing payout; creates are never retried here.
+//! Each family is a module: the client (URLs, auth, headers, error bodies and their
+//! classification) in `<family>.rs`, and beside it the calls (`d24/cashouts.rs`,
+//! `cascad/invoices.rs`), the mapping between core values and wire types (`mapping.rs`),
+//! notification parsing, and `transformers` (wire types only, never leaving the module).
+//!
+//! The exactly-once rules of the port hold in every adapter: our request id is the provider's
+//! `external_id`/`reference_id`; a create whose outcome is unknown (5xx, timeout, dropped
+//! connection) is `Ambiguous`; "already exists" (D24 511, Cascad 409) returns the existing
+//! payout; creates are never retried here.
 //!
 //! Errors: 400/422 and D24 data codes are `Declined`; 401/402/403/405 and D24 merchant codes
 //! are `Configuration` (alert someone; not a rejected payout); 429 and 5xx on reads are

@@ -10,6 +10,10 @@
 //! | [`sqs`] | `TaskQueue` + `TaskSource` | AWS: the four SQS queues and their dead-letter queues |
 //! | [`resources`] | — | the table and queues as declared once in `infra/template.yaml`, created on emulators |
 //!
+//! Each backend keeps one file per port: `requests.rs` (`CashoutStore`; the steps of a creation
+//! in `creation.rs` where it has several), `webhooks.rs` (`WebhookStore`), `api_keys.rs`
+//! (`ApiKeyStore`), and, where it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`).
+//!
 //! Every backend passes the same conformance suite (`tests/conformance`). Errors are the ports'
 //! typed errors; throttling and timeouts are retried a bounded number of times inside the
 //! adapter and then surface as retryable (`Unavailable`).
