@@ -24,7 +24,8 @@ struct ExternalIdOnly {
 }
 
 /// The create body (PROVIDERS.md, D24 family, "create" row). Free-text optional fields are
-/// accepted as documented and not used.
+/// accepted as documented and not used: they are declared (hence the `allow`) so that a value of
+/// the wrong type is still refused with 300.
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct CreateRequest {
