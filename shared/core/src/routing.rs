@@ -263,6 +263,91 @@ impl Coverage {
     }
 }
 
+/// A beneficiary field a D24-family provider reads, as `GET /v1/payout-methods` lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct D24FamilyField {
+    /// Its path in the create body (`beneficiary.document_id`).
+    pub key: &'static str,
+    /// The pattern its value must match, where one says it all.
+    pub regexp: Option<&'static str>,
+    /// Whether the provider refuses a payout without it.
+    pub required: bool,
+    value: fn(&Beneficiary) -> Option<&str>,
+}
+
+impl D24FamilyField {
+    /// The beneficiary's value of this field, if it has one.
+    pub fn value<'a>(&self, beneficiary: &'a Beneficiary) -> Option<&'a str> {
+        (self.value)(beneficiary)
+    }
+}
+
+const fn field(
+    key: &'static str,
+    regexp: Option<&'static str>,
+    required: bool,
+    value: fn(&Beneficiary) -> Option<&str>,
+) -> D24FamilyField {
+    D24FamilyField {
+        key,
+        regexp,
+        required,
+        value,
+    }
+}
+
+fn name_of(b: &Beneficiary) -> Option<&str> {
+    Some(&b.name)
+}
+fn document_id_of(b: &Beneficiary) -> Option<&str> {
+    b.document_id.as_deref()
+}
+fn document_type_of(b: &Beneficiary) -> Option<&str> {
+    b.document_type.as_deref()
+}
+fn bank_account_of(b: &Beneficiary) -> Option<&str> {
+    b.bank_account.as_ref().map(|a| a.expose())
+}
+fn bank_code_of(b: &Beneficiary) -> Option<&str> {
+    b.bank_code.as_deref()
+}
+fn account_type_of(b: &Beneficiary) -> Option<&str> {
+    b.account_type.as_deref()
+}
+
+/// D24 and Onspot: a name and a document id; bank details where the country needs them.
+const D24_FIELDS: [D24FamilyField; 4] = [
+    field("beneficiary.name", None, true, name_of),
+    field("beneficiary.document_id", None, true, document_id_of),
+    field("beneficiary.bank_account", None, false, bank_account_of),
+    field("beneficiary.bank_code", None, false, bank_code_of),
+];
+
+/// Tupay (Peru): see [`check_tupay`], which also checks each document type's exact length.
+const TUPAY_FIELDS: [D24FamilyField; 5] = [
+    field("beneficiary.name", None, true, name_of),
+    field("beneficiary.document_id", None, true, document_id_of),
+    field(
+        "beneficiary.document_type",
+        Some("^(DNI|CE|RUC|PASS)$"),
+        true,
+        document_type_of,
+    ),
+    field("beneficiary.bank_account", Some(r"^\d{1,20}$"), true, bank_account_of),
+    field("beneficiary.account_type", Some("^[CS]$"), true, account_type_of),
+];
+
+/// The beneficiary fields of a D24-family provider: the one list the payout-methods answer
+/// shows and the adapter checks for presence before it sends a payout; the checks below enforce
+/// it, and more, when a request is created (a test keeps the two in step).
+pub fn d24_family_fields(provider: ProviderName) -> &'static [D24FamilyField] {
+    match provider {
+        ProviderName::D24 | ProviderName::Onspot => &D24_FIELDS,
+        ProviderName::Tupay => &TUPAY_FIELDS,
+        ProviderName::Cascad => &[],
+    }
+}
+
 /// The D24 family's beneficiary rules: a document id for D24 and Onspot; Tupay's own rules.
 fn check_d24_family(provider: ProviderName, beneficiary: &Beneficiary, errors: &mut ValidationErrors) {
     match provider {
@@ -528,5 +613,58 @@ pub(crate) mod tests {
         let mut errors = ValidationErrors::default();
         assert_eq!(c.route(q, &mut errors), None);
         assert_eq!(errors.for_field("payout_method")[0].code, "unsupported");
+    }
+
+    /// A Tupay beneficiary that passes every rule.
+    fn tupay_beneficiary() -> Beneficiary {
+        let mut b = beneficiary();
+        b.document_type = Some("DNI".into());
+        b.document_id = Some("12345678".into());
+        b.bank_account = Some(AccountNumber::new("00212345678901234567"));
+        b.account_type = Some("C".into());
+        b
+    }
+
+    fn check(provider: ProviderName, b: &Beneficiary) -> ValidationErrors {
+        let mut errors = ValidationErrors::default();
+        check_d24_family(provider, b, &mut errors);
+        errors
+    }
+
+    fn clear(b: &mut Beneficiary, key: &str) {
+        match key {
+            "beneficiary.name" => b.name.clear(),
+            "beneficiary.document_id" => b.document_id = None,
+            "beneficiary.document_type" => b.document_type = None,
+            "beneficiary.bank_account" => b.bank_account = None,
+            "beneficiary.account_type" => b.account_type = None,
+            other => panic!("{other} is required but this test cannot remove it"),
+        }
+    }
+
+    #[test]
+    fn the_listed_d24_family_fields_are_the_rules_the_checks_enforce() {
+        for provider in [ProviderName::D24, ProviderName::Onspot, ProviderName::Tupay] {
+            let valid = tupay_beneficiary();
+            assert!(check(provider, &valid).is_empty(), "{provider}");
+            for f in d24_family_fields(provider) {
+                if let (Some(pattern), Some(value)) = (f.regexp, f.value(&valid)) {
+                    let re = regex::Regex::new(pattern).unwrap();
+                    assert!(re.is_match(value), "{provider} {}: {value} against {pattern}", f.key);
+                }
+                if !f.required || f.key == "beneficiary.name" {
+                    continue; // the name is required of every request by the input rules
+                }
+                let mut missing = valid.clone();
+                clear(&mut missing, f.key);
+                assert_eq!(f.value(&missing), None, "{}", f.key);
+                let errors = check(provider, &missing);
+                assert!(!errors.for_field(f.key).is_empty(), "{provider} {}: {errors}", f.key);
+            }
+        }
+        let mut wrong = tupay_beneficiary();
+        wrong.account_type = Some("X".into());
+        let errors = check(ProviderName::Tupay, &wrong);
+        assert_eq!(errors.for_field("beneficiary.account_type")[0].code, "invalid");
     }
 }

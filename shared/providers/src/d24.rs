@@ -170,28 +170,15 @@ impl D24Client {
         if !cashout_core::routing::d24_family_covers(self.name, query.country, query.currency) {
             return Vec::new();
         }
-        let field = |key: &str, regexp: Option<&str>, required: bool| MethodField {
-            key: key.to_owned(),
-            kind: "string".to_owned(),
-            regexp: regexp.map(str::to_owned),
-            required,
-        };
-        let mut fields = vec![
-            field("beneficiary.name", None, true),
-            field("beneficiary.document_id", None, true),
-        ];
-        if self.profile == D24Profile::Tupay {
-            fields.extend([
-                field("beneficiary.document_type", Some("^(DNI|CE|RUC|PASS)$"), true),
-                field("beneficiary.bank_account", Some(r"^\d{1,20}$"), true),
-                field("beneficiary.account_type", Some("^[CS]$"), true),
-            ]);
-        } else {
-            fields.extend([
-                field("beneficiary.bank_account", None, false),
-                field("beneficiary.bank_code", None, false),
-            ]);
-        }
+        let fields = cashout_core::routing::d24_family_fields(self.name)
+            .iter()
+            .map(|f| MethodField {
+                key: f.key.to_owned(),
+                kind: "string".to_owned(),
+                regexp: f.regexp.map(str::to_owned),
+                required: f.required,
+            })
+            .collect();
         vec![PayoutMethod {
             provider: self.name,
             method: Some(cashout_core::routing::PayoutMethodKind::BankTransfer),

@@ -3,7 +3,7 @@
 
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
 use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind};
-use cashout_core::provider::d24::{D24Profile, D24Status, payout_state};
+use cashout_core::provider::d24::{D24Status, payout_state};
 use cashout_core::provider::{PayoutState, ProviderPayout};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
@@ -57,7 +57,8 @@ impl D24Client {
     }
 
     /// What the profile requires of an order (`Declined` otherwise): the beneficiary's
-    /// document id (returned); on Tupay its document type, CCI and account type; ON_HOLD, for
+    /// document id (returned), every field the profile requires (core's
+    /// `d24_family_fields`, the list the payout-methods answer shows); ON_HOLD, for
     /// an order on hold.
     fn check_order<'a>(&self, order: &'a PayoutOrder) -> Result<&'a str, ProviderError> {
         let b = &order.beneficiary;
@@ -66,16 +67,11 @@ impl D24Client {
             .document_id
             .as_deref()
             .ok_or_else(|| declined("the beneficiary has no document_id"))?;
-        if self.profile == D24Profile::Tupay {
-            if b.document_type.is_none() {
-                return Err(declined("tupay requires the beneficiary document_type"));
-            }
-            if b.bank_account.is_none() {
-                return Err(declined("tupay requires the beneficiary CCI (bank_account)"));
-            }
-            if b.account_type.is_none() {
-                return Err(declined("tupay requires the account_type (C or S)"));
-            }
+        if let Some(missing) = cashout_core::routing::d24_family_fields(self.name)
+            .iter()
+            .find(|f| f.required && f.value(b).is_none())
+        {
+            return Err(declined(&format!("{} requires {}", self.name, missing.key)));
         }
         if order.hold && !self.profile.supports_on_hold() {
             return Err(declined(
