@@ -27,7 +27,6 @@ pub mod resources;
 pub mod sqlite;
 pub mod sqs;
 
-mod checks;
 mod codec;
 mod inspect;
 

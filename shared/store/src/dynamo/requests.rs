@@ -18,8 +18,8 @@ use super::creation::{claim_put, creation_items, refused_creation};
 use super::items::*;
 use super::table::{Cancelled, DUE_INDEX, MAX_TRANSACTION_ITEMS, OUTBOX_INDEX, TOTAL, cancelled_error, put, values};
 use super::{DynamoStore, sdk_error};
-use crate::checks::check_change;
 use crate::codec::{from_ns, page_size, parse_request_cursor, request_cursor, to_ns};
+use cashout_core::ports::check_change;
 
 impl CashoutStore for DynamoStore {
     async fn create_request(

@@ -13,8 +13,8 @@ use cashout_core::provider::ProviderName;
 use time::OffsetDateTime;
 
 use super::{MemoryStore, State};
-use crate::checks::check_change;
 use crate::codec::{page_size, parse_request_cursor, request_cursor};
+use cashout_core::ports::check_change;
 
 fn insert_events(state: &mut State, events: &[StatusEvent]) -> Result<(), StoreError> {
     if let Some(e) = events.iter().find(|e| state.events.contains_key(&e.id)) {

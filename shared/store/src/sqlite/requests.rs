@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use super::creation::{claim_invoices, insert_new_request, live_idempotency, purge_expired_idempotency};
 use super::rows::{EventRow, IdempotencyRow, RequestRow, insert_events, version_i64};
 use super::{SqliteStore, sql_error};
-use crate::checks::check_change;
 use crate::codec::{from_json, from_ns, page_size, parse_request_cursor, request_cursor, to_ns};
+use cashout_core::ports::check_change;
 
 fn read_request(conn: &Connection, id: &str) -> Result<Option<CashoutRequest>, StoreError> {
     conn.prepare_cached("SELECT body FROM requests WHERE id = ?1")
