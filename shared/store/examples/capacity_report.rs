@@ -22,10 +22,12 @@ use cashout_store::resources::{self, Definition};
 use serde_json::json;
 use time::OffsetDateTime;
 
-fn draft(invoices: usize) -> cashout_core::input::CashoutDraft {
+/// A request of `invoices` invoices of its own (`id` in each invoice id): invoices are claimed by
+/// one request at a time, so each request needs its own.
+fn draft(invoices: usize, id: CashoutRequestId) -> cashout_core::input::CashoutDraft {
     let invoices: Vec<_> = (0..invoices)
         .map(|i| {
-            json!({"invoice_id": format!("INV-{i:06}"), "payer": {"tax_id": "12345678", "name": "Payer Name S.A."},
+            json!({"invoice_id": format!("INV-{id}-{i:06}"), "payer": {"tax_id": "12345678", "name": "Payer Name S.A."},
                         "amount": "1250.00", "advance_percentage": "80"})
         })
         .collect();
@@ -74,14 +76,18 @@ impl Steps<'_> {
     async fn create(&mut self, invoices: usize) -> CashoutRequest {
         let (store, clock, merchant) = (self.store, self.clock, self.merchant.clone());
         let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
-        let created: Change = CashoutRequest::create(id, merchant.clone(), draft(invoices), clock.now());
+        let created: Change = CashoutRequest::create(id, merchant.clone(), draft(invoices, id), clock.now());
         println!(
             "request JSON: {} bytes",
             serde_json::to_string(&created.request).unwrap().len()
         );
         let key = IdempotencyKey::new(format!("k-{id}")).unwrap();
         let idem = IdempotencyRecord::begin(merchant.clone(), key.clone(), "h".into(), id, clock.now());
-        store.create_request(&created, &idem, &[]).await.unwrap();
+        let outcome = store.create_request(&created, &idem, &[]).await.unwrap();
+        assert!(
+            matches!(outcome, cashout_core::ports::CreateOutcome::Created),
+            "the create wrote nothing: {outcome:?}"
+        );
         self.print("create (request + event + idempotency)");
         store
             .complete_idempotency(
