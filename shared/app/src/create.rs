@@ -26,15 +26,53 @@ use crate::App;
 use crate::error::AppError;
 use crate::views::CashoutRequestView;
 
-/// The answer to a create call: the first answer, or its replay.
+/// What a create call did. Either way the caller gets [`Created::answer`], the answer stored
+/// with the idempotency record, which every later call with the same key and body gets too.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateResponse {
-    /// HTTP status (201).
-    pub status: u16,
-    /// The request resource, as JSON.
-    pub body: String,
-    /// Whether this is a replay of an earlier answer for the same key and body.
-    pub replayed: bool,
+pub enum Created {
+    /// A new request was written (or one a crashed create left in progress was finished).
+    New {
+        /// The request as written: `APPROVED` or `UNDER_REVIEW`.
+        request: Box<CashoutRequest>,
+        /// Its answer, as stored.
+        answer: StoredResponse,
+    },
+    /// The same key and body came before: the first answer, as it was stored.
+    Replayed {
+        /// The request the first call created.
+        id: CashoutRequestId,
+        /// Its answer, as stored.
+        answer: StoredResponse,
+    },
+}
+
+impl Created {
+    /// The request's id.
+    pub fn id(&self) -> CashoutRequestId {
+        match self {
+            Created::New { request, .. } => request.id(),
+            Created::Replayed { id, .. } => *id,
+        }
+    }
+
+    /// The answer (the request's view, as JSON, with its status code).
+    pub fn answer(&self) -> &StoredResponse {
+        match self {
+            Created::New { answer, .. } | Created::Replayed { answer, .. } => answer,
+        }
+    }
+
+    /// The answer, owned.
+    pub fn into_answer(self) -> StoredResponse {
+        match self {
+            Created::New { answer, .. } | Created::Replayed { answer, .. } => answer,
+        }
+    }
+
+    /// Whether this replays an earlier answer.
+    pub fn replayed(&self) -> bool {
+        matches!(self, Created::Replayed { .. })
+    }
 }
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
@@ -46,7 +84,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         merchant: &MerchantId,
         idempotency_key: Option<&str>,
         body: &[u8],
-    ) -> Result<CreateResponse, AppError> {
+    ) -> Result<Created, AppError> {
         self.admit()?;
         let key = idempotency_key.ok_or(AppError::BadHeader("the Idempotency-Key header is required"))?;
         let key = IdempotencyKey::new(key).map_err(|_| {
@@ -60,33 +98,33 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
         let change = self.created_and_reviewed(id, merchant, draft, now)?;
-        let body = serde_json::to_string(&CashoutRequestView::from(&change.request))
-            .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
-        let response = StoredResponse { status: 201, body };
-        let record = IdempotencyRecord::completed(merchant.clone(), key.clone(), body_hash.clone(), id, response, now);
-
-        let request = match self.create_claiming(&change, &record).await? {
+        let answer = answer_for(&change.request)?;
+        let record = IdempotencyRecord::completed(
+            merchant.clone(),
+            key.clone(),
+            body_hash.clone(),
+            id,
+            answer.clone(),
+            now,
+        );
+        match self.create_claiming(&change, &record).await? {
             CreateOutcome::InvoiceHeld(claim) => {
                 tracing::info!(holder = %claim.holder, "a create names an invoice another request holds");
-                return Err(AppError::InvoiceInUse {
+                Err(AppError::InvoiceInUse {
                     invoice_id: claim.key.invoice_id,
                     payer_tax_id: claim.key.payer_tax_id,
                     holder: claim.holder,
-                });
+                })
             }
             CreateOutcome::Created => {
                 tracing::Span::current().record("cashout_request_id", tracing::field::display(id));
                 tracing::info!(amount = %change.request.requested_amount(), currency = %change.request.currency(), status = %change.request.status(), "cashout request created");
                 self.committed(&change).await;
                 self.follow_up(&change.request).await;
-                let IdempotencyState::Completed { response } = record.state else {
-                    return Err(AppError::Internal("a creation's record lost its answer".into()));
-                };
-                return Ok(CreateResponse {
-                    status: response.status,
-                    body: response.body,
-                    replayed: false,
-                });
+                Ok(Created::New {
+                    request: Box::new(change.request),
+                    answer,
+                })
             }
             CreateOutcome::Existing(existing) => {
                 if existing.body_hash != body_hash {
@@ -96,50 +134,61 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
                     "cashout_request_id",
                     tracing::field::display(existing.cashout_request_id),
                 );
-                match &existing.state {
-                    IdempotencyState::Completed { response } => {
-                        return Ok(CreateResponse {
-                            status: response.status,
-                            body: response.body.clone(),
-                            replayed: true,
-                        });
-                    }
-                    IdempotencyState::InProgress { until } if *until > now => {
-                        return Err(AppError::IdempotencyInProgress);
-                    }
-                    IdempotencyState::InProgress { .. } => {
-                        let new_until = now + IdempotencyRecord::IN_PROGRESS_EXPIRY;
-                        if !self.store.reclaim_idempotency(&existing, new_until).await? {
-                            return Err(AppError::IdempotencyInProgress);
-                        }
-                        tracing::warn!("resuming a create left in progress by a crashed writer");
-                        self.store
-                            .get_request(existing.cashout_request_id)
-                            .await?
-                            .ok_or_else(|| {
-                                AppError::Store(cashout_core::ports::StoreError::corrupt(
-                                    "an idempotency record points to a missing request",
-                                    format!("{}", existing.cashout_request_id),
-                                ))
-                            })?
-                    }
-                }
+                self.answer_again(merchant, &key, existing, now).await
             }
-        };
-
-        // Only a create left in progress by an earlier version (which reviewed after writing)
-        // gets here.
-        let request = self.finish_review(request).await?;
-        let body = serde_json::to_string(&CashoutRequestView::from(&request))
-            .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
-        let response = StoredResponse { status: 201, body };
-        self.store.complete_idempotency(merchant, &key, &response).await?;
-        Ok(CreateResponse {
-            status: response.status,
-            body: response.body,
-            replayed: false,
-        })
+        }
     }
+
+    /// A key and body seen before: the stored answer; a create still in progress elsewhere is
+    /// refused until its record expires, then taken over and finished.
+    async fn answer_again(
+        &self,
+        merchant: &MerchantId,
+        key: &IdempotencyKey,
+        existing: IdempotencyRecord,
+        now: time::OffsetDateTime,
+    ) -> Result<Created, AppError> {
+        match &existing.state {
+            IdempotencyState::Completed { response } => Ok(Created::Replayed {
+                id: existing.cashout_request_id,
+                answer: response.clone(),
+            }),
+            IdempotencyState::InProgress { until } if *until > now => Err(AppError::IdempotencyInProgress),
+            IdempotencyState::InProgress { .. } => {
+                let new_until = now + IdempotencyRecord::IN_PROGRESS_EXPIRY;
+                if !self.store.reclaim_idempotency(&existing, new_until).await? {
+                    return Err(AppError::IdempotencyInProgress);
+                }
+                tracing::warn!("resuming a create left in progress by a crashed writer");
+                let request = self
+                    .store
+                    .get_request(existing.cashout_request_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::Store(cashout_core::ports::StoreError::corrupt(
+                            "an idempotency record points to a missing request",
+                            format!("{}", existing.cashout_request_id),
+                        ))
+                    })?;
+                // Only a create left in progress by an earlier version (which reviewed after
+                // writing) gets here.
+                let request = self.finish_review(request).await?;
+                let answer = answer_for(&request)?;
+                self.store.complete_idempotency(merchant, key, &answer).await?;
+                Ok(Created::New {
+                    request: Box::new(request),
+                    answer,
+                })
+            }
+        }
+    }
+}
+
+/// The answer to a create: `201` with the request's view.
+fn answer_for(request: &CashoutRequest) -> Result<StoredResponse, AppError> {
+    let body = serde_json::to_string(&CashoutRequestView::from(request))
+        .map_err(|e| AppError::Internal(format!("the created request's view: {e}")))?;
+    Ok(StoredResponse { status: 201, body })
 }
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use cashout_core::ports::{Clock, IdGenerator};
 
 pub use config::{AppConfig, EnvError, PollSchedule};
-pub use create::CreateResponse;
+pub use create::Created;
 pub use error::AppError;
 pub use tasks::TaskOutcome;
 

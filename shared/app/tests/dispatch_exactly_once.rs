@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cashout_app::{App, AppConfig, AppError, TaskOutcome};
+use cashout_app::{App, AppConfig, AppError, Created, TaskOutcome};
 use cashout_core::auth::Principal;
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::{CashoutRequestId, MerchantId, ProviderPayoutId};
@@ -402,9 +402,11 @@ impl Harness {
             )
             .await
             .unwrap();
-        let view: serde_json::Value = serde_json::from_str(&created.body).unwrap();
-        assert_eq!(view["status"], "APPROVED", "{view}");
-        let id = view["id"].as_str().unwrap().parse().unwrap();
+        let Created::New { request, .. } = created else {
+            panic!("a first create replayed: {created:?}")
+        };
+        assert_eq!(request.status(), CashoutStatus::Approved);
+        let id = request.id();
         Harness {
             app,
             clock,

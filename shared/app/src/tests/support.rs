@@ -324,7 +324,7 @@ impl Harness {
             .app
             .create_cashout(&MerchantId::new("m1").unwrap(), Some(key), body.to_string().as_bytes())
             .await?;
-        Ok(serde_json::from_str(&r.body).unwrap())
+        Ok(serde_json::from_str(&r.answer().body).unwrap())
     }
 
     /// Takes every visible task of a queue (acknowledged).

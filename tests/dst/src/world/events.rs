@@ -9,7 +9,7 @@ use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::InboundNotification;
 use cashout_core::provider::{ProviderFamily, ProviderName};
 use cashout_core::status::CashoutStatus;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::World;
 use crate::agenda::Event;
@@ -90,18 +90,14 @@ impl World {
                 .await
             {
                 Ok(response) => {
-                    let id = serde_json::from_str::<Value>(&response.body)
-                        .ok()
-                        .and_then(|v| v["id"].as_str().and_then(|i| i.parse::<CashoutRequestId>().ok()));
-                    if let Some(id) = id {
-                        crate::ctx::lock(&created).insert(n, id);
-                    }
+                    let id = response.id();
+                    crate::ctx::lock(&created).insert(n, id);
                     ctx.trace(|| {
                         format!(
                             "create {} answered {} {}",
                             planned.key,
-                            response.status,
-                            id.map(short).unwrap_or_default()
+                            response.answer().status,
+                            short(id)
                         )
                     });
                 }

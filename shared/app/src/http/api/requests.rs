@@ -46,12 +46,14 @@ pub(crate) async fn create_cashout<A: HttpApp>(
     let merchant = crate::access::require_merchant(&principal)?;
     let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"));
     let created = app.create_cashout(merchant, key, &bytes).await?;
-    let status = StatusCode::from_u16(created.status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, created.body).into_response();
+    let replayed = created.replayed();
+    let answer = created.into_answer();
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, answer.body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if created.replayed {
+    if replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
