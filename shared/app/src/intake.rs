@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
-use cashout_core::ports::{InboundNotification, PayoutProvider, ProviderNotification, Store, Task, TaskQueue};
-use cashout_core::provider::{ProviderName, ProviderPayout};
+use cashout_core::ports::{
+    InboundNotification, PayoutProvider, ProviderEvent, ProviderNotification, Store, Task, TaskQueue,
+};
+use cashout_core::provider::ProviderName;
 
 use crate::App;
 use crate::error::AppError;
@@ -36,13 +38,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             ProviderNotification::Hint { reference, payout_id } => {
                 self.accept_hint(provider, reference, payout_id).await
             }
-            ProviderNotification::Status(payout) => {
-                let task = Task::ProviderEvent {
+            status @ ProviderNotification::Status(_) => {
+                let task = Task::ProviderEvent(ProviderEvent {
                     provider,
-                    reference: payout.reference,
-                    payout_id: Some(payout.payout_id.clone()),
-                    payout: Some(payout),
-                };
+                    notification: status,
+                });
                 self.enqueue(task, Duration::ZERO).await
             }
         }
@@ -70,12 +70,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             tracing::debug!(cashout_request_id = %id, "a check is already scheduled for this hint");
             return Ok(());
         }
-        let task = Task::ProviderEvent {
+        let task = Task::ProviderEvent(ProviderEvent {
             provider,
-            reference: Some(id),
-            payout_id,
-            payout: None,
-        };
+            notification: ProviderNotification::Hint {
+                reference: Some(id),
+                payout_id,
+            },
+        });
         self.enqueue(task, window).await
     }
 
@@ -100,15 +101,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     }
 
     /// The `provider_event` task.
-    #[tracing::instrument(skip(self, payout), fields(provider = %provider, cashout_request_id))]
-    pub async fn handle_provider_event(
-        &self,
-        provider: ProviderName,
-        reference: Option<CashoutRequestId>,
-        payout_id: Option<ProviderPayoutId>,
-        payout: Option<ProviderPayout>,
-    ) -> Result<TaskOutcome, AppError> {
-        let id = match (reference, &payout_id) {
+    #[tracing::instrument(skip(self, event), fields(provider = %event.provider, cashout_request_id))]
+    pub async fn handle_provider_event(&self, event: ProviderEvent) -> Result<TaskOutcome, AppError> {
+        let provider = event.provider;
+        let payout_id = event.payout_id().cloned();
+        let id = match (event.reference(), &payout_id) {
             (Some(id), _) => Some(id),
             (None, Some(pid)) => self.store.find_by_provider_reference(provider, pid).await?,
             (None, None) => None,
@@ -118,13 +115,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         };
         tracing::Span::current().record("cashout_request_id", tracing::field::display(id));
-        match payout {
-            Some(p) if p.provider == provider => self.observe(id, Some(&p), None).await,
-            Some(_) => {
+        match event.notification {
+            ProviderNotification::Status(p) if p.provider == provider => self.observe(id, Some(&p), None).await,
+            ProviderNotification::Status(_) => {
                 tracing::warn!("a notification whose payout belongs to another provider");
                 Ok(TaskOutcome::Done)
             }
-            None => self.poll_hinted(id, None, payout_id.as_ref()).await,
+            ProviderNotification::Hint { .. } => self.poll_hinted(id, None, payout_id.as_ref()).await,
         }
     }
 }

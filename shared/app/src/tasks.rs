@@ -72,12 +72,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 cashout_request_id,
                 due_at,
             } => self.poll(cashout_request_id, due_at).await,
-            Task::ProviderEvent {
-                provider,
-                reference,
-                payout_id,
-                payout,
-            } => self.handle_provider_event(provider, reference, payout_id, payout).await,
+            Task::ProviderEvent(event) => self.handle_provider_event(event).await,
             other => Err(wrong_queue(QueueName::Poll, &other)),
         }
     }

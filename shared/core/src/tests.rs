@@ -776,3 +776,53 @@ fn a_review_chained_onto_the_creation_is_one_write_with_both_events() {
         "not computed from the review's result"
     );
 }
+
+#[test]
+fn a_provider_event_keeps_the_wire_format_tasks_in_flight_were_written_with() {
+    use crate::ports::{ProviderEvent, ProviderNotification, Task, TaskEnvelope};
+
+    let id = CashoutRequestId::from_uuid(Uuid::now_v7());
+    let mut paid = payout(PayoutState::Pending);
+    paid.reference = Some(id);
+    // Written by the version before the event was an enum: a hint, then a verified status.
+    let hint = json!({"v": 1, "not_before": "2026-01-01T00:00:00Z",
+        "task": {"type": "provider_event", "provider": "d24", "reference": id, "payout_id": null, "payout": null}});
+    let status = json!({"v": 1, "not_before": "2026-01-01T00:00:00Z",
+        "task": {"type": "provider_event", "provider": "d24", "reference": id, "payout_id": paid.payout_id,
+                 "payout": paid}});
+
+    let read: TaskEnvelope = serde_json::from_value(hint.clone()).unwrap();
+    let Task::ProviderEvent(event) = &read.task else {
+        panic!("{read:?}")
+    };
+    assert_eq!(
+        event.notification,
+        ProviderNotification::Hint {
+            reference: Some(id),
+            payout_id: None
+        }
+    );
+    assert_eq!(
+        serde_json::to_value(&read).unwrap(),
+        hint,
+        "written back as it was read"
+    );
+
+    let read: TaskEnvelope = serde_json::from_value(status.clone()).unwrap();
+    let Task::ProviderEvent(event) = &read.task else {
+        panic!("{read:?}")
+    };
+    assert!(matches!(&event.notification, ProviderNotification::Status(p) if p.payout_id == paid.payout_id));
+    assert_eq!(event.reference(), Some(id));
+    assert_eq!(event.payout_id(), Some(&paid.payout_id));
+    assert_eq!(serde_json::to_value(&read).unwrap()["task"], status["task"]);
+
+    let written = serde_json::to_value(Task::ProviderEvent(ProviderEvent {
+        provider: ProviderName::D24,
+        notification: ProviderNotification::Status(paid.clone()),
+    }))
+    .unwrap();
+    assert_eq!(written["reference"], json!(id));
+    assert_eq!(written["payout_id"], json!(paid.payout_id));
+    assert_eq!(written["payout"], serde_json::to_value(&paid).unwrap());
+}

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::CashoutRequestId;
-use cashout_core::ports::{Task, TaskEnvelope};
+use cashout_core::ports::{ProviderEvent, ProviderNotification, Task, TaskEnvelope};
 use cashout_core::status::CashoutStatus;
 use cashout_store::memory::MemoryStore;
 use rust_decimal::Decimal;
@@ -141,12 +141,10 @@ impl Checker {
 
     /// A task is about to be queued.
     pub fn task_sent(&self, envelope: &TaskEnvelope) {
-        if let Task::ProviderEvent {
+        if let Task::ProviderEvent(ProviderEvent {
             provider,
-            reference,
-            payout_id,
-            payout: None,
-        } = &envelope.task
+            notification: ProviderNotification::Hint { reference, payout_id },
+        }) = &envelope.task
         {
             let known = reference.is_some_and(|id| self.store.request(id).is_some())
                 || payout_id

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use cashout_app::{App, AppConfig};
 use cashout_core::ids::{CashoutRequestId, MerchantId};
-use cashout_core::ports::{QueueName, Task, TaskEnvelope, TaskSource};
+use cashout_core::ports::{ProviderEvent, ProviderNotification, QueueName, Task, TaskEnvelope, TaskSource};
 use cashout_providers::{HttpTransport, Providers, ProvidersConfig};
 use cashout_store::memory::MemoryStore;
 use time::OffsetDateTime;
@@ -351,7 +351,10 @@ impl World {
         let Some(message) = batch.pop() else { return };
         let task = TaskEnvelope::from_json(&message.body).map(|e| e.task);
         let kind = match &task {
-            Ok(Task::ProviderEvent { payout: None, .. }) => Kind::HintTask,
+            Ok(Task::ProviderEvent(ProviderEvent {
+                notification: ProviderNotification::Hint { .. },
+                ..
+            })) => Kind::HintTask,
             _ => Kind::Task,
         };
         let label = match &task {
@@ -414,16 +417,15 @@ fn describe(task: &Task) -> String {
             short(*cashout_request_id),
             if due_at.is_some() { "" } else { " (on demand)" }
         ),
-        Task::ProviderEvent {
-            provider,
-            reference,
-            payout_id,
-            payout,
-        } => format!(
-            "{provider} event {} {}{}",
-            reference.map(short).unwrap_or_default(),
-            payout_id.as_ref().map(ToString::to_string).unwrap_or_default(),
-            if payout.is_some() { " (with status)" } else { " (hint)" }
+        Task::ProviderEvent(event) => format!(
+            "{} event {} {}{}",
+            event.provider,
+            event.reference().map(short).unwrap_or_default(),
+            event.payout_id().map(ToString::to_string).unwrap_or_default(),
+            match event.notification {
+                ProviderNotification::Status(_) => " (with status)",
+                ProviderNotification::Hint { .. } => " (hint)",
+            }
         ),
         Task::PublishEvent { event_id } => format!("publish {event_id}"),
         Task::Deliver {

@@ -17,7 +17,8 @@ pub use provider::{
     ProviderError, ProviderErrorKind, ProviderNotification,
 };
 pub use queue::{
-    MAX_TASK_DELAY, QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue, TaskSource,
+    MAX_TASK_DELAY, ProviderEvent, QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue,
+    TaskSource,
 };
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
 pub use store::{

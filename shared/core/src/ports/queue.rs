@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::ids::{CashoutRequestId, EndpointId, EventId, ProviderPayoutId};
+use crate::ports::ProviderNotification;
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
 
@@ -49,16 +50,7 @@ pub enum Task {
         due_at: Option<OffsetDateTime>,
     },
     /// A provider told us something about a payout.
-    ProviderEvent {
-        /// Which provider.
-        provider: ProviderName,
-        /// Our reference, when the notification carries it.
-        reference: Option<CashoutRequestId>,
-        /// The provider's payout id, when the notification carries it.
-        payout_id: Option<ProviderPayoutId>,
-        /// A verified status (Cascad callbacks); `None` for hints (D24 notifications).
-        payout: Option<ProviderPayout>,
-    },
+    ProviderEvent(ProviderEvent),
     /// Fan a status event out to the merchant's endpoints.
     PublishEvent {
         /// The event.
@@ -83,6 +75,84 @@ impl Task {
             Task::Poll { .. } => QueueName::Poll,
             Task::ProviderEvent { .. } => QueueName::ProviderEvents,
             Task::PublishEvent { .. } | Task::Deliver { .. } => QueueName::Callbacks,
+        }
+    }
+}
+
+/// What a provider told us about a payout, for the poller: a hint to look it up (D24
+/// notifications carry no status on purpose) or a verified status (Cascad callbacks).
+///
+/// On the wire it keeps the four fields tasks in flight were written with (`provider`,
+/// `reference`, `payout_id`, `payout`), so that a deployment reads what the previous one queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ProviderEventWire", into = "ProviderEventWire")]
+pub struct ProviderEvent {
+    /// Which provider.
+    pub provider: ProviderName,
+    /// What it said.
+    pub notification: ProviderNotification,
+}
+
+impl ProviderEvent {
+    /// Our reference, when the notification carries it.
+    pub fn reference(&self) -> Option<CashoutRequestId> {
+        match &self.notification {
+            ProviderNotification::Hint { reference, .. } => *reference,
+            ProviderNotification::Status(payout) => payout.reference,
+        }
+    }
+
+    /// The provider's payout id, when the notification carries it.
+    pub fn payout_id(&self) -> Option<&ProviderPayoutId> {
+        match &self.notification {
+            ProviderNotification::Hint { payout_id, .. } => payout_id.as_ref(),
+            ProviderNotification::Status(payout) => Some(&payout.payout_id),
+        }
+    }
+}
+
+/// [`ProviderEvent`] as queued: a status when `payout` is set, a hint otherwise.
+#[derive(Serialize, Deserialize)]
+struct ProviderEventWire {
+    provider: ProviderName,
+    reference: Option<CashoutRequestId>,
+    payout_id: Option<ProviderPayoutId>,
+    payout: Option<ProviderPayout>,
+}
+
+impl From<ProviderEventWire> for ProviderEvent {
+    fn from(wire: ProviderEventWire) -> Self {
+        let notification = match wire.payout {
+            // Every version wrote the payout's own reference beside it; keep whichever is set.
+            Some(mut payout) => {
+                payout.reference = payout.reference.or(wire.reference);
+                ProviderNotification::Status(payout)
+            }
+            None => ProviderNotification::Hint {
+                reference: wire.reference,
+                payout_id: wire.payout_id,
+            },
+        };
+        ProviderEvent {
+            provider: wire.provider,
+            notification,
+        }
+    }
+}
+
+impl From<ProviderEvent> for ProviderEventWire {
+    fn from(event: ProviderEvent) -> Self {
+        let reference = event.reference();
+        let payout_id = event.payout_id().cloned();
+        let payout = match event.notification {
+            ProviderNotification::Status(payout) => Some(payout),
+            ProviderNotification::Hint { .. } => None,
+        };
+        ProviderEventWire {
+            provider: event.provider,
+            reference,
+            payout_id,
+            payout,
         }
     }
 }

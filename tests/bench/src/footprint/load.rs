@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use cashout_core::ids::{CashoutRequestId, EndpointId, EventId};
-use cashout_core::ports::{Task, TaskEnvelope};
+use cashout_core::ports::{ProviderEvent, ProviderNotification, Task, TaskEnvelope};
 use cashout_core::provider::ProviderName;
 use cashout_system::stats::Latencies;
 use serde_json::{Value, json};
@@ -303,12 +303,13 @@ pub(super) async fn load_poller(
                 &hint,
                 ids_from(ids, i * BATCH, BATCH)
                     .map(|id| {
-                        envelope(Task::ProviderEvent {
+                        envelope(Task::ProviderEvent(ProviderEvent {
                             provider: ProviderName::D24,
-                            reference: Some(id),
-                            payout_id: None,
-                            payout: None,
-                        })
+                            notification: ProviderNotification::Hint {
+                                reference: Some(id),
+                                payout_id: None,
+                            },
+                        }))
                     })
                     .collect(),
             )
