@@ -115,7 +115,6 @@ pub struct PayerView {
 
 /// A beneficiary, with the account and card numbers masked.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[allow(missing_docs)]
 pub struct BeneficiaryView {
     pub name: String,
     pub last_name: Option<String>,

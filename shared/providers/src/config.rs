@@ -12,13 +12,11 @@ use secrecy::SecretString;
 /// `Configuration` error.
 #[derive(Debug, Clone, Default)]
 pub struct ProvidersConfig {
-    /// D24.
     pub d24: Option<D24Config>,
     /// Onspot (D24 white label).
     pub onspot: Option<D24Config>,
     /// Tupay (D24 family, Peru).
     pub tupay: Option<D24Config>,
-    /// Cascad.
     pub cascad: Option<CascadConfig>,
     /// HTTP behaviour shared by all of them.
     pub http: HttpConfig,

@@ -17,7 +17,6 @@ use crate::config::HttpConfig;
 /// A request as an adapter builds it: the transport sends it as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// The method.
     pub method: Method,
     /// The whole URL, query included.
     pub url: String,

@@ -21,8 +21,6 @@
 //! are `Configuration` (alert someone; not a rejected payout); 429 and 5xx on reads are
 //! `Retryable` (reads are retried here, see [`HttpConfig`]).
 
-#![warn(missing_docs)]
-
 pub mod cascad;
 mod config;
 pub mod d24;

@@ -18,8 +18,6 @@
 //! typed errors; throttling and timeouts are retried a bounded number of times inside the
 //! adapter and then surface as retryable (`Unavailable`).
 
-#![warn(missing_docs)]
-
 pub mod aws;
 pub mod dynamo;
 pub mod memory;

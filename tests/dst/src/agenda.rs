@@ -17,7 +17,6 @@ use crate::truth::PayoutState;
 pub enum Event {
     /// A provider moves a payout on.
     Transition {
-        /// The provider.
         provider: ProviderName,
         /// The payout.
         payout_id: String,
@@ -26,7 +25,6 @@ pub enum Event {
     },
     /// A provider posts a notification about a payout (as it is when the post is made).
     Notify {
-        /// The provider.
         provider: ProviderName,
         /// The payout.
         payout_id: String,

@@ -49,7 +49,6 @@ pub const CASCAD_SECRETS: (&str, &str, &str, &str) = (
 /// A window of simulated time.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
-    /// From.
     pub from: OffsetDateTime,
     /// Until (excluded).
     pub until: OffsetDateTime,

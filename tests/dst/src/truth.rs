@@ -49,7 +49,6 @@ impl PayoutState {
 /// One payout at one provider.
 #[derive(Debug, Clone)]
 pub struct Payout {
-    /// The provider.
     pub provider: ProviderName,
     /// Its id there (D24 `cashout_id`, Cascad `cpoi_…`).
     pub id: String,
@@ -57,7 +56,6 @@ pub struct Payout {
     pub reference: String,
     /// The amount, as sent.
     pub amount: String,
-    /// The currency.
     pub currency: String,
     /// Now.
     pub state: PayoutState,

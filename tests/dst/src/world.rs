@@ -46,7 +46,6 @@ pub struct Options {
 /// What a run found.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// The seed.
     pub seed: u64,
     /// SHA-256 of the whole trace: the same seed gives the same digest.
     pub digest: String,

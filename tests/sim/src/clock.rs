@@ -8,11 +8,9 @@ use time::OffsetDateTime;
 
 /// Tells the time (UTC).
 pub trait Clock: Send + Sync {
-    /// Now.
     fn now(&self) -> OffsetDateTime;
 }
 
-/// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

@@ -84,7 +84,6 @@ impl D24Credentials {
     }
 }
 
-/// Cascad credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CascadCredentials {
     /// Commerce account id (`coma_…`): the Basic auth user name.
@@ -254,13 +253,9 @@ impl FromStr for FaultConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// D24.
     pub d24: FaultConfig,
-    /// Onspot.
     pub onspot: FaultConfig,
-    /// Tupay.
     pub tupay: FaultConfig,
-    /// Cascad.
     pub cascad: FaultConfig,
 }
 

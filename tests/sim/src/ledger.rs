@@ -22,7 +22,6 @@ pub struct Ledger {
 /// One payout at a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPayout {
-    /// Provider.
     pub provider: Provider,
     /// The provider's id (D24 `cashout_id`, Cascad `cpoi_…`).
     pub id: String,
@@ -50,9 +49,7 @@ pub struct LedgerPayout {
 /// Create attempts and payouts of one reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerReference {
-    /// Provider.
     pub provider: Provider,
-    /// The reference.
     pub reference: String,
     /// Create requests received with it (including those answered with an injected fault).
     pub create_attempts: u32,
@@ -65,11 +62,9 @@ pub struct LedgerReference {
 pub struct LedgerDelivery {
     /// Sequence number.
     pub id: u64,
-    /// Provider.
     pub provider: Provider,
     /// The payout it is about.
     pub payout_id: String,
-    /// Its reference.
     pub reference: String,
     /// The payout status it reports (D24 notifications do not carry it; this is for people).
     pub status: String,

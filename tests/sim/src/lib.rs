@@ -27,8 +27,6 @@
 //! (`shared/seeds/`, `shared/PROVIDERS.md`), so that the adapters' contract tests compare two
 //! independent readings and a mistake in one is caught by the other.
 
-#![warn(missing_docs)]
-
 mod book;
 mod cascad;
 mod clock;
@@ -96,7 +94,6 @@ pub enum SimError {
     /// The state directory or file could not be read or created.
     #[error("simulator state in {path}: {source}")]
     State {
-        /// The path.
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,

@@ -64,7 +64,6 @@ pub mod delays {
 /// What the account number asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// Success.
     Success,
     /// `…13`: rejected by the bank.
     BankRejects,

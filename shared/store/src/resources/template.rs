@@ -102,7 +102,6 @@ pub struct QueueSpec {
 /// Everything the template declares for the store and the queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {
-    /// The table.
     pub table: TableSpec,
     /// The four queues.
     pub queues: BTreeMap<QueueName, QueueSpec>,
