@@ -53,6 +53,17 @@ pub fn d24_family_covers(provider: ProviderName, country: Country, currency: Cur
     }
 }
 
+/// Where a provider stands in the default routing order (lower first): Tupay, the local
+/// specialist, before D24 and Onspot; Cascad last. Every provider has a place (no wildcard).
+fn preference(provider: ProviderName) -> u8 {
+    match provider {
+        ProviderName::Tupay => 0,
+        ProviderName::D24 => 1,
+        ProviderName::Onspot => 2,
+        ProviderName::Cascad => 3,
+    }
+}
+
 /// What the providers can pay: the D24 family's table and Cascad's configured services.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coverage {
@@ -127,15 +138,12 @@ impl Coverage {
 
     /// Every provider able to pay `currency` in `country`, in routing preference order.
     pub fn candidates(&self, country: Country, currency: Currency) -> Vec<ProviderName> {
-        [
-            ProviderName::Tupay,
-            ProviderName::D24,
-            ProviderName::Onspot,
-            ProviderName::Cascad,
-        ]
-        .into_iter()
-        .filter(|p| self.covers(*p, country, currency))
-        .collect()
+        let mut providers: Vec<ProviderName> = ProviderName::ALL
+            .into_iter()
+            .filter(|p| self.covers(*p, country, currency))
+            .collect();
+        providers.sort_by_key(|p| preference(*p));
+        providers
     }
 
     /// The provider used when the merchant names none: Tupay in Peru, D24 for its Latin

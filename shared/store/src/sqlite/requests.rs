@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::creation::{claim_invoices, insert_new_request, live_idempotency, purge_expired_idempotency};
-use super::rows::{EventRow, IdempotencyRow, RequestRow, insert_events, version_i64};
+use super::rows::{EventRow, IdempotencyRow, RequestRow, insert_events, json_bodies, version_i64};
 use super::{SqliteStore, sql_error};
 use crate::codec::{from_json, from_ns, page_size, parse_request_cursor, request_cursor, to_ns};
 use cashout_core::ports::check_change;
@@ -235,15 +235,12 @@ impl CashoutStore for SqliteStore {
     async fn list_events(&self, id: CashoutRequestId) -> Result<Vec<StatusEvent>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT body FROM events WHERE request_id = ?1 ORDER BY sequence")
-                .map_err(sql_error)?;
-            let bodies = stmt
-                .query_map([id], |r| r.get::<_, String>(0))
-                .map_err(sql_error)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error)?;
-            bodies.iter().map(|b| from_json(b, "status event")).collect()
+            json_bodies(
+                conn,
+                "SELECT body FROM events WHERE request_id = ?1 ORDER BY sequence",
+                [id],
+                "status event",
+            )
         })
         .await
     }
@@ -267,18 +264,13 @@ impl CashoutStore for SqliteStore {
         let before = to_ns(before)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM events WHERE published = 0 AND occurred_at < ?1
+            json_bodies(
+                conn,
+                "SELECT body FROM events WHERE published = 0 AND occurred_at < ?1
                      ORDER BY occurred_at, request_id, sequence LIMIT ?2",
-                )
-                .map_err(sql_error)?;
-            let bodies = stmt
-                .query_map(params![before, limit], |r| r.get::<_, String>(0))
-                .map_err(sql_error)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error)?;
-            bodies.iter().map(|b| from_json(b, "status event")).collect()
+                params![before, limit],
+                "status event",
+            )
         })
         .await
     }

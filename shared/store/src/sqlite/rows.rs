@@ -4,10 +4,11 @@ use cashout_core::cashout::CashoutRequest;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{IdempotencyKey, MerchantId};
 use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Params, Row, params};
+use serde::de::DeserializeOwned;
 
 use super::sql_error;
-use crate::codec::{from_ns, to_json, to_ns};
+use crate::codec::{from_json, from_ns, to_json, to_ns};
 
 /// A request as its row.
 pub(super) struct RequestRow {
@@ -181,4 +182,20 @@ impl IdempotencyRow {
             expires_at: from_ns(self.expires_at)?,
         })
     }
+}
+
+/// The rows of a query whose first column is a JSON body (`what` names it in errors), decoded.
+pub(super) fn json_bodies<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_error)?;
+    let bodies = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(sql_error)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_error)?;
+    bodies.iter().map(|b| from_json(b, what)).collect()
 }

@@ -5,6 +5,7 @@ use cashout_core::ports::{Cursor, Page, StoreError, WebhookStore};
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use rusqlite::{OptionalExtension, params};
 
+use super::rows::json_bodies;
 use super::{SqliteStore, sql_error};
 use crate::codec::{AttemptPosition, from_json, page_size, to_json, to_ns};
 
@@ -49,15 +50,12 @@ impl WebhookStore for SqliteStore {
     async fn list_endpoints(&self, merchant_id: &MerchantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let merchant = merchant_id.to_string();
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 ORDER BY created_at, id")
-                .map_err(sql_error)?;
-            let bodies = stmt
-                .query_map([merchant], |r| r.get::<_, String>(0))
-                .map_err(sql_error)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error)?;
-            bodies.iter().map(|b| from_json(b, "webhook endpoint")).collect()
+            json_bodies(
+                conn,
+                "SELECT body FROM endpoints WHERE merchant_id = ?1 ORDER BY created_at, id",
+                [merchant],
+                "webhook endpoint",
+            )
         })
         .await
     }
@@ -169,18 +167,13 @@ impl WebhookStore for SqliteStore {
     async fn list_event_attempts(&self, event_id: EventId) -> Result<Vec<DeliveryAttempt>, StoreError> {
         let event = event_id.to_string();
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body FROM attempts WHERE event_id = ?1
+            json_bodies(
+                conn,
+                "SELECT body FROM attempts WHERE event_id = ?1
                      ORDER BY attempted_at, endpoint_id, attempt",
-                )
-                .map_err(sql_error)?;
-            let bodies = stmt
-                .query_map([event], |r| r.get::<_, String>(0))
-                .map_err(sql_error)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql_error)?;
-            bodies.iter().map(|b| from_json(b, "delivery attempt")).collect()
+                [event],
+                "delivery attempt",
+            )
         })
         .await
     }
