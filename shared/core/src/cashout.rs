@@ -15,6 +15,7 @@ mod attention;
 mod change;
 mod decisions;
 mod dispatch;
+mod failover;
 mod payout;
 
 use serde::{Deserialize, Serialize};
@@ -27,12 +28,13 @@ use crate::input::CashoutDraft;
 use crate::money::{Amount, Currency, Percentage};
 use crate::party::{Beneficiary, Country, Payer};
 use crate::provider::ProviderName;
-use crate::routing::PayoutMethodKind;
+use crate::routing::{PayoutMethodKind, RoutingChoice};
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 pub use attention::{Attention, AttentionReason, MAX_ATTENTION_NOTES};
 pub use change::{Change, TransitionError};
 pub use dispatch::{DispatchFailure, DispatchState, ProviderKnowledge};
+pub use failover::{FailoverReason, ProviderAttempt};
 
 /// One invoice inside a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +109,19 @@ pub struct CashoutRequest {
     /// beneficiary was checked against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payout_service: Option<String>,
+    /// The merchant named the provider. Requests made before routing rules read as pinned.
+    #[serde(default = "pinned_by_default")]
+    provider_pinned: bool,
+    /// The providers chosen at approval, in the order they are tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routing: Option<RoutingChoice>,
+    /// Every provider attempt, the current one last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    provider_attempts: Vec<ProviderAttempt>,
+}
+
+fn pinned_by_default() -> bool {
+    true
 }
 
 impl CashoutRequest {
@@ -150,6 +165,9 @@ impl CashoutRequest {
             hold: draft.hold,
             payout_method: draft.payout_method,
             payout_service: draft.payout_service,
+            provider_pinned: draft.provider_pinned,
+            routing: None,
+            provider_attempts: Vec::new(),
             version: 1,
             last_sequence: 1,
             updated_at: now,

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cashout::{FailoverReason, ProviderAttempt};
 use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
+use crate::provider::ProviderName;
 use crate::money::{Amount, Currency};
 use crate::status::{CashoutStatus, InvoiceStatus};
 
@@ -20,6 +22,8 @@ crate::named::named_enum! {
         /// move with their request are reported by the request's `status_update`, not one event
         /// per invoice.
         InvoiceStatusUpdate = "cashout_request.invoice_status_update",
+        /// A request moved to its next provider (failover).
+        ProviderFailover = "cashout_request.provider_failover",
     }
 }
 
@@ -133,6 +137,27 @@ pub enum EventPayload {
         payment_reference: Option<String>,
         /// Why it changed.
         reason: StatusReason,
+        /// The provider paying it, from its approval on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<ProviderName>,
+        /// Every provider attempt so far, the current one last (from the first dispatch on).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        provider_attempts: Vec<ProviderAttempt>,
+    },
+    /// `cashout_request.provider_failover`: the request moved to its next provider (its status
+    /// stays `APPROVED`), because the one it leaves provably holds nothing.
+    #[serde(rename = "cashout_request.provider_failover")]
+    ProviderFailover {
+        /// The request.
+        cashout_request_id: CashoutRequestId,
+        /// The provider it leaves.
+        from_provider: ProviderName,
+        /// The provider it goes to.
+        to_provider: ProviderName,
+        /// Why.
+        reason: FailoverReason,
+        /// Every provider attempt so far; the last one is the new provider's.
+        provider_attempts: Vec<ProviderAttempt>,
     },
     /// `cashout_request.invoice_status_update`.
     #[serde(rename = "cashout_request.invoice_status_update")]
@@ -155,6 +180,7 @@ impl EventPayload {
             EventPayload::Created { .. } => EventType::Created,
             EventPayload::StatusUpdate { .. } => EventType::StatusUpdate,
             EventPayload::InvoiceStatusUpdate { .. } => EventType::InvoiceStatusUpdate,
+            EventPayload::ProviderFailover { .. } => EventType::ProviderFailover,
         }
     }
 }

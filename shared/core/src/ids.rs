@@ -171,6 +171,106 @@ uuid_id!(
     EndpointId, "webhook endpoint id", prefix = "ep_"
 );
 
+uuid_id!(
+    /// An operator's routing rule (`rr_…`).
+    RoutingRuleId, "routing rule id", prefix = "rr_"
+);
+
+/// Our reference for a payout at a provider: the request id for the request's first provider
+/// attempt, `<request id>.<n>` for its n-th (after a failover). It is the provider's
+/// `external_id` / `reference_id`, so every provider attempt has its own: a lookup at the
+/// second provider can never find the first one's payout, even when both run on one platform
+/// (Onspot is a D24 white label), and each provider's ledger names one attempt per reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PayoutReference {
+    request: CashoutRequestId,
+    attempt: u32,
+}
+
+impl PayoutReference {
+    /// The most provider attempts a request can have (one per provider, at most).
+    pub const MAX_ATTEMPT: u32 = 16;
+
+    /// The reference of a request's first provider attempt: its id, as before failover existed.
+    pub const fn first(request: CashoutRequestId) -> Self {
+        Self { request, attempt: 1 }
+    }
+
+    /// The reference of attempt `attempt` (from 1) of a request.
+    pub fn new(request: CashoutRequestId, attempt: u32) -> Result<Self, IdError> {
+        if attempt == 0 || attempt > Self::MAX_ATTEMPT {
+            return Err(IdError {
+                kind: "payout reference",
+                reason: "its attempt number is out of range",
+            });
+        }
+        Ok(Self { request, attempt })
+    }
+
+    /// The request it pays.
+    pub const fn request_id(&self) -> CashoutRequestId {
+        self.request
+    }
+
+    /// Which provider attempt of the request it is (from 1).
+    pub const fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+impl From<CashoutRequestId> for PayoutReference {
+    fn from(request: CashoutRequestId) -> Self {
+        Self::first(request)
+    }
+}
+
+impl fmt::Display for PayoutReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempt == 1 {
+            write!(f, "{}", self.request)
+        } else {
+            write!(f, "{}.{}", self.request, self.attempt)
+        }
+    }
+}
+
+impl FromStr for PayoutReference {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |reason| IdError {
+            kind: "payout reference",
+            reason,
+        };
+        let (id, attempt) = match s.split_once('.') {
+            None => (s, 1),
+            Some((id, n)) => {
+                if n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad("its attempt number is not a number"));
+                }
+                let n: u32 = n.parse().map_err(|_| bad("its attempt number is out of range"))?;
+                if n < 2 {
+                    return Err(bad("the first attempt has no suffix"));
+                }
+                (id, n)
+            }
+        };
+        Self::new(id.parse()?, attempt)
+    }
+}
+
+impl Serialize for PayoutReference {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PayoutReference {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(D::Error::custom)
+    }
+}
+
 impl ProviderPayoutId {
     /// Prefix of a payout id known only by our reference: the provider holds the payout (it said
     /// so, e.g. D24 511 "external_id already used") but its own id has not been seen yet.
@@ -178,7 +278,7 @@ impl ProviderPayoutId {
 
     /// The placeholder id of a payout known only by our reference (`ext:<request id>`), replaced
     /// by the provider's own id as soon as a status answer or a notification gives it.
-    pub fn by_reference(reference: CashoutRequestId) -> Self {
+    pub fn by_reference(reference: PayoutReference) -> Self {
         Self(format!("{}{reference}", Self::BY_REFERENCE_PREFIX))
     }
 
@@ -291,6 +391,30 @@ mod tests {
         let id = CashoutRequestId::from_uuid(Uuid::now_v7());
         assert_eq!(id.to_string().len(), 36);
         assert_eq!(id.to_string().parse::<CashoutRequestId>().unwrap(), id);
+    }
+
+    #[test]
+    fn payout_references_name_the_attempt_after_the_first() {
+        let req = CashoutRequestId::from_uuid(Uuid::now_v7());
+        let first = PayoutReference::first(req);
+        assert_eq!(first.to_string(), req.to_string(), "the first attempt keeps the request id");
+        let third = PayoutReference::new(req, 3).unwrap();
+        assert_eq!(third.to_string(), format!("{req}.3"));
+        for r in [first, third] {
+            assert_eq!(r.to_string().parse::<PayoutReference>().unwrap(), r);
+        }
+        for bad in [
+            format!("{req}.1"),
+            format!("{req}.0"),
+            format!("{req}.03"),
+            format!("{req}.x"),
+            format!("{req}.17"),
+            format!("{req}."),
+            "nope.2".to_owned(),
+        ] {
+            assert!(bad.parse::<PayoutReference>().is_err(), "{bad}");
+        }
+        assert!(PayoutReference::new(req, 0).is_err());
     }
 
     #[test]

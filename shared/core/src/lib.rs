@@ -13,7 +13,8 @@
 //! | [`status`] | the eight statuses and the transition table |
 //! | [`event`] | status events: the audit trail and the webhook outbox |
 //! | [`review`] | auto-approve rules |
-//! | [`routing`] | which provider pays what, and what it needs from the beneficiary |
+//! | [`routing`] | which provider pays what, what it needs from the beneficiary, and the operators' routing rules |
+//! | [`health`] | each provider's recent outcomes and its circuit breaker |
 //! | [`provider`] | provider names, the normalised payout state, D24 and Cascad status/error tables |
 //! | [`signing`] | D24 `Payload-Signature`, Cascad `X-Signature`, Standard Webhooks |
 //! | [`webhook`] | merchant endpoints, delivery attempts, the retry schedule, the SSRF policy |
@@ -32,6 +33,7 @@ pub mod auth;
 pub mod cashout;
 pub mod claim;
 pub mod event;
+pub mod health;
 pub mod ids;
 pub mod input;
 pub mod money;

@@ -6,6 +6,7 @@
 //! payout services ([`services`]): a [`Coverage`] value built from configuration at start-up and
 //! passed to validation, so that this module reads no configuration and calls nobody.
 
+pub mod rules;
 pub mod services;
 
 use crate::money::{Amount, Currency};
@@ -13,6 +14,7 @@ use crate::party::{Beneficiary, Country};
 use crate::provider::ProviderName;
 use crate::validation::ValidationErrors;
 
+pub use rules::{RoutingChoice, RoutingRule, RoutingRuleSpec, RoutingSource, RuleMatch, RuleProvider};
 pub use services::{
     BeneficiaryField, CascadService, CascadServices, PayoutMethodKind, ServiceChoiceError, ServiceError, ServiceField,
     UnknownPayoutMethod,
@@ -71,12 +73,14 @@ pub struct Coverage {
 }
 
 /// How a request will be paid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     pub provider: ProviderName,
     /// The payout method (unknown for a Cascad service configured by its code only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<PayoutMethodKind>,
     /// The provider's service (Cascad's `card`, `bank_transfer_zar`), when it has services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::{CashoutRequest, Change, TransitionError};
 use crate::ids::ProviderPayoutId;
 use crate::money::Amount;
+use crate::provider::ProviderName;
 use crate::status::CashoutStatus;
 
 /// Why a request needs a person, although its status may look settled.
@@ -55,6 +56,17 @@ pub enum AttentionReason {
         /// What the provider says it paid, as it said it.
         #[serde(with = "crate::money::decimal_text")]
         paid: Decimal,
+    },
+    /// A provider the request left after a failover (or never used) reports a live or paid
+    /// payout for it: it must not happen (the request left only once that provider provably
+    /// held nothing). Never adopted: a person settles it with that provider.
+    PayoutAtLeftProvider {
+        /// Who reports it.
+        provider: ProviderName,
+        /// Its payout id there.
+        payout_id: ProviderPayoutId,
+        /// Its status words.
+        provider_status: String,
     },
 }
 

@@ -114,6 +114,9 @@ pub enum TransitionError {
     /// The invoice was already excluded.
     #[error("invoice `{0}` is already excluded")]
     InvoiceAlreadyExcluded(InvoiceId),
+    /// Failover to a provider that is not one of the request's untried routes.
+    #[error("{0} is not one of this request's untried providers")]
+    NoSuchRoute(ProviderName),
     /// Excluding it would leave nothing to pay: reject the request instead.
     #[error("invoice `{0}` is the last included invoice: reject the request instead")]
     LastInvoice(InvoiceId),
@@ -222,6 +225,8 @@ impl CashoutRequest {
             payment_date: self.payment_date,
             payment_reference: self.payment_reference.clone(),
             reason,
+            provider: self.routing.as_ref().map(|_| self.provider),
+            provider_attempts: self.provider_attempts.clone(),
         };
         self.push_event(now, payload, events);
         Ok(())

@@ -7,15 +7,23 @@ use super::{CashoutRequest, Change, DispatchState, TransitionError};
 use crate::event::{EventPayload, StatusReason};
 use crate::ids::InvoiceId;
 use crate::review::{ReviewDecision, ReviewPolicy};
+use crate::routing::RoutingChoice;
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 impl CashoutRequest {
     /// Applies the merchant's review rules to a `REQUESTED` request: `APPROVED` at or under
     /// the auto-approve limit, `UNDER_REVIEW` above it.
-    pub fn review(&self, policy: &ReviewPolicy, now: OffsetDateTime) -> Result<Change, TransitionError> {
+    /// Approving, it records `routing` (see [`Self::approve`]).
+    pub fn review(
+        &self,
+        policy: &ReviewPolicy,
+        routing: Option<RoutingChoice>,
+        now: OffsetDateTime,
+    ) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::Requested], "review")?;
         match policy.decide(self) {
             ReviewDecision::Approve => self.change(now, |r, ev| {
+                r.set_routing(routing);
                 r.step(CashoutStatus::Approved, StatusReason::AutoApproved, now, ev)
             }),
             ReviewDecision::ManualReview { limit } => self.change(now, |r, ev| {
@@ -29,10 +37,13 @@ impl CashoutRequest {
         }
     }
 
-    /// An operator approves a `REQUESTED` or `UNDER_REVIEW` request.
-    pub fn approve(&self, now: OffsetDateTime) -> Result<Change, TransitionError> {
+    /// An operator approves a `REQUESTED` or `UNDER_REVIEW` request. `routing` is the choice of
+    /// providers made now ([`RoutingChoice::choose`]); `None` keeps the provider chosen at
+    /// creation as the only one (a pinned provider, or nothing else can pay it).
+    pub fn approve(&self, routing: Option<RoutingChoice>, now: OffsetDateTime) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::Requested, CashoutStatus::UnderReview], "approve")?;
         self.change(now, |r, ev| {
+            r.set_routing(routing);
             r.step(CashoutStatus::Approved, StatusReason::ApprovedByOperator, now, ev)
         })
     }

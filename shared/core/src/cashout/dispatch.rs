@@ -88,6 +88,7 @@ impl CashoutRequest {
         }
         let lease_until = now.checked_add(lease).unwrap_or(now);
         self.change(now, |r, _| {
+            r.open_attempt(now);
             r.dispatch = Some(match r.dispatch {
                 None => DispatchState {
                     started_at: now,

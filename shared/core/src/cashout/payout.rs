@@ -14,7 +14,8 @@ impl CashoutRequest {
     /// nothing: a duplicate, a stale answer that would move the request backwards, an unknown
     /// provider status, or another provider's payout. A request still `APPROVED` (the provider
     /// answered before the dispatch was recorded) first becomes `PENDING_PAYMENT`, then moves on,
-    /// each step with its own event.
+    /// each step with its own event. A live or paid payout reported by a provider the request
+    /// left after a failover is flagged, never adopted.
     ///
     /// The provider's truth is never dropped: a live or paid payout reported for a request we
     /// ended (cancelled, rejected, or gave up as `PAYMENT_PROCESSOR_ERROR`), or a second payout id
@@ -22,7 +23,7 @@ impl CashoutRequest {
     /// `PAYMENT_PROCESSOR_ERROR` moves on with its payout.
     pub fn record_provider_payout(&self, payout: &ProviderPayout, now: OffsetDateTime) -> Option<Change> {
         if payout.provider != self.provider {
-            return None;
+            return self.payout_at_left_provider(payout, now);
         }
         let target = payout.state.target_status()?;
         if let Some(conflict) = self.conflicting_payout(payout) {

@@ -23,7 +23,7 @@ pub use queue::{
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
 pub use store::{
     ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
-    Store, StoreError, StoredResponse, WebhookStore, check_change,
+    RoutingStore, Store, StoreError, StoredResponse, WebhookStore, check_change,
 };
 
 /// Whether an operation that failed may succeed if tried again.

@@ -1,7 +1,8 @@
 //! The payout provider port.
 //!
 //! Exactly-once creation rests on three rules every adapter keeps:
-//! - our request id is the provider's `external_id` / `reference_id`;
+//! - our [`PayoutReference`] (the request id, `.<n>` after a failover) is the provider's
+//!   `external_id` / `reference_id`;
 //! - a create whose outcome is unknown (timeout, dropped connection, 5xx) is
 //!   [`ProviderErrorKind::Ambiguous`], and the caller looks the payout up by reference before
 //!   any new create;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cashout::CashoutRequest;
-use crate::ids::{CashoutRequestId, ProviderPayoutId};
+use crate::ids::{PayoutReference, ProviderPayoutId};
 use crate::money::{Amount, Currency};
 use crate::party::{Beneficiary, Country};
 use crate::ports::{BoxError, Classify, ErrorClass};
@@ -25,8 +26,8 @@ use crate::routing::PayoutMethodKind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutOrder {
     pub provider: ProviderName,
-    /// Our reference: the request id.
-    pub reference: CashoutRequestId,
+    /// Our reference: the request's current provider attempt's ([`CashoutRequest::payout_reference`]).
+    pub reference: PayoutReference,
     /// The beneficiary's country.
     pub country: Country,
     pub currency: Currency,
@@ -52,7 +53,7 @@ impl PayoutOrder {
     pub fn for_request(request: &CashoutRequest, notification_url: Option<String>) -> Self {
         PayoutOrder {
             provider: request.provider(),
-            reference: request.id(),
+            reference: request.payout_reference(),
             country: request.country(),
             currency: request.currency(),
             amount: request.payable_amount(),
@@ -104,7 +105,7 @@ pub enum ProviderNotification {
     /// Something changed; ask the provider (D24 notifications carry no status on purpose).
     Hint {
         /// Our reference, if given.
-        reference: Option<CashoutRequestId>,
+        reference: Option<PayoutReference>,
         /// The provider's payout id, if given.
         payout_id: Option<ProviderPayoutId>,
     },
@@ -244,7 +245,7 @@ pub trait PayoutProvider: Send + Sync {
     fn find_payout(
         &self,
         provider: ProviderName,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> impl Future<Output = Result<Option<ProviderPayout>, ProviderError>> + Send;
 
     /// The payout's status by the provider's id.
@@ -252,7 +253,7 @@ pub trait PayoutProvider: Send + Sync {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> impl Future<Output = Result<ProviderPayout, ProviderError>> + Send;
 
     /// Cancels the payout (only while the provider allows it).
@@ -260,7 +261,7 @@ pub trait PayoutProvider: Send + Sync {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> impl Future<Output = Result<ProviderPayout, ProviderError>> + Send;
 
     /// Holds a payout the provider has not sent yet, or releases a held one. A provider that
@@ -269,7 +270,7 @@ pub trait PayoutProvider: Send + Sync {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
         action: HoldAction,
     ) -> impl Future<Output = Result<ProviderPayout, ProviderError>> + Send {
         let _ = (payout_id, reference, action);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::{CashoutRequestId, EndpointId, EventId, ProviderPayoutId};
+use crate::ids::{CashoutRequestId, EndpointId, EventId, PayoutReference, ProviderPayoutId};
 use crate::ports::ProviderNotification;
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
@@ -95,7 +95,7 @@ pub struct ProviderEvent {
 
 impl ProviderEvent {
     /// Our reference, when the notification carries it.
-    pub fn reference(&self) -> Option<CashoutRequestId> {
+    pub fn reference(&self) -> Option<PayoutReference> {
         match &self.notification {
             ProviderNotification::Hint { reference, .. } => *reference,
             ProviderNotification::Status(payout) => payout.reference,
@@ -115,7 +115,7 @@ impl ProviderEvent {
 #[derive(Serialize, Deserialize)]
 struct ProviderEventWire {
     provider: ProviderName,
-    reference: Option<CashoutRequestId>,
+    reference: Option<PayoutReference>,
     payout_id: Option<ProviderPayoutId>,
     payout: Option<ProviderPayout>,
 }

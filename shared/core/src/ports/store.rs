@@ -15,9 +15,11 @@ use crate::auth::{ApiKeyHash, ApiKeyRecord};
 use crate::cashout::{CashoutRequest, Change};
 use crate::claim::InvoiceClaim;
 use crate::event::StatusEvent;
-use crate::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use crate::health::ProviderHealth;
+use crate::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::ProviderName;
+use crate::routing::RoutingRule;
 use crate::status::CashoutStatus;
 use crate::webhook::{DeliveryAttempt, WebhookEndpoint};
 
@@ -406,10 +408,53 @@ pub trait ApiKeyStore: Send + Sync {
     fn get_api_key(&self, hash: &ApiKeyHash) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
 }
 
-/// Everything a deployment's store provides.
-pub trait Store: CashoutStore + WebhookStore + ApiKeyStore {}
+/// Routing rules and provider health: small, shared by every function, read on every approval
+/// and dispatch.
+pub trait RoutingStore: Send + Sync {
+    /// Every routing rule (at most [`crate::routing::rules::MAX_RULES`]), in no given order.
+    fn list_routing_rules(&self) -> impl Future<Output = Result<Vec<RoutingRule>, StoreError>> + Send;
 
-impl<T: CashoutStore + WebhookStore + ApiKeyStore> Store for T {}
+    /// One rule.
+    fn get_routing_rule(
+        &self,
+        id: RoutingRuleId,
+    ) -> impl Future<Output = Result<Option<RoutingRule>, StoreError>> + Send;
+
+    /// Creates a rule (`expected_version` 0: none with its id may exist) or replaces one whose
+    /// stored version is `expected_version`; `rule.version` is the version written.
+    /// [`StoreError::Conflict`] otherwise. A creation beyond
+    /// [`crate::routing::rules::MAX_RULES`] rules is [`StoreError::Invalid`].
+    fn put_routing_rule(
+        &self,
+        rule: &RoutingRule,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes a rule; `false` if there was none.
+    fn delete_routing_rule(&self, id: RoutingRuleId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// One provider's health, if it was ever written.
+    fn get_provider_health(
+        &self,
+        provider: ProviderName,
+    ) -> impl Future<Output = Result<Option<ProviderHealth>, StoreError>> + Send;
+
+    /// Every provider's health that was ever written.
+    fn list_provider_health(&self) -> impl Future<Output = Result<Vec<ProviderHealth>, StoreError>> + Send;
+
+    /// Writes a provider's health if its stored version is `expected_version` (0: none stored);
+    /// `health.version` is the version written. [`StoreError::Conflict`] otherwise.
+    fn put_provider_health(
+        &self,
+        health: &ProviderHealth,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Everything a deployment's store provides.
+pub trait Store: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore {}
+
+impl<T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore> Store for T {}
 
 /// What every store checks of a change before it writes anything: a creation, and only a
 /// creation, expects version 0; the new version follows the expected one; every event is the

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::{CashoutRequestId, ProviderPayoutId};
+use crate::ids::{PayoutReference, ProviderPayoutId};
 use crate::status::CashoutStatus;
 
 crate::named::named_enum! {
@@ -124,8 +124,8 @@ pub struct ProviderPayout {
     pub provider: ProviderName,
     /// Its id at the provider.
     pub payout_id: ProviderPayoutId,
-    /// Our reference (the request id), when the provider returned it.
-    pub reference: Option<CashoutRequestId>,
+    /// Our reference, when the provider returned it.
+    pub reference: Option<PayoutReference>,
     /// The normalised state.
     pub state: PayoutState,
     /// The provider's own status words (`DELIVERED`, `process_error`, `REJECTED 800
