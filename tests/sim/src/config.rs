@@ -127,6 +127,12 @@ pub struct FaultConfig {
     pub rate_limit: u8,
     /// A 5xx before anything is done.
     pub error_before: u8,
+    /// Refused before anything is done, the way the provider refuses a request for an account or
+    /// configuration reason: the D24 family answers HTTP 401 with code 402 (unregistered IP,
+    /// PROVIDERS.md "caller IP must be whitelisted (error 402 otherwise)"), Cascad a 403 (seed
+    /// 003: "the client's identity is known", no access rights). A client must read it as "our
+    /// set-up is wrong", alert, and route elsewhere, not as a declined payout nor as a retry.
+    pub config_error: u8,
     /// A 5xx after the operation was done: the lost response (a create did create).
     pub error_after: u8,
     /// The request hangs for `hang_ms`, then gets a 504; half of them do the operation first.
@@ -150,10 +156,16 @@ pub struct FaultConfig {
     /// unsuccessful: a client that takes a Cascad 400 as final loses track of a real payout. On
     /// the D24 family (whose DECLINED means nothing was created) it is a provider bug.
     pub bad_request_after: u8,
-    /// The request faults above (rate limit, errors, timeouts, drops, 400) hit creates only;
-    /// lookups, holds and cancels answer normally. A lost create answer followed by a working
-    /// lookup, on demand.
+    /// The request faults above (rate limit, errors, configuration refusals, timeouts, drops,
+    /// 400) hit creates only; lookups, holds and cancels answer normally. A lost create answer
+    /// followed by a working lookup, on demand.
     pub creates_only: bool,
+    /// How long these faults last, in milliseconds of the simulator's clock ([`SimConfig::clock`],
+    /// not divided by the time scale: an outage is measured against the client's timers, which
+    /// are not scaled), from when they were set (at start or by `PUT /_sim/faults`). Then the
+    /// provider's faults are cleared as `DELETE /_sim/faults` would clear them, the switches
+    /// below excepted. 0: until changed. At most [`MAX_FOR_MS`] (larger values are clamped).
+    pub for_ms: u64,
     /// Cascad switch: `GET /payout-invoices?filter[reference_id]=…` with no invoice answers
     /// `404` instead of `200` with an empty `data`. Seed 003 (404: "the transaction does not
     /// exist (if the status request is valid)") allows either; a client must read both as "none".
@@ -172,6 +184,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             rate_limit: 0,
             error_before: 0,
+            config_error: 0,
             error_after: 0,
             timeout: 0,
             drop: 0,
@@ -182,16 +195,34 @@ impl Default for FaultConfig {
             accept_duplicate_references: false,
             bad_request_after: 0,
             creates_only: false,
+            for_ms: 0,
             not_found_on_empty_filter: false,
             production_services: true,
         }
     }
 }
 
+/// The longest `for_ms` (24 hours): a longer one is clamped to it.
+pub const MAX_FOR_MS: u64 = 24 * 60 * 60 * 1000;
+
 impl FaultConfig {
     /// How long a `timeout` fault hangs.
     pub fn hang(&self) -> Duration {
         Duration::from_millis(if self.hang_ms == 0 { 30_000 } else { self.hang_ms })
+    }
+
+    /// How long these faults last (`for_ms`, clamped to [`MAX_FOR_MS`]); `None`: until changed.
+    pub fn lasts(&self) -> Option<Duration> {
+        (self.for_ms > 0).then(|| Duration::from_millis(self.for_ms.min(MAX_FOR_MS)))
+    }
+
+    /// What is left once `for_ms` has run out: no fault, the switches as they were.
+    pub fn cleared(&self) -> FaultConfig {
+        FaultConfig {
+            not_found_on_empty_filter: self.not_found_on_empty_filter,
+            production_services: self.production_services,
+            ..FaultConfig::default()
+        }
     }
 }
 
@@ -206,7 +237,8 @@ pub struct FaultSpecError {
 }
 
 /// `key=value,key=value` with the field names of [`FaultConfig`]
-/// (`error_after=20,timeout=5,hang_ms=2000,latency_ms=50,accept_duplicate_references=true`).
+/// (`error_after=20,timeout=5,hang_ms=2000,latency_ms=50,accept_duplicate_references=true`,
+/// `config_error=100,for_ms=60000`).
 impl FromStr for FaultConfig {
     type Err = FaultSpecError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -229,8 +261,10 @@ impl FromStr for FaultConfig {
             match key.trim() {
                 "latency_ms" => f.latency_ms = ms()?,
                 "hang_ms" => f.hang_ms = ms()?,
+                "for_ms" => f.for_ms = ms()?.min(MAX_FOR_MS),
                 "rate_limit" => f.rate_limit = pct()?,
                 "error_before" => f.error_before = pct()?,
+                "config_error" => f.config_error = pct()?,
                 "error_after" => f.error_after = pct()?,
                 "timeout" => f.timeout = pct()?,
                 "drop" => f.drop = pct()?,
@@ -394,6 +428,40 @@ mod tests {
                 .parse::<FaultConfig>()
                 .unwrap()
                 .production_services
+        );
+    }
+
+    #[test]
+    fn outage_specs_parse_and_for_ms_is_clamped_to_a_day() {
+        let f: FaultConfig = "config_error=100,creates_only=true,for_ms=60000".parse().unwrap();
+        assert_eq!((f.config_error, f.for_ms), (100, 60_000));
+        assert_eq!(f.lasts(), Some(Duration::from_millis(60_000)));
+        assert!("config_error=101".parse::<FaultConfig>().is_err());
+        assert!("for_ms=-1".parse::<FaultConfig>().is_err());
+        let long: FaultConfig = "for_ms=99999999999".parse().unwrap();
+        assert_eq!(long.for_ms, MAX_FOR_MS);
+        let literal = FaultConfig {
+            for_ms: u64::MAX,
+            ..FaultConfig::default()
+        };
+        assert_eq!(literal.lasts(), Some(Duration::from_millis(MAX_FOR_MS)));
+        assert_eq!(FaultConfig::default().lasts(), None, "0 lasts until changed");
+    }
+
+    #[test]
+    fn clearing_keeps_the_switches_only() {
+        let f: FaultConfig = "error_before=100,config_error=5,notify_drop=10,accept_duplicate_references=true,\
+                              for_ms=10,not_found_on_empty_filter=true,production_services=false"
+            .parse()
+            .unwrap();
+        let cleared = f.cleared();
+        assert_eq!(
+            cleared,
+            FaultConfig {
+                not_found_on_empty_filter: true,
+                production_services: false,
+                ..FaultConfig::default()
+            }
         );
     }
 

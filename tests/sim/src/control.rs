@@ -19,9 +19,11 @@ pub const CONTROL_HELP: &str = "\
 CONTROL ENDPOINT (JSON)
   GET    /_sim/ledger               every payout; create attempts and payouts per reference
                                     (payouts > 1 = a double payout); every notification/callback
-  GET    /_sim/faults               faults of every provider
+  GET    /_sim/faults               faults of every provider in force now (faults whose for_ms ran
+                                    out show cleared)
   PUT    /_sim/faults/{provider}    set one provider's faults (d24, onspot, tupay, cascad, or all);
-                                    body: {\"error_after\": 20, \"timeout\": 5, ...} (fields as in FAULTS)
+                                    body: {\"error_after\": 20, \"timeout\": 5, ...} (fields as in FAULTS);
+                                    replaces that provider's faults whole; a for_ms counts from now
   DELETE /_sim/faults               no faults anywhere
   GET    /_sim/time-scale           {\"time_scale\": N}
   PUT    /_sim/time-scale           {\"time_scale\": N}: applies to lifecycles planned from now on
@@ -46,7 +48,7 @@ async fn faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
 }
 
 async fn clear_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
-    sim.set_faults(|f| *f = Faults::default());
+    sim.set_all_faults(&Faults::default());
     Json(sim.faults())
 }
 
@@ -56,10 +58,10 @@ async fn set_faults(
     Json(config): Json<FaultConfig>,
 ) -> Response {
     if provider == "all" {
-        sim.set_faults(|f| *f = Faults::all(config));
+        sim.set_all_faults(&Faults::all(config));
     } else {
         match provider.parse::<Provider>() {
-            Ok(p) => sim.set_faults(|f| *f.get_mut(p) = config),
+            Ok(p) => sim.set_faults(p, config),
             Err(e) => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
         }
     }

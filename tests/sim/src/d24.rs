@@ -32,7 +32,7 @@ use crate::Provider;
 use crate::book::{Change, Ctx, Step};
 use crate::config::SimConfig;
 use crate::signing::verify_d24_payload_signature;
-use crate::sim::{Sim, pretty_json};
+use crate::sim::{Injected, Sim, pretty_json};
 use crate::triggers::{Trigger, delays};
 use table::{D24State, ErrorCode};
 
@@ -70,16 +70,20 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Response {
 }
 
 /// An injected fault's answer: D24's own JSON for a 500 (and 300 for an injected 400), a
-/// gateway's plain text for the other 5xx.
-fn fault_body(status: StatusCode) -> Response {
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        error(ErrorCode::Internal, "Internal server error")
-    } else if status == StatusCode::BAD_REQUEST {
-        let mut r = error(ErrorCode::InvalidParams, "Invalid params");
-        *r.status_mut() = StatusCode::BAD_REQUEST;
-        r
-    } else {
-        (status, status.canonical_reason().unwrap_or("error")).into_response()
+/// gateway's plain text for the other 5xx, and for a configuration refusal the 402 "unregistered
+/// IP" answer: an account problem the digest names, which D24 gives before reading the request.
+fn fault_body(injected: Injected) -> Response {
+    match injected {
+        Injected::Server(status) if status == StatusCode::INTERNAL_SERVER_ERROR => {
+            error(ErrorCode::Internal, "Internal server error")
+        }
+        Injected::Server(status) => (status, status.canonical_reason().unwrap_or("error")).into_response(),
+        Injected::BadRequest => {
+            let mut r = error(ErrorCode::InvalidParams, "Invalid params");
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
+        }
+        Injected::Configuration => error(ErrorCode::UnregisteredIp, "Unregistered IP"),
     }
 }
 

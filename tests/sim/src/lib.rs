@@ -35,6 +35,7 @@ mod control;
 mod d24;
 mod decimal;
 mod deliver;
+mod fault_state;
 mod ledger;
 mod listed;
 mod provider;
@@ -52,7 +53,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CascadCredentials, D24Credentials, FaultConfig, FaultSpecError, Faults, SimConfig, defaults};
+pub use config::{
+    CascadCredentials, D24Credentials, FaultConfig, FaultSpecError, Faults, MAX_FOR_MS, SimConfig, defaults,
+};
 pub use control::CONTROL_HELP;
 pub use ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
 pub use provider::{Provider, UnknownProvider};
@@ -65,6 +68,8 @@ FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-fa
         rolled once per request from the seeded generator (--seed), at most one request fault each:
   rate_limit=P      429 Too Many Requests, Retry-After: 1; nothing done
   error_before=P    500/502/503 before anything is done
+  config_error=P    refused for an account/configuration reason, nothing done: D24 family HTTP 401
+                    {\"code\": 402, \"message\": \"Unregistered IP\"}; Cascad 403 (errors list, \"forbidden\")
   error_after=P     500 after the operation was done: the lost response (a create did create)
   timeout=P         hang hang_ms, then 504; half of them do the operation first
   drop=P            operation done, then the connection drops in the middle of the response
@@ -77,6 +82,11 @@ FAULTS (per provider: --d24-faults, --onspot-faults, --tupay-faults, --cascad-fa
   accept_duplicate_references=true  stop enforcing unique external_id/reference_id (no 511/409):
                     proves that the client's lookup-before-create alone prevents double payouts
   creates_only=true  the request faults above hit creates only (lookups, holds, cancels answer)
+  for_ms=MS         the faults last MS ms of the simulator's clock (not divided by the time scale)
+                    from when they were set (start or PUT), then the provider's faults are cleared
+                    (switches kept; GET /_sim/faults shows them cleared). 0 = until changed;
+                    at most 86400000 (24 h), more is clamped. {\"error_before\": 100, \"for_ms\": 60000}:
+                    the provider is down for a minute
 SWITCHES (Cascad, same syntax):
   not_found_on_empty_filter=true  GET /payout-invoices?filter[reference_id]= with no invoice answers
                     404 instead of an empty list (seed 003 allows both; both mean \"none\"). Default false
@@ -205,19 +215,19 @@ impl SimHandle {
         self.sim.ledger()
     }
 
-    /// The faults in force.
+    /// The faults in force (a provider whose `for_ms` ran out shows its faults cleared).
     pub fn faults(&self) -> Faults {
         self.sim.faults()
     }
 
-    /// Replaces one provider's faults.
+    /// Replaces one provider's faults; a `for_ms` counts from now on the simulator's clock.
     pub fn set_faults(&self, provider: Provider, faults: FaultConfig) {
-        self.sim.set_faults(|f| *f.get_mut(provider) = faults);
+        self.sim.set_faults(provider, faults);
     }
 
-    /// Replaces every provider's faults.
+    /// Replaces every provider's faults; a `for_ms` counts from now on the simulator's clock.
     pub fn set_all_faults(&self, faults: Faults) {
-        self.sim.set_faults(|f| *f = faults);
+        self.sim.set_all_faults(&faults);
     }
 
     /// Changes the time scale for lifecycles planned from now on.

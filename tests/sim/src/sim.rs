@@ -16,13 +16,14 @@ use tokio::sync::Notify;
 
 use crate::Provider;
 use crate::book::{Book, Ctx};
-use crate::config::{Faults, SimConfig};
+use crate::config::{FaultConfig, Faults, SimConfig};
+use crate::fault_state::FaultState;
 use crate::ledger::Ledger;
 
 /// What changes while the simulator runs, behind one lock (never held across an `.await`).
 pub(crate) struct Inner {
     pub book: Book,
-    pub faults: Faults,
+    pub faults: FaultState,
     pub rng: StdRng,
     pub time_scale: u32,
 }
@@ -35,12 +36,25 @@ pub(crate) struct Sim {
     pub wake: Notify,
 }
 
+/// An injected refusal, which each provider writes in its own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Injected {
+    /// A 5xx: 500, 502 or 503 (`error_before`, `error_after`), 504 after a hang (`timeout`).
+    Server(StatusCode),
+    /// A 400 after the operation was done (`bad_request_after`).
+    BadRequest,
+    /// The provider's refusal for an account or configuration reason, nothing done
+    /// (`config_error`).
+    Configuration,
+}
+
 /// One request fault, rolled once per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestFault {
     None,
     RateLimit,
     ErrorBefore(StatusCode),
+    ConfigError,
     ErrorAfter,
     TimeoutBefore,
     TimeoutAfter,
@@ -52,7 +66,7 @@ impl Sim {
     pub(crate) fn new(config: SimConfig, book: Book, state_file: Option<PathBuf>) -> Sim {
         let inner = Inner {
             book,
-            faults: config.faults.clone(),
+            faults: FaultState::new(config.faults.clone(), config.clock.now()),
             rng: StdRng::seed_from_u64(config.seed),
             time_scale: config.time_scale.max(1),
         };
@@ -92,7 +106,7 @@ impl Sim {
             now,
             scale: inner.time_scale,
             config: &self.config,
-            faults: &inner.faults,
+            faults: inner.faults.at(now),
             rng: &mut inner.rng,
         };
         let queued_before = inner.book.deliveries.len();
@@ -119,12 +133,22 @@ impl Sim {
         self.read_book(|book, _| book.ledger())
     }
 
+    /// The faults in force now (those whose `for_ms` ran out are cleared).
     pub(crate) fn faults(&self) -> Faults {
-        self.lock().faults.clone()
+        let now = self.now();
+        self.lock().faults.at(now).clone()
     }
 
-    pub(crate) fn set_faults(&self, f: impl FnOnce(&mut Faults)) {
-        f(&mut self.lock().faults);
+    /// Replaces one provider's faults; a `for_ms` counts from now.
+    pub(crate) fn set_faults(&self, provider: Provider, config: FaultConfig) {
+        let now = self.now();
+        self.lock().faults.set(provider, config, now);
+    }
+
+    /// Replaces every provider's faults; a `for_ms` counts from now.
+    pub(crate) fn set_all_faults(&self, faults: &Faults) {
+        let now = self.now();
+        self.lock().faults.set_all(faults, now);
     }
 
     pub(crate) fn time_scale(&self) -> u32 {
@@ -143,9 +167,10 @@ impl Sim {
     }
 
     fn roll_fault(&self, provider: Provider, create: bool) -> (RequestFault, Duration, Duration) {
+        let now = self.now();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let f = inner.faults.get(provider).clone();
+        let f = inner.faults.at(now).get(provider).clone();
         let latency = Duration::from_millis(f.latency_ms);
         if f.creates_only && !create {
             return (RequestFault::None, latency, f.hang());
@@ -165,6 +190,8 @@ impl Sim {
                 StatusCode::SERVICE_UNAVAILABLE,
             ];
             RequestFault::ErrorBefore(codes[inner.rng.random_range(0..codes.len())])
+        } else if hit(f.config_error) {
+            RequestFault::ConfigError
         } else if hit(f.error_after) {
             RequestFault::ErrorAfter
         } else if hit(f.timeout) {
@@ -184,8 +211,8 @@ impl Sim {
     }
 
     /// Runs a provider operation under the provider's faults. `error` renders an injected
-    /// error (5xx, or the 400 of `bad_request_after`) in the provider's format.
-    pub(crate) async fn faulted<F>(&self, provider: Provider, error: fn(StatusCode) -> Response, op: F) -> Response
+    /// refusal in the provider's format.
+    pub(crate) async fn faulted<F>(&self, provider: Provider, error: fn(Injected) -> Response, op: F) -> Response
     where
         F: Future<Output = Response>,
     {
@@ -193,25 +220,14 @@ impl Sim {
     }
 
     /// [`Self::faulted`] for a create (the one operation `creates_only` faults).
-    pub(crate) async fn faulted_create<F>(
-        &self,
-        provider: Provider,
-        error: fn(StatusCode) -> Response,
-        op: F,
-    ) -> Response
+    pub(crate) async fn faulted_create<F>(&self, provider: Provider, error: fn(Injected) -> Response, op: F) -> Response
     where
         F: Future<Output = Response>,
     {
         self.faulted_as(provider, true, error, op).await
     }
 
-    async fn faulted_as<F>(
-        &self,
-        provider: Provider,
-        create: bool,
-        error: fn(StatusCode) -> Response,
-        op: F,
-    ) -> Response
+    async fn faulted_as<F>(&self, provider: Provider, create: bool, error: fn(Injected) -> Response, op: F) -> Response
     where
         F: Future<Output = Response>,
     {
@@ -229,12 +245,13 @@ impl Sim {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return r;
             }
-            RequestFault::ErrorBefore(code) => return error(code),
+            RequestFault::ErrorBefore(code) => return error(Injected::Server(code)),
+            RequestFault::ConfigError => return error(Injected::Configuration),
             RequestFault::TimeoutBefore => {
                 // If the client gives up, the connection closes and this future is dropped:
                 // nothing is done, as when a request dies before reaching the provider's core.
                 tokio::time::sleep(hang).await;
-                return error(StatusCode::GATEWAY_TIMEOUT);
+                return error(Injected::Server(StatusCode::GATEWAY_TIMEOUT));
             }
             RequestFault::None
             | RequestFault::ErrorAfter
@@ -244,16 +261,17 @@ impl Sim {
         }
         let response = op.await;
         match fault {
-            RequestFault::ErrorAfter => error(StatusCode::INTERNAL_SERVER_ERROR),
+            RequestFault::ErrorAfter => error(Injected::Server(StatusCode::INTERNAL_SERVER_ERROR)),
             RequestFault::TimeoutAfter => {
                 tokio::time::sleep(hang).await;
-                error(StatusCode::GATEWAY_TIMEOUT)
+                error(Injected::Server(StatusCode::GATEWAY_TIMEOUT))
             }
             RequestFault::Drop => broken_response(response.status()),
-            RequestFault::BadRequestAfter => error(StatusCode::BAD_REQUEST),
+            RequestFault::BadRequestAfter => error(Injected::BadRequest),
             RequestFault::None
             | RequestFault::RateLimit
             | RequestFault::ErrorBefore(_)
+            | RequestFault::ConfigError
             | RequestFault::TimeoutBefore => response,
         }
     }

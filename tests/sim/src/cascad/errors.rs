@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 400 | the body is not JSON; `bad_request_after` fault | request the status first: not final |
 //! | 401 | Basic auth or public key wrong | nothing was created |
-//! | 403 | `test_mode: false` with a test API key (`sk_test_…`): known client, no right | nothing was created |
+//! | 403 | `test_mode: false` with a test API key (`sk_test_…`): known client, no right; `config_error` fault | nothing was created |
 //! | 404 | unknown invoice, service or path; empty reference filter with `not_found_on_empty_filter` | the transaction does not exist |
 //! | 405 | a method the route does not have | nothing was created |
 //! | 409 | a second create with a used `reference_id`; the body names the existing invoice | process the body with the previously created transaction |
@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::sim::pretty_json;
+use crate::sim::{Injected, pretty_json};
 
 /// One item of the list shape.
 #[derive(Serialize)]
@@ -70,11 +70,15 @@ pub(crate) fn field_errors(field: &str, message: &str) -> Response {
 }
 
 /// A 5xx in seed 003's shape (lines 792–801: `"status": "internal_error"`, `"title":
-/// "internal_error"`, `"detail": "Internal server error."`); an injected 400 in the list shape.
-pub(crate) fn fault_body(status: StatusCode) -> Response {
-    if status == StatusCode::BAD_REQUEST {
-        return bad_request("The request could not be understood.");
-    }
+/// "internal_error"`, `"detail": "Internal server error."`); an injected 400 in the list shape;
+/// a configuration refusal as a 403, seed 003's "the client's identity is known to the server"
+/// without access rights ("Check the authorization data. [...] The operation was not created").
+pub(crate) fn fault_body(injected: Injected) -> Response {
+    let status = match injected {
+        Injected::Server(status) => status,
+        Injected::BadRequest => return bad_request("The request could not be understood."),
+        Injected::Configuration => return forbidden("The commerce account has no access to this operation."),
+    };
     let item = ErrorItem {
         status: "internal_error".into(),
         code: status.as_u16().to_string(),

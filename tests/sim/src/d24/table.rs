@@ -152,6 +152,9 @@ pub(crate) enum ErrorCode {
     InvalidSignature,
     /// 401 invalid credentials.
     InvalidCredentials,
+    /// 402 unregistered IP: "caller IP must be whitelisted (error 402 otherwise)" (PROVIDERS.md,
+    /// D24 family, "Auth"). The simulator checks no IP: only the `config_error` fault answers it.
+    UnregisteredIp,
     /// 500 internal error.
     Internal,
     /// 502 malformed JSON.
@@ -178,6 +181,7 @@ impl ErrorCode {
             ErrorCode::InvalidParams => 300,
             ErrorCode::InvalidSignature => 302,
             ErrorCode::InvalidCredentials => 401,
+            ErrorCode::UnregisteredIp => 402,
             ErrorCode::Internal => 500,
             ErrorCode::MalformedJson => 502,
             ErrorCode::NotFound => 509,
@@ -194,7 +198,9 @@ impl ErrorCode {
     /// cannot read at all (bad header, malformed JSON) is not "validation": 400.
     pub(crate) const fn http(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidSignature | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSignature | ErrorCode::InvalidCredentials | ErrorCode::UnregisteredIp => {
+                StatusCode::UNAUTHORIZED
+            }
             ErrorCode::InvalidParams
             | ErrorCode::NotFound
             | ErrorCode::InvalidTransition
