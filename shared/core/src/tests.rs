@@ -361,11 +361,12 @@ impl StateMachineTest for AggregateTest {
                         &ReviewPolicy {
                             auto_approve_limit: limit,
                         },
+                        None,
                         now,
                     )
                     .ok()
             }
-            Op::Approve => sut.request.approve(now).ok(),
+            Op::Approve => sut.request.approve(None, now).ok(),
             Op::Reject => sut.request.reject("no".into(), now).ok(),
             Op::Cancel => sut.request.cancel(now).ok(),
             Op::RejectConfirmed => sut.request.reject_confirmed("no".into(), now).ok(),
@@ -484,7 +485,7 @@ proptest! {
         stream in prop::collection::vec(provider_state(), 1..30),
         duplicate_every in 1usize..4,
     ) {
-        let request = new_request(2).request.review(&ReviewPolicy::default(), t0()).unwrap().request;
+        let request = new_request(2).request.review(&ReviewPolicy::default(), None, t0()).unwrap().request;
         let mut request = request.begin_dispatch(t0(), LEASE).unwrap().request;
         let mut delivered = Vec::new();
         for (i, s) in stream.into_iter().enumerate() {
@@ -521,7 +522,7 @@ fn a_request_is_approved_paid_and_reversed() {
     let created = new_request(3);
     assert_eq!(created.events.len(), 1);
     let r = created.request;
-    let approved = r.review(&ReviewPolicy::default(), t0()).unwrap().request;
+    let approved = r.review(&ReviewPolicy::default(), None, t0()).unwrap().request;
     assert_eq!(approved.status(), CashoutStatus::Approved);
     let claimed = approved.begin_dispatch(t0(), LEASE).unwrap();
     assert!(claimed.events.is_empty());
@@ -585,7 +586,7 @@ fn excluded_invoices_lower_the_paid_amount() {
     let limit = ReviewPolicy {
         auto_approve_limit: Decimal::ZERO,
     };
-    let r = r.review(&limit, t0()).unwrap().request;
+    let r = r.review(&limit, None, t0()).unwrap().request;
     assert_eq!(r.status(), CashoutStatus::UnderReview);
     let c = r.exclude_invoice(&InvoiceId::new("INV-1").unwrap(), t0()).unwrap();
     assert!(matches!(
@@ -595,7 +596,7 @@ fn excluded_invoices_lower_the_paid_amount() {
             ..
         }
     ));
-    let r = c.request.approve(t0()).unwrap().request;
+    let r = c.request.approve(None, t0()).unwrap().request;
     let r = r
         .record_provider_payout(
             &payout(PayoutState::Paid {
@@ -625,7 +626,7 @@ fn webhook_bodies_carry_the_osigu_fields_and_the_sequence() {
     assert_eq!(body["status"], "REQUESTED");
     assert_eq!(body["sequence"], 1);
     assert_eq!(body["cashout_request_id"], "00000000-0000-0000-0000-000000000007");
-    let approved = created.request.review(&ReviewPolicy::default(), t0()).unwrap();
+    let approved = created.request.review(&ReviewPolicy::default(), None, t0()).unwrap();
     let body: serde_json::Value = serde_json::from_str(&approved.events[0].webhook_body()).unwrap();
     assert_eq!(body["event"], "cashout_request.status_update");
     assert_eq!(body["status"], "APPROVED");
@@ -648,7 +649,7 @@ fn requests_round_trip_through_json_storage() {
 fn a_paid_amount_other_than_the_payable_one_is_recorded_and_flagged() {
     let approved = new_request(3)
         .request
-        .review(&ReviewPolicy::default(), t0())
+        .review(&ReviewPolicy::default(), None, t0())
         .unwrap()
         .request;
     let paid = |amount: &str| {
@@ -714,10 +715,10 @@ fn a_paid_amount_note_round_trips_through_storage() {
 fn the_providers_own_id_replaces_a_placeholder_even_after_payment() {
     let approved = new_request(1)
         .request
-        .review(&ReviewPolicy::default(), t0())
+        .review(&ReviewPolicy::default(), None, t0())
         .unwrap()
         .request;
-    let placeholder = ProviderPayoutId::by_reference(approved.id());
+    let placeholder = ProviderPayoutId::by_reference(approved.payout_reference());
     let adopted = ProviderPayout {
         payout_id: placeholder.clone(),
         ..payout(PayoutState::Paid {
@@ -754,7 +755,7 @@ fn a_review_chained_onto_the_creation_is_one_write_with_both_events() {
     let policy = ReviewPolicy {
         auto_approve_limit: Decimal::from(10_000),
     };
-    let review = created.request.review(&policy, t0()).unwrap();
+    let review = created.request.review(&policy, None, t0()).unwrap();
     let both = created.clone().then(review.clone()).unwrap();
     assert_eq!(both.expected_version, 0);
     assert_eq!(both.request.version(), 1, "one write, one version step");
@@ -783,7 +784,7 @@ fn a_provider_event_keeps_the_wire_format_tasks_in_flight_were_written_with() {
 
     let id = CashoutRequestId::from_uuid(Uuid::now_v7());
     let mut paid = payout(PayoutState::Pending);
-    paid.reference = Some(id);
+    paid.reference = Some(id.into());
     // Written by the version before the event was an enum: a hint, then a verified status.
     let hint = json!({"v": 1, "not_before": "2026-01-01T00:00:00Z",
         "task": {"type": "provider_event", "provider": "d24", "reference": id, "payout_id": null, "payout": null}});
@@ -798,7 +799,7 @@ fn a_provider_event_keeps_the_wire_format_tasks_in_flight_were_written_with() {
     assert_eq!(
         event.notification,
         ProviderNotification::Hint {
-            reference: Some(id),
+            reference: Some(id.into()),
             payout_id: None
         }
     );
@@ -813,7 +814,7 @@ fn a_provider_event_keeps_the_wire_format_tasks_in_flight_were_written_with() {
         panic!("{read:?}")
     };
     assert!(matches!(&event.notification, ProviderNotification::Status(p) if p.payout_id == paid.payout_id));
-    assert_eq!(event.reference(), Some(id));
+    assert_eq!(event.reference(), Some(id.into()));
     assert_eq!(event.payout_id(), Some(&paid.payout_id));
     assert_eq!(serde_json::to_value(&read).unwrap()["task"], status["task"]);
 
