@@ -29,7 +29,7 @@ mod settings;
 
 use std::sync::Arc;
 
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{
     InboundNotification, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
     ProviderErrorKind, ProviderNotification,
@@ -147,7 +147,7 @@ impl PayoutProvider for Providers {
     async fn find_payout(
         &self,
         provider: ProviderName,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<Option<ProviderPayout>, ProviderError> {
         match self.client(provider)? {
             Client::Cascad(c) => c.find(reference).await,
@@ -159,7 +159,7 @@ impl PayoutProvider for Providers {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         match self.client(provider)? {
             Client::Cascad(c) => c.status(payout_id).await,
@@ -171,7 +171,7 @@ impl PayoutProvider for Providers {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         match self.client(provider)? {
             Client::Cascad(_) => Err(ProviderError::new(
@@ -187,7 +187,7 @@ impl PayoutProvider for Providers {
         &self,
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
         action: HoldAction,
     ) -> Result<ProviderPayout, ProviderError> {
         match self.client(provider)? {

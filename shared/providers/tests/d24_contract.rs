@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use cashout_core::ids::ProviderPayoutId;
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{PayoutProvider, ProviderErrorKind, ProviderNotification};
 use cashout_core::provider::{PayoutState, ProviderName};
 use cashout_provider_sim::FaultConfig;
@@ -594,4 +594,31 @@ async fn payout_methods_follow_the_profile_rules() {
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+/// After a failover the request's reference carries its attempt (`<id>.2`): D24 and Onspot take
+/// it as `external_id`, a lookup by it finds that payout, and a lookup by the first attempt's
+/// reference finds nothing, even at the same provider.
+#[tokio::test]
+async fn an_attempt_reference_is_its_own_external_id() {
+    let env = Env::start().await;
+    for provider in [ProviderName::D24, ProviderName::Onspot] {
+        let mut o = order(provider, "1234567890", &env.receiver.url);
+        let first = o.reference;
+        o.reference = PayoutReference::new(first.request_id(), 2).unwrap();
+        env.providers.create_payout(&o).await.unwrap();
+        // A status by external_id names no cashout_id: the payout is known by our reference.
+        let found = env.providers.find_payout(provider, o.reference).await.unwrap().unwrap();
+        assert_eq!(
+            found.payout_id,
+            ProviderPayoutId::by_reference(o.reference),
+            "{provider}"
+        );
+        assert_eq!(found.reference, Some(o.reference), "{provider}");
+        assert_eq!(
+            env.providers.find_payout(provider, first).await.unwrap(),
+            None,
+            "{provider}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The calls on payout invoices: create (adopting the invoice of a used reference, confirming
 //! a 400 by a lookup), process, read by id, find by reference, and the cursor list.
 
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind};
 use cashout_core::provider::ProviderPayout;
 use reqwest::{Method, StatusCode};
@@ -192,7 +192,7 @@ impl CascadClient {
     /// The invoice made for `reference` (`filter[reference_id]`), processed if it was left
     /// `created`.
     #[tracing::instrument(name = "cascad.find", skip_all, fields(%reference))]
-    pub async fn find(&self, reference: CashoutRequestId) -> Result<Option<ProviderPayout>, ProviderError> {
+    pub async fn find(&self, reference: PayoutReference) -> Result<Option<ProviderPayout>, ProviderError> {
         let list = match self
             .list_query(&[("filter[reference_id]", reference.to_string())])
             .await

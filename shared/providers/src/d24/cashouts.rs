@@ -1,7 +1,7 @@
 //! The calls on D24 cashouts: create (adopting the cashout of a used `external_id`), status by
 //! `cashout_id` or by `external_id`, cancel and hold.
 
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{HoldAction, PayoutOrder, ProviderError, ProviderErrorKind};
 use cashout_core::provider::{PayoutState, ProviderPayout};
 use reqwest::Method;
@@ -45,7 +45,7 @@ impl D24Client {
 
     /// The cashout of a used `external_id` (D24 511). It exists: whatever goes wrong from here,
     /// the caller must look it up, not create.
-    async fn adopt_existing(&self, reference: CashoutRequestId) -> Result<ProviderPayout, ProviderError> {
+    async fn adopt_existing(&self, reference: PayoutReference) -> Result<ProviderPayout, ProviderError> {
         match self.find(reference).await {
             Ok(Some(existing)) => Ok(existing),
             Ok(None) => Err(self.error(
@@ -69,7 +69,7 @@ impl D24Client {
         path: &str,
         body: &impl Serialize,
         known_id: Option<&str>,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let reply = self.call(Call::Other, method, path, body).await?;
         if reply.status.is_success() {
@@ -82,7 +82,7 @@ impl D24Client {
     async fn status_once(
         &self,
         cashout_id: Option<&str>,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let request = StatusRequest {
             login: &self.login,
@@ -101,7 +101,7 @@ impl D24Client {
     pub async fn status(
         &self,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let cashout_id = known_cashout_id(payout_id);
         self.http.retrying(|| self.status_once(cashout_id, reference)).await
@@ -109,7 +109,7 @@ impl D24Client {
 
     /// The cashout made for `reference` (our `external_id`), if any.
     #[tracing::instrument(name = "d24.find", skip_all, fields(provider = %self.name, %reference))]
-    pub async fn find(&self, reference: CashoutRequestId) -> Result<Option<ProviderPayout>, ProviderError> {
+    pub async fn find(&self, reference: PayoutReference) -> Result<Option<ProviderPayout>, ProviderError> {
         let found = self.http.retrying(|| self.status_once(None, reference)).await;
         match found {
             Ok(p) => Ok(Some(p)),
@@ -123,7 +123,7 @@ impl D24Client {
     pub async fn cancel(
         &self,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let Some(cashout_id) = known_cashout_id(payout_id) else {
             return Err(self.error(
@@ -173,7 +173,7 @@ impl D24Client {
     pub async fn set_hold(
         &self,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
         action: HoldAction,
     ) -> Result<ProviderPayout, ProviderError> {
         if !self.profile.supports_on_hold() {

@@ -1,7 +1,7 @@
 //! Between core values and D24's wire types: the create body from an order (what each profile
 //! requires of the beneficiary), and payouts from create and status answers.
 
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind};
 use cashout_core::provider::d24::{D24Status, payout_state};
 use cashout_core::provider::{PayoutState, ProviderPayout};
@@ -105,7 +105,7 @@ impl D24Client {
     fn payout(
         &self,
         payout_id: ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
         state: PayoutState,
         provider_status: String,
     ) -> ProviderPayout {
@@ -124,7 +124,7 @@ impl D24Client {
         &self,
         reply: &Reply,
         known_id: Option<&str>,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let status: StatusResponse = serde_json::from_slice(&reply.body).map_err(|e| {
             self.error(

@@ -1,6 +1,6 @@
 //! D24 notifications: form posts that only name a cashout, read as a hint to poll.
 
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{InboundNotification, ProviderError, ProviderErrorKind, ProviderNotification};
 
 use super::D24Client;
@@ -23,7 +23,7 @@ impl D24Client {
         let reference = form
             .external_id
             .as_deref()
-            .and_then(|e| e.parse::<CashoutRequestId>().ok());
+            .and_then(|e| e.parse::<PayoutReference>().ok());
         let payout_id = form
             .cashout_id
             .as_deref()

@@ -1,7 +1,7 @@
 //! D24 adapter tests: wire types against the documented samples (fixtures copied from seeds 001
 //! and 002) and error classification.
 
-use cashout_core::ids::CashoutRequestId;
+use cashout_core::ids::PayoutReference;
 use cashout_core::ports::{InboundNotification, ProviderNotification};
 use cashout_core::provider::PayoutState;
 
@@ -82,7 +82,7 @@ fn ok(body: &str) -> Reply {
     }
 }
 
-fn reference() -> CashoutRequestId {
+fn reference() -> PayoutReference {
     "0190a2b4-5e6f-7000-8000-000000000001".parse().unwrap()
 }
 

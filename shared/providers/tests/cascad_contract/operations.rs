@@ -202,3 +202,18 @@ async fn services_and_the_prerequest_describe_what_can_be_paid() {
         .unwrap();
     assert!(none.is_empty());
 }
+
+/// After a failover the request's reference carries its attempt (`<id>.2`): Cascad takes it as
+/// `reference_id`, and a lookup by the first attempt's reference finds nothing.
+#[tokio::test]
+async fn an_attempt_reference_is_its_own_reference_id() {
+    let env = Env::start().await;
+    let mut o = order(CASCAD, "1234567890", &env.receiver.url);
+    let first = o.reference;
+    o.reference = cashout_core::ids::PayoutReference::new(first.request_id(), 2).unwrap();
+    let created = env.providers.create_payout(&o).await.unwrap();
+    let found = env.providers.find_payout(CASCAD, o.reference).await.unwrap().unwrap();
+    assert_eq!(found.payout_id, created.payout_id);
+    assert_eq!(found.reference, Some(o.reference));
+    assert_eq!(env.providers.find_payout(CASCAD, first).await.unwrap(), None);
+}

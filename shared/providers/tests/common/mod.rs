@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use cashout_core::ids::CashoutRequestId;
+use cashout_core::ids::{CashoutRequestId, PayoutReference};
 use cashout_core::money::{Amount, Currency};
 use cashout_core::party::{AccountNumber, Beneficiary};
 use cashout_core::ports::{InboundNotification, PayoutOrder};
@@ -169,8 +169,8 @@ pub async fn wait_until(mut condition: impl FnMut() -> bool) {
     }
 }
 
-pub fn new_reference() -> CashoutRequestId {
-    CashoutRequestId::from_uuid(uuid::Uuid::now_v7())
+pub fn new_reference() -> PayoutReference {
+    PayoutReference::first(CashoutRequestId::from_uuid(uuid::Uuid::now_v7()))
 }
 
 /// An order the provider accepts; `account` picks the test trigger by its last two digits.
