@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use cashout_core::ids::{CashoutRequestId, MerchantId, ProviderPayoutId};
+use cashout_core::ids::{CashoutRequestId, MerchantId, PayoutReference, ProviderPayoutId};
 use cashout_core::money::{Amount, Currency, Percentage, parse_decimal};
 use cashout_core::ports::{InboundNotification, PayoutProvider, ProviderNotification};
 use cashout_core::provider::ProviderName;
@@ -83,7 +83,7 @@ pub fn d24_notification(data: &[u8]) {
                     external_ids.len() <= 1 && cashout_ids.len() <= 1,
                     "a hint from a form that names a field twice: {form:?}"
                 );
-                let expected_reference = external_ids.first().and_then(|v| v.parse::<CashoutRequestId>().ok());
+                let expected_reference = external_ids.first().and_then(|v| v.parse::<PayoutReference>().ok());
                 assert_eq!(
                     reference, expected_reference,
                     "the reference is not the form's external_id: {form:?}"

@@ -113,7 +113,7 @@ async fn approved_sample(app: &LambdaApp) {
         now,
     );
     app.store.create_request(&created, &record, &[]).await.unwrap();
-    let approved = created.request.review(&ReviewPolicy::default(), now).unwrap();
+    let approved = created.request.review(&ReviewPolicy::default(), None, now).unwrap();
     app.store.apply_change(&approved).await.unwrap();
 }
 

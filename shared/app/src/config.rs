@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use cashout_core::health::BreakerConfig;
 use cashout_core::ids::MerchantId;
 use cashout_core::review::ReviewPolicy;
 use cashout_core::routing::Coverage;
@@ -118,6 +119,16 @@ pub struct AppConfig {
     /// the queues (as the runner's monitor last measured them). `None`: never (on AWS, where SQS
     /// absorbs bursts and Lambda scales out, and the gauge is not measured).
     pub max_backlog: Option<u64>,
+    /// The providers' circuit breaker (`CASHOUT_BREAKER_*`).
+    pub breaker: BreakerConfig,
+    /// How long a process gathers successful provider calls before it writes them into the
+    /// shared provider health (failures are written at once: they may open the circuit).
+    pub health_flush: Duration,
+    /// How long a process trusts the provider health it read (its own calls apply at once).
+    pub health_read: Duration,
+    /// How long a process keeps the routing rules it read; a change through this process's API
+    /// applies at once, one made through another function within this time.
+    pub routing_rules_ttl: Duration,
 }
 
 impl Default for AppConfig {
@@ -140,6 +151,10 @@ impl Default for AppConfig {
             sweep_batch: 100,
             coverage: Coverage::default(),
             max_backlog: None,
+            breaker: BreakerConfig::default(),
+            health_flush: Duration::from_secs(1),
+            health_read: Duration::from_secs(1),
+            routing_rules_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -222,6 +237,7 @@ impl AppConfig {
                     problem: format!("`{batch}` is not a whole number from 1 to 1000"),
                 })?;
         }
+        config.breaker = breaker_from(&get, config.breaker)?;
         if let Some(flag) = get("CASHOUT_ALLOW_PRIVATE_WEBHOOKS") {
             config.allow_private_webhooks = match flag.as_str() {
                 "true" | "1" => true,
@@ -236,6 +252,47 @@ impl AppConfig {
         }
         Ok(config)
     }
+}
+
+/// The breaker's thresholds from `CASHOUT_BREAKER_CONSECUTIVE_FAILURES` (1–1000),
+/// `CASHOUT_BREAKER_FAILURE_RATE` (percent, 1–100), `CASHOUT_BREAKER_MIN_CALLS` (1–100000),
+/// `CASHOUT_BREAKER_WINDOW_SECONDS` and `CASHOUT_BREAKER_OPEN_SECONDS` (1–86400) and
+/// `CASHOUT_BREAKER_HALF_OPEN_SUCCESSES` (1–100); each absent one keeps `base`'s.
+pub fn breaker_from(get: &impl Fn(&str) -> Option<String>, base: BreakerConfig) -> Result<BreakerConfig, EnvError> {
+    let number = |name: &'static str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>, EnvError> {
+        get(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| EnvError {
+                        name,
+                        problem: format!("`{v}` is not a whole number from {} to {}", range.start(), range.end()),
+                    })
+            })
+            .transpose()
+    };
+    let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    let mut b = base;
+    if let Some(n) = number("CASHOUT_BREAKER_CONSECUTIVE_FAILURES", 1..=1000)? {
+        b.consecutive_failures = small(n);
+    }
+    if let Some(n) = number("CASHOUT_BREAKER_FAILURE_RATE", 1..=100)? {
+        b.failure_rate_percent = u8::try_from(n).unwrap_or(100);
+    }
+    if let Some(n) = number("CASHOUT_BREAKER_MIN_CALLS", 1..=100_000)? {
+        b.min_calls = small(n);
+    }
+    if let Some(n) = number("CASHOUT_BREAKER_WINDOW_SECONDS", 1..=86_400)? {
+        b.window = Duration::from_secs(n);
+    }
+    if let Some(n) = number("CASHOUT_BREAKER_OPEN_SECONDS", 1..=86_400)? {
+        b.open_for = Duration::from_secs(n);
+    }
+    if let Some(n) = number("CASHOUT_BREAKER_HALF_OPEN_SUCCESSES", 1..=100)? {
+        b.half_open_successes = small(n);
+    }
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -97,7 +97,8 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
 
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
-        let change = self.created_and_reviewed(id, merchant, draft, now)?;
+        let rules = self.routing_rules().await?;
+        let change = self.created_and_reviewed(id, merchant, draft, &rules, now)?;
         let answer = answer_for(&change.request)?;
         let record = IdempotencyRecord::completed(
             merchant.clone(),
@@ -193,17 +194,20 @@ fn answer_for(request: &CashoutRequest) -> Result<StoredResponse, AppError> {
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// The new request, reviewed in the same step: one write holds `REQUESTED`, the review's
-    /// outcome (`APPROVED` or `UNDER_REVIEW`) and both events.
+    /// outcome (`APPROVED` with its providers chosen from `rules`, or `UNDER_REVIEW`) and both
+    /// events.
     fn created_and_reviewed(
         &self,
         id: CashoutRequestId,
         merchant: &MerchantId,
         draft: cashout_core::input::CashoutDraft,
+        rules: &[cashout_core::routing::RoutingRule],
         now: time::OffsetDateTime,
     ) -> Result<Change, AppError> {
         let created = CashoutRequest::create(id, merchant.clone(), draft, now)
             .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
-        let review = created.request.review(self.config.review_for(merchant), now)?;
+        let routing = self.choose_routes(rules, &created.request);
+        let review = created.request.review(self.config.review_for(merchant), routing, now)?;
         created
             .then(self.scheduled(review, now))
             .ok_or_else(|| AppError::Internal("the review of a new request did not follow its creation".into()))

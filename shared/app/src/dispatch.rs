@@ -19,13 +19,24 @@
 //!    gives up into `PAYMENT_PROCESSOR_ERROR` only if the provider provably holds nothing;
 //!    while a create may have reached it and lookups fail, it keeps asking and is flagged for a
 //!    person instead.
+//!
+//! **Failover.** A request approved with several routes ([`RoutingChoice`]) moves to its next
+//! untried provider instead of failing — only when the current one provably holds nothing:
+//! its circuit is open and nothing unresolved was sent to it (no call is made), or it refused
+//! the create for a configuration reason, or it stayed unavailable through every attempt with
+//! a lookup answering "none". A create with an unknown outcome never fails over: the request
+//! keeps looking its payout up there, through an open circuit too. Every provider call is
+//! counted in the provider's health ([`crate::health`]).
+//!
+//! [`RoutingChoice`]: cashout_core::routing::RoutingChoice
 
 use std::ops::ControlFlow;
 use std::time::Duration;
 
 use cashout_core::cashout::{
-    AttentionReason, CashoutRequest, DispatchFailure, DispatchState, ProviderKnowledge, TransitionError,
+    AttentionReason, CashoutRequest, DispatchFailure, DispatchState, FailoverReason, ProviderKnowledge, TransitionError,
 };
+use cashout_core::health::{Admission, CircuitState};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{
     PayoutOrder, PayoutProvider, ProviderError, ProviderErrorKind, Store, StoreError, TaskQueue,
@@ -42,29 +53,86 @@ use crate::tasks::TaskOutcome;
 pub(crate) const MAX_DISPATCH_BACKOFF: Duration = Duration::from_secs(300);
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
-    /// The `dispatch` task.
+    /// The `dispatch` task: rounds of [`Self::dispatch_round`], one per provider the request
+    /// fails over to.
     #[tracing::instrument(skip(self), fields(cashout_request_id = %id))]
     pub async fn dispatch(&self, id: CashoutRequestId) -> Result<TaskOutcome, AppError> {
+        for _ in 0..=ProviderName::ALL.len() {
+            match self.dispatch_round(id).await? {
+                Round::Finished(outcome) => return Ok(outcome),
+                Round::FailedOver => continue,
+            }
+        }
+        Ok(TaskOutcome::RetryAfter(Duration::from_secs(1)))
+    }
+
+    /// One claim of the request at its current provider.
+    async fn dispatch_round(&self, id: CashoutRequestId) -> Result<Round, AppError> {
         let Some(request) = self.store.get_request(id).await? else {
             tracing::warn!("dispatch of an unknown request");
-            return Ok(TaskOutcome::Done);
+            return Ok(Round::Finished(TaskOutcome::Done));
         };
         if request.status() != CashoutStatus::Approved {
-            return Ok(TaskOutcome::Done);
+            return Ok(Round::Finished(TaskOutcome::Done));
         }
         let request = match self.claim(request).await? {
             ControlFlow::Continue(claimed) => claimed,
-            ControlFlow::Break(outcome) => return Ok(outcome),
+            ControlFlow::Break(outcome) => return Ok(Round::Finished(outcome)),
         };
         let provider = request.provider();
+        let reference = request.payout_reference();
+        let admission = self.circuit_admits(provider).await;
+        let closed_until = match admission {
+            Admission::Refused { until } => Some(until),
+            Admission::Allowed | Admission::Probe => None,
+        };
+        let unresolved = request.dispatch().is_some_and(|d| d.unresolved);
+        if let Some(until) = closed_until
+            && !unresolved
+        {
+            // Nothing unresolved was ever sent to it: leave without a call.
+            tracing::info!(provider = %provider, %until, "the provider's circuit is open");
+            return self
+                .leave_or_wait(
+                    request,
+                    FailoverReason::CircuitOpen,
+                    ProviderKnowledge::Unchanged,
+                    until,
+                )
+                .await;
+        }
 
-        match self.provider.find_payout(provider, id).await {
+        match self
+            .call(provider, self.provider.find_payout(provider, reference))
+            .await
+        {
             Ok(Some(payout)) => {
                 tracing::warn!(payout_id = %payout.payout_id, "the provider already holds a payout for this request; adopting it");
-                return self.adopt(request, payout).await;
+                return self.adopt(request, payout).await.map(Round::Finished);
             }
             Ok(None) => {}
-            Err(e) => return self.retry_later(request, ProviderKnowledge::Unchanged, e).await,
+            Err(e) => {
+                if let Some(until) = closed_until {
+                    let wait = bounded_wait(until - self.now(), MAX_DISPATCH_BACKOFF);
+                    tracing::warn!(provider = %provider, error = %e, "a create may be at a provider whose circuit is open, and the lookup failed: waiting");
+                    return self
+                        .release(request, ProviderKnowledge::Unchanged, None, wait)
+                        .await
+                        .map(Round::Finished);
+                }
+                return self.retry_later(request, ProviderKnowledge::Unchanged, e).await;
+            }
+        }
+        if let Some(until) = closed_until {
+            // The lookup shows nothing there: it provably holds nothing.
+            return self
+                .leave_or_wait(
+                    request,
+                    FailoverReason::CircuitOpen,
+                    ProviderKnowledge::NothingThere,
+                    until,
+                )
+                .await;
         }
 
         let lease_left = request
@@ -78,18 +146,93 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             );
             return self
                 .release(request, ProviderKnowledge::NothingThere, None, Duration::ZERO)
-                .await;
+                .await
+                .map(Round::Finished);
         }
 
         let order = PayoutOrder::for_request(&request, self.notification_url(provider));
-        let error = match self.provider.create_payout(&order).await {
+        let error = match self.call(provider, self.provider.create_payout(&order)).await {
             Ok(payout) => {
-                tracing::info!(payout_id = %payout.payout_id, provider = %provider, amount = %order.amount, "payout created");
-                return self.adopt(request, payout).await;
+                tracing::info!(payout_id = %payout.payout_id, provider = %provider, %reference, amount = %order.amount, "payout created");
+                return self.adopt(request, payout).await.map(Round::Finished);
             }
             Err(e) => e,
         };
         self.after_failed_create(request, error).await
+    }
+
+    /// A provider call, counted in the provider's health.
+    async fn call<T>(
+        &self,
+        provider: ProviderName,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let started = self.now();
+        let result = call.await;
+        let latency = bounded_wait(self.now() - started, Duration::from_secs(3600));
+        self.record_call(provider, crate::health::outcome_of(&result), latency)
+            .await;
+        result
+    }
+
+    /// The first untried route whose provider's circuit is not open.
+    async fn failover_target(&self, request: &CashoutRequest) -> Option<ProviderName> {
+        let now = self.now();
+        for route in request.untried_routes() {
+            let health = self.health_of(route.provider).await;
+            if !matches!(health.circuit_at(now), CircuitState::Open { .. }) {
+                return Some(route.provider);
+            }
+        }
+        None
+    }
+
+    /// Leaves a provider that provably holds nothing for the next route whose circuit admits;
+    /// with none, waits until `until` (the circuit's reopening) at this provider.
+    async fn leave_or_wait(
+        &self,
+        request: CashoutRequest,
+        reason: FailoverReason,
+        knowledge: ProviderKnowledge,
+        until: time::OffsetDateTime,
+    ) -> Result<Round, AppError> {
+        if self.fail_over(&request, reason, knowledge).await? {
+            return Ok(Round::FailedOver);
+        }
+        let wait = bounded_wait(until - self.now(), MAX_DISPATCH_BACKOFF).max(Duration::from_secs(1));
+        self.release(request, knowledge, None, wait).await.map(Round::Finished)
+    }
+
+    /// Moves the request to its next provider, if it has one whose circuit admits; `false`
+    /// when it has none (or lost the race to a writer that changed it).
+    async fn fail_over(
+        &self,
+        request: &CashoutRequest,
+        reason: FailoverReason,
+        knowledge: ProviderKnowledge,
+    ) -> Result<bool, AppError> {
+        let Some(to) = self.failover_target(request).await else {
+            return Ok(false);
+        };
+        let from = request.provider();
+        let claim = request.dispatch().copied();
+        let m = self
+            .mutate_from(request.clone(), |r, now| {
+                if r.status() != CashoutStatus::Approved || !still_ours(claim, r) {
+                    return Ok(None);
+                }
+                let change = r
+                    .fail_over(to, reason.clone(), knowledge, now)?
+                    .with_next_check(Some(later(now, self.config.dispatch_grace)));
+                Ok(Some(change))
+            })
+            .await?;
+        if m.change.is_none() {
+            return Ok(false);
+        }
+        tracing::warn!(alert = true, from = %from, to = %to, reason = ?reason, "failover: the request moves to its next provider");
+        self.follow_up(&m.request).await;
+        Ok(true)
     }
 
     /// Claims the request for this dispatcher (the lease) and writes the claim; breaks with
@@ -125,32 +268,36 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
 
     /// A create that did not answer with a payout: retried later, failed for good, or, when it
     /// may have been made, looked up by reference first.
-    async fn after_failed_create(
-        &self,
-        request: CashoutRequest,
-        error: ProviderError,
-    ) -> Result<TaskOutcome, AppError> {
+    async fn after_failed_create(&self, request: CashoutRequest, error: ProviderError) -> Result<Round, AppError> {
         let provider = request.provider();
-        let id = request.id();
+        let reference = request.payout_reference();
         match error.kind {
             ProviderErrorKind::Retryable { .. } => {
                 self.retry_later(request, ProviderKnowledge::NothingThere, error).await
             }
             ProviderErrorKind::Declined => {
                 tracing::info!(code = ?error.code, reason = %error.message, "the provider declined the payout data");
+                if request.fails_over_on_decline() {
+                    let reason = FailoverReason::Declined {
+                        code: error.code.clone(),
+                        message: error.message.clone(),
+                    };
+                    if self
+                        .fail_over(&request, reason, ProviderKnowledge::NothingThere)
+                        .await?
+                    {
+                        return Ok(Round::FailedOver);
+                    }
+                }
                 let failure = DispatchFailure::Declined {
                     code: error.code,
                     message: error.message,
                 };
-                self.fail_dispatch(request, failure).await
+                self.fail_dispatch(request, failure).await.map(Round::Finished)
             }
             ProviderErrorKind::Configuration => {
                 tracing::error!(alert = true, provider = %provider, code = ?error.code, error = %error, "the provider refused the payout for a configuration or account reason");
-                let failure = DispatchFailure::ProcessorError {
-                    code: error.code,
-                    message: error.message,
-                };
-                self.fail_dispatch(request, failure).await
+                self.refused(request, error).await
             }
             // The create may have been made (a lost or unreadable answer): find out first.
             ProviderErrorKind::Ambiguous
@@ -158,18 +305,17 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             | ProviderErrorKind::NotFound
             | ProviderErrorKind::InvalidState => {
                 tracing::warn!(error = %error, "create outcome unknown; looking the payout up by reference");
-                match self.provider.find_payout(provider, id).await {
-                    Ok(Some(payout)) => self.adopt(request, payout).await,
+                match self
+                    .call(provider, self.provider.find_payout(provider, reference))
+                    .await
+                {
+                    Ok(Some(payout)) => self.adopt(request, payout).await.map(Round::Finished),
                     Ok(None) if error.kind == ProviderErrorKind::Ambiguous => {
                         self.retry_later(request, ProviderKnowledge::NothingThere, error).await
                     }
                     Ok(None) => {
                         tracing::error!(alert = true, provider = %provider, code = ?error.code, error = %error, "the provider refused the payout and holds none");
-                        let failure = DispatchFailure::ProcessorError {
-                            code: error.code,
-                            message: error.message,
-                        };
-                        self.fail_dispatch(request, failure).await
+                        self.refused(request, error).await
                     }
                     Err(lookup) => {
                         tracing::warn!(error = %lookup, "the lookup after an unknown create failed");
@@ -178,6 +324,26 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 }
             }
         }
+    }
+
+    /// The provider refused the payout and provably holds none: the next provider, or
+    /// `PAYMENT_PROCESSOR_ERROR` without one.
+    async fn refused(&self, request: CashoutRequest, error: ProviderError) -> Result<Round, AppError> {
+        let reason = FailoverReason::Refused {
+            code: error.code.clone(),
+            message: error.message.clone(),
+        };
+        if self
+            .fail_over(&request, reason, ProviderKnowledge::NothingThere)
+            .await?
+        {
+            return Ok(Round::FailedOver);
+        }
+        let failure = DispatchFailure::ProcessorError {
+            code: error.code,
+            message: error.message,
+        };
+        self.fail_dispatch(request, failure).await.map(Round::Finished)
     }
 
     /// Records what the provider says about the payout and schedules what follows.
@@ -241,7 +407,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         request: CashoutRequest,
         knowledge: ProviderKnowledge,
         error: ProviderError,
-    ) -> Result<TaskOutcome, AppError> {
+    ) -> Result<Round, AppError> {
         let provider = request.provider();
         let dispatch = request.dispatch().copied();
         let attempts = dispatch.map_or(1, |d| d.attempts);
@@ -259,15 +425,22 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         .min(MAX_DISPATCH_BACKOFF);
         if attempts < self.config.dispatch_max_attempts {
             tracing::warn!(provider = %provider, attempts, error = %error, retry_in_s = wait.as_secs(), "dispatch will be retried");
-            return self.release(request, knowledge, None, wait).await;
+            return self.release(request, knowledge, None, wait).await.map(Round::Finished);
         }
         if nothing_there {
+            let message = format!("{provider} unavailable after {attempts} attempts: {}", error.message);
+            let reason = FailoverReason::Unavailable {
+                message: message.clone(),
+            };
+            if self.fail_over(&request, reason, knowledge).await? {
+                return Ok(Round::FailedOver);
+            }
             tracing::error!(alert = true, provider = %provider, attempts, error = %error, "giving up dispatch: the provider holds no payout");
             let failure = DispatchFailure::ProcessorError {
                 code: error.code.clone(),
-                message: format!("{provider} unavailable after {attempts} attempts: {}", error.message),
+                message,
             };
-            return self.fail_dispatch(request, failure).await;
+            return self.fail_dispatch(request, failure).await.map(Round::Finished);
         }
         tracing::warn!(provider = %provider, attempts, error = %error, "dispatch cannot tell whether the provider holds a payout; it keeps asking");
         let flagged = request
@@ -278,7 +451,9 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             attempts,
             last_error: error.to_string(),
         });
-        self.release(request, knowledge, attention, MAX_DISPATCH_BACKOFF).await
+        self.release(request, knowledge, attention, MAX_DISPATCH_BACKOFF)
+            .await
+            .map(Round::Finished)
     }
 
     /// Releases the lease with what the attempt learnt, optionally flags the request for a
@@ -324,6 +499,14 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             .as_ref()
             .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
     }
+}
+
+/// How one dispatch round ended.
+enum Round {
+    /// The task is done, or asks to run again later.
+    Finished(TaskOutcome),
+    /// The request moved to its next provider: claim it there now.
+    FailedOver,
 }
 
 /// Whether `current` still carries the lease of the claim this dispatcher made: a dispatcher

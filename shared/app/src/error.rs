@@ -99,6 +99,8 @@ pub enum AppError {
     Provider(#[from] ProviderError),
     /// A fault of ours that no caller input explains (a response we cannot serialise, a task on
     /// the wrong queue, a signature we cannot compute): 500, details in the logs only.
+    #[error("the routing rule is at version {actual}, not {expected}: read it again")]
+    RuleChanged { expected: u64, actual: u64 },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -124,6 +126,7 @@ impl AppError {
             | AppError::InvoiceInUse { .. }
             | AppError::IdempotencyInProgress
             | AppError::EndpointLimit(_)
+            | AppError::RuleChanged { .. }
             | AppError::Contended => 409,
             AppError::Overloaded { .. } => 429,
             AppError::Store(StoreError::Invalid { .. }) => 400,
@@ -161,6 +164,7 @@ impl AppError {
             AppError::IdempotencyMismatch => "idempotency_key_reused",
             AppError::IdempotencyInProgress => "idempotency_in_progress",
             AppError::Contended => "concurrent_update",
+            AppError::RuleChanged { .. } => "version_conflict",
             AppError::Overloaded { .. } => "overloaded",
             AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
             AppError::Store(_) | AppError::Queue(_) => "unavailable",

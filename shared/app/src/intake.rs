@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use cashout_core::cashout::CashoutRequest;
-use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
+use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{
     InboundNotification, PayoutProvider, ProviderEvent, ProviderNotification, Store, Task, TaskQueue,
 };
@@ -53,7 +53,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     async fn accept_hint(
         &self,
         provider: ProviderName,
-        reference: Option<CashoutRequestId>,
+        reference: Option<PayoutReference>,
         payout_id: Option<ProviderPayoutId>,
     ) -> Result<(), AppError> {
         let Some(request) = self.hinted_request(provider, reference, payout_id.as_ref()).await? else {
@@ -70,10 +70,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             tracing::debug!(cashout_request_id = %id, "a check is already scheduled for this hint");
             return Ok(());
         }
+        let reference = m.request.reference_at(provider);
         let task = Task::ProviderEvent(ProviderEvent {
             provider,
             notification: ProviderNotification::Hint {
-                reference: Some(id),
+                reference: Some(reference),
                 payout_id,
             },
         });
@@ -84,11 +85,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     async fn hinted_request(
         &self,
         provider: ProviderName,
-        reference: Option<CashoutRequestId>,
+        reference: Option<PayoutReference>,
         payout_id: Option<&ProviderPayoutId>,
     ) -> Result<Option<CashoutRequest>, AppError> {
         let id = match (reference, payout_id) {
-            (Some(id), _) => Some(id),
+            (Some(r), _) => Some(r.request_id()),
             (None, Some(pid)) => self.store.find_by_provider_reference(provider, pid).await?,
             (None, None) => None,
         };
@@ -97,7 +98,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             .store
             .get_request(id)
             .await?
-            .filter(|r| r.provider() == provider && r.provider_may_hold()))
+            .filter(|r| (r.provider() == provider && r.provider_may_hold()) || r.left_provider(provider)))
     }
 
     /// The `provider_event` task.
@@ -106,7 +107,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         let provider = event.provider;
         let payout_id = event.payout_id().cloned();
         let id = match (event.reference(), &payout_id) {
-            (Some(id), _) => Some(id),
+            (Some(r), _) => Some(r.request_id()),
             (None, Some(pid)) => self.store.find_by_provider_reference(provider, pid).await?,
             (None, None) => None,
         };
@@ -121,7 +122,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 tracing::warn!("a notification whose payout belongs to another provider");
                 Ok(TaskOutcome::Done)
             }
-            ProviderNotification::Hint { .. } => self.poll_hinted(id, None, payout_id.as_ref()).await,
+            ProviderNotification::Hint { .. } => self.poll_hinted(id, None, payout_id.as_ref(), Some(provider)).await,
         }
     }
 }

@@ -16,6 +16,7 @@ mod deliver;
 mod dispatch;
 mod endpoints;
 pub mod error;
+mod health;
 pub mod http;
 mod intake;
 mod outbox;
@@ -23,6 +24,7 @@ pub mod pipeline;
 mod poll;
 mod query;
 mod review;
+mod routing;
 mod schedule;
 pub mod sender;
 pub mod sqs;
@@ -59,6 +61,10 @@ pub struct App<S, Q, P, W> {
     pub config: Arc<AppConfig>,
     /// Wake-ups and the backlog gauge, shared by the workers of one process.
     pub pipeline: Arc<pipeline::Pipeline>,
+    /// What this process knows of the providers' health.
+    health: Arc<health::HealthCache>,
+    /// The routing rules this process read last.
+    rules: Arc<routing::RulesCache>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -72,6 +78,8 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             ids: self.ids.clone(),
             config: self.config.clone(),
             pipeline: self.pipeline.clone(),
+            health: self.health.clone(),
+            rules: self.rules.clone(),
         }
     }
 }
@@ -96,6 +104,8 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             ids,
             config: Arc::new(config),
             pipeline: Arc::default(),
+            health: Arc::default(),
+            rules: Arc::default(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::{CashoutRequestId, ProviderPayoutId};
 use cashout_core::ports::{PayoutProvider, ProviderErrorKind, Store, Task, TaskQueue};
-use cashout_core::provider::{PayoutState, ProviderPayout};
+use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
@@ -42,7 +42,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// provider's hint) checks any request the provider may hold, whatever its status, so that
     /// a payout reported for a request we ended is recorded and flagged, never dropped.
     pub async fn poll(&self, id: CashoutRequestId, due_at: Option<OffsetDateTime>) -> Result<TaskOutcome, AppError> {
-        self.poll_hinted(id, due_at, None).await
+        self.poll_hinted(id, due_at, None, None).await
     }
 
     /// [`Self::poll`], with the provider's own id for the payout when a notification named one
@@ -57,10 +57,14 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         id: CashoutRequestId,
         due_at: Option<OffsetDateTime>,
         hinted: Option<&ProviderPayoutId>,
+        hinted_by: Option<ProviderName>,
     ) -> Result<TaskOutcome, AppError> {
         let Some(request) = self.store.get_request(id).await? else {
             return Ok(TaskOutcome::Done);
         };
+        if let Some(left) = hinted_by.filter(|p| request.left_provider(*p)) {
+            return self.check_left_provider(request, left).await;
+        }
         if due_at.is_some() && request.next_check_at() != due_at {
             tracing::debug!("stale poll: the request was rescheduled");
             return Ok(TaskOutcome::Done);
@@ -74,25 +78,28 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         }
         let provider = request.provider();
+        let reference = request.payout_reference();
         let answer = match (request.provider_reference(), hinted) {
-            (Some(payout_id), _) if !payout_id.is_by_reference() => {
-                self.provider.payout_status(provider, payout_id, id).await.map(Some)
-            }
+            (Some(payout_id), _) if !payout_id.is_by_reference() => self
+                .provider
+                .payout_status(provider, payout_id, reference)
+                .await
+                .map(Some),
             (_, Some(hinted)) if !hinted.is_by_reference() => {
-                match self.provider.payout_status(provider, hinted, id).await {
-                    Ok(p) if p.reference.is_none_or(|r| r == id) => Ok(Some(p)),
+                match self.provider.payout_status(provider, hinted, reference).await {
+                    Ok(p) if p.reference.is_none_or(|r| r == reference) => Ok(Some(p)),
                     Ok(p) => {
                         tracing::warn!(payout_id = %hinted, reported = ?p.reference, "a hinted payout id belongs to another reference: ignored");
-                        self.provider.find_payout(provider, id).await
+                        self.provider.find_payout(provider, reference).await
                     }
                     Err(e) if e.kind == ProviderErrorKind::NotFound => {
                         tracing::warn!(payout_id = %hinted, "the provider holds no hinted payout id for our reference: ignored");
-                        self.provider.find_payout(provider, id).await
+                        self.provider.find_payout(provider, reference).await
                     }
                     Err(e) => Err(e),
                 }
             }
-            _ => self.provider.find_payout(provider, id).await,
+            _ => self.provider.find_payout(provider, reference).await,
         };
         let payout = match answer {
             Ok(Some(p)) => p,
@@ -121,6 +128,24 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             },
         };
         self.observe_from(request, Some(&payout), due_at).await
+    }
+
+    /// A provider the request left after a failover hinted at a payout for it: it must hold
+    /// none. Its attempt's reference is looked up there; a live or paid payout is recorded as
+    /// what it is — flagged for a person and alerted, never adopted.
+    async fn check_left_provider(&self, request: CashoutRequest, left: ProviderName) -> Result<TaskOutcome, AppError> {
+        let reference = request.reference_at(left);
+        match self.provider.find_payout(left, reference).await {
+            Ok(Some(payout)) => {
+                tracing::error!(alert = true, provider = %left, payout_id = %payout.payout_id, %reference, provider_status = %payout.provider_status, "a provider this request left holds a payout for it");
+                self.observe_from(request, Some(&payout), None).await
+            }
+            Ok(None) => Ok(TaskOutcome::Done),
+            Err(e) => {
+                tracing::warn!(provider = %left, error = %e, "could not look up a hint from a provider this request left; its next notification asks again");
+                Ok(TaskOutcome::Done)
+            }
+        }
     }
 
     /// A status check got no answer. An on-demand check (a hint) is dropped: the request's own

@@ -23,13 +23,15 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         if request.status() != CashoutStatus::Requested {
             return Ok(request);
         }
+        let rules = self.routing_rules().await?;
         let m = self
             .mutate_from(request, |r, now| {
                 if r.status() != CashoutStatus::Requested {
                     return Ok(None);
                 }
                 let policy = self.config.review_for(r.merchant_id());
-                Ok(Some(self.scheduled(r.review(policy, now)?, now)))
+                let routing = self.choose_routes(&rules, r);
+                Ok(Some(self.scheduled(r.review(policy, routing, now)?, now)))
             })
             .await?;
         if m.change.is_some() {
@@ -63,7 +65,9 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
     pub async fn approve(&self, principal: &Principal, id: CashoutRequestId) -> Result<CashoutRequestView, AppError> {
         require_operator(principal)?;
-        self.act(principal, id, |r, now| r.approve(now)).await
+        let rules = self.routing_rules().await?;
+        self.act(principal, id, |r, now| r.approve(self.choose_routes(&rules, r), now))
+            .await
     }
 
     /// Operator: clear the attention flag once a person has dealt with what it says.
@@ -143,7 +147,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             let answer = if payout.state.target_status() == Some(CashoutStatus::PendingPayment) {
                 match self
                     .provider
-                    .cancel_payout(request.provider(), &payout.payout_id, id)
+                    .cancel_payout(request.provider(), &payout.payout_id, request.payout_reference())
                     .await
                 {
                     Ok(p) => p,
@@ -263,7 +267,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 }
             },
         };
-        let answer = match self.provider.set_hold(provider, &payout_id, id, action).await {
+        let reference = request.payout_reference();
+        let answer = match self.provider.set_hold(provider, &payout_id, reference, action).await {
             Ok(p) => p,
             Err(e) if e.kind == ProviderErrorKind::InvalidState => {
                 if let Some(now) = self.ask_provider(&request).await? {
@@ -285,10 +290,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         let answer = match request.provider_reference() {
             Some(payout_id) if !payout_id.is_by_reference() => self
                 .provider
-                .payout_status(provider, payout_id, request.id())
+                .payout_status(provider, payout_id, request.payout_reference())
                 .await
                 .map(Some),
-            _ => self.provider.find_payout(provider, request.id()).await,
+            _ => self.provider.find_payout(provider, request.payout_reference()).await,
         };
         match answer {
             Err(e) if e.kind == ProviderErrorKind::NotFound => Ok(None),

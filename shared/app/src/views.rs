@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use cashout_core::cashout::{Attention, CashoutRequest, Invoice};
+use cashout_core::cashout::{Attention, CashoutRequest, Invoice, ProviderAttempt};
 use cashout_core::event::StatusEvent;
+use cashout_core::health::{CircuitState, ProviderHealth};
 use cashout_core::party::Beneficiary;
 use cashout_core::ports::{MethodField, PayoutMethod};
-use cashout_core::routing::PayoutMethodKind;
+use cashout_core::routing::{PayoutMethodKind, RoutingChoice, RoutingRule};
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,12 @@ pub struct CashoutRequestView {
     /// `paid`).
     #[schema(value_type = Vec<Object>)]
     pub attention: Vec<Attention>,
+    /// How its providers were chosen at approval (absent before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingView>,
+    /// Every provider it was sent to, the current one last (empty before its first dispatch).
+    #[serde(default)]
+    pub provider_attempts: Vec<ProviderAttemptView>,
     /// Increases with every change.
     pub version: u64,
     /// Last change (RFC 3339, UTC).
@@ -209,6 +216,8 @@ impl From<&CashoutRequest> for CashoutRequestView {
             metadata: r.metadata().clone(),
             needs_attention: r.needs_attention(),
             attention: r.attention().to_vec(),
+            routing: r.routing().map(RoutingView::from),
+            provider_attempts: r.provider_attempts().iter().map(ProviderAttemptView::from).collect(),
             version: r.version(),
             updated_at: r.updated_at(),
         }
@@ -475,12 +484,80 @@ pub struct StatusUpdateWebhook {
     /// Why it changed: `kind`, and the fields of that kind.
     #[schema(value_type = Object)]
     pub reason: serde_json::Value,
+    /// The provider paying it, from its approval on (null before).
+    #[schema(value_type = Option<crate::http::openapi::ProviderSchema>)]
+    pub provider: Option<String>,
+    /// Every provider attempt so far, the current one last (empty before the first dispatch).
+    pub provider_attempts: Vec<ProviderAttemptView>,
     /// `evt_…`, also the `webhook-id` header.
     pub event_id: String,
     /// Per-request, from 1, without gaps: order events by it.
     pub sequence: u64,
     /// When the change was accepted (RFC 3339, UTC).
     pub occurred_at: String,
+}
+
+/// The body of a `cashout_request.provider_failover` webhook: the request moved to its next
+/// provider; its status stays `APPROVED`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderFailoverWebhook {
+    /// `cashout_request.provider_failover`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The request.
+    pub cashout_request_id: String,
+    /// The provider it left.
+    #[schema(value_type = crate::http::openapi::ProviderSchema)]
+    pub from_provider: String,
+    /// The provider it goes to.
+    #[schema(value_type = crate::http::openapi::ProviderSchema)]
+    pub to_provider: String,
+    /// Why it left: `kind` (`circuit_open`, `refused`, `declined`, `unavailable`) and its fields.
+    #[schema(value_type = Object)]
+    pub reason: serde_json::Value,
+    /// Every provider attempt so far; the last one is the new provider's.
+    pub provider_attempts: Vec<ProviderAttemptView>,
+    /// `evt_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// Per-request, from 1, without gaps: order events by it.
+    pub sequence: u64,
+    /// When the change was accepted (RFC 3339, UTC).
+    pub occurred_at: String,
+}
+
+/// One provider a request was sent to, with our reference there.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderAttemptView {
+    #[schema(value_type = crate::http::openapi::ProviderSchema)]
+    pub provider: String,
+    /// Our reference at this provider (its `external_id` / `reference_id`): the request id for
+    /// the first attempt, `<id>.<n>` for the n-th.
+    pub reference: String,
+    /// When the request went to it (RFC 3339, UTC).
+    pub started_at: String,
+    /// When it left it (absent for the current attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Why it left: `kind` (`circuit_open`, `refused`, `declined`, `unavailable`) and its fields;
+    /// absent for the current attempt, whose outcome is the request's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub failover: Option<serde_json::Value>,
+}
+
+/// How a request's providers were chosen at approval.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoutingView {
+    /// `pinned` (the merchant named the provider), `rule` or `default`.
+    pub source: String,
+    /// The rule that chose them (`rr_…`), when `source` is `rule`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// The providers in the order they are tried.
+    #[schema(value_type = Vec<crate::http::openapi::ProviderSchema>)]
+    pub providers: Vec<String>,
+    /// Whether a decline of the beneficiary's data moves the request to the next provider.
+    pub failover_on_decline: bool,
 }
 
 /// The body of a `cashout_request.invoice_status_update` webhook.
@@ -505,4 +582,213 @@ pub struct InvoiceStatusUpdateWebhook {
     pub sequence: u64,
     /// When the change was accepted (RFC 3339, UTC).
     pub occurred_at: String,
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl From<&ProviderAttempt> for ProviderAttemptView {
+    fn from(a: &ProviderAttempt) -> Self {
+        ProviderAttemptView {
+            provider: a.provider.to_string(),
+            reference: a.reference.to_string(),
+            started_at: rfc3339(a.started_at),
+            ended_at: a.ended_at.map(rfc3339),
+            failover: a.failover.as_ref().and_then(|f| serde_json::to_value(f).ok()),
+        }
+    }
+}
+
+impl From<&RoutingChoice> for RoutingView {
+    fn from(c: &RoutingChoice) -> Self {
+        RoutingView {
+            source: serde_json::to_value(c.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            rule_id: c.rule_id.map(|id| id.to_string()),
+            providers: c.routes.iter().map(|r| r.provider.to_string()).collect(),
+            failover_on_decline: c.failover_on_decline,
+        }
+    }
+}
+
+/// Which requests a routing rule takes; an empty list matches anything.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RuleMatchView {
+    /// Beneficiary countries (ISO 3166-1 alpha-2).
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::http::openapi::CountrySchema>)]
+    pub countries: Vec<String>,
+    /// Payout currencies; required with an amount bound.
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::http::openapi::CurrencySchema>)]
+    pub currencies: Vec<String>,
+    /// Smallest payable amount taken (inclusive, exact decimal string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::http::openapi::DecimalSchema>)]
+    pub amount_min: Option<String>,
+    /// Largest payable amount taken (inclusive, exact decimal string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::http::openapi::DecimalSchema>)]
+    pub amount_max: Option<String>,
+    /// Payout methods.
+    #[serde(default)]
+    #[schema(value_type = Vec<crate::http::openapi::PayoutMethodSchema>)]
+    pub payout_methods: Vec<String>,
+}
+
+/// One provider of a rule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RuleProviderView {
+    #[schema(value_type = crate::http::openapi::ProviderSchema)]
+    pub provider: String,
+    /// Its share of the requests that go to it first; on every provider of the rule or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 10000)]
+    pub weight: Option<u32>,
+}
+
+/// A routing rule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoutingRuleView {
+    /// `rr_…`.
+    pub id: String,
+    /// The merchant it applies to; absent: a default rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    /// Lower first, among the merchant's own rules, then among the default ones.
+    pub priority: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Which requests it takes.
+    #[serde(rename = "match")]
+    pub conditions: RuleMatchView,
+    /// The providers in the order they are tried.
+    pub providers: Vec<RuleProviderView>,
+    /// Whether a decline of the beneficiary's data moves a request on to the next provider.
+    pub failover_on_decline: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+    /// +1 on every change; `PUT` with `expected_version` replaces only that version.
+    pub version: u64,
+}
+
+impl From<&RoutingRule> for RoutingRuleView {
+    fn from(r: &RoutingRule) -> Self {
+        let m = &r.spec.conditions;
+        RoutingRuleView {
+            id: r.id.to_string(),
+            merchant_id: r.spec.merchant_id.as_ref().map(ToString::to_string),
+            priority: r.spec.priority,
+            description: r.spec.description.clone(),
+            conditions: RuleMatchView {
+                countries: m.countries.iter().map(ToString::to_string).collect(),
+                currencies: m.currencies.iter().map(ToString::to_string).collect(),
+                amount_min: m.amount_min.map(|d| d.to_string()),
+                amount_max: m.amount_max.map(|d| d.to_string()),
+                payout_methods: m.payout_methods.iter().map(ToString::to_string).collect(),
+            },
+            providers: r
+                .spec
+                .providers
+                .iter()
+                .map(|p| RuleProviderView {
+                    provider: p.provider.to_string(),
+                    weight: p.weight,
+                })
+                .collect(),
+            failover_on_decline: r.spec.failover_on_decline,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+            version: r.version,
+        }
+    }
+}
+
+/// Every routing rule, in the order they are tried.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoutingRuleList {
+    pub data: Vec<RoutingRuleView>,
+}
+
+/// A provider's counts over the breaker's current window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthWindowView {
+    /// When the window started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Its length in seconds.
+    pub seconds: u64,
+    pub successes: u64,
+    /// Declines of the payout's data (the provider working).
+    pub declines: u64,
+    /// 5xx, refusals, unreadable answers, configuration refusals.
+    pub errors: u64,
+    /// Calls whose outcome was unknown.
+    pub timeouts: u64,
+    /// Mean latency of the calls counted, in milliseconds.
+    pub latency_ms_mean: Option<u64>,
+    /// The slowest, in milliseconds.
+    pub latency_ms_max: u64,
+}
+
+/// A provider's health and circuit.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderHealthView {
+    #[schema(value_type = crate::http::openapi::ProviderSchema)]
+    pub provider: String,
+    /// `closed` (dispatches go), `open` (none until `open_until`) or `half_open` (one probe
+    /// at a time).
+    pub state: String,
+    /// When the circuit last changed state (RFC 3339, UTC).
+    pub since: String,
+    /// Open: when a probe may go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<String>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// How many times the circuit opened.
+    pub times_opened: u64,
+    /// When a call last came back (RFC 3339, UTC).
+    pub last_call_at: Option<String>,
+    pub window: HealthWindowView,
+}
+
+impl ProviderHealthView {
+    /// The view of `h` at `now`, with the breaker's window length.
+    pub fn new(h: &ProviderHealth, now: OffsetDateTime, window: std::time::Duration) -> Self {
+        let circuit = h.circuit_at(now);
+        ProviderHealthView {
+            provider: h.provider.to_string(),
+            state: circuit.name().to_owned(),
+            since: rfc3339(h.changed_at),
+            open_until: match circuit {
+                CircuitState::Open { until } => Some(rfc3339(until)),
+                CircuitState::Closed | CircuitState::HalfOpen { .. } => None,
+            },
+            consecutive_failures: h.consecutive_failures,
+            times_opened: h.times_opened,
+            last_call_at: h.last_call_at.map(rfc3339),
+            window: HealthWindowView {
+                started_at: rfc3339(h.window_start),
+                seconds: window.as_secs(),
+                successes: h.window.successes,
+                declines: h.window.declines,
+                errors: h.window.errors,
+                timeouts: h.window.timeouts,
+                latency_ms_mean: h.window.latency_ms_mean(),
+                latency_ms_max: h.window.latency_ms_max,
+            },
+        }
+    }
+}
+
+/// Every provider's health.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderHealthList {
+    pub data: Vec<ProviderHealthView>,
 }

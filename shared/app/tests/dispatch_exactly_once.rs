@@ -32,7 +32,7 @@ use std::time::Duration;
 use cashout_app::{App, AppConfig, AppError, Created, TaskOutcome};
 use cashout_core::auth::Principal;
 use cashout_core::cashout::CashoutRequest;
-use cashout_core::ids::{CashoutRequestId, MerchantId, ProviderPayoutId};
+use cashout_core::ids::{CashoutRequestId, MerchantId, PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{
     CashoutStore, InboundNotification, ManualClock, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider,
     ProviderError, ProviderErrorKind, ProviderNotification, QueueName, SequentialIds, Task, TaskEnvelope, TaskSource,
@@ -143,7 +143,7 @@ struct ProviderState {
     reads: VecDeque<Read>,
     cancellable: bool,
     /// Every payout ever made, by reference.
-    payouts: BTreeMap<CashoutRequestId, Vec<ProviderPayout>>,
+    payouts: BTreeMap<PayoutReference, Vec<ProviderPayout>>,
     made: u32,
     /// Creates that reached the provider while it held a payout for their reference.
     creates_while_held: u32,
@@ -255,7 +255,7 @@ impl PayoutProvider for ScriptedProvider {
     async fn find_payout(
         &self,
         _: ProviderName,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<Option<ProviderPayout>, ProviderError> {
         let gate = self.state().take_gate(Point::Claimed);
         pause(gate).await;
@@ -275,7 +275,7 @@ impl PayoutProvider for ScriptedProvider {
         &self,
         _: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let mut s = self.state();
         let read = s.read();
@@ -293,7 +293,7 @@ impl PayoutProvider for ScriptedProvider {
         &self,
         _: ProviderName,
         payout_id: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let mut s = self.state();
         s.calls.push("cancel".into());
@@ -492,7 +492,7 @@ impl Harness {
         let r = self.request().await;
         let (made, while_held, live) = {
             let s = self.provider().state();
-            let payouts = s.payouts.get(&self.id).map_or(&[][..], Vec::as_slice);
+            let payouts = s.payouts.get(&self.id.into()).map_or(&[][..], Vec::as_slice);
             let live = payouts.iter().any(|p| p.state == PayoutState::Pending);
             (payouts.len(), s.creates_while_held, live)
         };
@@ -676,7 +676,7 @@ impl Harness {
             .provider()
             .state()
             .payouts
-            .get(&self.id)
+            .get(&self.id.into())
             .is_some_and(|p| p.iter().any(|p| p.state == PayoutState::Pending));
         if r.status() == CashoutStatus::Approved {
             return Err("dispatch never finished after the provider healed".into());

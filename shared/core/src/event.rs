@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use crate::cashout::{FailoverReason, ProviderAttempt};
 use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
-use crate::provider::ProviderName;
 use crate::money::{Amount, Currency};
+use crate::provider::ProviderName;
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 crate::named::named_enum! {
@@ -137,11 +137,11 @@ pub enum EventPayload {
         payment_reference: Option<String>,
         /// Why it changed.
         reason: StatusReason,
-        /// The provider paying it, from its approval on.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The provider paying it, from its approval on (null before).
+        #[serde(default)]
         provider: Option<ProviderName>,
-        /// Every provider attempt so far, the current one last (from the first dispatch on).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        /// Every provider attempt so far, the current one last (empty before the first dispatch).
+        #[serde(default)]
         provider_attempts: Vec<ProviderAttempt>,
     },
     /// `cashout_request.provider_failover`: the request moved to its next provider (its status

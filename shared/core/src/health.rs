@@ -188,6 +188,9 @@ pub struct ProviderHealth {
     /// The last call's outcome time.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_call_at: Option<OffsetDateTime>,
+    /// How many times the circuit opened, ever.
+    #[serde(default)]
+    pub times_opened: u64,
     /// Optimistic-lock version (0: never stored).
     pub version: u64,
 }
@@ -203,6 +206,7 @@ impl ProviderHealth {
             window: WindowCounts::default(),
             consecutive_failures: 0,
             last_call_at: None,
+            times_opened: 0,
             version: 0,
         }
     }
@@ -295,6 +299,9 @@ impl ProviderHealth {
             if after == CircuitState::Closed {
                 next.consecutive_failures = 0;
             }
+            if after.name() == "open" {
+                next.times_opened = next.times_opened.saturating_add(1);
+            }
             CircuitTransition {
                 provider: self.provider,
                 from: self.circuit.name(),
@@ -310,7 +317,8 @@ impl ProviderHealth {
         }
         let calls = self.window.calls();
         calls >= u64::from(config.min_calls.max(1))
-            && self.window.failures().saturating_mul(100) >= calls.saturating_mul(u64::from(config.failure_rate_percent))
+            && self.window.failures().saturating_mul(100)
+                >= calls.saturating_mul(u64::from(config.failure_rate_percent))
     }
 }
 

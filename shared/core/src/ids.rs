@@ -397,7 +397,11 @@ mod tests {
     fn payout_references_name_the_attempt_after_the_first() {
         let req = CashoutRequestId::from_uuid(Uuid::now_v7());
         let first = PayoutReference::first(req);
-        assert_eq!(first.to_string(), req.to_string(), "the first attempt keeps the request id");
+        assert_eq!(
+            first.to_string(),
+            req.to_string(),
+            "the first attempt keeps the request id"
+        );
         let third = PayoutReference::new(req, 3).unwrap();
         assert_eq!(third.to_string(), format!("{req}.3"));
         for r in [first, third] {

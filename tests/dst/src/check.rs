@@ -146,7 +146,7 @@ impl Checker {
             notification: ProviderNotification::Hint { reference, payout_id },
         }) = &envelope.task
         {
-            let known = reference.is_some_and(|id| self.store.request(id).is_some())
+            let known = reference.is_some_and(|r| self.store.request(r.request_id()).is_some())
                 || payout_id
                     .as_ref()
                     .is_some_and(|p| self.store.indexed(*provider, p).is_some());

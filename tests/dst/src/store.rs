@@ -11,12 +11,16 @@ use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
 use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
-use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::health::ProviderHealth;
+use cashout_core::ids::{
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+};
 use cashout_core::ports::{
     ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
-    StoreError, StoredResponse, TaskEnvelope, TaskQueue, WebhookStore,
+    RoutingStore, StoreError, StoredResponse, TaskEnvelope, TaskQueue, WebhookStore,
 };
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use cashout_store::memory::MemoryStore;
 use time::OffsetDateTime;
@@ -268,6 +272,43 @@ impl ApiKeyStore for SimStore {
 
     async fn get_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.get_api_key(hash).await
+    }
+}
+
+impl RoutingStore for SimStore {
+    async fn list_routing_rules(&self) -> Result<Vec<RoutingRule>, StoreError> {
+        self.enter("routing rules").await?;
+        self.inner.list_routing_rules().await
+    }
+
+    async fn get_routing_rule(&self, id: RoutingRuleId) -> Result<Option<RoutingRule>, StoreError> {
+        self.enter("routing rule").await?;
+        self.inner.get_routing_rule(id).await
+    }
+
+    async fn put_routing_rule(&self, rule: &RoutingRule, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("put routing rule").await?;
+        self.inner.put_routing_rule(rule, expected_version).await
+    }
+
+    async fn delete_routing_rule(&self, id: RoutingRuleId) -> Result<bool, StoreError> {
+        self.enter("delete routing rule").await?;
+        self.inner.delete_routing_rule(id).await
+    }
+
+    async fn get_provider_health(&self, provider: ProviderName) -> Result<Option<ProviderHealth>, StoreError> {
+        self.enter("provider health").await?;
+        self.inner.get_provider_health(provider).await
+    }
+
+    async fn list_provider_health(&self) -> Result<Vec<ProviderHealth>, StoreError> {
+        self.enter("providers health").await?;
+        self.inner.list_provider_health().await
+    }
+
+    async fn put_provider_health(&self, health: &ProviderHealth, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("put provider health").await?;
+        self.inner.put_provider_health(health, expected_version).await
     }
 }
 

@@ -419,7 +419,7 @@ fn describe(task: &Task) -> String {
         Task::ProviderEvent(event) => format!(
             "{} event {} {}{}",
             event.provider,
-            event.reference().map(short).unwrap_or_default(),
+            event.reference().map(|r| short(r.request_id())).unwrap_or_default(),
             event.payout_id().map(ToString::to_string).unwrap_or_default(),
             match event.notification {
                 ProviderNotification::Status(_) => " (with status)",

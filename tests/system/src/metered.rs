@@ -13,13 +13,17 @@ use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
 use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
-use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::health::ProviderHealth;
+use cashout_core::ids::{
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+};
 use cashout_core::ports::{
     ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
-    QueueName, Receipt, ReceivedTask, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue, TaskSource,
-    WebhookStore,
+    QueueName, Receipt, ReceivedTask, RoutingStore, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue,
+    TaskSource, WebhookStore,
 };
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
 use cashout_store::sqs::SqsQueue;
@@ -241,6 +245,39 @@ impl ApiKeyStore for MeteredStore {
     }
     async fn get_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.metered("get_api_key", self.inner.get_api_key(hash)).await
+    }
+}
+
+impl RoutingStore for MeteredStore {
+    async fn list_routing_rules(&self) -> Result<Vec<RoutingRule>, StoreError> {
+        self.metered("list_routing_rules", self.inner.list_routing_rules())
+            .await
+    }
+    async fn get_routing_rule(&self, id: RoutingRuleId) -> Result<Option<RoutingRule>, StoreError> {
+        self.metered("get_routing_rule", self.inner.get_routing_rule(id)).await
+    }
+    async fn put_routing_rule(&self, rule: &RoutingRule, expected_version: u64) -> Result<(), StoreError> {
+        self.metered("put_routing_rule", self.inner.put_routing_rule(rule, expected_version))
+            .await
+    }
+    async fn delete_routing_rule(&self, id: RoutingRuleId) -> Result<bool, StoreError> {
+        self.metered("delete_routing_rule", self.inner.delete_routing_rule(id))
+            .await
+    }
+    async fn get_provider_health(&self, provider: ProviderName) -> Result<Option<ProviderHealth>, StoreError> {
+        self.metered("get_provider_health", self.inner.get_provider_health(provider))
+            .await
+    }
+    async fn list_provider_health(&self) -> Result<Vec<ProviderHealth>, StoreError> {
+        self.metered("list_provider_health", self.inner.list_provider_health())
+            .await
+    }
+    async fn put_provider_health(&self, health: &ProviderHealth, expected_version: u64) -> Result<(), StoreError> {
+        self.metered(
+            "put_provider_health",
+            self.inner.put_provider_health(health, expected_version),
+        )
+        .await
     }
 }
 

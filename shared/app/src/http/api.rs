@@ -2,14 +2,16 @@
 //! `cashout-api` Lambda (through `lambda_http`) and in the local runner.
 //!
 //! The handlers are in `api/requests.rs` (cashout requests) and `api/endpoints.rs` (webhook
-//! endpoints, events, payout methods); this module holds what they share (the extractors, the
+//! endpoints, events, payout methods) and `api/routing.rs` (routing rules, provider health); this module holds what they share (the extractors, the
 //! query and body types) and the router.
 
 mod endpoints;
 mod requests;
+mod routing;
 
 pub(crate) use endpoints::*;
 pub(crate) use requests::*;
+pub(crate) use routing::*;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -192,6 +194,17 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
         .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<A>))
         .route("/v1/events/{event_id}/redeliver", post(redeliver::<A>))
         .route("/v1/payout-methods", get(payout_methods::<A>))
+        .route(
+            "/v1/routing-rules",
+            get(list_routing_rules::<A>).post(create_routing_rule::<A>),
+        )
+        .route(
+            "/v1/routing-rules/{id}",
+            get(get_routing_rule::<A>)
+                .put(replace_routing_rule::<A>)
+                .delete(delete_routing_rule::<A>),
+        )
+        .route("/v1/providers/health", get(providers_health::<A>))
         .route("/v1/openapi.json", get(crate::http::openapi::serve))
         .with_state(app)
 }

@@ -30,6 +30,8 @@ use crate::http::api;
         api::approve, api::reject, api::retry, api::hold, api::release, api::resolve_attention, api::exclude_invoice,
         api::create_endpoint, api::list_endpoints, api::get_endpoint, api::delete_endpoint, api::rotate_secret, api::list_attempts,
         api::redeliver, api::payout_methods,
+        api::list_routing_rules, api::create_routing_rule, api::get_routing_rule, api::replace_routing_rule,
+        api::delete_routing_rule, api::providers_health,
         crate::http::webhooks::provider_notification,
     ),
     components(schemas(
@@ -39,6 +41,10 @@ use crate::http::api;
         crate::views::PayoutMethodView, crate::views::MethodFieldView, crate::views::PayoutMethodList,
         crate::http::problem::Problem, crate::endpoints::NewEndpoint, api::RejectBody,
         crate::views::CreatedWebhook, crate::views::StatusUpdateWebhook, crate::views::InvoiceStatusUpdateWebhook,
+        crate::views::ProviderFailoverWebhook, crate::views::ProviderAttemptView, crate::views::RoutingView,
+        crate::views::RoutingRuleView, crate::views::RoutingRuleList, crate::views::RuleMatchView, crate::views::RuleProviderView,
+        crate::views::ProviderHealthView, crate::views::ProviderHealthList, crate::views::HealthWindowView,
+        crate::http::api::RoutingRuleBody,
         CashoutStatusSchema, InvoiceStatusSchema, EventTypeSchema, CurrencySchema, CountrySchema, ProviderSchema,
         PayoutMethodSchema, DecimalSchema, crate::http::input_doc::CashoutInputDoc, crate::http::input_doc::BeneficiaryInputDoc,
         crate::http::input_doc::InvoiceInputDoc, crate::http::input_doc::PayerInputDoc,
@@ -370,6 +376,10 @@ fn webhooks() -> serde_json::Value {
             EventType::InvoiceStatusUpdate => {
                 ("InvoiceStatusUpdateWebhook", "An invoice was excluded from its request")
             }
+            EventType::ProviderFailover => (
+                "ProviderFailoverWebhook",
+                "A request moved to its next provider (the one it left provably holds nothing)",
+            ),
         };
         hooks.insert(event_type.as_str().to_owned(), entry(schema, summary));
     }
@@ -446,9 +456,11 @@ pub fn generate() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cashout_core::cashout::{FailoverReason, ProviderAttempt};
     use cashout_core::event::{EventPayload, StatusEvent, StatusReason};
-    use cashout_core::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
+    use cashout_core::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId, PayoutReference};
     use cashout_core::money::Amount;
+    use cashout_core::provider::ProviderName;
     use serde_json::Value;
 
     /// One event of every type, with every optional field set and with none set.
@@ -456,6 +468,22 @@ mod tests {
         let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
         let at = time::OffsetDateTime::UNIX_EPOCH;
         let amount = Amount::parse("10.50", Currency::USD).unwrap();
+        let attempts = vec![
+            ProviderAttempt {
+                provider: ProviderName::D24,
+                reference: PayoutReference::first(id),
+                started_at: at,
+                ended_at: Some(at),
+                failover: Some(FailoverReason::CircuitOpen),
+            },
+            ProviderAttempt {
+                provider: ProviderName::Onspot,
+                reference: PayoutReference::new(id, 2).unwrap(),
+                started_at: at,
+                ended_at: None,
+                failover: None,
+            },
+        ];
         let payloads = [
             EventPayload::Created {
                 cashout_request_id: id,
@@ -474,6 +502,8 @@ mod tests {
                 payment_date: Some(at),
                 payment_reference: Some("ref".into()),
                 reason: StatusReason::ProviderPaid,
+                provider: Some(ProviderName::Onspot),
+                provider_attempts: attempts.clone(),
             },
             EventPayload::StatusUpdate {
                 cashout_request_id: id,
@@ -484,12 +514,21 @@ mod tests {
                 payment_date: None,
                 payment_reference: None,
                 reason: StatusReason::AutoApproved,
+                provider: Some(ProviderName::D24),
+                provider_attempts: Vec::new(),
             },
             EventPayload::InvoiceStatusUpdate {
                 cashout_request_id: id,
                 invoice_id: InvoiceId::new("INV-1").unwrap(),
                 status: InvoiceStatus::Excluded,
                 previous_status: InvoiceStatus::UnderReview,
+            },
+            EventPayload::ProviderFailover {
+                cashout_request_id: id,
+                from_provider: ProviderName::D24,
+                to_provider: ProviderName::Onspot,
+                reason: FailoverReason::CircuitOpen,
+                provider_attempts: attempts,
             },
         ];
         payloads

@@ -222,7 +222,7 @@ async fn a_payout_reported_for_a_cancelled_request_is_recorded_and_flagged() {
             amount: None,
         },
     );
-    let payout = h.app.provider.0.lock().unwrap().payouts[&id].clone();
+    let payout = h.app.provider.0.lock().unwrap().payouts[&id.into()].clone();
     h.app.observe(id, Some(&payout), None).await.unwrap();
     let r = request(&h, id).await;
     assert_eq!(r.status(), CashoutStatus::Cancelled);
@@ -242,7 +242,7 @@ async fn a_second_payout_id_for_our_reference_is_flagged() {
     let h = Harness::new().await;
     let id = create_id(&h, "k1", "10.00").await;
     h.run_due().await;
-    let mut other = h.app.provider.0.lock().unwrap().payouts[&id].clone();
+    let mut other = h.app.provider.0.lock().unwrap().payouts[&id.into()].clone();
     other.payout_id = ProviderPayoutId::new("P999").unwrap();
     h.app.observe(id, Some(&other), None).await.unwrap();
     let r = request(&h, id).await;

@@ -8,7 +8,7 @@ pub(crate) use std::sync::{Arc, Mutex};
 pub(crate) use std::time::Duration;
 
 pub(crate) use cashout_core::auth::{ApiKey, Principal};
-pub(crate) use cashout_core::ids::{CashoutRequestId, MerchantId, ProviderPayoutId};
+pub(crate) use cashout_core::ids::{CashoutRequestId, MerchantId, PayoutReference, ProviderPayoutId};
 pub(crate) use cashout_core::ports::{
     Clock, InboundNotification, ManualClock, OutgoingWebhook, PayoutMethod, PayoutMethodQuery, PayoutOrder,
     PayoutProvider, ProviderError, ProviderErrorKind, ProviderNotification, QueueName, SendError, SequentialIds, Task,
@@ -41,7 +41,7 @@ pub(crate) enum OnCreate {
 
 #[derive(Default)]
 pub(crate) struct ProviderState {
-    pub(crate) payouts: HashMap<CashoutRequestId, ProviderPayout>,
+    pub(crate) payouts: HashMap<PayoutReference, ProviderPayout>,
     pub(crate) creates: u32,
     pub(crate) lookups: u32,
     pub(crate) script: VecDeque<OnCreate>,
@@ -63,7 +63,7 @@ impl ScriptedProvider {
     }
     pub(crate) fn set_state(&self, id: CashoutRequestId, state: PayoutState) {
         let mut s = self.0.lock().unwrap();
-        let p = s.payouts.get_mut(&id).unwrap();
+        let p = s.payouts.get_mut(&id.into()).unwrap();
         p.provider_status = format!("{state:?}");
         p.state = state;
     }
@@ -83,12 +83,12 @@ impl ScriptedProvider {
         let payout = ProviderPayout {
             provider: ProviderName::D24,
             payout_id: ProviderPayoutId::new(format!("P{}", s.payouts.len() + 1)).unwrap(),
-            reference: Some(reference),
+            reference: Some(reference.into()),
             provider_status: format!("{state:?}"),
             state,
             updated_at: None,
         };
-        s.payouts.insert(reference, payout);
+        s.payouts.insert(reference.into(), payout);
     }
 }
 
@@ -132,7 +132,7 @@ impl PayoutProvider for ScriptedProvider {
     async fn find_payout(
         &self,
         _: ProviderName,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<Option<ProviderPayout>, ProviderError> {
         let mut s = self.0.lock().unwrap();
         s.lookups += 1;
@@ -150,7 +150,7 @@ impl PayoutProvider for ScriptedProvider {
         &self,
         _: ProviderName,
         _: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let mut s = self.0.lock().unwrap();
         s.status_calls += 1;
@@ -170,7 +170,7 @@ impl PayoutProvider for ScriptedProvider {
         &self,
         _: ProviderName,
         _: &ProviderPayoutId,
-        reference: CashoutRequestId,
+        reference: PayoutReference,
     ) -> Result<ProviderPayout, ProviderError> {
         let mut s = self.0.lock().unwrap();
         let cancellable = s.cancellable;

@@ -25,15 +25,9 @@ pub enum FailoverReason {
     /// The provider's circuit was open: nothing was sent to it for this request.
     CircuitOpen,
     /// It refused the payout for a configuration or account reason and created nothing.
-    Refused {
-        code: Option<String>,
-        message: String,
-    },
+    Refused { code: Option<String>, message: String },
     /// It declined the beneficiary's data and the rule says to try the next provider.
-    Declined {
-        code: Option<String>,
-        message: String,
-    },
+    Declined { code: Option<String>, message: String },
     /// It stayed unavailable through every dispatch attempt, and a lookup answered that it holds
     /// nothing.
     Unavailable { message: String },
@@ -48,7 +42,11 @@ pub struct ProviderAttempt {
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     /// When the request left this provider (absent for the current attempt).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub ended_at: Option<OffsetDateTime>,
     /// Why it left (absent for the current attempt, whose outcome is the request's status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,15 +80,32 @@ impl CashoutRequest {
     }
 
     fn next_reference(&self) -> PayoutReference {
-        let n = u32::try_from(self.provider_attempts.len()).unwrap_or(u32::MAX).saturating_add(1);
+        let n = u32::try_from(self.provider_attempts.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
         PayoutReference::new(self.id, n).unwrap_or(PayoutReference::first(self.id))
+    }
+
+    /// Our reference at `provider`: its attempt's when the request went there, else the
+    /// current one's.
+    pub fn reference_at(&self, provider: ProviderName) -> PayoutReference {
+        self.provider_attempts
+            .iter()
+            .find(|a| a.provider == provider)
+            .map_or_else(|| self.payout_reference(), |a| a.reference)
+    }
+
+    /// Whether the request went to `provider` once and left it after a failover.
+    pub fn left_provider(&self, provider: ProviderName) -> bool {
+        provider != self.provider && self.provider_attempts.iter().any(|a| a.provider == provider)
     }
 
     /// The routes not tried yet, in order (the current provider excluded).
     pub fn untried_routes(&self) -> impl Iterator<Item = &Route> {
-        self.routing.iter().flat_map(|c| c.routes.iter()).filter(|r| {
-            r.provider != self.provider && !self.provider_attempts.iter().any(|a| a.provider == r.provider)
-        })
+        self.routing
+            .iter()
+            .flat_map(|c| c.routes.iter())
+            .filter(|r| r.provider != self.provider && !self.provider_attempts.iter().any(|a| a.provider == r.provider))
     }
 
     /// Whether a provider's decline of the beneficiary's data may move the request on.

@@ -60,7 +60,9 @@ fn the_failure_rate_opens_it_only_past_the_minimum_of_calls() {
     // Alternating: never 3 in a row, 50 % failures.
     let mut h2 = h.clone();
     for i in 0..9 {
-        h2 = h2.record(if i % 2 == 0 { Error } else { Success }, MS, t0(), &config()).0;
+        h2 = h2
+            .record(if i % 2 == 0 { Error } else { Success }, MS, t0(), &config())
+            .0;
     }
     assert_eq!(h2.circuit, CircuitState::Closed, "9 calls: under the minimum");
     let (h2, t) = h2.record(Success, MS, t0(), &config());

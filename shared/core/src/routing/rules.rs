@@ -80,7 +80,10 @@ impl RuleMatch {
                 errors.push(field, "too_large", format!("at most {MAX_LISTED} entries"));
             }
         }
-        let bounds = [("match.amount_min", self.amount_min), ("match.amount_max", self.amount_max)];
+        let bounds = [
+            ("match.amount_min", self.amount_min),
+            ("match.amount_max", self.amount_max),
+        ];
         for (field, bound) in bounds {
             let Some(value) = bound else { continue };
             if value.is_sign_negative() {
@@ -162,10 +165,18 @@ impl RoutingRuleSpec {
         }
         for (i, p) in self.providers.iter().enumerate() {
             if self.providers[..i].iter().any(|q| q.provider == p.provider) {
-                errors.push(format!("providers[{i}].provider"), "duplicate", format!("{} is listed twice", p.provider));
+                errors.push(
+                    format!("providers[{i}].provider"),
+                    "duplicate",
+                    format!("{} is listed twice", p.provider),
+                );
             }
             if p.weight.is_some_and(|w| w > MAX_WEIGHT) {
-                errors.push(format!("providers[{i}].weight"), "invalid", format!("at most {MAX_WEIGHT}"));
+                errors.push(
+                    format!("providers[{i}].weight"),
+                    "invalid",
+                    format!("at most {MAX_WEIGHT}"),
+                );
             }
         }
         let weighted = self.providers.iter().filter(|p| p.weight.is_some()).count();
@@ -223,12 +234,18 @@ impl RoutingRule {
     /// Precedence among rules: the merchant's own before the default ones, then by priority,
     /// then the older first, then by id (a total order, so every function picks the same rule).
     fn precedence(&self, other: &RoutingRule) -> Ordering {
-        (self.spec.merchant_id.is_none(), self.spec.priority, self.created_at, self.id).cmp(&(
-            other.spec.merchant_id.is_none(),
-            other.spec.priority,
-            other.created_at,
-            other.id,
-        ))
+        (
+            self.spec.merchant_id.is_none(),
+            self.spec.priority,
+            self.created_at,
+            self.id,
+        )
+            .cmp(&(
+                other.spec.merchant_id.is_none(),
+                other.spec.priority,
+                other.created_at,
+                other.id,
+            ))
     }
 
     /// Whether it applies to `merchant`'s requests at all.

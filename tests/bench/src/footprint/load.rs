@@ -306,7 +306,7 @@ pub(super) async fn load_poller(
                         envelope(Task::ProviderEvent(ProviderEvent {
                             provider: ProviderName::D24,
                             notification: ProviderNotification::Hint {
-                                reference: Some(id),
+                                reference: Some(id.into()),
                                 payout_id: None,
                             },
                         }))

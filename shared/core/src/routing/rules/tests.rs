@@ -98,11 +98,29 @@ fn an_empty_match_takes_everything_and_each_list_narrows_it() {
         payout_methods: vec![PayoutMethodKind::BankTransfer],
         ..RuleMatch::default()
     };
-    assert!(m.matches(country("BR"), Currency::BRL, Decimal::ONE, Some(PayoutMethodKind::BankTransfer)));
-    assert!(!m.matches(country("CL"), Currency::BRL, Decimal::ONE, Some(PayoutMethodKind::BankTransfer)));
-    assert!(!m.matches(country("BR"), Currency::USD, Decimal::ONE, Some(PayoutMethodKind::BankTransfer)));
+    assert!(m.matches(
+        country("BR"),
+        Currency::BRL,
+        Decimal::ONE,
+        Some(PayoutMethodKind::BankTransfer)
+    ));
+    assert!(!m.matches(
+        country("CL"),
+        Currency::BRL,
+        Decimal::ONE,
+        Some(PayoutMethodKind::BankTransfer)
+    ));
+    assert!(!m.matches(
+        country("BR"),
+        Currency::USD,
+        Decimal::ONE,
+        Some(PayoutMethodKind::BankTransfer)
+    ));
     assert!(!m.matches(country("BR"), Currency::BRL, Decimal::ONE, Some(PayoutMethodKind::Card)));
-    assert!(!m.matches(country("BR"), Currency::BRL, Decimal::ONE, None), "a method-bound rule needs a method");
+    assert!(
+        !m.matches(country("BR"), Currency::BRL, Decimal::ONE, None),
+        "a method-bound rule needs a method"
+    );
 }
 
 proptest! {
@@ -190,7 +208,11 @@ fn the_merchants_own_rules_come_first_then_priority_then_age() {
     let other_merchant = rule(4, Some("other"), 0, brl(), &[Onspot]);
     let rules = [default_first, merchant_low.clone(), merchant_high, other_merchant];
     let choice = RoutingChoice::choose(&Coverage::default(), &rules, &r).unwrap();
-    assert_eq!(choice.rule_id, Some(rules[2].id), "the merchant's rule with the lower priority");
+    assert_eq!(
+        choice.rule_id,
+        Some(rules[2].id),
+        "the merchant's rule with the lower priority"
+    );
     assert_eq!(route_providers(&choice), vec![D24, Onspot]);
 
     let mut older = merchant_low;
@@ -211,7 +233,11 @@ fn a_rule_whose_providers_cannot_pay_the_request_gives_way_to_the_next() {
     ];
     let choice = RoutingChoice::choose(&Coverage::default(), &rules, &r).unwrap();
     assert_eq!(choice.rule_id, Some(rules[1].id));
-    assert_eq!(route_providers(&choice), vec![Onspot], "the provider that cannot pay is dropped");
+    assert_eq!(
+        route_providers(&choice),
+        vec![Onspot],
+        "the provider that cannot pay is dropped"
+    );
 }
 
 #[test]
@@ -249,14 +275,25 @@ fn a_rule_is_checked_field_by_field() {
     spec.conditions.amount_max = Some(Decimal::new(1001, 3));
     spec.providers[0].weight = Some(1);
     let errors = spec.check().unwrap_err();
-    assert_eq!(errors.for_field("match.amount_max")[0].code, "invalid", "BRL has 2 decimals");
-    assert_eq!(errors.for_field("providers")[0].code, "invalid", "weights on all or none");
+    assert_eq!(
+        errors.for_field("match.amount_max")[0].code,
+        "invalid",
+        "BRL has 2 decimals"
+    );
+    assert_eq!(
+        errors.for_field("providers")[0].code,
+        "invalid",
+        "weights on all or none"
+    );
 
     let mut spec = rule(1, None, 0, brl(), &[]).spec;
     assert_eq!(spec.check().unwrap_err().for_field("providers")[0].code, "required");
     spec.providers = providers(&[D24]);
     spec.providers[0].weight = Some(MAX_WEIGHT + 1);
-    assert_eq!(spec.check().unwrap_err().for_field("providers[0].weight")[0].code, "invalid");
+    assert_eq!(
+        spec.check().unwrap_err().for_field("providers[0].weight")[0].code,
+        "invalid"
+    );
 }
 
 #[test]
