@@ -115,6 +115,7 @@ impl Steps<'_> {
                 &ReviewPolicy {
                     auto_approve_limit: 10_000_000.into(),
                 },
+                None,
                 clock.now(),
             )
             .unwrap();

@@ -12,7 +12,8 @@
 //!
 //! Each backend keeps one file per port: `requests.rs` (`CashoutStore`; the steps of a creation
 //! in `creation.rs` where it has several), `webhooks.rs` (`WebhookStore`), `api_keys.rs`
-//! (`ApiKeyStore`), and, where it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`).
+//! (`ApiKeyStore`), `routing.rs` (`RoutingStore`: routing rules and provider health), and,
+//! where it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`).
 //!
 //! Every backend passes the same conformance suite (`tests/conformance`). Errors are the ports'
 //! typed errors; throttling and timeouts are retried a bounded number of times inside the
@@ -27,5 +28,6 @@ pub mod sqs;
 
 mod codec;
 mod inspect;
+mod routing;
 
 pub use inspect::{DeadLetter, QueueDepth, QueueInspect};

@@ -217,4 +217,58 @@ mod aws_only {
         assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
         assert_eq!(err.class(), ErrorClass::Permanent);
     }
+
+    /// The figures of `docs/cost-model.md`: every routing read and write is one call; a health
+    /// item and a rule (~0.3 and ~0.5 KB) each fit one write unit, eight rules one read unit.
+    #[tokio::test]
+    async fn routing_reads_and_writes_are_one_call_each_at_the_cost_model_s_units() {
+        use cashout_core::health::CallOutcome;
+        use cashout_core::ports::RoutingStore;
+        use cashout_core::provider::ProviderName;
+        use cashout_store::dynamo::ConsumedCapacity;
+        use rust_decimal::Decimal;
+
+        let env = store_env().await;
+        let (fx, store) = (Fixtures::new(env.clock.clone()), &env.store);
+        let cost = |before: ConsumedCapacity| {
+            let spent = store.consumed().since(&before);
+            (
+                spent.read_calls + spent.write_calls,
+                spent.read_units,
+                spent.write_units,
+            )
+        };
+        let (zero, one) = (Decimal::ZERO, Decimal::ONE);
+
+        let health = fx.health(ProviderName::D24);
+        let before = store.consumed();
+        store.put_provider_health(&health, 0).await.unwrap();
+        assert_eq!(cost(before), (1, zero, one), "first health write");
+        let before = store.consumed();
+        store.get_provider_health(ProviderName::D24).await.unwrap().unwrap();
+        assert_eq!(cost(before), (1, one, zero), "health read");
+        let before = store.consumed();
+        let next = fx.recorded(&health, CallOutcome::Timeout);
+        store.put_provider_health(&next, 1).await.unwrap();
+        assert_eq!(cost(before), (1, zero, one), "health update");
+        let before = store.consumed();
+        store.list_provider_health().await.unwrap();
+        assert_eq!(cost(before), (1, one, zero), "health list");
+
+        let rules: Vec<_> = (0..8).map(|i| fx.rule(Some(&merchant("clinic")), i)).collect();
+        for r in &rules {
+            let before = store.consumed();
+            store.put_routing_rule(r, 0).await.unwrap();
+            assert_eq!(cost(before).0, 1, "a creation is one transaction");
+        }
+        let before = store.consumed();
+        store
+            .put_routing_rule(&fx.reprioritised(&rules[0], 9), 1)
+            .await
+            .unwrap();
+        assert_eq!(cost(before), (1, zero, one), "rule replacement");
+        let before = store.consumed();
+        assert_eq!(store.list_routing_rules().await.unwrap().len(), 8);
+        assert_eq!(cost(before), (1, one, zero), "a list of 8 rules");
+    }
 }

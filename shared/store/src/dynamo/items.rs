@@ -10,9 +10,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::claim::{InvoiceClaim, InvoiceKey};
 use cashout_core::event::StatusEvent;
-use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::health::ProviderHealth;
+use cashout_core::ids::{
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+};
 use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::RoutingRule;
 use cashout_core::status::CashoutStatus;
 use cashout_core::webhook::DeliveryAttempt;
 use flate2::Compression;
@@ -183,6 +187,29 @@ pub(crate) fn api_key_key(hash: &str) -> Item {
     key(format!("KEY#{hash}"), "KEY")
 }
 
+/// Every routing rule lives in one partition, so that the list an approval reads is one
+/// `Query`; beside them, the count of rules that bounds it.
+pub(crate) const RULES_PK: &str = "RULES";
+pub(crate) const RULE_SK_PREFIX: &str = "RR#";
+const RULE_COUNT_SK: &str = "COUNT";
+/// The attribute of the rule count.
+pub(crate) const RULE_COUNT: &str = "n";
+
+pub(crate) fn rule_key(id: RoutingRuleId) -> Item {
+    key(RULES_PK.to_owned(), format!("{RULE_SK_PREFIX}{id}"))
+}
+
+pub(crate) fn rule_count_key() -> Item {
+    key(RULES_PK.to_owned(), RULE_COUNT_SK)
+}
+
+/// Every provider's health in one partition (a handful of items: one `Query` lists them).
+pub(crate) const HEALTH_PK: &str = "HEALTH";
+
+pub(crate) fn health_key(provider: ProviderName) -> Item {
+    key(HEALTH_PK.to_owned(), provider.as_str())
+}
+
 // ----- request items -----
 
 fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
@@ -329,6 +356,32 @@ pub(crate) fn idempotency_from_item(item: &Item) -> Result<IdempotencyRecord, St
         state,
         expires_at: from_ns(get_n(item, IDEM_EXPIRES)?)?,
     })
+}
+
+// ----- routing rules and provider health -----
+
+/// A rule: its version as `v` (the conditions read it) and its JSON (`crate::routing::rule_body`).
+pub(crate) fn rule_item(rule: &RoutingRule, body: String) -> Item {
+    let mut item = rule_key(rule.id);
+    item.insert(VERSION.into(), n(rule.version));
+    item.insert(BODY.into(), s(body));
+    item
+}
+
+pub(crate) fn rule_from_item(item: &Item) -> Result<RoutingRule, StoreError> {
+    from_json(get_s(item, BODY)?, "routing rule")
+}
+
+/// A provider's health: its version as `v` and its JSON (`crate::routing::health_body`).
+pub(crate) fn health_item(health: &ProviderHealth, body: String) -> Item {
+    let mut item = health_key(health.provider);
+    item.insert(VERSION.into(), n(health.version));
+    item.insert(BODY.into(), s(body));
+    item
+}
+
+pub(crate) fn health_from_item(item: &Item) -> Result<ProviderHealth, StoreError> {
+    from_json(get_s(item, BODY)?, "provider health")
 }
 
 // ----- the rest -----

@@ -18,6 +18,7 @@ mod capacity;
 mod creation;
 mod items;
 mod requests;
+mod routing;
 mod table;
 mod webhooks;
 

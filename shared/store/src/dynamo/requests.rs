@@ -1,8 +1,7 @@
 //! The request store on DynamoDB: requests, their events and the outbox, idempotency records,
 //! provider references and due checks. A creation's steps are in [`super::creation`].
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use cashout_core::cashout::{CashoutRequest, Change};
 use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
@@ -14,10 +13,10 @@ use cashout_core::ports::{
 use cashout_core::provider::ProviderName;
 use time::OffsetDateTime;
 
+use super::DynamoStore;
 use super::creation::{claim_put, creation_items, refused_creation};
 use super::items::*;
-use super::table::{Cancelled, DUE_INDEX, MAX_TRANSACTION_ITEMS, OUTBOX_INDEX, TOTAL, cancelled_error, put, values};
-use super::{DynamoStore, sdk_error};
+use super::table::{Cancelled, DUE_INDEX, MAX_TRANSACTION_ITEMS, OUTBOX_INDEX, Written, cancelled_error, put, values};
 use crate::codec::{from_ns, page_size, parse_request_cursor, request_cursor, to_ns};
 use cashout_core::ports::check_change;
 
@@ -257,34 +256,18 @@ impl DynamoStore {
     /// Writes a change without events or a provider reference (bookkeeping: a dispatch claim, a
     /// poll that changed nothing) as one conditional put, half the cost of a transaction.
     async fn put_bookkeeping(&self, change: &Change) -> Result<(), StoreError> {
-        let mut request = request_item(&change.request)?;
-        // A token unique to this call tells an SDK retry of our own committed write from a
-        // competitor's write (a transaction gets the same from its ClientRequestToken).
-        let token = format!("{:016x}", rand::random::<u64>());
-        request.insert(WRITE_TOKEN.into(), s(token.clone()));
-        let sent = self
-            .client
-            .put_item()
-            .table_name(&*self.table)
-            .set_item(Some(request))
-            .condition_expression("v = :expected")
-            .set_expression_attribute_values(Some(values([(":expected", n(change.expected_version))])))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(TOTAL)
-            .send()
-            .await;
-        match sent {
-            Ok(out) => {
-                self.meter.write(out.consumed_capacity());
-                Ok(())
-            }
-            Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(c)) => {
-                    self.meter.failed_write();
-                    request_condition_failed(change, c.item.as_ref(), Some(&token))
-                }
-                _ => Err(sdk_error("write a request", e)),
-            },
+        let expected = Some(values([(":expected", n(change.expected_version))]));
+        let written = self
+            .put_if(
+                "write a request",
+                request_item(&change.request)?,
+                "v = :expected",
+                expected,
+            )
+            .await?;
+        match written {
+            Written::Yes => Ok(()),
+            Written::Refused(current) => request_condition_failed(change, current.as_ref()),
         }
     }
 
@@ -309,7 +292,7 @@ impl DynamoStore {
         }
         match self.transact("apply a change", items).await {
             Ok(()) => Ok(()),
-            Err(Cancelled::Condition { index: 0, item }) => request_condition_failed(change, item.as_ref(), None),
+            Err(Cancelled::Condition { index: 0, item }) => request_condition_failed(change, item.as_ref()),
             Err(Cancelled::Condition { index, item }) if index == reference_index => {
                 let owner = item
                     .as_ref()
@@ -334,18 +317,13 @@ impl DynamoStore {
     }
 }
 
-/// The outcome of a failed conditional write of the request item: a missing request, our
-/// own write (committed by an SDK retry of this very call: the item carries our write
-/// token), or a lost race.
-fn request_condition_failed(change: &Change, current: Option<&Item>, token: Option<&str>) -> Result<(), StoreError> {
-    let Some(current) = current else {
-        return Err(StoreError::NotFound);
-    };
-    let ours = token.is_some_and(|t| get_s(current, WRITE_TOKEN).is_ok_and(|w| w == t));
-    if ours {
-        return Ok(());
+/// The outcome of a failed conditional write of the request item (other than our own write,
+/// which the write recognised): a missing request, or a lost race.
+fn request_condition_failed(change: &Change, current: Option<&Item>) -> Result<(), StoreError> {
+    match current {
+        None => Err(StoreError::NotFound),
+        Some(_) => Err(StoreError::Conflict {
+            expected: change.expected_version,
+        }),
     }
-    Err(StoreError::Conflict {
-        expected: change.expected_version,
-    })
 }

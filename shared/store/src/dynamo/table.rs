@@ -1,21 +1,24 @@
 //! The calls every port of the DynamoDB store is made of: consistent reads by key, queries of a
-//! partition or an index (its shards merged), batch reads, plain and conditional writes, and
-//! transactions with their cancellation reasons read back. Each counts its capacity.
+//! partition or an index (its shards merged), batch reads, plain and conditional writes (a lone
+//! conditional put recognises its own retried write), and transactions with their cancellation
+//! reasons read back. Each counts its capacity.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use cashout_core::ports::StoreError;
 
 use super::items::{
-    DUE, DUE_AT, DUE_PK, Item, OUTBOX, OUTBOX_AT, OUTBOX_PK, PK, SHARDS, SK, due_pk, get_s, n, outbox_pk, s,
+    DUE, DUE_AT, DUE_PK, Item, OUTBOX, OUTBOX_AT, OUTBOX_PK, PK, SHARDS, SK, WRITE_TOKEN, due_pk, get_s, n, outbox_pk,
+    s,
 };
 use super::{DynamoStore, TRANSACTION_ATTEMPTS, backoff, sdk_error};
 
@@ -34,6 +37,14 @@ pub(super) enum Cancelled {
     Other(StoreError),
 }
 
+/// What a conditional put came to.
+pub(super) enum Written {
+    /// The item is written: by this call, or by the SDK's retry of it.
+    Yes,
+    /// The condition failed; the item as it stands, if there is one.
+    Refused(Option<Item>),
+}
+
 pub(super) fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -44,18 +55,59 @@ pub(super) fn put(
     condition: &str,
     vals: Option<HashMap<String, AttributeValue>>,
 ) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .set_expression_attribute_values(vals)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(|e| StoreError::Invalid {
-            message: "transaction item".into(),
-            source: Some(e.into()),
-        })?;
+    let put = transaction_item(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(vals)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build(),
+    )?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction item as built, or why the SDK refused to build it.
+fn transaction_item<T, E: std::error::Error + Send + Sync + 'static>(built: Result<T, E>) -> Result<T, StoreError> {
+    built.map_err(|e| StoreError::Invalid {
+        message: "transaction item".into(),
+        source: Some(e.into()),
+    })
+}
+
+/// A conditional update in a transaction.
+pub(super) fn update(
+    table: &str,
+    key: Item,
+    expression: &str,
+    condition: Option<&str>,
+    names: HashMap<String, String>,
+    vals: HashMap<String, AttributeValue>,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = transaction_item(
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(vals))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// A conditional delete in a transaction.
+pub(super) fn delete(table: &str, key: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    let delete = transaction_item(
+        Delete::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .condition_expression(condition)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
 impl DynamoStore {
@@ -126,6 +178,49 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Puts `item` if `condition` holds. The item carries a token unique to this call (`w`): a
+    /// condition that fails on an item carrying it met this call's own write, committed by an
+    /// SDK retry after a lost answer, which is success (a transaction gets the same from its
+    /// `ClientRequestToken`).
+    pub(super) async fn put_if(
+        &self,
+        what: &str,
+        mut item: Item,
+        condition: &str,
+        vals: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<Written, StoreError> {
+        let token = format!("{:016x}", rand::random::<u64>());
+        item.insert(WRITE_TOKEN.into(), s(token.clone()));
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(vals)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                self.meter.write(out.consumed_capacity());
+                Ok(Written::Yes)
+            }
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) => {
+                    self.meter.failed_write();
+                    let current = c.item.clone();
+                    let ours = current
+                        .as_ref()
+                        .is_some_and(|i| get_s(i, WRITE_TOKEN).is_ok_and(|w| w == token));
+                    Ok(if ours { Written::Yes } else { Written::Refused(current) })
+                }
+                _ => Err(sdk_error(what, e)),
+            },
+        }
+    }
+
     /// Every item of a partition (optionally of a sort-key prefix), in key order, consistently.
     pub(super) async fn query_partition(
         &self,
@@ -133,16 +228,40 @@ impl DynamoStore {
         pk: String,
         sk_prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_partition_up_to(what, pk, sk_prefix, usize::MAX).await
+    }
+
+    /// Like [`Self::query_partition`], but reads at most `max` + 1 items: a caller that finds
+    /// more than `max` knows the partition holds more than it should, without reading them all.
+    pub(super) async fn query_partition_up_to(
+        &self,
+        what: &str,
+        pk: String,
+        sk_prefix: &str,
+        max: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        // DynamoDB refuses an empty prefix: without one, the key condition names the partition only.
+        let (condition, mut vals) = if sk_prefix.is_empty() {
+            ("pk = :pk", values([]))
+        } else {
+            (
+                "pk = :pk AND begins_with(sk, :prefix)",
+                values([(":prefix", s(sk_prefix))]),
+            )
+        };
+        vals.insert(":pk".into(), s(pk));
         let mut items = Vec::new();
         let mut start = None;
         loop {
+            let left = max.saturating_add(1).saturating_sub(items.len());
             let out = self
                 .client
                 .query()
                 .table_name(&*self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .set_expression_attribute_values(Some(values([(":pk", s(pk.clone())), (":prefix", s(sk_prefix))])))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(vals.clone()))
                 .consistent_read(true)
+                .set_limit(i32::try_from(left).ok())
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(TOTAL)
                 .send()
@@ -151,7 +270,7 @@ impl DynamoStore {
             self.meter.read(out.consumed_capacity());
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
-            if start.is_none() {
+            if start.is_none() || items.len() > max {
                 return Ok(items);
             }
         }

@@ -7,6 +7,7 @@
 mod api_keys;
 mod queue;
 mod requests;
+mod routing;
 mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,9 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::event::StatusEvent;
-use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
+use cashout_core::health::ProviderHealth;
+use cashout_core::ids::{
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+};
 use cashout_core::ports::{Clock, IdempotencyRecord, QueueName, StoreError};
 use cashout_core::provider::ProviderName;
+use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use time::OffsetDateTime;
 
@@ -45,6 +50,8 @@ struct State {
     endpoints: BTreeMap<(MerchantId, EndpointId), WebhookEndpoint>,
     attempts: BTreeMap<(EventId, EndpointId, u32), DeliveryAttempt>,
     api_keys: HashMap<ApiKeyHash, ApiKeyRecord>,
+    rules: BTreeMap<RoutingRuleId, RoutingRule>,
+    health: BTreeMap<ProviderName, ProviderHealth>,
     messages: BTreeMap<u64, Message>,
     next_message: u64,
     dead_letters: Vec<(QueueName, DeadLetter)>,

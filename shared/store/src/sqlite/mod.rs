@@ -1,6 +1,6 @@
 //! The embedded store and queue: one SQLite file (WAL) holding the requests, their events,
-//! idempotency records, endpoints, attempts, API keys, and a durable task queue with delays,
-//! visibility timeouts, receive counts and a dead-letter table.
+//! idempotency records, endpoints, attempts, API keys, routing rules, provider health, and a
+//! durable task queue with delays, visibility timeouts, receive counts and a dead-letter table.
 //!
 //! Durability: WAL with `synchronous=FULL`, so a transaction is on disk (WAL fsynced) before
 //! the call returns: neither a `kill -9` nor a power cut loses a committed change or an enqueued
@@ -17,6 +17,7 @@ mod api_keys;
 mod creation;
 mod queue;
 mod requests;
+mod routing;
 mod rows;
 mod schema;
 mod webhooks;
@@ -176,7 +177,7 @@ impl SqliteStore {
             )));
         }
         writer.pragma_update(None, "synchronous", "FULL").map_err(sql_error)?;
-        migrate(&writer)?;
+        schema::migrate(&writer)?;
 
         let readers = (0..READERS)
             .map(|_| {
@@ -320,66 +321,6 @@ struct WriterGone;
 #[derive(Debug, thiserror::Error)]
 #[error("a panic happened while the connection was in use")]
 struct Poisoned;
-
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(sql_error)?;
-    match version {
-        0 => {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {} {} PRAGMA user_version = {}; COMMIT;",
-                schema::V1,
-                schema::V2,
-                schema::VERSION
-            ))
-            .map_err(sql_error)?;
-            Ok(())
-        }
-        1 => migrate_v1_to_v2(conn),
-        schema::VERSION => Ok(()),
-        other => Err(StoreError::invalid(format!(
-            "the store file has schema version {other}; this build knows {}",
-            schema::VERSION
-        ))),
-    }
-}
-
-/// Adds the invoice claims, each request of a version-1 file claiming its invoices (the first
-/// request in id order wins an invoice two of them share; a later create reads the holder and
-/// takes the claim over if the holder lets it go).
-fn migrate_v1_to_v2(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(&format!("BEGIN IMMEDIATE; {}", schema::V2))
-        .map_err(sql_error)?;
-    let result = (|| {
-        let mut read = conn
-            .prepare("SELECT body FROM requests ORDER BY id")
-            .map_err(sql_error)?;
-        let mut insert = conn
-            .prepare("INSERT OR IGNORE INTO invoice_claims (key, holder, claimed_at) VALUES (?1, ?2, ?3)")
-            .map_err(sql_error)?;
-        let mut rows = read.query([]).map_err(sql_error)?;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            let body: String = row.get(0).map_err(sql_error)?;
-            let request: cashout_core::cashout::CashoutRequest = crate::codec::from_json(&body, "cashout request")?;
-            let at = crate::codec::to_ns(request.updated_at())?;
-            for key in request.invoice_keys() {
-                insert
-                    .execute(rusqlite::params![key.storage_key(), request.id().to_string(), at])
-                    .map_err(sql_error)?;
-            }
-        }
-        conn.execute_batch(&format!("PRAGMA user_version = {};", schema::VERSION))
-            .map_err(sql_error)
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT;").map_err(sql_error),
-        Err(e) => {
-            let _rolled_back = conn.execute_batch("ROLLBACK;");
-            Err(e)
-        }
-    }
-}
 
 /// SQLite's error as the port's: lock contention and I/O are retryable, a damaged file is
 /// corrupt, a refused statement is invalid.

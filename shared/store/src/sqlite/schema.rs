@@ -1,7 +1,15 @@
-//! The embedded store's tables. One file; versioned with `PRAGMA user_version`.
+//! The embedded store's tables, and how a file of an earlier version reaches the current one.
+//! One file; versioned with `PRAGMA user_version`.
+
+use cashout_core::cashout::CashoutRequest;
+use cashout_core::ports::StoreError;
+use rusqlite::{Connection, params};
+
+use super::sql_error;
+use crate::codec::{from_json, to_ns};
 
 /// The current schema version.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// Version 1. Times are Unix nanoseconds (`INTEGER`), documents are the domain types' JSON.
 pub(super) const V1: &str = "
@@ -104,3 +112,177 @@ CREATE TABLE invoice_claims (
     claimed_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// Version 3: routing rules (at most `MAX_RULES`) and one health per provider, each written
+/// conditionally on its version.
+pub(super) const V3: &str = "
+CREATE TABLE routing_rules (
+    id      TEXT PRIMARY KEY,       -- rr_<uuid>
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE provider_health (
+    provider TEXT PRIMARY KEY,      -- its wire name (d24, onspot, ...)
+    version  INTEGER NOT NULL,
+    body     TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Brings the file to [`VERSION`]: a new file gets every table at once, an older one each step
+/// after its version in turn, each step in its own transaction (a step that fails leaves the
+/// file at the version before it). A file of a later version is refused.
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_error)?;
+    match version {
+        0 => step(conn, &format!("{V1} {V2} {V3}"), VERSION, |_| Ok(())),
+        1..VERSION => (version..VERSION).try_for_each(|from| upgrade(conn, from)),
+        VERSION => Ok(()),
+        other => Err(StoreError::invalid(format!(
+            "the store file has schema version {other}; this build knows {VERSION}"
+        ))),
+    }
+}
+
+/// The step from version `from` to the next.
+fn upgrade(conn: &Connection, from: i64) -> Result<(), StoreError> {
+    match from {
+        1 => step(conn, V2, 2, claim_invoices),
+        2 => step(conn, V3, 3, |_| Ok(())),
+        other => Err(StoreError::invalid(format!("no step from schema version {other}"))),
+    }
+}
+
+/// Runs `ddl`, then `fill`, then sets the version to `to`, in one transaction.
+fn step(
+    conn: &Connection,
+    ddl: &str,
+    to: i64,
+    fill: impl FnOnce(&Connection) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE;").map_err(sql_error)?;
+    let result = conn
+        .execute_batch(ddl)
+        .map_err(sql_error)
+        .and_then(|()| fill(conn))
+        .and_then(|()| {
+            conn.execute_batch(&format!("PRAGMA user_version = {to};"))
+                .map_err(sql_error)
+        });
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT;").map_err(sql_error),
+        Err(e) => {
+            let _rolled_back = conn.execute_batch("ROLLBACK;");
+            Err(e)
+        }
+    }
+}
+
+/// Version 2 fills the invoice claims: each request of a version-1 file claims its invoices (the
+/// first request in id order wins an invoice two of them share; a later create reads the holder
+/// and takes the claim over if the holder lets it go).
+fn claim_invoices(conn: &Connection) -> Result<(), StoreError> {
+    let mut read = conn
+        .prepare("SELECT body FROM requests ORDER BY id")
+        .map_err(sql_error)?;
+    let mut insert = conn
+        .prepare("INSERT OR IGNORE INTO invoice_claims (key, holder, claimed_at) VALUES (?1, ?2, ?3)")
+        .map_err(sql_error)?;
+    let mut rows = read.query([]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let body: String = row.get(0).map_err(sql_error)?;
+        let request: CashoutRequest = from_json(&body, "cashout request")?;
+        let at = to_ns(request.updated_at())?;
+        for key in request.invoice_keys() {
+            insert
+                .execute(params![key.storage_key(), request.id().to_string(), at])
+                .map_err(sql_error)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use cashout_core::auth::{ApiKeyHash, ApiKeyRecord, Principal};
+    use cashout_core::health::ProviderHealth;
+    use cashout_core::ports::{ApiKeyStore, ManualClock, RoutingStore};
+    use cashout_core::provider::ProviderName;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::sqlite::SqliteStore;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_795_435_200).unwrap()
+    }
+
+    fn api_key() -> ApiKeyRecord {
+        ApiKeyRecord {
+            hash: ApiKeyHash::from_hex("ab12"),
+            principal: Principal::Operator,
+            label: None,
+            created_at: t0(),
+        }
+    }
+
+    /// A file as a build of schema `version` left it, holding one API key.
+    fn file_at(path: &Path, version: i64) {
+        let conn = Connection::open(path).unwrap();
+        let ddl = [V1, V2, V3][..usize::try_from(version).unwrap()].concat();
+        conn.execute_batch(&format!("{ddl} PRAGMA user_version = {version};"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO api_keys (hash, body) VALUES (?1, ?2)",
+            [api_key().hash.as_str(), &serde_json::to_string(&api_key()).unwrap()],
+        )
+        .unwrap();
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn files_of_every_earlier_version_open_keep_their_data_and_gain_the_routing_tables() {
+        let now = t0();
+        for version in 1..VERSION {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cashout.sqlite3");
+            file_at(&path, version);
+            let store = SqliteStore::open(&path, Arc::new(ManualClock::new(now))).unwrap();
+            assert_eq!(user_version(&path), VERSION, "from version {version}");
+            let kept = store.get_api_key(&api_key().hash).await.unwrap();
+            assert_eq!(kept, Some(api_key()), "from version {version}");
+            let mut health = ProviderHealth::new(ProviderName::D24, now);
+            health.version = 1;
+            store.put_provider_health(&health, 0).await.unwrap();
+            assert_eq!(store.list_provider_health().await.unwrap(), [health]);
+            assert!(store.list_routing_rules().await.unwrap().is_empty());
+            drop(store);
+            SqliteStore::open(&path, Arc::new(ManualClock::new(now))).unwrap();
+            assert_eq!(user_version(&path), VERSION, "reopened at the current version");
+        }
+    }
+
+    #[test]
+    fn a_file_of_a_later_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cashout.sqlite3");
+        file_at(&path, VERSION);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {};", VERSION + 1))
+            .unwrap();
+        let err = SqliteStore::open(&path, Arc::new(ManualClock::new(t0()))).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+    }
+}

@@ -1,11 +1,15 @@
-//! Requests, events, endpoints and attempts to store, built through the domain's own operations.
+//! Requests, events, endpoints, attempts, routing rules and provider health to store, built
+//! through the domain's own operations.
 
 use std::sync::Arc;
 
 use cashout_core::cashout::{CashoutRequest, Change};
-use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId};
+use cashout_core::health::{BreakerConfig, CallOutcome, ProviderHealth};
+use cashout_core::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, RoutingRuleId};
 use cashout_core::input::CashoutInput;
 use cashout_core::ports::{Clock, IdGenerator, IdempotencyRecord, ManualClock, SequentialIds};
+use cashout_core::provider::ProviderName;
+use cashout_core::routing::RoutingRule;
 use cashout_core::signing::WebhookSecret;
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, EndpointSecret, WebhookEndpoint};
 use serde_json::json;
@@ -141,5 +145,47 @@ impl Fixtures {
             response_excerpt: Some("oops".into()),
             next_attempt_at: Some(self.now() + time::Duration::seconds(5)),
         }
+    }
+
+    /// A rule (version 1) sending Brazilian bank transfers of 10 to 5,000 BRL to D24 for 70 %
+    /// and Onspot for 30 %: `merchant_id`'s, or a default rule.
+    pub fn rule(&self, merchant_id: Option<&MerchantId>, priority: u32) -> RoutingRule {
+        let spec = serde_json::from_value(json!({
+            "merchant_id": merchant_id, "priority": priority, "description": "Brazil: D24 first",
+            "match": {"countries": ["BR"], "currencies": ["BRL"], "amount_min": "10.00",
+                      "amount_max": "5000.00", "payout_methods": ["bank_transfer"]},
+            "providers": [{"provider": "d24", "weight": 70}, {"provider": "onspot", "weight": 30}],
+            "failover_on_decline": true,
+        }))
+        .unwrap();
+        RoutingRule {
+            id: RoutingRuleId::from_uuid(self.ids.uuid_v7(self.now())),
+            spec,
+            created_at: self.now(),
+            updated_at: self.now(),
+            version: 1,
+        }
+    }
+
+    /// `rule` as an operator's next change leaves it: another priority, the next version.
+    pub fn reprioritised(&self, rule: &RoutingRule, priority: u32) -> RoutingRule {
+        let mut next = rule.clone();
+        next.spec.priority = priority;
+        next.updated_at = self.now();
+        next.version += 1;
+        next
+    }
+
+    /// A provider's first stored health (version 1): one successful call.
+    pub fn health(&self, provider: ProviderName) -> ProviderHealth {
+        self.recorded(&ProviderHealth::new(provider, self.now()), CallOutcome::Success)
+    }
+
+    /// `health` after one more call, at the next version.
+    pub fn recorded(&self, health: &ProviderHealth, outcome: CallOutcome) -> ProviderHealth {
+        let latency = std::time::Duration::from_millis(180);
+        let (mut next, _) = health.record(outcome, latency, self.now(), &BreakerConfig::default());
+        next.version = health.version + 1;
+        next
     }
 }

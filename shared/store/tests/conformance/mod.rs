@@ -96,6 +96,12 @@ macro_rules! store_suite {
             sixty_four_concurrent_creates_of_one_invoice_have_one_winner,
             five_hundred_invoices_are_claimed_all_or_nothing,
             a_reviewed_creation_is_one_write_with_both_events_and_a_completed_record,
+            routing_rules_are_created_read_listed_replaced_and_deleted,
+            a_duplicate_create_or_a_stale_replace_of_a_rule_is_a_conflict_and_writes_nothing,
+            the_rule_after_the_five_hundredth_is_invalid_even_when_creations_race_for_the_last_place,
+            the_largest_valid_rule_is_stored_whole_and_an_oversized_one_is_invalid,
+            provider_health_is_written_only_at_its_expected_version,
+            concurrent_writers_of_one_rule_or_one_health_from_one_version_have_one_winner,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

@@ -376,7 +376,10 @@ pub async fn a_reviewed_creation_is_one_write_with_both_events_and_a_completed_r
     let fx = fx(&env);
     let m = merchant("clinic");
     let created = fx.create(&m, 1);
-    let review = created.request.review(&ReviewPolicy::default(), fx.now()).unwrap();
+    let review = created
+        .request
+        .review(&ReviewPolicy::default(), None, fx.now())
+        .unwrap();
     let both = created.clone().then(review).unwrap();
     let response = StoredResponse {
         status: 201,

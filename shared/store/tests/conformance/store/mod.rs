@@ -1,12 +1,15 @@
 //! What every store backend must do, by port: creation (idempotency records and invoice
-//! claims), changes and what reads them back, webhooks and API keys.
+//! claims), changes and what reads them back, webhooks and API keys, routing rules and provider
+//! health.
 
 mod creation;
 mod requests;
+mod routing;
 mod webhooks;
 
 pub use creation::*;
 pub use requests::*;
+pub use routing::*;
 pub use webhooks::*;
 
 use cashout_core::cashout::CashoutRequest;
