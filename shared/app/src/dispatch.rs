@@ -36,7 +36,7 @@ use std::time::Duration;
 use cashout_core::cashout::{
     AttentionReason, CashoutRequest, DispatchFailure, DispatchState, FailoverReason, ProviderKnowledge, TransitionError,
 };
-use cashout_core::health::{Admission, CircuitState};
+use cashout_core::health::{Admission, CallOutcome, CircuitState};
 use cashout_core::ids::CashoutRequestId;
 use cashout_core::ports::{
     PayoutOrder, PayoutProvider, ProviderError, ProviderErrorKind, Store, StoreError, TaskQueue,
@@ -58,7 +58,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     #[tracing::instrument(skip(self), fields(cashout_request_id = %id))]
     pub async fn dispatch(&self, id: CashoutRequestId) -> Result<TaskOutcome, AppError> {
         for _ in 0..=ProviderName::ALL.len() {
-            match self.dispatch_round(id).await? {
+            // Boxed: a round holds every provider call of one claim, and tasks run many of them.
+            match Box::pin(self.dispatch_round(id)).await? {
                 Round::Finished(outcome) => return Ok(outcome),
                 Round::FailedOver => continue,
             }
@@ -102,10 +103,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 .await;
         }
 
-        match self
-            .call(provider, self.provider.find_payout(provider, reference))
-            .await
-        {
+        match self.lookup(provider, reference).await {
             Ok(Some(payout)) => {
                 tracing::warn!(payout_id = %payout.payout_id, "the provider already holds a payout for this request; adopting it");
                 return self.adopt(request, payout).await.map(Round::Finished);
@@ -161,7 +159,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         self.after_failed_create(request, error).await
     }
 
-    /// A provider call, counted in the provider's health.
+    /// A create, counted in the provider's health.
     async fn call<T>(
         &self,
         provider: ProviderName,
@@ -172,6 +170,24 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         let latency = bounded_wait(self.now() - started, Duration::from_secs(3600));
         self.record_call(provider, crate::health::outcome_of(&result), latency)
             .await;
+        result
+    }
+
+    /// A lookup: its failures count in the provider's health, its answers do not (a provider
+    /// that answers lookups but fails every create must still open its circuit, and only a
+    /// create may close a half-open one).
+    async fn lookup(
+        &self,
+        provider: ProviderName,
+        reference: cashout_core::ids::PayoutReference,
+    ) -> Result<Option<ProviderPayout>, ProviderError> {
+        let started = self.now();
+        let result = self.provider.find_payout(provider, reference).await;
+        let outcome = crate::health::outcome_of(&result);
+        if !matches!(outcome, CallOutcome::Success | CallOutcome::Decline) {
+            let latency = bounded_wait(self.now() - started, Duration::from_secs(3600));
+            self.record_call(provider, outcome, latency).await;
+        }
         result
     }
 
@@ -305,10 +321,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             | ProviderErrorKind::NotFound
             | ProviderErrorKind::InvalidState => {
                 tracing::warn!(error = %error, "create outcome unknown; looking the payout up by reference");
-                match self
-                    .call(provider, self.provider.find_payout(provider, reference))
-                    .await
-                {
+                match self.lookup(provider, reference).await {
                     Ok(Some(payout)) => self.adopt(request, payout).await.map(Round::Finished),
                     Ok(None) if error.kind == ProviderErrorKind::Ambiguous => {
                         self.retry_later(request, ProviderKnowledge::NothingThere, error).await

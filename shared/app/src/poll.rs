@@ -63,7 +63,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         };
         if let Some(left) = hinted_by.filter(|p| request.left_provider(*p)) {
-            return self.check_left_provider(request, left).await;
+            return Box::pin(self.check_left_provider(request, left)).await;
         }
         if due_at.is_some() && request.next_check_at() != due_at {
             tracing::debug!("stale poll: the request was rescheduled");

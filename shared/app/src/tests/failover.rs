@@ -1,0 +1,177 @@
+//! Failover between providers: only when the provider provably holds nothing, never twice.
+
+#![allow(clippy::unwrap_used)]
+
+use cashout_core::cashout::FailoverReason;
+use cashout_core::event::EventType;
+use cashout_core::health::{CircuitState, ProviderHealth};
+use cashout_core::ports::RoutingStore;
+use cashout_core::provider::ProviderName;
+
+use super::support::*;
+
+/// A BR/BRL request without a pinned provider: routed at approval to D24, then Onspot.
+fn unpinned(amount: &str) -> serde_json::Value {
+    let mut b = body(amount);
+    b.as_object_mut().unwrap().remove("provider");
+    b
+}
+
+async fn create_unpinned(h: &Harness, key: &str) -> CashoutRequestId {
+    h.create(key, &unpinned("10.00")).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn failovers(h: &Harness, id: CashoutRequestId) -> usize {
+    h.app
+        .store
+        .list_events(id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.event_type() == EventType::ProviderFailover)
+        .count()
+}
+
+#[tokio::test]
+async fn a_configuration_refusal_moves_the_request_to_the_next_provider_at_once() {
+    let h = Harness::new().await;
+    h.app.provider.script(&[OnCreate::Misconfigured, OnCreate::Accept]);
+    let id = create_unpinned(&h, "k1").await;
+    let approved = request(&h, id).await;
+    let routes: Vec<ProviderName> = approved.routing().unwrap().routes.iter().map(|r| r.provider).collect();
+    assert_eq!(routes, [ProviderName::D24, ProviderName::Onspot], "the default order");
+    h.run_due().await;
+
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(r.provider(), ProviderName::Onspot);
+    let attempts = r.provider_attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].provider, ProviderName::D24);
+    assert_eq!(attempts[0].reference.to_string(), id.to_string());
+    assert!(matches!(attempts[0].failover, Some(FailoverReason::Refused { .. })));
+    assert_eq!(
+        attempts[1].reference.to_string(),
+        format!("{id}.2"),
+        "its own reference"
+    );
+    assert_eq!(h.app.provider.creates(), 2);
+    assert_eq!(h.app.provider.payouts(), 1, "one payout, at Onspot");
+    assert_eq!(failovers(&h, id).await, 1);
+}
+
+#[tokio::test]
+async fn a_pinned_provider_never_fails_over() {
+    let h = Harness::new().await;
+    h.app.provider.script(&[OnCreate::Misconfigured]);
+    let id = create_id(&h, "k1", "10.00").await;
+    h.run_due().await;
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::PaymentProcessorError);
+    assert_eq!(r.provider(), ProviderName::D24);
+    assert_eq!(r.untried_routes().count(), 0);
+    assert_eq!(failovers(&h, id).await, 0);
+}
+
+#[tokio::test]
+async fn an_open_circuit_sends_new_requests_to_the_next_provider_without_a_call() {
+    let h = Harness::new().await;
+    let mut open = ProviderHealth::new(ProviderName::D24, h.now());
+    open.circuit = CircuitState::Open {
+        until: h.now() + time::Duration::minutes(1),
+    };
+    open.version = 1;
+    h.app.store.put_provider_health(&open, 0).await.unwrap();
+
+    let id = create_unpinned(&h, "k1").await;
+    h.run_due().await;
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(r.provider(), ProviderName::Onspot);
+    assert_eq!(r.provider_attempts()[0].failover, Some(FailoverReason::CircuitOpen));
+    assert_eq!(h.app.provider.creates(), 1, "no create at D24");
+}
+
+#[tokio::test]
+async fn a_create_with_an_unknown_outcome_never_fails_over() {
+    let h = Harness::with(|c| c.dispatch_max_attempts = 2).await;
+    // The create reaches D24, its answer is lost, and every lookup since fails.
+    h.app.provider.script(&[OnCreate::LoseAnswerInOutage]);
+    let id = create_unpinned(&h, "k1").await;
+    for _ in 0..6 {
+        h.run_due().await;
+        h.clock.advance(time::Duration::minutes(10));
+    }
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::Approved, "it waits");
+    assert_eq!(r.provider(), ProviderName::D24, "never sent elsewhere");
+    assert_eq!(h.app.provider.creates(), 1);
+    assert!(r.needs_attention());
+    assert_eq!(failovers(&h, id).await, 0);
+
+    // D24 answers again: the payout made by the lost create is found and adopted.
+    h.app.provider.fail_lookups(0);
+    h.clock.advance(time::Duration::minutes(10));
+    h.run_due().await;
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(r.provider(), ProviderName::D24);
+    assert_eq!(h.app.provider.creates(), 1);
+    assert_eq!(h.app.provider.payouts(), 1);
+}
+
+#[tokio::test]
+async fn a_payout_reported_by_a_provider_the_request_left_is_flagged_not_adopted() {
+    let h = Harness::new().await;
+    h.app.provider.script(&[OnCreate::Misconfigured, OnCreate::Accept]);
+    let id = create_unpinned(&h, "k1").await;
+    h.run_due().await;
+    assert_eq!(request(&h, id).await.provider(), ProviderName::Onspot);
+
+    // D24 misbehaves: a payout for the first attempt's reference shows up there.
+    let late = cashout_core::provider::ProviderPayout {
+        provider: ProviderName::D24,
+        payout_id: ProviderPayoutId::new("LATE1").unwrap(),
+        reference: Some(PayoutReference::first(id)),
+        state: cashout_core::provider::PayoutState::Pending,
+        provider_status: "PENDING".into(),
+        updated_at: None,
+    };
+    h.app.observe(id, Some(&late), None).await.unwrap();
+    let r = request(&h, id).await;
+    assert_eq!(r.provider(), ProviderName::Onspot, "not adopted");
+    assert_ne!(r.provider_reference().map(|p| p.as_str()), Some("LATE1"));
+    assert!(r.attention().iter().any(|a| matches!(
+        a.reason,
+        cashout_core::cashout::AttentionReason::PayoutAtLeftProvider {
+            provider: ProviderName::D24,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn failures_open_the_circuit_and_the_health_view_shows_it() {
+    let h = Harness::with(|c| c.breaker.consecutive_failures = 2).await;
+    h.app
+        .provider
+        .script(&[OnCreate::Unavailable, OnCreate::Unavailable, OnCreate::Accept]);
+    let id = create_unpinned(&h, "k1").await;
+    // Two failed creates at D24 open its circuit; the next claim leaves for Onspot.
+    for _ in 0..3 {
+        h.run_due().await;
+        h.clock.advance(time::Duration::seconds(10));
+    }
+    let health = h.app.providers_health(&Principal::Operator).await.unwrap();
+    let d24 = health.iter().find(|x| x.provider == ProviderName::D24).unwrap();
+    assert!(matches!(d24.circuit, CircuitState::Open { .. }), "{d24:?}");
+    assert_eq!(d24.times_opened, 1);
+    let r = request(&h, id).await;
+    assert_eq!(r.provider(), ProviderName::Onspot);
+    assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(h.app.provider.payouts(), 1);
+}
