@@ -7,7 +7,9 @@
 //! Faults, each seeded: a call never sent; a 503 or a timeout before the provider acted; a 429
 //! with any `Retry-After` (hostile values included); a create that was made and whose answer
 //! was lost (a 503 or a timeout after it); outages of creates and of lookups lasting hours; a
-//! provider that does not enforce unique references (a second create makes a second payout).
+//! provider that does not enforce unique references (a second create makes a second payout);
+//! a provider fully down for a while, or flapping (down, up, down); creates refused for
+//! configuration (failover: the request moves to its next route).
 //!
 //! Each family answers in its own module ([`d24`], [`cascad`]); this one routes a request,
 //! rolls the network's faults around it, and keeps the payouts' lives.
@@ -70,6 +72,13 @@ pub struct ProviderFaults {
     pub create_outages: Vec<Window>,
     /// Lookups and status checks fail during these windows.
     pub read_outages: Vec<Window>,
+    /// The provider is down during these windows: every call fails (connection refused or
+    /// 503) before it acts. Several short ones in a row make it flap, so that its circuit
+    /// opens, half-opens and closes.
+    pub down: Vec<Window>,
+    /// Creates are refused for configuration during these windows (D24 family 401 code 402,
+    /// an unregistered IP; Cascad 403), before the provider acts.
+    pub config_errors: Vec<Window>,
     /// Per mille of calls never sent (connection refused).
     pub not_sent: u32,
     /// Per mille of calls answered 503 before the provider acted.
@@ -168,6 +177,7 @@ impl SimNet {
         };
         let faults = self.faults(provider);
         let is_create = is_create(provider, &request.method, &path);
+        let sent_at = self.ctx.now();
         if let Some(failed) = self
             .fails_before_acting(provider, &request, &path, &faults, is_create)
             .await
@@ -176,6 +186,10 @@ impl SimNet {
         }
         if matches!(self.ctx.current_kind(), Some(Kind::HintTask)) {
             self.ctx.trace(|| format!("net {provider} {path}: check from a hint"));
+        }
+        if is_create {
+            self.checker
+                .create_reached(provider, &create_reference(&request.body), sent_at);
         }
         // The provider acts, atomically.
         let answer = match provider.family() {
@@ -211,7 +225,29 @@ impl SimNet {
                 .trace(|| format!("net {provider} {} {path}: not sent", request.method));
             return Some(Err(Transport::NotSent(Box::new(Simulated("connection refused")))));
         }
+        let down = !self.ctx.is_healed() && faults.down.iter().any(|w| w.contains(now));
+        if down && self.ctx.rng(|r| r.chance(500)) {
+            self.ctx
+                .trace(|| format!("net {provider} {} {path}: down, not sent", request.method));
+            return Some(Err(Transport::NotSent(Box::new(Simulated("connection refused")))));
+        }
         self.latency().await;
+        if down {
+            self.ctx
+                .trace(|| format!("net {provider} {} {path}: down 503", request.method));
+            return Some(Ok(reply(503, json!({"code": 500, "message": "service unavailable"}))));
+        }
+        if is_create && !self.ctx.is_healed() && faults.config_errors.iter().any(|w| w.contains(now)) {
+            self.ctx
+                .trace(|| format!("net {provider} {} {path}: configuration refused", request.method));
+            return Some(Ok(match provider.family() {
+                ProviderFamily::Cascad => reply(
+                    403,
+                    json!({"errors": [{"status": "403", "code": "forbidden", "title": "Forbidden", "detail": "this API key may not create payout invoices"}]}),
+                ),
+                ProviderFamily::D24(_) => reply(401, json!({"code": 402, "message": "unregistered IP"})),
+            }));
+        }
         let outage = if is_create {
             &faults.create_outages
         } else {
@@ -453,6 +489,18 @@ fn is_create(provider: ProviderName, method: &Method, path: &str) -> bool {
             ProviderFamily::Cascad => path == "/payout-invoices",
             ProviderFamily::D24(_) => path == "/v3/cashout",
         }
+}
+
+/// Our reference in a create's body: D24 `external_id`, Cascad `data.attributes.reference_id`.
+fn create_reference(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    v["external_id"]
+        .as_str()
+        .or_else(|| v["data"]["attributes"]["reference_id"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn reply(status: u16, body: Value) -> Reply {

@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use std::str::FromStr;
+
+use cashout_core::ids::{CashoutRequestId, PayoutReference};
 use cashout_core::provider::ProviderName;
 use time::OffsetDateTime;
 
@@ -129,6 +132,16 @@ impl Truth {
             .collect()
     }
 
+    /// Every payout of every provider for any attempt of a request (each payout's reference
+    /// read as a `PayoutReference`: `<id>` or `<id>.<n>`), oldest first.
+    pub fn for_request(&self, request: CashoutRequestId) -> Vec<Payout> {
+        lock(&self.payouts)
+            .iter()
+            .filter(|p| request_of(&p.reference) == Some(request))
+            .cloned()
+            .collect()
+    }
+
     /// Every payout.
     pub fn payouts(&self) -> Vec<Payout> {
         lock(&self.payouts).clone()
@@ -152,4 +165,9 @@ impl Truth {
         list.push(at);
         previous
     }
+}
+
+/// The request a provider reference pays, if it is one of ours.
+pub fn request_of(reference: &str) -> Option<CashoutRequestId> {
+    PayoutReference::from_str(reference).ok().map(|r| r.request_id())
 }

@@ -387,12 +387,23 @@ impl World {
     }
 
     fn count_outcomes(&mut self) {
+        let mut failovers = 0;
         for r in self.memory.all_requests() {
+            let moved = r.provider_attempts().iter().filter(|a| a.failover.is_some()).count() as u64;
+            failovers += moved;
+            if moved > 0 {
+                self.stat("requests that failed over", 1);
+            }
+            if r.routing().is_some_and(|c| c.routes.len() > 1) {
+                self.stat("requests with several routes", 1);
+            }
             self.stat(&format!("final {}", r.status()), 1);
             if flagged(&r) {
                 self.stat("flagged for a person", 1);
             }
         }
+        self.stat("failovers", failovers);
+        self.stat("seeds with a failover", u64::from(failovers > 0));
         let payouts = self.truth.payouts();
         self.stat("payouts", payouts.len() as u64);
         self.stat("payouts paid", payouts.iter().filter(|p| p.ever_paid).count() as u64);

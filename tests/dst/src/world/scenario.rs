@@ -68,9 +68,31 @@ pub(super) fn provider_faults(
                 // Lookups down for hours: what a dispatch must ride out without giving up.
                 f.read_outages.push(window(r, start, 240, (10, 360)));
             }
+            provider_outages(r, start, &mut f);
             (p, f)
         })
         .collect()
+}
+
+/// The outages that make requests fail over (issue 12), each seeded: the provider fully down
+/// for a stretch (every call fails); creates refused for configuration; and flapping — down,
+/// up, down — in short stretches around the circuit breaker's window and open time, so that
+/// its circuit opens, half-opens and closes, maybe more than once.
+fn provider_outages(r: &mut Rng, start: OffsetDateTime, f: &mut ProviderFaults) {
+    if r.chance(200) {
+        f.down.push(window(r, start, 240, (20, 300)));
+    }
+    if r.chance(150) {
+        f.config_errors.push(window(r, start, 240, (10, 360)));
+    }
+    if r.chance(200) {
+        let mut from = start + minutes(r.between(0, 180));
+        for _ in 0..r.between(2, 5) {
+            let until = from + time::Duration::seconds(i64::try_from(r.between(20, 900)).unwrap_or(60));
+            f.down.push(Window { from, until });
+            from = until + time::Duration::seconds(i64::try_from(r.between(30, 900)).unwrap_or(60));
+        }
+    }
 }
 
 impl World {
@@ -151,6 +173,14 @@ impl World {
         };
         let merchant = r.pick(merchants).clone();
         let mut body = body(r, provider, n);
+        // Half of the BR/BRL requests name no provider: routed at approval to every provider
+        // that covers them, D24 then Onspot, so that they can fail over.
+        if matches!(provider, ProviderName::D24 | ProviderName::Onspot)
+            && r.chance(500)
+            && let Some(fields) = body.as_object_mut()
+        {
+            fields.remove("provider");
+        }
         // Sometimes the merchant sends invoices of an earlier request again: refused while
         // that one holds them, accepted once it let them go (cancelled, rejected, excluded).
         let earlier: Vec<&Planned> = self.plan.iter().filter(|p| p.merchant == merchant).collect();
