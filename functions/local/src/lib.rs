@@ -139,7 +139,9 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, RunError> {
         .map_err(|source| RunError::Listen { addr, source })
 }
 
-fn config(args: &Args, listen: SocketAddr) -> AppConfig {
+/// The runner's configuration: its flags, and the breaker's `CASHOUT_BREAKER_*` thresholds from
+/// the environment (as on AWS).
+fn config(args: &Args, listen: SocketAddr) -> Result<AppConfig, RunError> {
     let mut config = match args.schedule {
         Schedule::Local => AppConfig::local(),
         Schedule::Production => AppConfig {
@@ -151,7 +153,9 @@ fn config(args: &Args, listen: SocketAddr) -> AppConfig {
     config.allow_private_webhooks = !args.forbid_private_webhooks;
     config.max_backlog = (args.max_backlog > 0).then_some(args.max_backlog);
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));
-    config
+    config.breaker =
+        cashout_app::config::breaker_from(&|name| std::env::var(name).ok(), config.breaker).map_err(startup)?;
+    Ok(config)
 }
 
 /// Runs until Ctrl-C (or SIGTERM). Prints the line `listening on http://ADDR` once serving.
@@ -191,7 +195,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         addr: args.listen,
         source,
     })?;
-    let config = config(&args, listen).with_coverage(coverage);
+    let config = config(&args, listen)?.with_coverage(coverage);
 
     match args.backend {
         Backend::Embedded => {

@@ -694,6 +694,8 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     let event_id = events[0]["id"].as_str().unwrap().to_owned();
     let invoice = "INV-1";
     let unknown = "0190a2b4-5e6f-7000-8000-000000000099";
+    // Routing rules are the operators' alone: any merchant gets 403, whatever the id.
+    let rule = "rr_0190a2b45e6f70008000000000000001";
 
     // Every route of the document, with what B gets when it names A's things. Operator routes
     // answer 403 to any merchant whatever the id, so they reveal nothing either.
@@ -788,6 +790,27 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
             format!("/v1/events/{event_id}/redeliver"),
             404,
         ),
+        ("get", "/v1/routing-rules", "/v1/routing-rules".to_owned(), 403),
+        ("post", "/v1/routing-rules", "/v1/routing-rules".to_owned(), 403),
+        (
+            "get",
+            "/v1/routing-rules/{id}",
+            format!("/v1/routing-rules/{rule}"),
+            403,
+        ),
+        (
+            "put",
+            "/v1/routing-rules/{id}",
+            format!("/v1/routing-rules/{rule}"),
+            403,
+        ),
+        (
+            "delete",
+            "/v1/routing-rules/{id}",
+            format!("/v1/routing-rules/{rule}"),
+            403,
+        ),
+        ("get", "/v1/providers/health", "/v1/providers/health".to_owned(), 403),
     ];
     // Routes checked below by listing (no id in the path), or not merchant data at all.
     let by_listing = [

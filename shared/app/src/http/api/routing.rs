@@ -15,6 +15,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{Caller, Segments, body, json};
+use crate::access::require_operator;
 use crate::error::AppError;
 use crate::http::HttpApp;
 use crate::http::problem::{ApiError, Problem};
@@ -160,6 +161,7 @@ pub(crate) async fn create_routing_rule<A: HttpApp>(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let app = app.app();
+    require_operator(&principal)?;
     let (spec, _) = rule_body(bytes)?;
     let rule = app.create_routing_rule(&principal, spec).await?;
     Ok(json(StatusCode::CREATED, &RoutingRuleView::from(&rule)))
@@ -194,6 +196,7 @@ pub(crate) async fn replace_routing_rule<A: HttpApp>(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let app = app.app();
+    require_operator(&principal)?;
     let id = rule_id(&id)?;
     let (spec, expected) = rule_body(bytes)?;
     let rule = app.replace_routing_rule(&principal, id, spec, expected).await?;
