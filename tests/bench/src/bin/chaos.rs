@@ -5,13 +5,18 @@
 //! ```sh
 //! ./scripts/chaos                                   # 1,000 requests embedded + 200 on DynamoDB Local and moto
 //! cargo run --release -p cashout-bench --bin chaos -- --backend embedded --requests 200
+//! cargo run --release -p cashout-bench --bin chaos -- --backend embedded --no-outage
 //! ```
+//!
+//! By default D24 goes down during the creates (`--outage-timeouts-s` of timeouts, then
+//! `--outage-errors-s` of 5xx) while a quarter of the requests, BR/BRL without a `provider`, may
+//! fail over to Onspot.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cashout_bench::chaos::{ChaosConfig, ChaosReport, run};
+use cashout_bench::chaos::{ChaosConfig, ChaosReport, Outage, run_with};
 use cashout_system::runner::{Backend, default_binary};
 use clap::{Parser, ValueEnum};
 
@@ -61,6 +66,16 @@ struct Args {
     /// Where data, logs and reports go (default: target/chaos).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// No provider outage during the creates.
+    #[arg(long)]
+    no_outage: bool,
+    /// Seconds during which every D24 call times out (a create's outcome unknown; half of them
+    /// done), once a quarter of the requests are played.
+    #[arg(long, default_value_t = 10)]
+    outage_timeouts_s: u64,
+    /// Seconds of 5xx on every D24 call after the timeouts; then D24 comes back.
+    #[arg(long, default_value_t = 15)]
+    outage_errors_s: u64,
     /// RUST_LOG of the runner.
     #[arg(long, default_value = "info,tower_http=warn,aws=warn")]
     runner_log: String,
@@ -95,6 +110,38 @@ fn print(report: &ChaosReport) {
         "creates took {} s · settled {} after {} s",
         report.create_phase_s, report.settled, report.settle_s
     );
+    println!(
+        "requests paid twice (over every provider and attempt reference) {} · most payouts for one request {}",
+        report.requests_paid_twice, report.max_payouts_per_request
+    );
+    println!(
+        "routed (no provider named) {} · failed over {} · left attempts by reason {:?} · their final statuses {:?}",
+        report.routed_requests, report.failed_over, report.failovers_by_reason, report.failed_over_statuses
+    );
+    println!("last provider attempt: {:?}", report.final_providers);
+    if let Some(o) = &report.outage {
+        println!(
+            "outage of {} at {} s (request {}): {} s of timeouts ({} creates received, {} of them created a payout), then {} s of 5xx ({} creates refused)",
+            o.provider,
+            o.started_at_s,
+            o.started_at_request,
+            o.timeouts_s,
+            o.creates_during_timeouts,
+            o.payouts_created_during_timeouts,
+            o.errors_s,
+            o.creates_during_errors
+        );
+    }
+    println!(
+        "provider health read {} of {} times; circuit transitions:",
+        report.health_polls.0, report.health_polls.1
+    );
+    for t in &report.circuit_transitions {
+        println!(
+            "  {:>7.2} s {} {} → {} (opened {} times)",
+            t.at_s, t.provider, t.from, t.to, t.times_opened
+        );
+    }
     if report.violations.is_empty() {
         println!("violations: none");
     } else {
@@ -153,7 +200,12 @@ async fn main() -> std::process::ExitCode {
             rust_log: args.runner_log.clone(),
             verbose: true,
         };
-        match run(config).await {
+        let outage = (!args.no_outage).then(|| Outage {
+            timeouts: Duration::from_secs(args.outage_timeouts_s),
+            errors: Duration::from_secs(args.outage_errors_s),
+            ..Outage::default()
+        });
+        match run_with(config, outage).await {
             Ok(report) => {
                 print(&report);
                 let path = dir.join("report.json");

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use cashout_core::provider::ProviderName;
 use cashout_provider_sim::{Ledger, LedgerPayout};
 use cashout_system::receiver::Delivery;
 use cashout_system::workload::sim_provider;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::merchant::{Outcome, Shared};
 use super::plan::Plan;
 use super::settle::{Snapshot, get_until_answered};
-use super::truth::{ENDPOINTS, Endpoint, Expect, allowed, expect, subscribed};
+use super::truth::{ENDPOINTS, Endpoint, Expect, allowed, expect, payouts_of_request, request_of, subscribed};
 use super::{MERCHANT_A, MERCHANT_B, OPERATOR_KEY};
 
 /// What the checks found.
@@ -31,8 +32,22 @@ pub(super) struct Verdict {
     pub payouts: BTreeMap<String, usize>,
     /// References with more than one payout.
     pub double_payouts: usize,
+    /// Requests with more than one payout, counted over every provider and every attempt's
+    /// reference (`<id>`, `<id>.<n>`).
+    pub requests_paid_twice: usize,
+    /// The most payouts one request has, over every provider.
+    pub max_payouts_per_request: usize,
     /// Status events in the audit trails.
     pub events: usize,
+    /// Requests that left at least one provider (failed over).
+    pub failed_over: usize,
+    /// Provider attempts left, by `failover.kind`.
+    pub failovers_by_reason: BTreeMap<String, usize>,
+    /// Final statuses of the requests that failed over.
+    pub failed_over_statuses: BTreeMap<String, usize>,
+    /// Requests by the provider of their last attempt and how they were routed
+    /// (`pinned d24`, `routed onspot`).
+    pub final_providers: BTreeMap<String, usize>,
 }
 
 /// Every invariant, on the final snapshots.
@@ -61,8 +76,9 @@ pub(super) async fn check(
     verdict
 }
 
-/// The providers: one payout per reference, each ours, each with the request's amount, at the
-/// provider the request was routed to.
+/// The providers: one payout per reference and one per request (over every provider and every
+/// attempt's reference: `<id>` and `<id>.<n>` are the same request), each ours, each with the
+/// request's amount, under one of the request's provider attempts.
 fn check_payouts(shared: &Shared, snapshots: &HashMap<usize, Snapshot>, ledger: &Ledger, verdict: &mut Verdict) {
     let v = &mut verdict.violations;
     let double = ledger.double_payouts();
@@ -73,6 +89,23 @@ fn check_payouts(shared: &Shared, snapshots: &HashMap<usize, Snapshot>, ledger: 
         ));
     }
     verdict.double_payouts = double.len();
+    let mut per_request: BTreeMap<&str, Vec<&LedgerPayout>> = BTreeMap::new();
+    for p in &ledger.payouts {
+        per_request.entry(request_of(&p.reference)).or_default().push(p);
+    }
+    verdict.max_payouts_per_request = per_request.values().map(Vec::len).max().unwrap_or(0);
+    for (id, payouts) in per_request.iter().filter(|(_, ps)| ps.len() > 1) {
+        verdict.requests_paid_twice += 1;
+        let each: Vec<String> = payouts
+            .iter()
+            .map(|p| format!("{} {} ref {} ({})", p.provider, p.id, p.reference, p.status))
+            .collect();
+        v.push(format!(
+            "DOUBLE PAYOUT: request {id} has {} payouts: {}",
+            payouts.len(),
+            each.join(", ")
+        ));
+    }
     let our_ids: HashMap<&str, usize> = snapshots
         .iter()
         .filter_map(|(n, s)| s.request["id"].as_str().map(|id| (id, *n)))
@@ -86,7 +119,7 @@ fn check_payouts(shared: &Shared, snapshots: &HashMap<usize, Snapshot>, ledger: 
                 p.status.split_whitespace().next().unwrap_or_default()
             ))
             .or_insert(0) += 1;
-        match our_ids.get(p.reference.as_str()) {
+        match our_ids.get(request_of(&p.reference)) {
             None => v.push(format!(
                 "payout {} at {} for unknown reference {}",
                 p.id, p.provider, p.reference
@@ -96,7 +129,10 @@ fn check_payouts(shared: &Shared, snapshots: &HashMap<usize, Snapshot>, ledger: 
     }
 }
 
-/// A payout of one of our requests: the request's amount, at the planned provider.
+/// A payout of one of our requests: the request's amount, at a provider it may go to (the one
+/// named, or one of the default BR/BRL routes), under the reference of one of its provider
+/// attempts, and not one it left (a failover is allowed only when the provider provably holds
+/// nothing).
 fn check_payout_of(plan: &Plan, request: &Value, p: &LedgerPayout, v: &mut Vec<String>) {
     let requested = decimal(&request["requested_amount"]);
     let paid = Decimal::from_str(&p.amount).ok();
@@ -106,10 +142,101 @@ fn check_payout_of(plan: &Plan, request: &Value, p: &LedgerPayout, v: &mut Vec<S
             p.id, p.reference, p.amount, p.provider, request["requested_amount"]
         ));
     }
-    if sim_provider(plan.provider) != p.provider {
+    let may_go = if plan.pinned {
+        vec![plan.provider]
+    } else {
+        vec![ProviderName::D24, ProviderName::Onspot]
+    };
+    if !may_go.iter().any(|m| sim_provider(*m) == p.provider) {
         v.push(format!(
-            "payout for {} at {}, routed to {}",
-            p.reference, p.provider, plan.provider
+            "payout for {} at {}, the request may go to {may_go:?} only",
+            p.reference, p.provider
+        ));
+    }
+    let attempts = request["provider_attempts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let attempt = attempts
+        .iter()
+        .find(|a| a["provider"] == p.provider.as_str() && a["reference"] == p.reference.as_str());
+    match attempt {
+        None => v.push(format!(
+            "payout {} at {} under reference {}, which is none of the request's provider attempts {}",
+            p.id, p.provider, p.reference, request["provider_attempts"]
+        )),
+        Some(a) if !a["failover"].is_null() => v.push(format!(
+            "PAYOUT AT A LEFT PROVIDER: {} {} ({}) for reference {}, which the request left ({})",
+            p.provider, p.id, p.status, p.reference, a["failover"]
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Failovers, from the request's provider attempts: counted by reason; a pinned request must
+/// never leave its provider; a PAID request must be paid by the provider of its last attempt,
+/// under that attempt's reference, and hold no other payout.
+fn check_failover(id: &str, p: &Plan, request: &Value, payouts: &[&LedgerPayout], verdict: &mut Verdict) {
+    let attempts = request["provider_attempts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let actual = request["status"].as_str().unwrap_or_default();
+    let left: Vec<&Value> = attempts.iter().filter(|a| !a["failover"].is_null()).collect();
+    if !left.is_empty() {
+        verdict.failed_over += 1;
+        *verdict.failed_over_statuses.entry(actual.to_owned()).or_insert(0) += 1;
+    }
+    for a in &left {
+        let kind = a["failover"]["kind"].as_str().unwrap_or("?");
+        *verdict
+            .failovers_by_reason
+            .entry(format!("{} {kind}", a["provider"].as_str().unwrap_or("?")))
+            .or_insert(0) += 1;
+    }
+    let last = attempts.last();
+    let last_provider = last.and_then(|a| a["provider"].as_str()).unwrap_or("none");
+    *verdict
+        .final_providers
+        .entry(format!(
+            "{} {last_provider}",
+            if p.pinned { "pinned" } else { "routed" }
+        ))
+        .or_insert(0) += 1;
+    let v = &mut verdict.violations;
+    if p.pinned && !left.is_empty() {
+        v.push(format!(
+            "request {id} named its provider {} and yet failed over: {}",
+            p.provider, request["provider_attempts"]
+        ));
+    }
+    if actual != "PAID" {
+        return;
+    }
+    let Some(last) = last else {
+        v.push(format!("request {id} is PAID without any provider attempt"));
+        return;
+    };
+    if request["provider"] != last["provider"] || !last["failover"].is_null() {
+        v.push(format!(
+            "request {id} is PAID at {} but its last provider attempt is {last}",
+            request["provider"]
+        ));
+    }
+    let paid_there = payouts.iter().any(|x| {
+        x.provider.as_str() == last_provider
+            && x.reference == last["reference"].as_str().unwrap_or_default()
+            && matches!(x.status.split_whitespace().next(), Some("COMPLETED" | "processed"))
+    });
+    if !paid_there || payouts.len() != 1 {
+        let each: Vec<String> = payouts
+            .iter()
+            .map(|x| format!("{} ref {} ({})", x.provider, x.reference, x.status))
+            .collect();
+        v.push(format!(
+            "request {id} is PAID; its last attempt is {last_provider} {}, the providers hold [{}]",
+            last["reference"],
+            each.join(", ")
         ));
     }
 }
@@ -155,13 +282,15 @@ fn check_request(
     let actual = s.request["status"].as_str().unwrap_or_default();
     *verdict.statuses.entry(actual.to_owned()).or_insert(0) += 1;
     verdict.events += s.events.len();
+    let payouts_for = payouts_of_request(ledger, id);
+    check_failover(id, p, &s.request, &payouts_for, verdict);
     let v = &mut verdict.violations;
-    let payouts_for = ledger.payouts_for(sim_provider(p.provider), id);
     match expect(p, &payouts_for, actual) {
         Expect::Final(e) if e == actual => {}
         Expect::Waiting(e, why) if e == actual => *verdict.waiting.entry(why.to_owned()).or_insert(0) += 1,
         other => v.push(format!(
-            "request {id} (#{n}, {} {:?}{}) is {actual}; the provider's truth ({}) implies {other:?}",
+            "request {id} (#{n}, {}{} {:?}{}) is {actual}; the provider's truth ({}) implies {other:?}",
+            if p.pinned { "" } else { "routed, first " },
             p.provider,
             p.trigger,
             if p.cancel_soon {

@@ -8,13 +8,23 @@
 //!   test triggers: bank rejections, reversals after payment, declined creates, payouts on hold;
 //! - the merchant's receiver refuses 30 % of deliveries (500/503);
 //! - the runner is killed with SIGKILL and restarted on the same data, mid-run;
+//! - with an [`Outage`] ([`run_with`]; the `chaos` command's default), one provider (D24) goes
+//!   fully down while the creates run: every call times out for a stretch (creates with an
+//!   unknown outcome, half of them done), then every call fails with a 5xx, then it comes back.
+//!   A quarter of the requests (BR/BRL) name no provider: routed at approval to [d24, onspot],
+//!   they may fail over; the provider health (`GET /v1/providers/health`) is polled throughout
+//!   and every circuit transition recorded;
 //! - the merchant retries every create whose answer it did not get (same key, same body), sends
 //!   some creates twice, cancels some requests right after creating them, and an operator approves
 //!   or leaves requests waiting for review.
 //!
 //! What is checked, once everything has settled (or the time bound has passed):
-//! - no reference has more than one payout at any provider, every payout belongs to one of our
-//!   requests and carries its amount;
+//! - no reference has more than one payout at any provider, and no request has more than one
+//!   payout over every provider and every attempt's reference (`<id>`, `<id>.<n>` after a
+//!   failover); every payout belongs to one of our requests, under one of its provider attempts
+//!   (never one it left), and carries its amount;
+//! - a request that named its provider never fails over; a PAID request is paid by the provider
+//!   of its last attempt, under that attempt's reference;
 //! - every request is in the status the provider's truth implies, or legitimately waiting (and
 //!   why);
 //! - every status event reached every subscribed endpoint at least once, signatures verified with
@@ -39,11 +49,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cashout_core::provider::ProviderName;
 use cashout_provider_sim::{FaultConfig, Faults, SimConfig, SimHandle};
 use cashout_system::client::Api;
 use cashout_system::receiver::{Delivery, Mode, Receiver};
 use cashout_system::runner::{Backend, Runner, RunnerSpec, Simulators, free_addr};
 use cashout_system::stats::round2;
+use cashout_system::workload::sim_provider;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -94,7 +106,61 @@ pub struct ChaosConfig {
     pub verbose: bool,
 }
 
-/// What one planned request does.
+/// A provider outage during the creates: the provider's every call times out for `timeouts`
+/// (a hang of `hang`, then a 504; half of them after the operation), then fails with a 5xx for
+/// `errors`, then it answers again with the run's usual faults. It starts once a quarter of the
+/// requests have been played.
+#[derive(Debug, Clone)]
+pub struct Outage {
+    pub provider: ProviderName,
+    pub timeouts: Duration,
+    pub errors: Duration,
+    pub hang: Duration,
+}
+
+impl Default for Outage {
+    /// D24, 10 s of timeouts (2 s hangs), then 15 s of 5xx.
+    fn default() -> Self {
+        Outage {
+            provider: ProviderName::D24,
+            timeouts: Duration::from_secs(10),
+            errors: Duration::from_secs(15),
+            hang: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the outage phase did and what the provider saw meanwhile.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutageReport {
+    pub provider: String,
+    /// Seconds from the first create to the outage's start.
+    pub started_at_s: f64,
+    /// Requests played when it started.
+    pub started_at_request: usize,
+    /// Seconds of timeouts, then of 5xx.
+    pub timeouts_s: f64,
+    pub errors_s: f64,
+    /// Create requests the provider received during the timeout stretch (each one's outcome
+    /// unknown to the sender), and payouts created by them (timeouts after the operation).
+    pub creates_during_timeouts: u64,
+    pub payouts_created_during_timeouts: usize,
+    /// Create requests the provider received (and refused with a 5xx) during the error stretch.
+    pub creates_during_errors: u64,
+}
+
+/// One change of a provider's circuit, as `GET /v1/providers/health` showed it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CircuitTransition {
+    /// Seconds from the first create.
+    pub at_s: f64,
+    pub provider: String,
+    pub from: String,
+    pub to: String,
+    /// `times_opened` after it.
+    pub times_opened: u64,
+}
+
 /// The figures and verdict of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChaosReport {
@@ -125,6 +191,28 @@ pub struct ChaosReport {
     pub max_create_attempts_per_reference: u32,
     /// References with more than one payout.
     pub double_payouts: usize,
+    /// Requests with more than one payout over every provider and attempt reference.
+    pub requests_paid_twice: usize,
+    /// The most payouts one request has over every provider.
+    pub max_payouts_per_request: usize,
+    /// Requests that name no provider (routed at approval).
+    pub routed_requests: usize,
+    /// Requests that left at least one provider.
+    pub failed_over: usize,
+    /// Provider attempts left, by provider and `failover.kind`.
+    pub failovers_by_reason: BTreeMap<String, usize>,
+    /// Final statuses of the requests that failed over.
+    pub failed_over_statuses: BTreeMap<String, usize>,
+    /// Requests by routing (`pinned`, `routed`) and the provider of their last attempt.
+    pub final_providers: BTreeMap<String, usize>,
+    /// The outage phase, when there was one.
+    pub outage: Option<OutageReport>,
+    /// Every circuit transition seen polling the provider health (every 500 ms, from the first
+    /// create to the end of the settling; a transition within one interval is missed, and
+    /// nothing is seen while the runner is down).
+    pub circuit_transitions: Vec<CircuitTransition>,
+    /// Provider health reads answered / attempted.
+    pub health_polls: (u64, u64),
     /// Provider notifications/callbacks the simulators queued (duplicates included).
     pub provider_notifications: usize,
     /// Status events in the audit trails.
@@ -163,8 +251,14 @@ impl ChaosConfig {
     }
 }
 
-/// Runs the chaos and returns its report (violations included); `Err` when it could not run.
+/// Runs the chaos without a provider outage ([`run_with`]).
 pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
+    run_with(config, None).await
+}
+
+/// Runs the chaos, with `outage` during the creates when given, and returns its report
+/// (violations included); `Err` when it could not run.
+pub async fn run_with(config: ChaosConfig, outage: Option<Outage>) -> Result<ChaosReport, String> {
     std::fs::create_dir_all(&config.work_dir).map_err(|e| e.to_string())?;
     let World {
         sim,
@@ -175,9 +269,18 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
     } = start_world(&config).await?;
     let shared = Arc::new(Shared::new(api, plan(&config), config.verbose));
 
-    // Creates, with the kills spread over them.
+    // Creates, with the kills spread over them and the outage among them; the provider health
+    // polled until the checks.
     let started = Instant::now();
-    play_creates(&shared, &config, &mut runners).await?;
+    let (stop_polling, health) = poll_health(shared.api.clone(), started);
+    let (played, outage_report) = tokio::join!(
+        play_creates(&shared, &config, &mut runners),
+        outage_phase(&shared, &sim, &config, outage.as_ref(), started)
+    );
+    if let Err(e) = played {
+        let _ = stop_polling.send(true);
+        return Err(e);
+    }
     let create_phase = started.elapsed();
     config.progress(format!("{} requests created in {create_phase:?}", config.requests));
 
@@ -190,6 +293,8 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
     }
 
     let settled = settle(&shared, &sim, &receiver, &config).await;
+    let _ = stop_polling.send(true);
+    let (transitions, polls) = health.await.unwrap_or_default();
     let ledger = sim.ledger();
     let deliveries = receiver.log();
     let verdict = check(&shared, &settled.snapshots, &ledger, &deliveries).await;
@@ -215,6 +320,9 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, String> {
     report.settle_s = round2(settled.elapsed.as_secs_f64());
     report.settled = settled.settled;
     report.replayed_events = settled.replayed;
+    report.outage = outage_report;
+    report.circuit_transitions = transitions;
+    report.health_polls = polls;
     runners.stop();
     sim.shutdown().await;
     Ok(report)
@@ -294,21 +402,11 @@ async fn start_world(config: &ChaosConfig) -> Result<World, String> {
 /// The providers, outside the runner (their ledger is the ground truth across kills), failing
 /// as the module doc says.
 async fn faulty_simulators(config: &ChaosConfig) -> Result<SimHandle, String> {
-    let faults = FaultConfig {
-        error_before: 10,
-        error_after: 5,
-        timeout: 10,
-        rate_limit: 5,
-        hang_ms: 1500,
-        notify_duplicate: 20,
-        notify_reorder: 20,
-        ..FaultConfig::default()
-    };
     cashout_provider_sim::start(
         SimConfig {
             seed: config.seed,
             time_scale: config.time_scale,
-            faults: Faults::all(faults),
+            faults: Faults::all(usual_faults()),
             ..SimConfig::default()
         },
         tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -317,6 +415,150 @@ async fn faulty_simulators(config: &ChaosConfig) -> Result<SimHandle, String> {
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// The faults every provider has throughout the run (outside an outage).
+fn usual_faults() -> FaultConfig {
+    FaultConfig {
+        error_before: 10,
+        error_after: 5,
+        timeout: 10,
+        rate_limit: 5,
+        hang_ms: 1500,
+        notify_duplicate: 20,
+        notify_reorder: 20,
+        ..FaultConfig::default()
+    }
+}
+
+/// The outage, once a quarter of the requests have been played (or all of them): timeouts, then
+/// 5xx, then the usual faults again. The ledger is read around each stretch to count the creates
+/// the provider received during it.
+async fn outage_phase(
+    shared: &Shared,
+    sim: &SimHandle,
+    config: &ChaosConfig,
+    outage: Option<&Outage>,
+    started: Instant,
+) -> Option<OutageReport> {
+    let outage = outage?;
+    let at = shared.plans.len() / 4;
+    while shared.created.load(Ordering::Relaxed) < at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let provider = sim_provider(outage.provider);
+    let creates_at = |ledger: &cashout_provider_sim::Ledger| -> (u64, usize) {
+        (
+            ledger
+                .references
+                .iter()
+                .filter(|r| r.provider == provider)
+                .map(|r| u64::from(r.create_attempts))
+                .sum(),
+            ledger.payouts.iter().filter(|p| p.provider == provider).count(),
+        )
+    };
+    let mut report = OutageReport {
+        provider: outage.provider.to_string(),
+        started_at_s: round2(started.elapsed().as_secs_f64()),
+        started_at_request: shared.created.load(Ordering::Relaxed),
+        timeouts_s: outage.timeouts.as_secs_f64(),
+        errors_s: outage.errors.as_secs_f64(),
+        ..OutageReport::default()
+    };
+    let usual = usual_faults();
+    let quiet = FaultConfig {
+        error_before: 0,
+        error_after: 0,
+        timeout: 0,
+        rate_limit: 0,
+        ..usual.clone()
+    };
+    let before = creates_at(&sim.ledger());
+    config.progress(format!(
+        "OUTAGE of {}: every call times out for {:?}",
+        outage.provider, outage.timeouts
+    ));
+    sim.set_faults(
+        provider,
+        FaultConfig {
+            timeout: 100,
+            hang_ms: u64::try_from(outage.hang.as_millis()).unwrap_or(u64::MAX),
+            ..quiet.clone()
+        },
+    );
+    tokio::time::sleep(outage.timeouts).await;
+    config.progress(format!(
+        "OUTAGE of {}: every call fails with a 5xx for {:?}",
+        outage.provider, outage.errors
+    ));
+    sim.set_faults(
+        provider,
+        FaultConfig {
+            error_before: 100,
+            ..quiet
+        },
+    );
+    // Creates that arrived during the timeouts are still hanging: wait them out before counting.
+    tokio::time::sleep(outage.hang + Duration::from_millis(200)).await;
+    let middle = creates_at(&sim.ledger());
+    tokio::time::sleep(outage.errors.saturating_sub(outage.hang + Duration::from_millis(200))).await;
+    let after = creates_at(&sim.ledger());
+    sim.set_faults(provider, usual);
+    config.progress(format!("OUTAGE of {} over: the usual faults again", outage.provider));
+    report.creates_during_timeouts = middle.0 - before.0;
+    report.payouts_created_during_timeouts = middle.1 - before.1;
+    report.creates_during_errors = after.0 - middle.0;
+    Some(report)
+}
+
+/// The circuit transitions seen, and the health reads answered / attempted.
+type HealthLog = (Vec<CircuitTransition>, (u64, u64));
+
+/// Polls `GET /v1/providers/health` every 500 ms until told to stop; returns every circuit
+/// transition seen and the polls answered / attempted.
+fn poll_health(api: Api, started: Instant) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<HealthLog>) {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut states: HashMap<String, String> = HashMap::new();
+        let mut transitions = Vec::new();
+        let (mut answered, mut asked) = (0u64, 0u64);
+        while !*stopped.borrow() {
+            asked += 1;
+            let (code, body) =
+                tokio::time::timeout(Duration::from_secs(2), api.get("/v1/providers/health", OPERATOR_KEY))
+                    .await
+                    .unwrap_or((0, Value::Null));
+            if code == 200 {
+                answered += 1;
+                for h in body["data"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                    let provider = h["provider"].as_str().unwrap_or_default().to_owned();
+                    let state = h["state"].as_str().unwrap_or_default().to_owned();
+                    let from = states.insert(provider.clone(), state.clone());
+                    // The first read is a starting state, not a transition (unless not closed).
+                    let from = match from {
+                        Some(f) if f == state => continue,
+                        Some(f) => f,
+                        None if state == "closed" => continue,
+                        None => "closed".to_owned(),
+                    };
+                    transitions.push(CircuitTransition {
+                        at_s: round2(started.elapsed().as_secs_f64()),
+                        provider,
+                        from,
+                        to: state,
+                        times_opened: h["times_opened"].as_u64().unwrap_or_default(),
+                    });
+                }
+            }
+            // A dropped sender (the run ended early) stops the polling too.
+            if let Ok(Err(_)) = tokio::time::timeout(Duration::from_millis(500), stopped.changed()).await {
+                break;
+            }
+        }
+        (transitions, (answered, asked))
+    });
+    (stop, task)
 }
 
 /// Registers the endpoints of merchant B (or A) at the receiver; keeps their secrets.
@@ -425,6 +667,16 @@ fn report(
         provider_create_attempts: ledger.references.iter().map(|r| u64::from(r.create_attempts)).sum(),
         max_create_attempts_per_reference: ledger.references.iter().map(|r| r.create_attempts).max().unwrap_or(0),
         double_payouts: verdict.double_payouts,
+        requests_paid_twice: verdict.requests_paid_twice,
+        max_payouts_per_request: verdict.max_payouts_per_request,
+        routed_requests: shared.plans.iter().filter(|p| !p.pinned).count(),
+        failed_over: verdict.failed_over,
+        failovers_by_reason: verdict.failovers_by_reason,
+        failed_over_statuses: verdict.failed_over_statuses,
+        final_providers: verdict.final_providers,
+        outage: None,
+        circuit_transitions: Vec::new(),
+        health_polls: (0, 0),
         provider_notifications: ledger.deliveries.len(),
         events: verdict.events,
         deliveries_received: deliveries.len(),

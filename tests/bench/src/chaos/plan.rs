@@ -1,6 +1,6 @@
 //! What the run will do, decided up front from the seed: for each request its merchant,
-//! provider, outcome trigger, whether it waits for review, and what the merchant does besides
-//! (cancel right away, send the create twice).
+//! provider (or none: routed at approval), outcome trigger, whether it waits for review, and what
+//! the merchant does besides (cancel right away, send the create twice).
 
 use cashout_core::provider::ProviderName;
 use cashout_system::workload::{PROVIDERS, Trigger, account, body};
@@ -15,7 +15,12 @@ use super::ChaosConfig;
 pub(super) struct Plan {
     pub n: usize,
     pub merchant_b: bool,
+    /// The provider named in the create; for a request routed at approval (`pinned` false), the
+    /// first of its default routes (BR/BRL: D24, then Onspot).
     pub provider: ProviderName,
+    /// Whether the create names the provider. A BR/BRL request without one gets the default
+    /// routes [d24, onspot] at approval and may fail over.
+    pub pinned: bool,
     pub trigger: Trigger,
     pub account: String,
     /// Above the auto-approval limit: waits for review.
@@ -42,7 +47,12 @@ pub(super) fn plan(config: &ChaosConfig) -> Vec<Plan> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
     (0..config.requests)
         .map(|n| {
-            let provider = PROVIDERS[n % PROVIDERS.len()];
+            let planned = PROVIDERS[n % PROVIDERS.len()];
+            // Half of the BR/BRL requests (D24 and Onspot turns, every other round) name no
+            // provider: routed at approval to [d24, onspot], they can fail over.
+            let pinned = !(matches!(planned, ProviderName::D24 | ProviderName::Onspot)
+                && (n / PROVIDERS.len()).is_multiple_of(2));
+            let provider = if pinned { planned } else { ProviderName::D24 };
             let roll = rng.random_range(0..100u32);
             let (trigger, review) = match roll {
                 0..=51 => (Trigger::Success, None),
@@ -57,16 +67,21 @@ pub(super) fn plan(config: &ChaosConfig) -> Vec<Plan> {
             let account = account(config.seed.wrapping_mul(1_000_000) + n as u64, trigger);
             let amount = if review.is_some() { "20000.00" } else { "1000.00" };
             let merchant_b = rng.random_range(0..100u32) < 20;
+            let mut body = body(provider, &account, amount);
+            if !pinned && let Some(b) = body.as_object_mut() {
+                b.remove("provider");
+            }
             Plan {
                 n,
                 merchant_b,
                 provider,
+                pinned,
                 trigger,
                 review,
                 cancel_soon: review.is_none() && rng.random_range(0..100u32) < 4,
                 duplicate: rng.random_range(0..100u32) < 8,
                 key: format!("chaos-{}-{n}", config.seed),
-                body: body(provider, &account, amount),
+                body,
                 account,
             }
         })

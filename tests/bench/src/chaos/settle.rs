@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use cashout_provider_sim::{Ledger, SimHandle};
 use cashout_system::client::Api;
 use cashout_system::receiver::{Delivery, Receiver};
-use cashout_system::workload::sim_provider;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::ChaosConfig;
 use super::merchant::Shared;
 use super::plan::Plan;
-use super::truth::{ENDPOINTS, Expect, expect, subscribed};
+use super::truth::{ENDPOINTS, Expect, expect, payouts_of_request, subscribed};
 
 /// A request and its audit trail, as last read.
 pub(super) struct Snapshot {
@@ -148,7 +147,7 @@ pub(super) async fn settle(
 fn status_settled(p: &Plan, snap: &Snapshot, ledger: &Ledger) -> bool {
     let actual = snap.request["status"].as_str().unwrap_or_default();
     let id = snap.request["id"].as_str().unwrap_or_default();
-    let payouts = ledger.payouts_for(sim_provider(p.provider), id);
+    let payouts = payouts_of_request(ledger, id);
     match expect(p, &payouts, actual) {
         Expect::Final(s) | Expect::Waiting(s, _) => s == actual,
         Expect::Moving => false,

@@ -2,8 +2,7 @@
 //! own tables: the status table's transitions, what a provider's payout status implies, and
 //! which endpoint receives which events.
 
-use cashout_core::provider::ProviderName;
-use cashout_provider_sim::LedgerPayout;
+use cashout_provider_sim::{Ledger, LedgerPayout, Provider};
 use cashout_system::workload::Trigger;
 
 use super::plan::{Plan, Review};
@@ -39,9 +38,27 @@ pub(super) enum Expect {
     Moving,
 }
 
+/// The request a payout reference belongs to: our reference is the request id for its first
+/// provider attempt and `<id>.<n>` for the n-th (after a failover).
+pub(super) fn request_of(reference: &str) -> &str {
+    match reference.rsplit_once('.') {
+        Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => id,
+        _ => reference,
+    }
+}
+
+/// Every payout of the request `id` at any provider, under any of its attempts' references.
+pub(super) fn payouts_of_request<'a>(ledger: &'a Ledger, id: &str) -> Vec<&'a LedgerPayout> {
+    ledger
+        .payouts
+        .iter()
+        .filter(|p| request_of(&p.reference) == id)
+        .collect()
+}
+
 /// What a provider's payout status implies for its request.
-fn provider_truth(provider: ProviderName, status: &str) -> Expect {
-    let family_d24 = provider != ProviderName::Cascad;
+fn provider_truth(provider: Provider, status: &str) -> Expect {
+    let family_d24 = provider != Provider::Cascad;
     let head = status.split_whitespace().next().unwrap_or_default();
     match (family_d24, head) {
         (true, "COMPLETED") | (false, "processed") => Expect::Final("PAID"),
@@ -52,19 +69,22 @@ fn provider_truth(provider: ProviderName, status: &str) -> Expect {
     }
 }
 
-/// The expected status of one request, from the ledger and what the merchant did.
+/// The expected status of one request, from its payouts at every provider
+/// ([`payouts_of_request`]: two or more never settle, and the checks report them) and what the
+/// merchant did.
 pub(super) fn expect(p: &Plan, payouts: &[&LedgerPayout], actual: &str) -> Expect {
     match payouts {
         [payout] => {
-            let truth = provider_truth(p.provider, &payout.status);
+            let truth = provider_truth(payout.provider, &payout.status);
             // A D24-family reversal comes after COMPLETED: not final until it has happened.
-            if p.trigger == Trigger::Reversal && p.provider != ProviderName::Cascad && truth == Expect::Final("PAID") {
+            if p.trigger == Trigger::Reversal && payout.provider != Provider::Cascad && truth == Expect::Final("PAID") {
                 return Expect::Moving;
             }
             truth
         }
         [] => match actual {
-            // Nothing at any provider: only outcomes that pay nothing are possible.
+            // Nothing at any provider (under any attempt's reference): only outcomes that pay
+            // nothing are possible.
             "REJECTED" if p.trigger == Trigger::Declined => Expect::Final("REJECTED"),
             "CANCELLED" if p.cancel_soon || p.review == Some(Review::MerchantCancels) => Expect::Final("CANCELLED"),
             "UNDER_REVIEW" if p.review == Some(Review::Leave) => {
@@ -93,4 +113,20 @@ pub(super) const ENDPOINTS: [Endpoint; 3] = [
 /// Whether `endpoint` receives events of type `event_type` of a request of merchant B or A.
 pub(super) fn subscribed(endpoint: &Endpoint, merchant_b: bool, event_type: &str) -> bool {
     endpoint.1 == merchant_b && (endpoint.2.is_empty() || endpoint.2.contains(&event_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_of;
+
+    #[test]
+    fn a_reference_after_a_failover_belongs_to_its_request() {
+        let id = "0193a5b4-7c1d-7e2f-8a3b-4c5d6e7f8091";
+        assert_eq!(request_of(id), id);
+        assert_eq!(request_of(&format!("{id}.2")), id);
+        assert_eq!(request_of(&format!("{id}.13")), id);
+        // Not an attempt suffix: left whole (and reported as an unknown reference).
+        assert_eq!(request_of(&format!("{id}.x")), format!("{id}.x"));
+        assert_eq!(request_of(&format!("{id}.")), format!("{id}."));
+    }
 }
