@@ -31,8 +31,8 @@ fn start(dir: &Path, merchant: &str) -> (Runner, Api, String) {
         },
         backend: Backend::Embedded,
         operator_key: OPERATOR_KEY.into(),
-        rust_log: "warn".into(),
-        log_dir: None,
+        rust_log: std::env::var("FAILOVER_LOG").unwrap_or_else(|_| "warn".into()),
+        log_dir: std::env::var_os("FAILOVER_LOG_DIR").map(Into::into),
         extra_args: Vec::new(),
     };
     let key = format!("{MERCHANT_KEY}_{merchant}");

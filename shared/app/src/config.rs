@@ -129,6 +129,9 @@ pub struct AppConfig {
     /// How long a process keeps the routing rules it read; a change through this process's API
     /// applies at once, one made through another function within this time.
     pub routing_rules_ttl: Duration,
+    /// How long after a create whose outcome was unknown a request may leave that provider:
+    /// a provider can still process such a create after a lookup answered "none".
+    pub failover_settle: Duration,
 }
 
 impl Default for AppConfig {
@@ -155,6 +158,7 @@ impl Default for AppConfig {
             health_flush: Duration::from_secs(1),
             health_read: Duration::from_secs(1),
             routing_rules_ttl: Duration::from_secs(5),
+            failover_settle: Duration::from_secs(120),
         }
     }
 }
@@ -190,6 +194,7 @@ impl AppConfig {
                     .collect(),
             ),
             allow_private_webhooks: true,
+            failover_settle: Duration::from_secs(30),
             ..AppConfig::default()
         }
     }

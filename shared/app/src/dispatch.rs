@@ -212,43 +212,59 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         knowledge: ProviderKnowledge,
         until: time::OffsetDateTime,
     ) -> Result<Round, AppError> {
-        if self.fail_over(&request, reason, knowledge).await? {
-            return Ok(Round::FailedOver);
-        }
-        let wait = bounded_wait(until - self.now(), MAX_DISPATCH_BACKOFF).max(Duration::from_secs(1));
+        let until = match self.fail_over(&request, reason, knowledge).await? {
+            Failover::Moved => return Ok(Round::FailedOver),
+            Failover::NoRoute => until,
+            Failover::TooSoon(settled) => settled.min(until),
+        };
+        let wait = self.wait_until(until);
         self.release(request, knowledge, None, wait).await.map(Round::Finished)
     }
 
-    /// Moves the request to its next provider, if it has one whose circuit admits; `false`
-    /// when it has none (or lost the race to a writer that changed it).
+    /// How long to wait for `at`, from one second to [`MAX_DISPATCH_BACKOFF`].
+    fn wait_until(&self, at: time::OffsetDateTime) -> Duration {
+        bounded_wait(at - self.now(), MAX_DISPATCH_BACKOFF).max(Duration::from_secs(1))
+    }
+
+    /// Moves the request to its next provider, if it has one whose circuit admits and the
+    /// provider it leaves has had time to process any create whose outcome was unknown.
     async fn fail_over(
         &self,
         request: &CashoutRequest,
         reason: FailoverReason,
         knowledge: ProviderKnowledge,
-    ) -> Result<bool, AppError> {
+    ) -> Result<Failover, AppError> {
         let Some(to) = self.failover_target(request).await else {
-            return Ok(false);
+            return Ok(Failover::NoRoute);
         };
         let from = request.provider();
         let claim = request.dispatch().copied();
-        let m = self
+        let settle = time::Duration::try_from(self.config.failover_settle).unwrap_or(time::Duration::MINUTE);
+        let moved = self
             .mutate_from(request.clone(), |r, now| {
                 if r.status() != CashoutStatus::Approved || !still_ours(claim, r) {
                     return Ok(None);
                 }
                 let change = r
-                    .fail_over(to, reason.clone(), knowledge, now)?
+                    .fail_over(to, reason.clone(), knowledge, settle, now)?
                     .with_next_check(Some(later(now, self.config.dispatch_grace)));
                 Ok(Some(change))
             })
-            .await?;
+            .await;
+        let m = match moved {
+            Ok(m) => m,
+            Err(AppError::Transition(TransitionError::Unsettled { until })) => {
+                tracing::info!(provider = %from, %until, "a create with an unknown outcome may still land: failover waits");
+                return Ok(Failover::TooSoon(until));
+            }
+            Err(e) => return Err(e),
+        };
         if m.change.is_none() {
-            return Ok(false);
+            return Ok(Failover::NoRoute);
         }
         tracing::warn!(alert = true, from = %from, to = %to, reason = ?reason, "failover: the request moves to its next provider");
         self.follow_up(&m.request).await;
-        Ok(true)
+        Ok(Failover::Moved)
     }
 
     /// Claims the request for this dispatcher (the lease) and writes the claim; breaks with
@@ -298,11 +314,19 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                         code: error.code.clone(),
                         message: error.message.clone(),
                     };
-                    if self
+                    match self
                         .fail_over(&request, reason, ProviderKnowledge::NothingThere)
                         .await?
                     {
-                        return Ok(Round::FailedOver);
+                        Failover::Moved => return Ok(Round::FailedOver),
+                        Failover::TooSoon(at) => {
+                            let wait = self.wait_until(at);
+                            return self
+                                .release(request, ProviderKnowledge::NothingThere, None, wait)
+                                .await
+                                .map(Round::Finished);
+                        }
+                        Failover::NoRoute => {}
                     }
                 }
                 let failure = DispatchFailure::Declined {
@@ -324,7 +348,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 match self.lookup(provider, reference).await {
                     Ok(Some(payout)) => self.adopt(request, payout).await.map(Round::Finished),
                     Ok(None) if error.kind == ProviderErrorKind::Ambiguous => {
-                        self.retry_later(request, ProviderKnowledge::NothingThere, error).await
+                        self.retry_later(request, ProviderKnowledge::NoneSoFar, error).await
                     }
                     Ok(None) => {
                         tracing::error!(alert = true, provider = %provider, code = ?error.code, error = %error, "the provider refused the payout and holds none");
@@ -346,11 +370,19 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             code: error.code.clone(),
             message: error.message.clone(),
         };
-        if self
+        match self
             .fail_over(&request, reason, ProviderKnowledge::NothingThere)
             .await?
         {
-            return Ok(Round::FailedOver);
+            Failover::Moved => return Ok(Round::FailedOver),
+            Failover::TooSoon(at) => {
+                let wait = self.wait_until(at);
+                return self
+                    .release(request, ProviderKnowledge::NothingThere, None, wait)
+                    .await
+                    .map(Round::Finished);
+            }
+            Failover::NoRoute => {}
         }
         let failure = DispatchFailure::ProcessorError {
             code: error.code,
@@ -425,7 +457,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         let dispatch = request.dispatch().copied();
         let attempts = dispatch.map_or(1, |d| d.attempts);
         let nothing_there = match knowledge {
-            ProviderKnowledge::NothingThere => true,
+            ProviderKnowledge::NothingThere | ProviderKnowledge::NoneSoFar => true,
             ProviderKnowledge::Unchanged => dispatch.is_none_or(|d| !d.unresolved),
             ProviderKnowledge::MayExist => false,
         };
@@ -445,8 +477,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             let reason = FailoverReason::Unavailable {
                 message: message.clone(),
             };
-            if self.fail_over(&request, reason, knowledge).await? {
-                return Ok(Round::FailedOver);
+            match self.fail_over(&request, reason, knowledge).await? {
+                Failover::Moved => return Ok(Round::FailedOver),
+                Failover::TooSoon(at) => {
+                    let wait = self.wait_until(at);
+                    return self.release(request, knowledge, None, wait).await.map(Round::Finished);
+                }
+                Failover::NoRoute => {}
             }
             tracing::error!(alert = true, provider = %provider, attempts, error = %error, "giving up dispatch: the provider holds no payout");
             let failure = DispatchFailure::ProcessorError {
@@ -512,6 +549,16 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             .as_ref()
             .map(|base| format!("{}/webhooks/{provider}", base.trim_end_matches('/')))
     }
+}
+
+/// What a failover attempt came to.
+enum Failover {
+    /// The request is at its next provider.
+    Moved,
+    /// No untried route admits it (or another writer changed the request first).
+    NoRoute,
+    /// A create with an unknown outcome may still land at the current provider until then.
+    TooSoon(time::OffsetDateTime),
 }
 
 /// How one dispatch round ended.

@@ -827,3 +827,66 @@ fn a_provider_event_keeps_the_wire_format_tasks_in_flight_were_written_with() {
     assert_eq!(written["payout_id"], json!(paid.payout_id));
     assert_eq!(written["payout"], serde_json::to_value(&paid).unwrap());
 }
+
+#[test]
+fn failover_is_refused_while_a_payout_may_exist_and_until_an_unknown_create_could_have_landed() {
+    use crate::cashout::{FailoverReason, ProviderKnowledge, TransitionError};
+    use crate::routing::{Route, RoutingChoice, RoutingSource};
+    let route = |p| Route {
+        provider: p,
+        method: None,
+        service: None,
+    };
+    let choice = RoutingChoice {
+        source: RoutingSource::Default,
+        rule_id: None,
+        routes: vec![route(ProviderName::D24), route(ProviderName::Onspot)],
+        failover_on_decline: false,
+    };
+    let r = new_request(1)
+        .request
+        .review(&ReviewPolicy::default(), Some(choice), t0())
+        .unwrap()
+        .request;
+    let lease = time::Duration::minutes(5);
+    let claimed = r.begin_dispatch(t0(), lease).unwrap().request;
+    let settle = time::Duration::minutes(2);
+    let go = |r: &CashoutRequest, k, at| r.fail_over(ProviderName::Onspot, FailoverReason::CircuitOpen, k, settle, at);
+
+    assert_eq!(
+        go(&claimed, ProviderKnowledge::MayExist, t0()).unwrap_err(),
+        TransitionError::ProviderMayHold
+    );
+    assert_eq!(
+        claimed
+            .fail_over(
+                ProviderName::Tupay,
+                FailoverReason::CircuitOpen,
+                ProviderKnowledge::NothingThere,
+                settle,
+                t0()
+            )
+            .unwrap_err(),
+        TransitionError::NoSuchRoute(ProviderName::Tupay)
+    );
+    // A create whose outcome was unknown, and a lookup that found nothing yet.
+    let released = claimed
+        .release_dispatch(ProviderKnowledge::NoneSoFar, t0())
+        .unwrap()
+        .request;
+    assert_eq!(
+        go(
+            &released,
+            ProviderKnowledge::Unchanged,
+            t0() + time::Duration::minutes(1)
+        )
+        .unwrap_err(),
+        TransitionError::Unsettled { until: t0() + settle }
+    );
+    let moved = go(&released, ProviderKnowledge::Unchanged, t0() + settle).unwrap();
+    assert_eq!(moved.request.provider(), ProviderName::Onspot);
+    assert_eq!(moved.request.payout_reference().to_string(), format!("{}.2", r.id()));
+    assert_eq!(moved.events.len(), 1);
+    // Onspot is the last route: nowhere else to go, and never back to D24.
+    assert_eq!(moved.request.untried_routes().count(), 0);
+}

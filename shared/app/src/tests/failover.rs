@@ -173,5 +173,45 @@ async fn failures_open_the_circuit_and_the_health_view_shows_it() {
     let r = request(&h, id).await;
     assert_eq!(r.provider(), ProviderName::Onspot);
     assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(h.app.provider.creates(), 3, "two refused at D24, one at Onspot");
+    assert_eq!(h.app.provider.payouts(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_with_no_payout_found_yet_delays_failover_until_it_could_have_landed() {
+    let h = Harness::with(|c| {
+        c.breaker.consecutive_failures = 1;
+        c.breaker.open_for = std::time::Duration::from_secs(3600);
+        c.failover_settle = std::time::Duration::from_secs(120);
+    })
+    .await;
+    // The create's answer is lost (its circuit opens) and the lookup right after it finds
+    // nothing, yet.
+    h.app
+        .provider
+        .script(&[OnCreate::LoseAnswerNothingMade, OnCreate::Accept]);
+    let id = create_unpinned(&h, "k1").await;
+    for _ in 0..4 {
+        h.run_due().await;
+        h.clock.advance(time::Duration::seconds(20));
+    }
+    let r = request(&h, id).await;
+    assert_eq!(
+        r.provider(),
+        ProviderName::D24,
+        "not before the create could have landed"
+    );
+    assert_eq!(r.status(), CashoutStatus::Approved);
+    assert!(r.dispatch().unwrap().unknown_create_at.is_some());
+
+    // Once it could have landed, and a lookup still finds nothing: the next provider.
+    for _ in 0..6 {
+        h.clock.advance(time::Duration::seconds(30));
+        h.run_due().await;
+    }
+    let r = request(&h, id).await;
+    assert_eq!(r.provider(), ProviderName::Onspot);
+    assert_eq!(r.status(), CashoutStatus::PendingPayment);
+    assert_eq!(h.app.provider.creates(), 2, "one at each provider");
     assert_eq!(h.app.provider.payouts(), 1);
 }

@@ -33,6 +33,8 @@ pub(crate) enum OnCreate {
     LoseAnswer,
     /// Creates the payout, the answer is lost, and the status endpoint goes down for long.
     LoseAnswerInOutage,
+    /// The answer is lost and nothing was made (a timeout before the provider took it).
+    LoseAnswerNothingMade,
     /// Fails before creating anything.
     Unavailable,
     Decline,
@@ -123,6 +125,7 @@ impl PayoutProvider for ScriptedProvider {
                 s.failing_lookups = 1_000;
                 Err(err(ProviderErrorKind::Ambiguous, "timeout after sending"))
             }
+            OnCreate::LoseAnswerNothingMade => Err(err(ProviderErrorKind::Ambiguous, "timeout before sending")),
             OnCreate::Unavailable => Err(err(ProviderErrorKind::Retryable { retry_after: None }, "503")),
             OnCreate::Decline => Err(err(ProviderErrorKind::Declined, "invalid bank account").with_code("300")),
             OnCreate::Misconfigured => Err(err(ProviderErrorKind::Configuration, "IP not allowed").with_code("402")),

@@ -114,6 +114,13 @@ pub enum TransitionError {
     /// The invoice was already excluded.
     #[error("invoice `{0}` is already excluded")]
     InvoiceAlreadyExcluded(InvoiceId),
+    /// A create whose outcome was unknown may still land at the provider: no failover before
+    /// `until`.
+    #[error("a create sent to the provider may still land there: no failover before {until}")]
+    Unsettled {
+        /// When the provider has had time to process it.
+        until: OffsetDateTime,
+    },
     /// Failover to a provider that is not one of the request's untried routes.
     #[error("{0} is not one of this request's untried providers")]
     NoSuchRoute(ProviderName),

@@ -31,6 +31,15 @@ pub struct DispatchState {
     /// this field existed read as `true`, the safe side.
     #[serde(default = "unresolved_by_default")]
     pub unresolved: bool,
+    /// When a create whose outcome was unknown was last sent (or a dispatcher that may have
+    /// sent one lost its lease). A provider may still process such a create after a lookup
+    /// answered "none": failover waits [`CashoutRequest::fail_over`]'s settle time after it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub unknown_create_at: Option<OffsetDateTime>,
 }
 
 fn unresolved_by_default() -> bool {
@@ -49,6 +58,11 @@ impl DispatchState {
 pub enum ProviderKnowledge {
     /// A lookup in this attempt showed no payout and nothing was created since.
     NothingThere,
+    /// A create's outcome was unknown and the lookup right after it showed no payout: nothing
+    /// there now, but the provider may still process that create. The same provider may be
+    /// asked again (its reference makes a second create the first one); another provider only
+    /// once the create has had time to land ([`CashoutRequest::fail_over`]).
+    NoneSoFar,
     /// No create was sent and no lookup answered: what was known at the claim stands.
     Unchanged,
     /// A create was sent, its outcome is unknown, and no lookup has answered since.
@@ -95,11 +109,18 @@ impl CashoutRequest {
                     attempts: 1,
                     lease_until: Some(lease_until),
                     unresolved: false,
+                    unknown_create_at: None,
                 },
                 Some(d) => DispatchState {
                     attempts: d.attempts.saturating_add(1),
                     lease_until: Some(lease_until),
                     unresolved: d.unresolved || d.lease_until.is_some(),
+                    // A lapsed lease: that dispatcher may have sent a create.
+                    unknown_create_at: if d.lease_until.is_some() {
+                        Some(now)
+                    } else {
+                        d.unknown_create_at
+                    },
                     ..d
                 },
             });
@@ -119,10 +140,13 @@ impl CashoutRequest {
             if let Some(d) = r.dispatch.as_mut() {
                 d.lease_until = None;
                 d.unresolved = match knowledge {
-                    ProviderKnowledge::NothingThere => false,
+                    ProviderKnowledge::NothingThere | ProviderKnowledge::NoneSoFar => false,
                     ProviderKnowledge::Unchanged => d.unresolved,
                     ProviderKnowledge::MayExist => true,
                 };
+                if matches!(knowledge, ProviderKnowledge::NoneSoFar | ProviderKnowledge::MayExist) {
+                    d.unknown_create_at = Some(now);
+                }
             }
         }))
     }

@@ -160,23 +160,32 @@ impl CashoutRequest {
     ///
     /// Refused ([`TransitionError::ProviderMayHold`]) unless the current provider provably holds
     /// nothing: no payout reported, and what the dispatcher learnt (`knowledge`) or, when it
-    /// learnt nothing new, the last thing known says no create can have reached it. The
-    /// caller must hold the dispatch lease (or never have sent anything).
+    /// learnt nothing new, the last thing known says no create can have reached it. Refused
+    /// too ([`TransitionError::Unsettled`]) until `settle` has passed since a create whose
+    /// outcome was unknown: a provider can process a create after a lookup answered "none",
+    /// and once the request has left, such a late payout would be a second one. The caller must
+    /// hold the dispatch lease (or never have sent anything).
     pub fn fail_over(
         &self,
         to: ProviderName,
         reason: FailoverReason,
         knowledge: ProviderKnowledge,
+        settle: time::Duration,
         now: OffsetDateTime,
     ) -> Result<Change, TransitionError> {
         self.require(&[super::CashoutStatus::Approved], "fail over")?;
         let nothing_there = match knowledge {
-            ProviderKnowledge::NothingThere => true,
+            ProviderKnowledge::NothingThere | ProviderKnowledge::NoneSoFar => true,
             ProviderKnowledge::Unchanged => self.dispatch.is_none_or(|d| !d.unresolved),
             ProviderKnowledge::MayExist => false,
         };
         if !nothing_there || self.provider_reference.is_some() {
             return Err(TransitionError::ProviderMayHold);
+        }
+        let unknown = self.dispatch.and_then(|d| d.unknown_create_at);
+        let settled_at = unknown.map(|at| at.checked_add(settle).unwrap_or(at));
+        if let Some(until) = settled_at.filter(|until| *until > now) {
+            return Err(TransitionError::Unsettled { until });
         }
         let route = self
             .untried_routes()
