@@ -65,6 +65,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         if let Some(left) = hinted_by.filter(|p| request.left_provider(*p)) {
             return Box::pin(self.check_left_provider(request, left)).await;
         }
+        let request = if due_at.is_some() {
+            Box::pin(self.check_left_providers(request)).await?
+        } else {
+            request
+        };
         if due_at.is_some() && request.next_check_at() != due_at {
             tracing::debug!("stale poll: the request was rescheduled");
             return Ok(TaskOutcome::Done);
@@ -146,6 +151,46 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 Ok(TaskOutcome::Done)
             }
         }
+    }
+
+    /// On a scheduled check: looks each reference the request left behind up once more, once a
+    /// late create would have landed there ([`crate::AppConfig::failover_settle`] after leaving).
+    /// A payout found is flagged (and alerted) through [`Self::check_left_provider`]; an answer
+    /// either way is recorded so that each is asked once; no answer is asked at the next check.
+    async fn check_left_providers(&self, request: CashoutRequest) -> Result<CashoutRequest, AppError> {
+        let after = time::Duration::try_from(self.config.failover_settle).unwrap_or(time::Duration::MINUTE);
+        let due = request.left_attempts_to_check(after, self.now());
+        let mut request = request;
+        for (left, reference) in due {
+            let found = match self.provider.find_payout(left, reference).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(provider = %left, error = %e, "could not look up a provider this request left; asking at the next check");
+                    continue;
+                }
+            };
+            if let Some(payout) = &found {
+                tracing::error!(alert = true, provider = %left, payout_id = %payout.payout_id, %reference, "a provider this request left holds a payout for it");
+            }
+            let m = self
+                .mutate_from(request, |r, now| {
+                    let checked = r.record_left_check(left, now);
+                    Ok(Some(match &found {
+                        Some(p) => checked
+                            .request
+                            .record_provider_payout(p, now)
+                            .and_then(|flag| checked.clone().then(flag))
+                            .unwrap_or(checked),
+                        None => checked,
+                    }))
+                })
+                .await?;
+            if m.change.is_some() {
+                self.follow_up(&m.request).await;
+            }
+            request = m.request;
+        }
+        Ok(request)
     }
 
     /// A status check got no answer. An on-demand check (a hint) is dropped: the request's own

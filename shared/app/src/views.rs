@@ -543,6 +543,10 @@ pub struct ProviderAttemptView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub failover: Option<serde_json::Value>,
+    /// When our reference was looked up at this provider once more after leaving it (a late
+    /// payout there is flagged for a person); absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
 }
 
 /// How a request's providers were chosen at approval.
@@ -597,6 +601,7 @@ impl From<&ProviderAttempt> for ProviderAttemptView {
             started_at: rfc3339(a.started_at),
             ended_at: a.ended_at.map(rfc3339),
             failover: a.failover.as_ref().and_then(|f| serde_json::to_value(f).ok()),
+            checked_at: a.checked_at.map(rfc3339),
         }
     }
 }

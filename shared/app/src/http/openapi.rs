@@ -475,6 +475,7 @@ mod tests {
                 started_at: at,
                 ended_at: Some(at),
                 failover: Some(FailoverReason::CircuitOpen),
+                checked_at: None,
             },
             ProviderAttempt {
                 provider: ProviderName::Onspot,
@@ -482,6 +483,7 @@ mod tests {
                 started_at: at,
                 ended_at: None,
                 failover: None,
+                checked_at: None,
             },
         ];
         let payloads = [

@@ -215,3 +215,25 @@ async fn a_lost_create_answer_with_no_payout_found_yet_delays_failover_until_it_
     assert_eq!(h.app.provider.creates(), 2, "one at each provider");
     assert_eq!(h.app.provider.payouts(), 1);
 }
+
+#[tokio::test]
+async fn a_late_payout_at_a_provider_the_request_left_is_found_by_a_later_check_and_flagged() {
+    let h = Harness::new().await;
+    h.app.provider.script(&[OnCreate::Misconfigured, OnCreate::Accept]);
+    let id = create_unpinned(&h, "k1").await;
+    h.run_due().await;
+    assert_eq!(request(&h, id).await.provider(), ProviderName::Onspot);
+    // D24 processes something for the first attempt's reference after all.
+    h.app.provider.insert(id, cashout_core::provider::PayoutState::Pending);
+    for _ in 0..8 {
+        h.clock.advance(time::Duration::minutes(1));
+        h.run_due().await;
+    }
+    let r = request(&h, id).await;
+    assert_eq!(r.provider(), ProviderName::Onspot, "never adopted");
+    assert!(r.provider_attempts()[0].checked_at.is_some(), "looked up once more");
+    assert!(r.attention().iter().any(|a| matches!(
+        a.reason,
+        cashout_core::cashout::AttentionReason::PayoutAtLeftProvider { .. }
+    )));
+}

@@ -51,6 +51,14 @@ pub struct ProviderAttempt {
     /// Why it left (absent for the current attempt, whose outcome is the request's status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverReason>,
+    /// When a lookup at this provider, made once a late create would have landed after the
+    /// request left, answered (a payout found there is flagged for a person).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub checked_at: Option<OffsetDateTime>,
 }
 
 impl CashoutRequest {
@@ -151,6 +159,7 @@ impl CashoutRequest {
                 started_at: now,
                 ended_at: None,
                 failover: None,
+                checked_at: None,
             });
         }
     }
@@ -213,6 +222,37 @@ impl CashoutRequest {
             };
             r.push_event(now, payload, ev);
             Ok(())
+        })
+    }
+
+    /// The providers this request left at least `after` ago whose reference has not been looked
+    /// up since: a create that landed there late must be found.
+    pub fn left_attempts_to_check(
+        &self,
+        after: time::Duration,
+        now: OffsetDateTime,
+    ) -> Vec<(ProviderName, PayoutReference)> {
+        self.provider_attempts
+            .iter()
+            .filter(|a| a.checked_at.is_none())
+            .filter(|a| {
+                a.ended_at
+                    .is_some_and(|end| end.checked_add(after).is_some_and(|due| due <= now))
+            })
+            .map(|a| (a.provider, a.reference))
+            .collect()
+    }
+
+    /// Records that a lookup at a provider the request left answered (no event).
+    pub fn record_left_check(&self, provider: ProviderName, now: OffsetDateTime) -> Change {
+        self.touch(now, |r| {
+            if let Some(a) = r
+                .provider_attempts
+                .iter_mut()
+                .find(|a| a.provider == provider && a.ended_at.is_some())
+            {
+                a.checked_at = Some(now);
+            }
         })
     }
 
