@@ -42,7 +42,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     /// provider's hint) checks any request the provider may hold, whatever its status, so that
     /// a payout reported for a request we ended is recorded and flagged, never dropped.
     pub async fn poll(&self, id: CashoutRequestId, due_at: Option<OffsetDateTime>) -> Result<TaskOutcome, AppError> {
-        self.poll_hinted(id, due_at, None, None).await
+        Box::pin(self.poll_hinted(id, due_at, None, None)).await
     }
 
     /// [`Self::poll`], with the provider's own id for the payout when a notification named one
