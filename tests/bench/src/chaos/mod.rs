@@ -482,7 +482,10 @@ async fn outage_phase(
     sim.set_faults(
         provider,
         FaultConfig {
+            // Creates only: a lookup that times out ends the attempt before its create (dispatch
+            // looks up first), so with lookups timing out too no create would ever be sent.
             timeout: 100,
+            creates_only: true,
             hang_ms: u64::try_from(outage.hang.as_millis()).unwrap_or(u64::MAX),
             ..quiet.clone()
         },
