@@ -76,6 +76,9 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         if request.status() != CashoutStatus::Approved {
             return Ok(Round::Finished(TaskOutcome::Done));
         }
+        if let Some(wait) = self.nothing_to_do_while_open(&request).await {
+            return Ok(Round::Finished(TaskOutcome::RetryAfter(wait)));
+        }
         let request = match self.claim(request).await? {
             ControlFlow::Continue(claimed) => claimed,
             ControlFlow::Break(outcome) => return Ok(Round::Finished(outcome)),
@@ -157,6 +160,30 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             Err(e) => e,
         };
         self.after_failed_create(request, error).await
+    }
+
+    /// How long to wait, without claiming the request, when its provider's circuit is open and
+    /// a claim could do nothing: no create may be unresolved there (nothing to look up) and no
+    /// untried route admits it (nowhere to go). Such a wait spends none of the request's
+    /// dispatch attempts, so a pinned request outlives its provider's outage.
+    async fn nothing_to_do_while_open(&self, request: &CashoutRequest) -> Option<Duration> {
+        let now = self.now();
+        let until = match self.health_of(request.provider()).await.circuit_at(now) {
+            CircuitState::Open { until } => until,
+            CircuitState::HalfOpen {
+                probe_until: Some(until),
+                ..
+            } if until > now => until,
+            CircuitState::Closed | CircuitState::HalfOpen { .. } => return None,
+        };
+        let may_hold = request
+            .dispatch()
+            .is_some_and(|d| d.unresolved || d.lease_until.is_some());
+        if may_hold || self.failover_target(request).await.is_some() {
+            return None;
+        }
+        tracing::debug!(provider = %request.provider(), %until, "the provider's circuit is open and the request has nowhere else to go: waiting");
+        Some(self.wait_until(until))
     }
 
     /// A create, counted in the provider's health.

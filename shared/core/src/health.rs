@@ -44,11 +44,11 @@ impl Default for BreakerConfig {
     fn default() -> Self {
         BreakerConfig {
             window: Duration::from_secs(60),
-            min_calls: 10,
+            min_calls: 20,
             failure_rate_percent: 50,
-            consecutive_failures: 5,
+            consecutive_failures: 8,
             open_for: Duration::from_secs(30),
-            half_open_successes: 2,
+            half_open_successes: 1,
             probe_lease: Duration::from_secs(30),
         }
     }

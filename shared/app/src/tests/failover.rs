@@ -237,3 +237,28 @@ async fn a_late_payout_at_a_provider_the_request_left_is_found_by_a_later_check_
         cashout_core::cashout::AttentionReason::PayoutAtLeftProvider { .. }
     )));
 }
+
+#[tokio::test]
+async fn a_pinned_request_waits_out_its_providers_open_circuit_without_spending_attempts() {
+    let h = Harness::with(|c| c.dispatch_max_attempts = 3).await;
+    let mut open = ProviderHealth::new(ProviderName::D24, h.now());
+    open.circuit = CircuitState::Open {
+        until: h.now() + time::Duration::minutes(30),
+    };
+    open.version = 1;
+    h.app.store.put_provider_health(&open, 0).await.unwrap();
+    let id = create_id(&h, "k1", "10.00").await;
+    for _ in 0..10 {
+        let outcome = h.app.dispatch(id).await.unwrap();
+        assert!(matches!(outcome, TaskOutcome::RetryAfter(_)), "{outcome:?}");
+        h.clock.advance(time::Duration::minutes(2));
+    }
+    let r = request(&h, id).await;
+    assert_eq!(r.status(), CashoutStatus::Approved);
+    assert!(r.dispatch().is_none(), "never claimed while it could do nothing");
+    assert_eq!(h.app.provider.creates(), 0);
+    // The circuit half-opens: this dispatch is the probe, and pays.
+    h.clock.advance(time::Duration::minutes(15));
+    assert_eq!(h.app.dispatch(id).await.unwrap(), TaskOutcome::Done);
+    assert_eq!(request(&h, id).await.status(), CashoutStatus::PendingPayment);
+}
