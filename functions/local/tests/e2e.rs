@@ -36,6 +36,7 @@ fn start(dir: &Path, backend: &Backend, merchant: &str) -> Runner {
         rust_log: "warn".into(),
         log_dir: None,
         extra_args: Vec::new(),
+        env: Vec::new(),
     };
     spec.start(merchant, &format!("{MERCHANT_KEY}_{merchant}"), 0)
         .unwrap_or_else(|e| panic!("{e}"))

@@ -34,6 +34,8 @@ fn start(dir: &Path, merchant: &str) -> (Runner, Api, String) {
         rust_log: std::env::var("FAILOVER_LOG").unwrap_or_else(|_| "warn".into()),
         log_dir: std::env::var_os("FAILOVER_LOG_DIR").map(Into::into),
         extra_args: Vec::new(),
+        // Three failures in a row open a circuit: the outages below open it within seconds.
+        env: vec![("CASHOUT_BREAKER_CONSECUTIVE_FAILURES".into(), "3".into())],
     };
     let key = format!("{MERCHANT_KEY}_{merchant}");
     let runner = spec.start(merchant, &key, 0).unwrap_or_else(|e| panic!("{e}"));

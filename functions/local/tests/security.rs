@@ -67,6 +67,7 @@ impl System {
             rust_log: rust_log.into(),
             log_dir: Some(dir.path().to_path_buf()),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            env: Vec::new(),
         };
         // B's key is registered by a first start; keys persist in the store.
         spec.start(B.0, B.1, 0).unwrap().terminate().unwrap();

@@ -97,6 +97,8 @@ pub struct RunnerSpec {
     pub log_dir: Option<PathBuf>,
     /// Any other flags (`--forbid-private-webhooks`, `--auto-approve-limit 0`…).
     pub extra_args: Vec<String>,
+    /// Environment variables of the runner beyond this process's (`CASHOUT_BREAKER_*`…).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `cashout-local`.
@@ -184,6 +186,7 @@ impl RunnerSpec {
             .args(["--merchant-id", merchant_id, "--merchant-key", merchant_key])
             .args(["--operator-key", &self.operator_key])
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", &self.rust_log)
             .env_remove("CASHOUT_PUBLIC_URL")
             .stdin(Stdio::null())

@@ -362,6 +362,7 @@ async fn start_world(config: &ChaosConfig) -> Result<World, String> {
         rust_log: config.rust_log.clone(),
         log_dir: Some(config.work_dir.clone()),
         extra_args: Vec::new(),
+        env: Vec::new(),
     };
     // Merchant B's key is registered by a first start (keys persist in the store), then every
     // start is merchant A's.

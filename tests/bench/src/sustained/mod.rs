@@ -204,6 +204,7 @@ async fn start_runner(options: &SustainedOptions, dir: &Path) -> Result<(Runner,
         rust_log: std::env::var("SUSTAINED_RUST_LOG").unwrap_or_else(|_| "info".into()),
         log_dir: Some(options.log_dir.clone()),
         extra_args: vec!["--schedule".into(), options.schedule.clone()],
+        env: Vec::new(),
     };
     let runner = spec.start(MERCHANT, MERCHANT_KEY, 0).map_err(BenchError)?;
     Ok((runner, sim))
