@@ -489,6 +489,9 @@ pub struct StatusUpdateWebhook {
     pub provider: Option<String>,
     /// Every provider attempt so far, the current one last (empty before the first dispatch).
     pub provider_attempts: Vec<ProviderAttemptView>,
+    /// The routing rule (`rr_…`) that chose the providers at approval; null when the merchant
+    /// pinned the provider, no rule matched, or before approval.
+    pub routing_rule_id: Option<String>,
     /// `evt_…`, also the `webhook-id` header.
     pub event_id: String,
     /// Per-request, from 1, without gaps: order events by it.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cashout::{FailoverReason, ProviderAttempt};
-use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId};
+use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId, RoutingRuleId};
 use crate::money::{Amount, Currency};
 use crate::provider::ProviderName;
 use crate::status::{CashoutStatus, InvoiceStatus};
@@ -143,6 +143,10 @@ pub enum EventPayload {
         /// Every provider attempt so far, the current one last (empty before the first dispatch).
         #[serde(default)]
         provider_attempts: Vec<ProviderAttempt>,
+        /// The routing rule that chose the providers at approval (null: pinned by the merchant,
+        /// the default order, or before approval).
+        #[serde(default)]
+        routing_rule_id: Option<RoutingRuleId>,
     },
     /// `cashout_request.provider_failover`: the request moved to its next provider (its status
     /// stays `APPROVED`), because the one it leaves provably holds nothing.

@@ -506,6 +506,7 @@ mod tests {
                 reason: StatusReason::ProviderPaid,
                 provider: Some(ProviderName::Onspot),
                 provider_attempts: attempts.clone(),
+                routing_rule_id: Some(cashout_core::ids::RoutingRuleId::from_uuid(uuid::Uuid::now_v7())),
             },
             EventPayload::StatusUpdate {
                 cashout_request_id: id,
@@ -518,6 +519,7 @@ mod tests {
                 reason: StatusReason::AutoApproved,
                 provider: Some(ProviderName::D24),
                 provider_attempts: Vec::new(),
+                routing_rule_id: None,
             },
             EventPayload::InvoiceStatusUpdate {
                 cashout_request_id: id,

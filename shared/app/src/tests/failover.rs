@@ -262,3 +262,41 @@ async fn a_pinned_request_waits_out_its_providers_open_circuit_without_spending_
     assert_eq!(h.app.dispatch(id).await.unwrap(), TaskOutcome::Done);
     assert_eq!(request(&h, id).await.status(), CashoutStatus::PendingPayment);
 }
+
+#[tokio::test]
+async fn the_rule_that_chose_the_providers_is_on_the_request_and_its_events() {
+    use cashout_core::routing::{RoutingRuleSpec, RuleMatch, RuleProvider};
+    let h = Harness::new().await;
+    let spec = RoutingRuleSpec {
+        merchant_id: None,
+        priority: 0,
+        description: Some("BR: Onspot first".into()),
+        conditions: RuleMatch {
+            countries: vec!["BR".parse().unwrap()],
+            ..RuleMatch::default()
+        },
+        providers: [ProviderName::Onspot, ProviderName::D24]
+            .into_iter()
+            .map(|provider| RuleProvider { provider, weight: None })
+            .collect(),
+        failover_on_decline: false,
+    };
+    assert!(matches!(
+        h.app.create_routing_rule(&merchant("m1"), spec.clone()).await,
+        Err(AppError::Forbidden(_))
+    ));
+    let rule = h.app.create_routing_rule(&Principal::Operator, spec).await.unwrap();
+    let id = create_unpinned(&h, "k1").await;
+    h.run_due().await;
+    let r = request(&h, id).await;
+    assert_eq!(r.provider(), ProviderName::Onspot);
+    assert_eq!(r.routing().unwrap().rule_id, Some(rule.id));
+    let events = h.app.store.list_events(id).await.unwrap();
+    let approved: serde_json::Value = serde_json::from_str(&events[1].webhook_body()).unwrap();
+    assert_eq!(approved["status"], "APPROVED");
+    assert_eq!(approved["provider"], "onspot");
+    assert_eq!(approved["routing_rule_id"], rule.id.to_string());
+    // A pinned request ignores the rule.
+    let pinned = create_id(&h, "k2", "10.00").await;
+    assert_eq!(request(&h, pinned).await.provider(), ProviderName::D24);
+}

@@ -234,6 +234,7 @@ impl CashoutRequest {
             reason,
             provider: self.routing.as_ref().map(|_| self.provider),
             provider_attempts: self.provider_attempts.clone(),
+            routing_rule_id: self.routing.as_ref().and_then(|c| c.rule_id),
         };
         self.push_event(now, payload, events);
         Ok(())
