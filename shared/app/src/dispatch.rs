@@ -248,6 +248,26 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
         self.release(request, knowledge, None, wait).await.map(Round::Finished)
     }
 
+    /// [`Self::fail_over`] where the request has somewhere else to end up: moved, or waiting
+    /// for a create with an unknown outcome to settle (the lease released); `None` when there is
+    /// no route, for the caller to end the dispatch its own way.
+    async fn fail_over_or_settle(
+        &self,
+        request: &CashoutRequest,
+        reason: FailoverReason,
+        knowledge: ProviderKnowledge,
+    ) -> Result<Option<Round>, AppError> {
+        match self.fail_over(request, reason, knowledge).await? {
+            Failover::Moved => Ok(Some(Round::FailedOver)),
+            Failover::TooSoon(at) => {
+                let wait = self.wait_until(at);
+                let outcome = self.release(request.clone(), knowledge, None, wait).await?;
+                Ok(Some(Round::Finished(outcome)))
+            }
+            Failover::NoRoute => Ok(None),
+        }
+    }
+
     /// How long to wait for `at`, from one second to [`MAX_DISPATCH_BACKOFF`].
     fn wait_until(&self, at: time::OffsetDateTime) -> Duration {
         bounded_wait(at - self.now(), MAX_DISPATCH_BACKOFF).max(Duration::from_secs(1))
@@ -341,19 +361,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                         code: error.code.clone(),
                         message: error.message.clone(),
                     };
-                    match self
-                        .fail_over(&request, reason, ProviderKnowledge::NothingThere)
+                    if let Some(round) = self
+                        .fail_over_or_settle(&request, reason, ProviderKnowledge::NothingThere)
                         .await?
                     {
-                        Failover::Moved => return Ok(Round::FailedOver),
-                        Failover::TooSoon(at) => {
-                            let wait = self.wait_until(at);
-                            return self
-                                .release(request, ProviderKnowledge::NothingThere, None, wait)
-                                .await
-                                .map(Round::Finished);
-                        }
-                        Failover::NoRoute => {}
+                        return Ok(round);
                     }
                 }
                 let failure = DispatchFailure::Declined {
@@ -397,19 +409,11 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             code: error.code.clone(),
             message: error.message.clone(),
         };
-        match self
-            .fail_over(&request, reason, ProviderKnowledge::NothingThere)
+        if let Some(round) = self
+            .fail_over_or_settle(&request, reason, ProviderKnowledge::NothingThere)
             .await?
         {
-            Failover::Moved => return Ok(Round::FailedOver),
-            Failover::TooSoon(at) => {
-                let wait = self.wait_until(at);
-                return self
-                    .release(request, ProviderKnowledge::NothingThere, None, wait)
-                    .await
-                    .map(Round::Finished);
-            }
-            Failover::NoRoute => {}
+            return Ok(round);
         }
         let failure = DispatchFailure::ProcessorError {
             code: error.code,
@@ -504,13 +508,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             let reason = FailoverReason::Unavailable {
                 message: message.clone(),
             };
-            match self.fail_over(&request, reason, knowledge).await? {
-                Failover::Moved => return Ok(Round::FailedOver),
-                Failover::TooSoon(at) => {
-                    let wait = self.wait_until(at);
-                    return self.release(request, knowledge, None, wait).await.map(Round::Finished);
-                }
-                Failover::NoRoute => {}
+            if let Some(round) = self.fail_over_or_settle(&request, reason, knowledge).await? {
+                return Ok(round);
             }
             tracing::error!(alert = true, provider = %provider, attempts, error = %error, "giving up dispatch: the provider holds no payout");
             let failure = DispatchFailure::ProcessorError {
