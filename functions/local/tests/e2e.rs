@@ -296,7 +296,7 @@ async fn crash_and_restart(backend: Backend) {
             .await;
         assert_eq!(code, 404, "another merchant's request is not found");
     }
-    let ledger = sim_ledger(&runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     let payouts = ledger["payouts"].as_array().expect("the ledger lists payouts");
     for id in &ids {
         let at_provider: Vec<_> = payouts.iter().filter(|p| p["reference"] == id.as_str()).collect();
@@ -396,19 +396,9 @@ fn thabo_account() -> Value {
     json!({"name": "Thabo", "last_name": "Nkosi", "bank_account": "62001234567", "bank_branch": "250655"})
 }
 
-/// The simulator's ledger: every payout, create attempts per reference, every notification.
-async fn sim_ledger(runner: &Runner) -> Value {
-    reqwest::get(format!("{}/_sim/ledger", runner.sim))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// The Cascad payouts the simulator holds, as its ledger says.
 async fn cascad_ledger(runner: &Runner) -> (Vec<Value>, Vec<Value>) {
-    let ledger = sim_ledger(runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     let of_cascad = |key: &str| -> Vec<Value> {
         ledger[key]
             .as_array()
@@ -604,7 +594,7 @@ async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_noti
     let id = created["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(20);
     let cashout_id = loop {
-        let ledger = sim_ledger(&runner).await;
+        let ledger = runner.sim_ledger().await.unwrap();
         if let Some(p) = ledger["payouts"]
             .as_array()
             .unwrap()
@@ -624,7 +614,7 @@ async fn a_d24_payout_adopted_after_a_lost_answer_takes_the_cashout_id_from_noti
         (&json!(cashout_id), &json!(cashout_id)),
         "D24's own id, not the ext: placeholder: {paid}"
     );
-    let ledger = sim_ledger(&runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     let mine: Vec<_> = ledger["payouts"]
         .as_array()
         .unwrap()

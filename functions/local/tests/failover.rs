@@ -88,16 +88,6 @@ async fn clear_faults(runner: &Runner) {
     assert!(res.status().is_success());
 }
 
-/// The simulators' ledger (`payouts`, `references`, `deliveries`).
-async fn sim_ledger(runner: &Runner) -> Value {
-    reqwest::get(format!("{}/_sim/ledger", runner.sim))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// The ledger's entries under `section` for `provider` and `reference`.
 fn at(ledger: &Value, section: &str, provider: &str, reference: &str) -> Vec<Value> {
     ledger[section]
@@ -215,7 +205,7 @@ async fn requests_fail_over_to_onspot_once_the_d24_circuit_is_open() {
         assert_eq!(paid["provider"], "onspot", "{paid}");
     }
 
-    let ledger = sim_ledger(&runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     for id in &after {
         assert!(!d24_create_for(&ledger, id), "no create reached D24 for {id}: {ledger}");
         let onspot = at(&ledger, "payouts", "onspot", &format!("{id}.2"));
@@ -260,7 +250,7 @@ async fn a_configuration_error_fails_over_at_once() {
         "{paid}"
     );
 
-    let ledger = sim_ledger(&runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     assert!(
         at(&ledger, "payouts", "d24", &id).is_empty(),
         "D24 refused, so holds nothing: {ledger}"
@@ -298,7 +288,7 @@ async fn an_unknown_create_never_fails_over_and_is_paid_once_d24_answers() {
     // The create reaches D24: from now on every D24 call fails, the create's own answer too.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ledger = sim_ledger(&runner).await;
+        let ledger = runner.sim_ledger().await.unwrap();
         if d24_create_for(&ledger, &id) {
             break;
         }
@@ -309,7 +299,7 @@ async fn an_unknown_create_never_fails_over_and_is_paid_once_d24_answers() {
     // The create was carried out (a payout exists there) …
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ledger = sim_ledger(&runner).await;
+        let ledger = runner.sim_ledger().await.unwrap();
         if !at(&ledger, "payouts", "d24", &id).is_empty() {
             break;
         }
@@ -339,7 +329,7 @@ async fn an_unknown_create_never_fails_over_and_is_paid_once_d24_answers() {
             "{view}"
         );
         assert_eq!(view["provider_attempts"].as_array().map_or(0, Vec::len), 1, "{view}");
-        let ledger = sim_ledger(&runner).await;
+        let ledger = runner.sim_ledger().await.unwrap();
         assert!(
             at(&ledger, "references", "onspot", &onspot_ref).is_empty()
                 && at(&ledger, "payouts", "onspot", &onspot_ref).is_empty(),
@@ -356,7 +346,7 @@ async fn an_unknown_create_never_fails_over_and_is_paid_once_d24_answers() {
     assert_eq!(attempts.len(), 1, "{paid}");
     assert!(attempts[0]["failover"].is_null(), "{paid}");
 
-    let ledger = sim_ledger(&runner).await;
+    let ledger = runner.sim_ledger().await.unwrap();
     assert_eq!(at(&ledger, "payouts", "d24", &id).len(), 1, "{ledger}");
     assert!(at(&ledger, "payouts", "onspot", &onspot_ref).is_empty(), "{ledger}");
     assert_eq!(payouts_of(&ledger, &id).len(), 1, "paid once: {ledger}");

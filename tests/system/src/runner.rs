@@ -232,6 +232,15 @@ fn log_tail(log: &Path) -> String {
 }
 
 impl Runner {
+    /// Its simulators' ledger (`GET /_sim/ledger`): every payout, the create attempts per
+    /// reference, every notification: the ground truth tests compare with.
+    pub async fn sim_ledger(&self) -> Result<serde_json::Value, String> {
+        let answer = reqwest::get(format!("{}/_sim/ledger", self.sim))
+            .await
+            .map_err(|e| format!("GET /_sim/ledger: {e}"))?;
+        answer.json().await.map_err(|e| format!("GET /_sim/ledger: {e}"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
