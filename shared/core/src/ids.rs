@@ -437,3 +437,8 @@ mod tests {
         assert!("evt_x_1".parse::<EventId>().is_err());
     }
 }
+
+uuid_id!(
+    /// A reconciliation run (`recon_…`).
+    ReconciliationId, "reconciliation id", prefix = "recon_"
+);

@@ -41,6 +41,7 @@ pub(crate) mod named;
 pub mod party;
 pub mod ports;
 pub mod provider;
+pub mod reconcile;
 pub mod review;
 pub mod routing;
 pub mod signing;

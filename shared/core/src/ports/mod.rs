@@ -14,7 +14,7 @@ mod store;
 pub use clock::{Clock, IdGenerator, MAX_DELAY, ManualClock, SequentialIds, SystemClock, SystemIds, after};
 pub use provider::{
     HoldAction, InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider,
-    ProviderError, ProviderErrorKind, ProviderNotification,
+    ProviderError, ProviderErrorKind, ProviderNotification, ProviderRecordPage,
 };
 pub use queue::{
     MAX_TASK_DELAY, ProviderEvent, QueueError, QueueName, Receipt, ReceivedTask, Task, TaskEnvelope, TaskQueue,
@@ -22,8 +22,8 @@ pub use queue::{
 };
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
 pub use store::{
-    ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
-    RoutingStore, Store, StoreError, StoredResponse, WebhookStore, check_change,
+    ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
+    ReconciliationStore, RoutingStore, Store, StoreError, StoredResponse, WebhookStore, check_change,
 };
 
 /// Whether an operation that failed may succeed if tried again.

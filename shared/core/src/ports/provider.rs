@@ -20,6 +20,7 @@ use crate::money::{Amount, Currency};
 use crate::party::{Beneficiary, Country};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
+use crate::reconcile::ProviderRecord;
 use crate::routing::PayoutMethodKind;
 
 /// What to pay, to whom, through which provider.
@@ -234,6 +235,15 @@ impl Classify for ProviderError {
     }
 }
 
+/// One page of a provider's own list of payouts, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRecordPage {
+    /// The payouts on this page.
+    pub records: Vec<ProviderRecord>,
+    /// The provider's cursor of the next page, if any.
+    pub next: Option<String>,
+}
+
 /// Pays out through the providers. One value routes every provider (`order.provider`,
 /// `provider` arguments); adapters for a single family refuse the others.
 pub trait PayoutProvider: Send + Sync {
@@ -295,4 +305,36 @@ pub trait PayoutProvider: Send + Sync {
         provider: ProviderName,
         query: &PayoutMethodQuery,
     ) -> impl Future<Output = Result<Vec<PayoutMethod>, ProviderError>> + Send;
+
+    /// The provider's own record of the payout made for our reference (for reconciliation):
+    /// the payout with, where the provider's API gives them, its amount and currency. By
+    /// default [`PayoutProvider::find_payout`] without amount or currency.
+    fn payout_record(
+        &self,
+        provider: ProviderName,
+        reference: PayoutReference,
+    ) -> impl Future<Output = Result<Option<ProviderRecord>, ProviderError>> + Send {
+        async move {
+            Ok(self.find_payout(provider, reference).await?.map(|payout| ProviderRecord {
+                reference: payout.reference.map(|r| r.to_string()),
+                payout,
+                amount: None,
+                currency: None,
+                created_at: None,
+            }))
+        }
+    }
+
+    /// One page of every payout the provider holds on our account, newest first, from
+    /// `cursor` (`None`: the first page); `Ok(None)` if the provider has no list API (the D24
+    /// family).
+    fn list_payouts(
+        &self,
+        provider: ProviderName,
+        cursor: Option<&str>,
+        size: u32,
+    ) -> impl Future<Output = Result<Option<ProviderRecordPage>, ProviderError>> + Send {
+        let _ = (provider, cursor, size);
+        std::future::ready(Ok(None))
+    }
 }

@@ -16,7 +16,10 @@ use crate::cashout::{CashoutRequest, Change};
 use crate::claim::InvoiceClaim;
 use crate::event::StatusEvent;
 use crate::health::ProviderHealth;
-use crate::ids::{CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId};
+use crate::ids::{
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId, RoutingRuleId,
+};
+use crate::reconcile::{Difference, Reconciliation};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::ProviderName;
 use crate::routing::RoutingRule;
@@ -244,6 +247,23 @@ pub struct ListQuery {
     pub cursor: Option<Cursor>,
 }
 
+/// A listing of the requests that changed in a time range: those with at least one status
+/// event whose `occurred_at` is in `[from, to)` (a creation is an event, so every request
+/// created in the range is in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedQuery {
+    /// The range's first instant.
+    pub from: OffsetDateTime,
+    /// The first instant after the range.
+    pub to: OffsetDateTime,
+    /// Only this merchant's requests (`None`: every merchant's).
+    pub merchant_id: Option<MerchantId>,
+    /// Page size, 1 to 1,000.
+    pub limit: u32,
+    /// Continue after this position.
+    pub cursor: Option<Cursor>,
+}
+
 /// A request whose next check is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueRequest {
@@ -346,6 +366,15 @@ pub trait CashoutStore: Send + Sync {
         provider: ProviderName,
         payout_id: &ProviderPayoutId,
     ) -> impl Future<Output = Result<Option<CashoutRequestId>, StoreError>> + Send;
+
+    /// The requests that changed in a time range ([`ChangedQuery`]): each exactly once over the
+    /// whole listing, in an order of the adapter's choosing that does not change while it is
+    /// paged, with the request as it is now. A page holds at most `limit` requests and reads a
+    /// bounded amount, whatever the range's size (statements of a month stream through it).
+    fn list_changed_requests(
+        &self,
+        query: &ChangedQuery,
+    ) -> impl Future<Output = Result<Page<CashoutRequest>, StoreError>> + Send;
 
     /// Requests whose `next_check_at` is at or before `now`, earliest first.
     fn due_requests(
@@ -451,10 +480,44 @@ pub trait RoutingStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Everything a deployment's store provides.
-pub trait Store: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore {}
+/// Reconciliation runs and the differences they found.
+pub trait ReconciliationStore: Send + Sync {
+    /// Creates a run (`expected_version` 0: none with its id may exist) or replaces one whose
+    /// stored version is `expected_version`; `run.version` must be `expected_version + 1`.
+    /// [`StoreError::Conflict`] otherwise.
+    fn put_reconciliation(
+        &self,
+        run: &Reconciliation,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-impl<T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore> Store for T {}
+    /// One run.
+    fn get_reconciliation(
+        &self,
+        id: ReconciliationId,
+    ) -> impl Future<Output = Result<Option<Reconciliation>, StoreError>> + Send;
+
+    /// Records differences of a run, idempotent per [`Difference::key`] (the same key again
+    /// replaces the earlier one). At most 25 per call.
+    fn put_differences(
+        &self,
+        id: ReconciliationId,
+        differences: &[Difference],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A run's differences in key order, paged (`limit` 1 to 100).
+    fn list_differences(
+        &self,
+        id: ReconciliationId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Page<Difference>, StoreError>> + Send;
+}
+
+/// Everything a deployment's store provides.
+pub trait Store: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore {}
+
+impl<T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore> Store for T {}
 
 /// What every store checks of a change before it writes anything: a creation, and only a
 /// creation, expects version 0; the new version follows the expected one; every event is the
