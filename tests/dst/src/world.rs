@@ -443,5 +443,6 @@ fn describe(task: &Task) -> String {
             endpoint_id,
             attempt,
         } => format!("deliver {event_id} to {endpoint_id} #{attempt}"),
+        Task::Reconcile { reconciliation_id } => format!("reconcile {reconciliation_id}"),
     }
 }

@@ -323,6 +323,7 @@ fn task_name(task: &Task, delayed: bool) -> String {
         Task::PublishEvent { .. } => "publish_event",
         Task::Deliver { attempt: 1, .. } => "deliver",
         Task::Deliver { .. } => "deliver (retry)",
+        Task::Reconcile { .. } => "reconcile",
     };
     if delayed {
         format!("{name}, delayed")

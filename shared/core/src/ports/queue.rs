@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ids::{CashoutRequestId, EndpointId, EventId, PayoutReference, ProviderPayoutId};
+use crate::ids::{CashoutRequestId, EndpointId, EventId, PayoutReference, ProviderPayoutId, ReconciliationId};
 use crate::ports::ProviderNotification;
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::{ProviderName, ProviderPayout};
@@ -65,6 +65,12 @@ pub enum Task {
         /// Attempt number, from 1.
         attempt: u32,
     },
+    /// Compare a period of our records with the providers' own: one bounded step, sent again
+    /// until the run is done (so no consumer holds it longer than its timeout).
+    Reconcile {
+        /// The run.
+        reconciliation_id: ReconciliationId,
+    },
 }
 
 impl Task {
@@ -72,7 +78,7 @@ impl Task {
     pub const fn queue(&self) -> QueueName {
         match self {
             Task::Dispatch { .. } => QueueName::Dispatch,
-            Task::Poll { .. } => QueueName::Poll,
+            Task::Poll { .. } | Task::Reconcile { .. } => QueueName::Poll,
             Task::ProviderEvent { .. } => QueueName::ProviderEvents,
             Task::PublishEvent { .. } | Task::Deliver { .. } => QueueName::Callbacks,
         }
