@@ -77,6 +77,22 @@ pub(crate) struct Payout {
 }
 
 impl Payout {
+    /// The payout as the ledger shows it.
+    pub(crate) fn ledger(&self) -> LedgerPayout {
+        LedgerPayout {
+            provider: self.provider,
+            id: self.id.clone(),
+            reference: self.reference.clone(),
+            status: self.status_word(),
+            amount: self.amount.clone(),
+            currency: self.currency.clone(),
+            account: self.account_masked.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            history: self.history.iter().map(|h| (h.status.clone(), h.at)).collect(),
+        }
+    }
+
     pub(crate) fn status_word(&self) -> String {
         match &self.detail {
             Detail::D24 {
@@ -446,22 +462,7 @@ impl Book {
 
     /// The ground truth, for `GET /_sim/ledger`.
     pub(crate) fn ledger(&self) -> Ledger {
-        let payouts = self
-            .payouts
-            .iter()
-            .map(|p| LedgerPayout {
-                provider: p.provider,
-                id: p.id.clone(),
-                reference: p.reference.clone(),
-                status: p.status_word(),
-                amount: p.amount.clone(),
-                currency: p.currency.clone(),
-                account: p.account_masked.clone(),
-                created_at: p.created_at,
-                updated_at: p.updated_at,
-                history: p.history.iter().map(|h| (h.status.clone(), h.at)).collect(),
-            })
-            .collect();
+        let payouts = self.payouts.iter().map(Payout::ledger).collect();
         let mut refs: BTreeMap<String, LedgerReference> = BTreeMap::new();
         for (key, attempts) in &self.attempts {
             let (provider, reference) = key.split_once('|').unwrap_or((key, ""));

@@ -38,7 +38,26 @@ use crate::config::SimConfig;
 use crate::sim::Sim;
 use errors::{not_found, unauthorized};
 
+pub(crate) use create::{ForeignInvoice, foreign_invoice};
 pub(crate) use invoice::{Invoice, callback};
+
+/// Cascad's statuses (PROVIDERS.md, Cascad, "Statuses"): what the control endpoint may set. The
+/// list may be longer at Cascad; these are the documented ones.
+pub(crate) const STATUSES: [&str; 13] = [
+    "created",
+    "processing",
+    "process_pending",
+    "process_error",
+    "process_failed",
+    "processed",
+    "partially_processed",
+    "expired",
+    "terminated",
+    "canceling",
+    "cancel_pending",
+    "cancel_error",
+    "cancel_failed",
+];
 
 const CASCAD: Provider = Provider::Cascad;
 

@@ -1,17 +1,20 @@
 //! The control endpoint under `/_sim`: the ledger (ground truth), faults and the time scale,
-//! changeable while the simulator runs.
+//! changeable while the simulator runs, and divergences for reconciliation tests (payouts
+//! changed or made behind the client's back, [`crate::divergence`]).
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::body::Bytes;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::Provider;
 use crate::config::{FaultConfig, Faults};
+use crate::divergence::{ControlError, NewPayout, PayoutChange};
 use crate::sim::Sim;
 
 /// The control API, for `--help` and the README.
@@ -27,6 +30,20 @@ CONTROL ENDPOINT (JSON)
   DELETE /_sim/faults               no faults anywhere
   GET    /_sim/time-scale           {\"time_scale\": N}
   PUT    /_sim/time-scale           {\"time_scale\": N}: applies to lifecycles planned from now on
+  PUT    /_sim/payouts/{provider}/{payout_id}
+                                    change a payout behind the client's back, WITHOUT a notification
+                                    or callback: {\"status\": \"REJECTED\", \"rejection_code\": 826} (D24 family:
+                                    PENDING, DELIVERED, COMPLETED, REJECTED [+ rejection_code 800-826],
+                                    CANCELLED, ON_HOLD (not tupay)), {\"status\": \"processed\", \"resolution\":
+                                    \"ok\"} (cascad: its documented statuses), \"amount\": \"12.34\", \"currency\":
+                                    \"USD\"; each optional, at least one. A status change stops the planned
+                                    lifecycle. Recorded in the history. 200 with the ledger payout;
+                                    404 unknown provider or payout; 400 a status the provider does not have
+  POST   /_sim/payouts/{provider}   a payout the client never asked for (someone else on our account),
+                                    WITHOUT a notification: {\"reference\": \"theirs-1\", \"amount\": \"10.00\",
+                                    \"currency\": \"USD\", \"status\": \"processed\"} (status: PENDING / created unless
+                                    given; rejection_code, resolution as above); no lifecycle. 201 with
+                                    the ledger payout (its id); 409 if the provider holds the reference
   GET    /_sim/health               ok";
 
 pub(crate) fn router(sim: Arc<Sim>) -> Router {
@@ -35,6 +52,8 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/faults", get(faults).delete(clear_faults))
         .route("/faults/{provider}", put(set_faults))
         .route("/time-scale", get(time_scale).put(set_time_scale))
+        .route("/payouts/{provider}", post(add_payout))
+        .route("/payouts/{provider}/{payout_id}", put(change_payout))
         .route("/health", get(|| async { "ok" }))
         .with_state(sim)
 }
@@ -88,4 +107,51 @@ async fn set_time_scale(State(sim): State<Arc<Sim>>, Json(t): Json<TimeScale>) -
         time_scale: sim.time_scale(),
     })
     .into_response()
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ControlError::NotFound(_) => StatusCode::NOT_FOUND,
+            ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ControlError::Conflict(_) => StatusCode::CONFLICT,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// A JSON body, or 400 saying what is wrong with it.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice(bytes).map_err(|e| ControlError::Invalid(format!("unreadable body: {e}")))
+}
+
+fn provider(name: &str) -> Result<Provider, ControlError> {
+    name.parse::<Provider>()
+        .map_err(|e| ControlError::NotFound(e.to_string()))
+}
+
+async fn change_payout(
+    State(sim): State<Arc<Sim>>,
+    Path((name, payout_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Response {
+    let changed = provider(&name).and_then(|p| {
+        let change: PayoutChange = body(&bytes)?;
+        sim.change_payout(p, &payout_id, &change)
+    });
+    match changed {
+        Ok(payout) => Json(payout).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn add_payout(State(sim): State<Arc<Sim>>, Path(name): Path<String>, bytes: Bytes) -> Response {
+    let added = provider(&name).and_then(|p| {
+        let new: NewPayout = body(&bytes)?;
+        sim.add_payout(p, &new)
+    });
+    match added {
+        Ok(payout) => (StatusCode::CREATED, Json(payout)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

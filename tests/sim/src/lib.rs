@@ -35,6 +35,7 @@ mod control;
 mod d24;
 mod decimal;
 mod deliver;
+mod divergence;
 mod fault_state;
 mod ledger;
 mod listed;
@@ -57,6 +58,7 @@ pub use config::{
     CascadCredentials, D24Credentials, FaultConfig, FaultSpecError, Faults, MAX_FOR_MS, SimConfig, defaults,
 };
 pub use control::CONTROL_HELP;
+pub use divergence::{ControlError, NewPayout, PayoutChange};
 pub use ledger::{Ledger, LedgerDelivery, LedgerPayout, LedgerReference};
 pub use provider::{Provider, UnknownProvider};
 pub use triggers::TRIGGERS_HELP;
@@ -228,6 +230,24 @@ impl SimHandle {
     /// Replaces every provider's faults; a `for_ms` counts from now on the simulator's clock.
     pub fn set_all_faults(&self, faults: Faults) {
         self.sim.set_all_faults(&faults);
+    }
+
+    /// Changes a payout's status, amount or currency behind the client's back, without a
+    /// notification or callback (`PUT /_sim/payouts/{provider}/{payout_id}`); the ledger shows
+    /// the payout as it now is.
+    pub fn change_payout(
+        &self,
+        provider: Provider,
+        payout_id: &str,
+        change: &PayoutChange,
+    ) -> Result<LedgerPayout, ControlError> {
+        self.sim.change_payout(provider, payout_id, change)
+    }
+
+    /// Makes a payout the client never asked for, as if someone else had made it on the
+    /// account, without a notification or callback (`POST /_sim/payouts/{provider}`).
+    pub fn add_payout(&self, provider: Provider, payout: &NewPayout) -> Result<LedgerPayout, ControlError> {
+        self.sim.add_payout(provider, payout)
     }
 
     /// Changes the time scale for lifecycles planned from now on.

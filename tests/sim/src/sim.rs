@@ -18,7 +18,8 @@ use crate::Provider;
 use crate::book::{Book, Ctx};
 use crate::config::{FaultConfig, Faults, SimConfig};
 use crate::fault_state::FaultState;
-use crate::ledger::Ledger;
+use crate::divergence::{ControlError, NewPayout, PayoutChange};
+use crate::ledger::{Ledger, LedgerPayout};
 
 /// What changes while the simulator runs, behind one lock (never held across an `.await`).
 pub(crate) struct Inner {
@@ -157,6 +158,21 @@ impl Sim {
 
     pub(crate) fn set_time_scale(&self, scale: u32) {
         self.lock().time_scale = scale.max(1);
+    }
+
+    /// Changes a payout behind the client's back (no notification).
+    pub(crate) fn change_payout(
+        &self,
+        provider: Provider,
+        id: &str,
+        change: &PayoutChange,
+    ) -> Result<LedgerPayout, ControlError> {
+        self.with_book(|book, ctx| book.change_payout(provider, id, change, ctx))
+    }
+
+    /// Makes a payout the client never asked for (no notification).
+    pub(crate) fn add_payout(&self, provider: Provider, new: &NewPayout) -> Result<LedgerPayout, ControlError> {
+        self.with_book(|book, ctx| book.add_payout(provider, new, ctx))
     }
 
     /// Counts a create attempt for `reference` before any fault can hide it.

@@ -315,6 +315,65 @@ fn book_invoice(book: &mut Book, ctx: &mut Ctx<'_>, c: Accepted) -> Result<Respo
     Ok(crate::sim::json_text(StatusCode::CREATED, doc))
 }
 
+/// What an invoice made behind the client's back (`POST /_sim/payouts/cascad`) is made of.
+pub(crate) struct ForeignInvoice {
+    pub reference: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub status: String,
+    pub resolution: String,
+}
+
+/// An invoice nobody asked this API for, as if someone else had made it on the account: no
+/// fields, no callback URL, no lifecycle (it stays in its status until changed through the control
+/// endpoint), processed with the success script should someone ask for processing while it is
+/// `created`. Not booked: the caller pushes it.
+pub(crate) fn foreign_invoice(book: &Book, ctx: &mut Ctx<'_>, f: ForeignInvoice) -> Payout {
+    let token = loop {
+        let t = random_token(ctx.rng);
+        if book.find(CASCAD, &format!("cpoi_{t}")).is_none() {
+            break t;
+        }
+    };
+    let fields = BTreeMap::new();
+    let script = script(Trigger::Success, &fields, ctx);
+    let now = ctx.now;
+    let test_mode = ctx.config.cascad.api_key.starts_with("sk_test_");
+    let invoice = Invoice {
+        serial_number: token.clone(),
+        processed: (f.status == "processed").then(|| now.unix_timestamp()),
+        status: f.status,
+        resolution: f.resolution,
+        amount: f.amount.to_string(),
+        currency: f.currency.clone(),
+        service: services::code_for_currency(&f.currency).to_owned(),
+        test_mode,
+        description: None,
+        metadata: None,
+        created: now.unix_timestamp(),
+        updated: now.unix_timestamp(),
+        processed_amount: None,
+        fields,
+        callback_url: None,
+        customer_id: None,
+        auto_process: false,
+        script,
+    };
+    Payout {
+        provider: CASCAD,
+        id: format!("cpoi_{token}"),
+        reference: f.reference,
+        amount: f.amount.to_string(),
+        currency: Some(f.currency),
+        account_masked: None,
+        created_at: now,
+        updated_at: now,
+        detail: Detail::Cascad(Box::new(invoice)),
+        plan: Vec::new(),
+        history: Vec::new(),
+    }
+}
+
 /// The fields as the invoice keeps them: the account (the service's account field, `account`,
 /// `card_number`) masked.
 fn masked(fields: &BTreeMap<String, String>, account_field: &str) -> BTreeMap<String, String> {

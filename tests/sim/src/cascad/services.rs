@@ -143,6 +143,15 @@ pub(crate) fn by_code(code: &str, production_services: bool) -> Option<&'static 
         .find(|s| s.code == code && s.offered(production_services))
 }
 
+/// The code of the first service paying `currency` (`test_usd` when none does): the service an
+/// invoice made behind the client's back (`POST /_sim/payouts/cascad`) is booked under.
+pub(crate) fn code_for_currency(currency: &str) -> &'static str {
+    SERVICES
+        .iter()
+        .find(|s| s.currency == currency)
+        .map_or("test_usd", |s| s.code)
+}
+
 /// The method code of a service, for invoices made earlier (a service the switch now hides
 /// still names its method).
 pub(crate) fn method_of(code: &str) -> &'static str {

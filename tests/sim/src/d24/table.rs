@@ -28,8 +28,8 @@ listed_enum! {
         /// Seed 001 item 3: held until set back to PENDING; "It can still be CANCELLED". Not Tupay.
         OnHold,
     }
-    #[cfg(test)]
-    const ALL;
+    /// Every status, in code order.
+    pub(crate) const ALL;
 }
 
 impl D24State {
@@ -55,6 +55,11 @@ impl D24State {
             D24State::Delivered => "DELIVERED",
             D24State::OnHold => "ON_HOLD",
         }
+    }
+
+    /// The status named `name` as the docs write it (`ON_HOLD`), if there is one.
+    pub(crate) fn from_name(name: &str) -> Option<D24State> {
+        D24State::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// `cashout_status_description`. "Completed" and "Rejected": seed 001's response examples
