@@ -113,6 +113,71 @@ impl AttemptPosition {
     }
 }
 
+/// Where a request sorts in a listing of changed requests on the embedded and in-memory stores:
+/// the time of its first status event in the range (Unix ns), then its id. Written
+/// `<20-digit ns>.<request id>`.
+pub(crate) fn changed_cursor(at_ns: i64, id: CashoutRequestId) -> Cursor {
+    Cursor(format!("{at_ns:020}.{id}"))
+}
+
+/// Reads a [`changed_cursor`]; a time past the largest storable saturates.
+pub(crate) fn parse_changed_cursor(cursor: &Cursor) -> Result<(i64, CashoutRequestId), StoreError> {
+    let (ns, id) = cursor.0.split_once('.').ok_or_else(malformed)?;
+    let ns = fixed_digits(ns, 20).ok_or_else(malformed)?;
+    let id = parse_request_cursor(&Cursor(id.to_owned()))?;
+    Ok((i64::try_from(ns).unwrap_or(i64::MAX), id))
+}
+
+/// Page sizes of a listing of changed requests: 1 to 1,000.
+pub(crate) fn changed_page_size(limit: u32) -> Result<usize, StoreError> {
+    if (1..=1000).contains(&limit) {
+        Ok(limit as usize)
+    } else {
+        Err(StoreError::invalid(format!("page size {limit} is outside 1..=1000")))
+    }
+}
+
+/// The position after a difference in its run's listing: its key
+/// (`{provider}|{reference}|{kind}`), which must name a provider and a kind.
+pub(crate) fn difference_cursor(key: &str) -> Cursor {
+    Cursor(key.to_owned())
+}
+
+/// Reads a [`difference_cursor`]: the key, once checked to have the form of one.
+pub(crate) fn parse_difference_cursor(cursor: &Cursor) -> Result<String, StoreError> {
+    let (provider, rest) = cursor.0.split_once('|').ok_or_else(malformed)?;
+    let (reference, kind) = rest.rsplit_once('|').ok_or_else(malformed)?;
+    let provider_ok = serde_json::from_value::<cashout_core::provider::ProviderName>(serde_json::Value::String(
+        provider.to_owned(),
+    ))
+    .is_ok_and(|p| p.to_string() == provider);
+    let kind_ok = serde_json::from_value::<cashout_core::reconcile::DifferenceKind>(serde_json::Value::String(
+        kind.to_owned(),
+    ))
+    .is_ok();
+    if !provider_ok || !kind_ok || reference.is_empty() {
+        return Err(malformed());
+    }
+    Ok(cursor.0.clone())
+}
+
+/// The most differences recorded in one call.
+pub(crate) const MAX_DIFFERENCES_PER_CALL: usize = 25;
+
+/// The differences of one `put_differences` call, by key (the last of one key wins), once their
+/// number is within [`MAX_DIFFERENCES_PER_CALL`].
+pub(crate) fn differences_by_key(
+    differences: &[cashout_core::reconcile::Difference],
+) -> Result<std::collections::BTreeMap<String, &cashout_core::reconcile::Difference>, StoreError> {
+    if differences.len() > MAX_DIFFERENCES_PER_CALL {
+        return Err(StoreError::invalid(format!(
+            "{} differences in one call; at most {MAX_DIFFERENCES_PER_CALL}",
+            differences.len()
+        )));
+    }
+    Ok(differences.iter().map(|d| (d.key(), d)).collect())
+}
+
 /// Page sizes the ports allow: 1 to 100.
 pub(crate) fn page_size(limit: u32) -> Result<usize, StoreError> {
     if (1..=100).contains(&limit) {

@@ -34,6 +34,15 @@ pub(crate) fn health_body(health: &ProviderHealth, expected: u64) -> Result<Stri
     to_json(health, "provider health")
 }
 
+/// A reconciliation run's stored JSON, once its version follows `expected`.
+pub(crate) fn reconciliation_body(
+    run: &cashout_core::reconcile::Reconciliation,
+    expected: u64,
+) -> Result<String, StoreError> {
+    check_version("reconciliation", run.version, expected)?;
+    to_json(run, "reconciliation")
+}
+
 /// A write must carry the version that follows the one it expects (`+1`): a writer that kept
 /// the version it read would let the next writer from that same version overwrite it unseen.
 fn check_version(what: &str, written: u64, expected: u64) -> Result<(), StoreError> {

@@ -13,13 +13,15 @@ use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::ProviderHealth;
 use cashout_core::ids::{
-    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
+    RoutingRuleId,
 };
 use cashout_core::ports::{
-    ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
-    RoutingStore, StoreError, StoredResponse, TaskEnvelope, TaskQueue, WebhookStore,
+    ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page,
+    QueueError, ReconciliationStore, RoutingStore, StoreError, StoredResponse, TaskEnvelope, TaskQueue, WebhookStore,
 };
 use cashout_core::provider::ProviderName;
+use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use cashout_store::memory::MemoryStore;
@@ -210,6 +212,11 @@ impl CashoutStore for SimStore {
         self.inner.find_by_provider_reference(provider, payout_id).await
     }
 
+    async fn list_changed_requests(&self, query: &ChangedQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        self.enter("changed").await?;
+        self.inner.list_changed_requests(query).await
+    }
+
     async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {
         self.enter("due").await?;
         self.inner.due_requests(now, limit).await
@@ -309,6 +316,35 @@ impl RoutingStore for SimStore {
     async fn put_provider_health(&self, health: &ProviderHealth, expected_version: u64) -> Result<(), StoreError> {
         self.enter("put provider health").await?;
         self.inner.put_provider_health(health, expected_version).await
+    }
+}
+
+impl ReconciliationStore for SimStore {
+    async fn put_reconciliation(&self, run: &Reconciliation, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("put reconciliation").await?;
+        let result = self.inner.put_reconciliation(run, expected_version).await;
+        self.landed("put reconciliation", result)
+    }
+
+    async fn get_reconciliation(&self, id: ReconciliationId) -> Result<Option<Reconciliation>, StoreError> {
+        self.enter("reconciliation").await?;
+        self.inner.get_reconciliation(id).await
+    }
+
+    async fn put_differences(&self, id: ReconciliationId, differences: &[Difference]) -> Result<(), StoreError> {
+        self.enter("put differences").await?;
+        let result = self.inner.put_differences(id, differences).await;
+        self.landed("put differences", result)
+    }
+
+    async fn list_differences(
+        &self,
+        id: ReconciliationId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Difference>, StoreError> {
+        self.enter("differences").await?;
+        self.inner.list_differences(id, limit, cursor).await
     }
 }
 

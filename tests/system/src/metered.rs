@@ -15,14 +15,16 @@ use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::ProviderHealth;
 use cashout_core::ids::{
-    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
+    RoutingRuleId,
 };
 use cashout_core::ports::{
-    ApiKeyStore, CashoutStore, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page, QueueError,
-    QueueName, Receipt, ReceivedTask, RoutingStore, StoreError, StoredResponse, Task, TaskEnvelope, TaskQueue,
-    TaskSource, WebhookStore,
+    ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page,
+    QueueError, QueueName, Receipt, ReceivedTask, ReconciliationStore, RoutingStore, StoreError, StoredResponse, Task,
+    TaskEnvelope, TaskQueue, TaskSource, WebhookStore,
 };
 use cashout_core::provider::ProviderName;
+use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
@@ -202,6 +204,10 @@ impl CashoutStore for MeteredStore {
         )
         .await
     }
+    async fn list_changed_requests(&self, query: &ChangedQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        self.metered("list_changed_requests", self.inner.list_changed_requests(query))
+            .await
+    }
     async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {
         self.metered("due_requests", self.inner.due_requests(now, limit)).await
     }
@@ -278,6 +284,38 @@ impl RoutingStore for MeteredStore {
             self.inner.put_provider_health(health, expected_version),
         )
         .await
+    }
+}
+
+impl ReconciliationStore for MeteredStore {
+    async fn put_reconciliation(&self, run: &Reconciliation, expected_version: u64) -> Result<(), StoreError> {
+        let result = self
+            .metered(
+                "put_reconciliation",
+                self.inner.put_reconciliation(run, expected_version),
+            )
+            .await;
+        if let Err(StoreError::Conflict { .. }) = result {
+            self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+    async fn get_reconciliation(&self, id: ReconciliationId) -> Result<Option<Reconciliation>, StoreError> {
+        self.metered("get_reconciliation", self.inner.get_reconciliation(id))
+            .await
+    }
+    async fn put_differences(&self, id: ReconciliationId, differences: &[Difference]) -> Result<(), StoreError> {
+        self.metered("put_differences", self.inner.put_differences(id, differences))
+            .await
+    }
+    async fn list_differences(
+        &self,
+        id: ReconciliationId,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Difference>, StoreError> {
+        self.metered("list_differences", self.inner.list_differences(id, limit, cursor))
+            .await
     }
 }
 

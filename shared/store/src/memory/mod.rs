@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod queue;
+mod reconcile;
 mod requests;
 mod routing;
 mod webhooks;
@@ -18,10 +19,12 @@ use cashout_core::cashout::CashoutRequest;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::ProviderHealth;
 use cashout_core::ids::{
-    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
+    RoutingRuleId,
 };
 use cashout_core::ports::{Clock, IdempotencyRecord, QueueName, StoreError};
 use cashout_core::provider::ProviderName;
+use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use time::OffsetDateTime;
@@ -52,6 +55,9 @@ struct State {
     api_keys: HashMap<ApiKeyHash, ApiKeyRecord>,
     rules: BTreeMap<RoutingRuleId, RoutingRule>,
     health: BTreeMap<ProviderName, ProviderHealth>,
+    reconciliations: BTreeMap<ReconciliationId, Reconciliation>,
+    /// Differences by run and `Difference::key`.
+    differences: BTreeMap<(ReconciliationId, String), Difference>,
     messages: BTreeMap<u64, Message>,
     next_message: u64,
     dead_letters: Vec<(QueueName, DeadLetter)>,

@@ -6,14 +6,16 @@ use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
-    CashoutStore, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page, StoreError,
-    StoredResponse,
+    CashoutStore, ChangedQuery, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
+    StoreError, StoredResponse,
 };
 use cashout_core::provider::ProviderName;
 use time::OffsetDateTime;
 
 use super::{MemoryStore, State};
-use crate::codec::{page_size, parse_request_cursor, request_cursor};
+use crate::codec::{
+    changed_cursor, changed_page_size, page_size, parse_changed_cursor, parse_request_cursor, request_cursor, to_ns,
+};
 use cashout_core::ports::check_change;
 
 fn insert_events(state: &mut State, events: &[StatusEvent]) -> Result<(), StoreError> {
@@ -209,6 +211,48 @@ impl CashoutStore for MemoryStore {
         payout_id: &ProviderPayoutId,
     ) -> Result<Option<CashoutRequestId>, StoreError> {
         Ok(self.state().provider_refs.get(&(provider, payout_id.clone())).copied())
+    }
+
+    async fn list_changed_requests(&self, query: &ChangedQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        let limit = changed_page_size(query.limit)?;
+        let after = query.cursor.as_ref().map(parse_changed_cursor).transpose()?;
+        let state = self.state();
+        // Each request at its first event in the range (events are in (request, sequence) order),
+        // ordered like the embedded store: (that event's time, request id).
+        let mut first: std::collections::BTreeMap<CashoutRequestId, OffsetDateTime> = std::collections::BTreeMap::new();
+        for (e, _) in state.events.values() {
+            if e.occurred_at >= query.from && e.occurred_at < query.to {
+                first.entry(e.cashout_request_id).or_insert(e.occurred_at);
+            }
+        }
+        let mut positions = first
+            .into_iter()
+            .filter(|(id, _)| {
+                query
+                    .merchant_id
+                    .as_ref()
+                    .is_none_or(|m| state.requests.get(id).is_some_and(|r| r.merchant_id() == m))
+            })
+            .map(|(id, at)| Ok((to_ns(at)?, id)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        positions.sort();
+        let mut page: Vec<(i64, CashoutRequestId)> = positions
+            .into_iter()
+            .filter(|p| after.is_none_or(|a| *p > a))
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next_cursor = if more {
+            page.last().map(|(at, id)| changed_cursor(*at, *id))
+        } else {
+            None
+        };
+        let items = page
+            .iter()
+            .filter_map(|(_, id)| state.requests.get(id).cloned())
+            .collect();
+        Ok(Page { items, next_cursor })
     }
 
     async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {

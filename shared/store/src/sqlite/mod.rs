@@ -16,6 +16,7 @@
 mod api_keys;
 mod creation;
 mod queue;
+mod reconcile;
 mod requests;
 mod routing;
 mod rows;

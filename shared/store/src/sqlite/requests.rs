@@ -6,8 +6,8 @@ use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
-    CashoutStore, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page, StoreError,
-    StoredResponse,
+    CashoutStore, ChangedQuery, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
+    StoreError, StoredResponse,
 };
 use cashout_core::provider::ProviderName;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,7 +16,10 @@ use time::OffsetDateTime;
 use super::creation::{claim_invoices, insert_new_request, live_idempotency, purge_expired_idempotency};
 use super::rows::{EventRow, IdempotencyRow, RequestRow, insert_events, json_bodies, version_i64};
 use super::{SqliteStore, sql_error};
-use crate::codec::{from_json, from_ns, page_size, parse_request_cursor, request_cursor, to_ns};
+use crate::codec::{
+    changed_cursor, changed_page_size, from_json, from_ns, page_size, parse_changed_cursor, parse_request_cursor,
+    request_cursor, to_ns,
+};
 use cashout_core::ports::check_change;
 
 fn read_request(conn: &Connection, id: &str) -> Result<Option<CashoutRequest>, StoreError> {
@@ -332,6 +335,16 @@ impl CashoutStore for SqliteStore {
         .await
     }
 
+    async fn list_changed_requests(&self, query: &ChangedQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        let limit = changed_page_size(query.limit)?;
+        let after = query.cursor.as_ref().map(parse_changed_cursor).transpose()?;
+        let from = to_ns(query.from)?;
+        let to = to_ns(query.to)?;
+        let merchant = query.merchant_id.as_ref().map(ToString::to_string);
+        self.read(move |conn| changed_page(conn, from, to, merchant.as_deref(), limit, after))
+            .await
+    }
+
     async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {
         let now = to_ns(now)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -361,6 +374,74 @@ impl CashoutStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Events a page of changed requests reads at most per request it may hold: a page stops there
+/// (with a cursor) even if it found fewer requests, so that a page reads a bounded number of
+/// events however many of them belong to requests listed before or to other merchants.
+const CHANGED_SCAN_PER_ITEM: usize = 8;
+
+/// The events in `[from, to)` after the cursor's position, in `events_by_time` order (no sort);
+/// for each, whether it is its request's first event in the range (the events primary key
+/// answers), and the request's body when that request is listed.
+const CHANGED_SQL: &str = "
+SELECT e.occurred_at, e.request_id,
+       CASE WHEN (?3 IS NULL OR r.merchant_id = ?3)
+             AND NOT EXISTS (SELECT 1 FROM events p
+                             WHERE p.request_id = e.request_id AND p.sequence < e.sequence
+                               AND p.occurred_at >= ?1 AND p.occurred_at < ?2)
+            THEN r.body END
+FROM events e JOIN requests r ON r.id = e.request_id
+WHERE e.occurred_at >= ?1 AND e.occurred_at < ?2
+  AND (e.occurred_at, e.request_id) > (?4, ?5)
+ORDER BY e.occurred_at, e.request_id, e.sequence";
+
+/// One page of the requests that changed in `[from, to)`: each listed at its first event in the
+/// range, ordered by (that event's time, request id). Reads at most
+/// `limit × CHANGED_SCAN_PER_ITEM` events.
+fn changed_page(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    merchant: Option<&str>,
+    limit: usize,
+    after: Option<(i64, CashoutRequestId)>,
+) -> Result<Page<CashoutRequest>, StoreError> {
+    let (after_ns, after_id) = match after {
+        Some((ns, id)) => (ns, id.to_string()),
+        // Before every position: every stored time is at least `from`, ids are never empty.
+        None => (i64::MIN, String::new()),
+    };
+    let budget = limit.saturating_mul(CHANGED_SCAN_PER_ITEM);
+    let mut stmt = conn.prepare_cached(CHANGED_SQL).map_err(sql_error)?;
+    let mut rows = stmt
+        .query(params![from, to, merchant, after_ns, after_id])
+        .map_err(sql_error)?;
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let at: i64 = row.get(0).map_err(sql_error)?;
+        let id: String = row.get(1).map_err(sql_error)?;
+        let body: Option<String> = row.get(2).map_err(sql_error)?;
+        if let Some(body) = body {
+            items.push(from_json::<CashoutRequest>(&body, "cashout request")?);
+        }
+        scanned += 1;
+        if items.len() == limit || scanned == budget {
+            // More may follow: the next page starts after this position.
+            let next_cursor = if rows.next().map_err(sql_error)?.is_some() {
+                let id = id.parse().map_err(|e| StoreError::corrupt("event request id", e))?;
+                Some(changed_cursor(at, id))
+            } else {
+                None
+            };
+            return Ok(Page { items, next_cursor });
+        }
+    }
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
 }
 
 fn change_expected(expected: i64) -> u64 {

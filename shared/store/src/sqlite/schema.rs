@@ -9,7 +9,7 @@ use super::sql_error;
 use crate::codec::{from_json, to_ns};
 
 /// The current schema version.
-pub(super) const VERSION: i64 = 3;
+pub(super) const VERSION: i64 = 4;
 
 /// Version 1. Times are Unix nanoseconds (`INTEGER`), documents are the domain types' JSON.
 pub(super) const V1: &str = "
@@ -129,6 +129,26 @@ CREATE TABLE provider_health (
 ) WITHOUT ROWID;
 ";
 
+/// Version 4: the requests that changed in a time range (an index of events by time: a listing
+/// walks it in order, no sort), reconciliation runs (written conditionally on their version)
+/// and the differences they found (one per run and `Difference::key`).
+pub(super) const V4: &str = "
+CREATE INDEX events_by_time ON events (occurred_at, request_id, sequence);
+
+CREATE TABLE reconciliations (
+    id      TEXT PRIMARY KEY,       -- recon_<uuid>
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE differences (
+    reconciliation_id TEXT NOT NULL,
+    key               TEXT NOT NULL, -- Difference::key: {provider}|{reference}|{kind}
+    body              TEXT NOT NULL,
+    PRIMARY KEY (reconciliation_id, key)
+) WITHOUT ROWID;
+";
+
 /// Brings the file to [`VERSION`]: a new file gets every table at once, an older one each step
 /// after its version in turn, each step in its own transaction (a step that fails leaves the
 /// file at the version before it). A file of a later version is refused.
@@ -137,7 +157,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql_error)?;
     match version {
-        0 => step(conn, &format!("{V1} {V2} {V3}"), VERSION, |_| Ok(())),
+        0 => step(conn, &format!("{V1} {V2} {V3} {V4}"), VERSION, |_| Ok(())),
         1..VERSION => (version..VERSION).try_for_each(|from| upgrade(conn, from)),
         VERSION => Ok(()),
         other => Err(StoreError::invalid(format!(
@@ -151,6 +171,7 @@ fn upgrade(conn: &Connection, from: i64) -> Result<(), StoreError> {
     match from {
         1 => step(conn, V2, 2, claim_invoices),
         2 => step(conn, V3, 3, |_| Ok(())),
+        3 => step(conn, V4, 4, |_| Ok(())),
         other => Err(StoreError::invalid(format!("no step from schema version {other}"))),
     }
 }
@@ -234,7 +255,7 @@ mod tests {
     /// A file as a build of schema `version` left it, holding one API key.
     fn file_at(path: &Path, version: i64) {
         let conn = Connection::open(path).unwrap();
-        let ddl = [V1, V2, V3][..usize::try_from(version).unwrap()].concat();
+        let ddl = [V1, V2, V3, V4][..usize::try_from(version).unwrap()].concat();
         conn.execute_batch(&format!("{ddl} PRAGMA user_version = {version};"))
             .unwrap();
         conn.execute(
