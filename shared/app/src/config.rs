@@ -132,6 +132,8 @@ pub struct AppConfig {
     /// How long after a create whose outcome was unknown a request may leave that provider:
     /// a provider can still process such a create after a lookup answered "none".
     pub failover_settle: Duration,
+    /// The reconciler's lag threshold, pace, step budget and daily start.
+    pub reconcile: crate::reconcile::ReconcileConfig,
 }
 
 impl Default for AppConfig {
@@ -159,6 +161,7 @@ impl Default for AppConfig {
             health_read: Duration::from_secs(1),
             routing_rules_ttl: Duration::from_secs(5),
             failover_settle: Duration::from_secs(120),
+            reconcile: crate::reconcile::ReconcileConfig::default(),
         }
     }
 }
@@ -195,6 +198,12 @@ impl AppConfig {
             ),
             allow_private_webhooks: true,
             failover_settle: Duration::from_secs(30),
+            reconcile: crate::reconcile::ReconcileConfig {
+                // Local schedules are compressed: a provider a minute ahead of us is late.
+                lag: Duration::from_secs(60),
+                calls_per_second: 50,
+                ..crate::reconcile::ReconcileConfig::default()
+            },
             ..AppConfig::default()
         }
     }
@@ -243,6 +252,7 @@ impl AppConfig {
                 })?;
         }
         config.breaker = breaker_from(&get, config.breaker)?;
+        config.reconcile = reconcile_from(&get, config.reconcile)?;
         if let Some(flag) = get("CASHOUT_ALLOW_PRIVATE_WEBHOOKS") {
             config.allow_private_webhooks = match flag.as_str() {
                 "true" | "1" => true,
@@ -335,4 +345,42 @@ mod tests {
         assert_eq!(p.next_delay(5), Duration::from_secs(300));
         assert_eq!(p.next_delay(6), Duration::from_secs(1800));
     }
+}
+
+/// The reconciler's settings: `CASHOUT_RECONCILE_LAG_SECS` (1 to 604800),
+/// `CASHOUT_RECONCILE_CALLS_PER_SECOND` (0 to 1000; 0: no pacing), `CASHOUT_RECONCILE_DAILY_AT`
+/// (`HH:MM` UTC, or `off`).
+pub fn reconcile_from(
+    get: &impl Fn(&str) -> Option<String>,
+    mut config: crate::reconcile::ReconcileConfig,
+) -> Result<crate::reconcile::ReconcileConfig, EnvError> {
+    if let Some(v) = get("CASHOUT_RECONCILE_LAG_SECS") {
+        let secs: u64 = v
+            .parse()
+            .ok()
+            .filter(|s| (1..=604_800).contains(s))
+            .ok_or_else(|| EnvError {
+                name: "CASHOUT_RECONCILE_LAG_SECS",
+                problem: format!("`{v}` is not a whole number of seconds from 1 to 604800"),
+            })?;
+        config.lag = Duration::from_secs(secs);
+    }
+    if let Some(v) = get("CASHOUT_RECONCILE_CALLS_PER_SECOND") {
+        config.calls_per_second = v.parse().ok().filter(|n| *n <= 1000).ok_or_else(|| EnvError {
+            name: "CASHOUT_RECONCILE_CALLS_PER_SECOND",
+            problem: format!("`{v}` is not a whole number from 0 to 1000"),
+        })?;
+    }
+    if let Some(v) = get("CASHOUT_RECONCILE_DAILY_AT") {
+        config.daily_at = if v == "off" {
+            None
+        } else {
+            let format = time::macros::format_description!("[hour]:[minute]");
+            Some(time::Time::parse(&v, &format).map_err(|e| EnvError {
+                name: "CASHOUT_RECONCILE_DAILY_AT",
+                problem: format!("`{v}` is not HH:MM or off: {e}"),
+            })?)
+        };
+    }
+    Ok(config)
 }

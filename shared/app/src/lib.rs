@@ -23,6 +23,7 @@ mod outbox;
 pub mod pipeline;
 mod poll;
 mod query;
+pub mod reconcile;
 mod review;
 mod routing;
 mod schedule;
@@ -65,6 +66,8 @@ pub struct App<S, Q, P, W> {
     health: Arc<health::HealthCache>,
     /// The routing rules this process read last.
     rules: Arc<routing::RulesCache>,
+    /// The day whose scheduled reconciliation this process already started.
+    daily: Arc<reconcile::DailyMemo>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -80,6 +83,7 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             pipeline: self.pipeline.clone(),
             health: self.health.clone(),
             rules: self.rules.clone(),
+            daily: self.daily.clone(),
         }
     }
 }
@@ -106,6 +110,7 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             pipeline: Arc::default(),
             health: Arc::default(),
             rules: Arc::default(),
+            daily: Arc::default(),
         }
     }
 

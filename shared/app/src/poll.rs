@@ -34,6 +34,8 @@ pub struct SweepReport {
     pub polls: usize,
     /// Events republished.
     pub events: usize,
+    /// Scheduled reconciliations started (the day before's, once a day).
+    pub reconciliations: u32,
 }
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
@@ -319,6 +321,12 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             }
         }
         report.events = self.sweep_outbox().await?;
+        match self.start_daily_reconciliation().await {
+            Ok(started) => report.reconciliations = u32::from(started.is_some()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start the daily reconciliation; the next sweep tries again")
+            }
+        }
         if report != SweepReport::default() {
             tracing::info!(?report, "sweep found work");
         }

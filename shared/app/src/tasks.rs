@@ -73,6 +73,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 due_at,
             } => self.poll(cashout_request_id, due_at).await,
             Task::ProviderEvent(event) => self.handle_provider_event(event).await,
+            Task::Reconcile { reconciliation_id } => self.reconcile_step(reconciliation_id).await,
             other => Err(wrong_queue(QueueName::Poll, &other)),
         }
     }

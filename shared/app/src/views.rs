@@ -77,7 +77,8 @@ pub struct CashoutRequestView {
     /// Why it needs a person, oldest first: each note is `{"reason": {"kind": …}, "since": …}`,
     /// `kind` one of `unresolved_dispatch`, `payout_after_end`, `conflicting_payout`,
     /// `provider_needs_attention`, `paid_amount_differs` (with `requested` and the provider's
-    /// `paid`).
+    /// `paid`), `payout_at_left_provider`, `reconciliation_difference` (with
+    /// `reconciliation_id`, `difference` and `detail`).
     #[schema(value_type = Vec<Object>)]
     pub attention: Vec<Attention>,
     /// How its providers were chosen at approval (absent before).
@@ -799,4 +800,251 @@ impl ProviderHealthView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProviderHealthList {
     pub data: Vec<ProviderHealthView>,
+}
+
+/// One line of a statement: a request as it stands now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementLineView {
+    /// The request (UUID).
+    pub cashout_request_id: String,
+    pub merchant_id: String,
+    /// Its current provider.
+    pub provider: String,
+    /// The provider's payout id, once known.
+    pub provider_payout_id: Option<String>,
+    /// Our reference at the provider (`<id>`, `<id>.<n>` after a failover).
+    pub reference: String,
+    /// Decimal string.
+    pub requested_amount: String,
+    /// Decimal string; null until paid, and after a reversal.
+    pub paid_amount: Option<String>,
+    /// ISO 4217.
+    pub currency: String,
+    #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
+    pub status: CashoutStatus,
+    /// RFC 3339, UTC.
+    pub request_date: String,
+    /// RFC 3339, UTC; null until paid.
+    pub payment_date: Option<String>,
+    /// Decimal string: the amount paid and then returned by the bank (a reversal); null if none.
+    pub reversed_amount: Option<String>,
+    /// RFC 3339, UTC: its last change.
+    pub updated_at: String,
+}
+
+impl From<&cashout_core::reconcile::StatementLine> for StatementLineView {
+    fn from(l: &cashout_core::reconcile::StatementLine) -> Self {
+        StatementLineView {
+            cashout_request_id: l.cashout_request_id.to_string(),
+            merchant_id: l.merchant_id.to_string(),
+            provider: l.provider.to_string(),
+            provider_payout_id: l.provider_payout_id.as_ref().map(ToString::to_string),
+            reference: l.reference.to_string(),
+            requested_amount: l.requested_amount.to_decimal_string(),
+            paid_amount: l.paid_amount.map(|a| a.to_decimal_string()),
+            currency: l.currency.to_string(),
+            status: l.status,
+            request_date: rfc3339(l.request_date),
+            payment_date: l.payment_date.map(rfc3339),
+            reversed_amount: l.reversed_amount.map(|a| a.to_decimal_string()),
+            updated_at: rfc3339(l.updated_at),
+        }
+    }
+}
+
+/// The totals of one status in one currency (decimal strings).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatusTotalsView {
+    pub count: u64,
+    pub requested: String,
+    pub paid: String,
+}
+
+/// The totals of one currency (decimal strings, exact).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CurrencyTotalsView {
+    /// Lines in this currency.
+    pub count: u64,
+    /// Σ requested amounts.
+    pub requested: String,
+    /// Σ paid amounts of the requests PAID now.
+    pub paid: String,
+    /// Σ amounts paid and then reversed.
+    pub reversed: String,
+    /// Σ requested amounts of the requests not final yet.
+    pub pending: String,
+    /// Per status.
+    pub by_status: BTreeMap<String, StatusTotalsView>,
+}
+
+/// A statement's totals, by currency.
+pub fn totals_view(t: &cashout_core::reconcile::StatementTotals) -> BTreeMap<String, CurrencyTotalsView> {
+    t.0.iter()
+        .map(|(currency, c)| {
+            let minor = currency.minor_units();
+            let d = |v: rust_decimal::Decimal| {
+                let mut v = v;
+                v.rescale(minor);
+                v.to_string()
+            };
+            (
+                currency.to_string(),
+                CurrencyTotalsView {
+                    count: c.count,
+                    requested: d(c.requested),
+                    paid: d(c.paid),
+                    reversed: d(c.reversed),
+                    pending: d(c.pending),
+                    by_status: c
+                        .by_status
+                        .iter()
+                        .map(|(s, t)| {
+                            (
+                                s.to_string(),
+                                StatusTotalsView {
+                                    count: t.count,
+                                    requested: d(t.requested),
+                                    paid: d(t.paid),
+                                },
+                            )
+                        })
+                        .collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A statement: every line of the period, then the totals. The body is streamed: `lines` come
+/// page by page as they are read, `totals` last.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementView {
+    /// First day (YYYY-MM-DD, UTC).
+    pub from: String,
+    /// Last day, included.
+    pub to: String,
+    /// One per request that changed in the period, as it stands now.
+    pub lines: Vec<StatementLineView>,
+    /// Per currency (ISO 4217 keys): sums in exact decimals, and per status.
+    pub totals: BTreeMap<String, CurrencyTotalsView>,
+}
+
+/// One page of a statement (`limit` given): lines only; totals come with the whole statement.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementPageView {
+    pub lines: Vec<StatementLineView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A reconciliation run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReconciliationView {
+    /// `recon_…`.
+    pub id: String,
+    /// First day (YYYY-MM-DD, UTC).
+    pub from: String,
+    /// Last day, included.
+    pub to: String,
+    /// `running`, `completed` or `failed`.
+    #[schema(value_type = String, example = "completed")]
+    pub status: cashout_core::reconcile::ReconciliationStatus,
+    /// `schedule` or `operator`.
+    #[schema(value_type = String, example = "operator")]
+    pub trigger: cashout_core::reconcile::ReconciliationTrigger,
+    /// Requests compared.
+    pub requests_checked: u64,
+    /// Provider calls made (lookups and list pages).
+    pub provider_calls: u64,
+    /// Provider payouts read from listings.
+    pub provider_payouts_listed: u64,
+    /// Provider attempts the provider refused to look up (logged).
+    pub lookups_failed: u64,
+    /// Differences found.
+    pub difference_count: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    pub updated_at: String,
+    /// RFC 3339, UTC, once completed.
+    pub completed_at: Option<String>,
+    /// A page of the differences, in a stable order.
+    pub differences: Vec<DifferenceView>,
+    /// Pass as `cursor` for the next page of differences; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl ReconciliationView {
+    /// The run with one page of its differences.
+    pub fn new(
+        r: &cashout_core::reconcile::Reconciliation,
+        differences: &[cashout_core::reconcile::Difference],
+        next_cursor: Option<String>,
+    ) -> Self {
+        ReconciliationView {
+            id: r.id.to_string(),
+            from: r.period.from.to_string(),
+            to: r.period.to.to_string(),
+            status: r.status,
+            trigger: r.trigger,
+            requests_checked: r.requests_checked,
+            provider_calls: r.provider_calls,
+            provider_payouts_listed: r.provider_payouts_listed,
+            lookups_failed: r.lookups_failed,
+            difference_count: r.differences,
+            error: r.error.clone(),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+            completed_at: r.completed_at.map(rfc3339),
+            differences: differences.iter().map(DifferenceView::from).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// One difference, with both sides.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DifferenceView {
+    /// `status_mismatch`, `unknown_provider_payout`, `amount_mismatch`, `currency_mismatch`,
+    /// `missing_at_provider` or `status_lag`.
+    #[schema(value_type = String, example = "status_mismatch")]
+    pub kind: cashout_core::reconcile::DifferenceKind,
+    /// The request concerned, if there is one.
+    pub cashout_request_id: Option<String>,
+    pub provider: String,
+    /// The reference compared.
+    pub reference: String,
+    /// Our side: `status`, `amount`, `currency`, `paid_amount`, `provider_payout_id`,
+    /// `updated_at` (null for a payout we do not know).
+    #[schema(value_type = Option<Object>)]
+    pub ours: Option<cashout_core::reconcile::OurSide>,
+    /// The provider's side: `payout_id`, `status` (its words), `implies` (our status it means),
+    /// `amount`, `currency`, `updated_at` (null when it holds nothing).
+    #[schema(value_type = Option<Object>)]
+    pub theirs: Option<cashout_core::reconcile::TheirSide>,
+    /// What differs, in words.
+    pub detail: String,
+    /// Whether the provider's status was recorded through the normal status path (a reversal
+    /// we missed, a final status we lagged behind), with its event.
+    pub applied: bool,
+    /// RFC 3339, UTC.
+    pub found_at: String,
+}
+
+impl From<&cashout_core::reconcile::Difference> for DifferenceView {
+    fn from(d: &cashout_core::reconcile::Difference) -> Self {
+        DifferenceView {
+            kind: d.kind,
+            cashout_request_id: d.cashout_request_id.map(|i| i.to_string()),
+            provider: d.provider.to_string(),
+            reference: d.reference.clone(),
+            ours: d.ours.clone(),
+            theirs: d.theirs.clone(),
+            detail: d.detail.clone(),
+            applied: d.applied,
+            found_at: rfc3339(d.found_at),
+        }
+    }
 }

@@ -160,12 +160,18 @@ impl StatementLine {
     /// The line's CSV fields, in [`StatementLine::CSV_HEADER`] order (amounts as exact decimal
     /// text, dates RFC 3339, absent values empty).
     pub fn csv_record(&self) -> [String; 13] {
-        let date = |d: OffsetDateTime| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let date = |d: OffsetDateTime| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
         [
             self.cashout_request_id.to_string(),
             self.merchant_id.to_string(),
             self.provider.to_string(),
-            self.provider_payout_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            self.provider_payout_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             self.reference.to_string(),
             self.requested_amount.to_decimal_string(),
             self.paid_amount.map(Amount::to_decimal_string).unwrap_or_default(),
@@ -302,6 +308,9 @@ pub struct Reconciliation {
     pub provider_calls: u64,
     /// Provider payouts read from listings so far.
     pub provider_payouts_listed: u64,
+    /// Provider attempts that could not be compared (the provider refused the lookup for a
+    /// reason retrying cannot fix); each is logged.
+    pub lookups_failed: u64,
     /// Differences found so far.
     pub differences: u64,
     /// Why it failed.
@@ -328,6 +337,7 @@ impl Reconciliation {
             requests_checked: 0,
             provider_calls: 0,
             provider_payouts_listed: 0,
+            lookups_failed: 0,
             differences: 0,
             error: None,
             created_at: now,
@@ -566,7 +576,10 @@ pub fn compare(
         if considered_sent(request) {
             out.push((
                 DifferenceKind::MissingAtProvider,
-                format!("we hold it as {ours}; {} has no payout for {}", attempt.provider, attempt.reference),
+                format!(
+                    "we hold it as {ours}; {} has no payout for {}",
+                    attempt.provider, attempt.reference
+                ),
             ));
         }
         return out;
@@ -609,7 +622,8 @@ pub fn compare(
     if implied == ours {
         return out;
     }
-    let provider_ahead = !ours.is_final() && ours.allowed_next().contains(&implied) && implied != CashoutStatus::Approved;
+    let provider_ahead =
+        !ours.is_final() && ours.allowed_next().contains(&implied) && implied != CashoutStatus::Approved;
     let reversed_missed = ours == CashoutStatus::Paid && implied == CashoutStatus::Rejected;
     if reversed_missed {
         out.push((
@@ -620,7 +634,11 @@ pub fn compare(
             ),
         ));
     } else if provider_ahead || (ours == CashoutStatus::Approved && implied == CashoutStatus::PendingPayment) {
-        let since = r.payout.updated_at.unwrap_or(request.updated_at()).max(request.updated_at());
+        let since = r
+            .payout
+            .updated_at
+            .unwrap_or(request.updated_at())
+            .max(request.updated_at());
         if now - since > lag {
             out.push((
                 DifferenceKind::StatusLag,
@@ -630,7 +648,9 @@ pub fn compare(
                 ),
             ));
         }
-    } else if !(ours == CashoutStatus::Paid && implied == CashoutStatus::PendingPayment) || now - request.updated_at() > lag {
+    } else if !(ours == CashoutStatus::Paid && implied == CashoutStatus::PendingPayment)
+        || now - request.updated_at() > lag
+    {
         // A provider behind us on PAID (its own settlement still running) is not a
         // difference until the lag passes.
         out.push((

@@ -8,10 +8,12 @@
 mod endpoints;
 mod requests;
 mod routing;
+mod statements;
 
 pub(crate) use endpoints::*;
 pub(crate) use requests::*;
 pub(crate) use routing::*;
+pub(crate) use statements::*;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -205,6 +207,9 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
                 .delete(delete_routing_rule::<A>),
         )
         .route("/v1/providers/health", get(providers_health::<A>))
+        .route("/v1/statements", get(statement::<A>))
+        .route("/v1/reconciliations", post(start_reconciliation::<A>))
+        .route("/v1/reconciliations/{id}", get(get_reconciliation::<A>))
         .route("/v1/openapi.json", get(crate::http::openapi::serve))
         .with_state(app)
 }

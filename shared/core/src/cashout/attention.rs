@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{CashoutRequest, Change, TransitionError};
-use crate::ids::ProviderPayoutId;
+use crate::ids::{ProviderPayoutId, ReconciliationId};
 use crate::money::Amount;
 use crate::provider::ProviderName;
+use crate::reconcile::DifferenceKind;
 use crate::status::CashoutStatus;
 
 /// Why a request needs a person, although its status may look settled.
@@ -67,6 +68,15 @@ pub enum AttentionReason {
         payout_id: ProviderPayoutId,
         /// Its status words.
         provider_status: String,
+    },
+    /// A reconciliation found our record and the provider's apart (see the run's differences).
+    ReconciliationDifference {
+        /// The run that found it.
+        reconciliation_id: ReconciliationId,
+        /// What kind of difference.
+        difference: DifferenceKind,
+        /// What differs, in words.
+        detail: String,
     },
 }
 

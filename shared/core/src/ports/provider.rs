@@ -315,13 +315,16 @@ pub trait PayoutProvider: Send + Sync {
         reference: PayoutReference,
     ) -> impl Future<Output = Result<Option<ProviderRecord>, ProviderError>> + Send {
         async move {
-            Ok(self.find_payout(provider, reference).await?.map(|payout| ProviderRecord {
-                reference: payout.reference.map(|r| r.to_string()),
-                payout,
-                amount: None,
-                currency: None,
-                created_at: None,
-            }))
+            Ok(self
+                .find_payout(provider, reference)
+                .await?
+                .map(|payout| ProviderRecord {
+                    reference: payout.reference.map(|r| r.to_string()),
+                    payout,
+                    amount: None,
+                    currency: None,
+                    created_at: None,
+                }))
         }
     }
 

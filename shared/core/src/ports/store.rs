@@ -17,11 +17,12 @@ use crate::claim::InvoiceClaim;
 use crate::event::StatusEvent;
 use crate::health::ProviderHealth;
 use crate::ids::{
-    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId, RoutingRuleId,
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
+    RoutingRuleId,
 };
-use crate::reconcile::{Difference, Reconciliation};
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::ProviderName;
+use crate::reconcile::{Difference, Reconciliation};
 use crate::routing::RoutingRule;
 use crate::status::CashoutStatus;
 use crate::webhook::{DeliveryAttempt, WebhookEndpoint};
