@@ -41,7 +41,11 @@ pub struct PayoutChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
     /// The new amount, decimal text (`"12.34"`; a JSON number is read exactly too).
-    #[serde(default, deserialize_with = "optional_amount", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "optional_amount",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amount: Option<String>,
     /// The new currency (ISO 4217, `USD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,7 +180,10 @@ fn cascad_status(word: &str, resolution: Option<&str>) -> Result<(String, String
             cascad::STATUSES.join(", ")
         )));
     }
-    Ok((word.to_owned(), resolution.map_or(Ok("ok".to_owned()), resolution_word)?))
+    Ok((
+        word.to_owned(),
+        resolution.map_or(Ok("ok".to_owned()), resolution_word)?,
+    ))
 }
 
 /// What a change does to the family's status.
@@ -296,7 +303,9 @@ impl Book {
             Provider::Cascad => reference.len() > 255,
         };
         if reference.is_empty() || too_long {
-            return Err(invalid("reference must not be blank, nor longer than the provider allows"));
+            return Err(invalid(
+                "reference must not be blank, nor longer than the provider allows",
+            ));
         }
         let amount = parse_amount(&new.amount)?;
         let currency = new.currency.as_deref().map(parse_currency).transpose()?;

@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use crate::Provider;
 use crate::book::{Book, Ctx};
 use crate::config::{FaultConfig, Faults, SimConfig};
-use crate::fault_state::FaultState;
 use crate::divergence::{ControlError, NewPayout, PayoutChange};
+use crate::fault_state::FaultState;
 use crate::ledger::{Ledger, LedgerPayout};
 
 /// What changes while the simulator runs, behind one lock (never held across an `.await`).
