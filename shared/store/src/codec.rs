@@ -147,14 +147,12 @@ pub(crate) fn difference_cursor(key: &str) -> Cursor {
 pub(crate) fn parse_difference_cursor(cursor: &Cursor) -> Result<String, StoreError> {
     let (provider, rest) = cursor.0.split_once('|').ok_or_else(malformed)?;
     let (reference, kind) = rest.rsplit_once('|').ok_or_else(malformed)?;
-    let provider_ok = serde_json::from_value::<cashout_core::provider::ProviderName>(serde_json::Value::String(
-        provider.to_owned(),
-    ))
-    .is_ok_and(|p| p.to_string() == provider);
-    let kind_ok = serde_json::from_value::<cashout_core::reconcile::DifferenceKind>(serde_json::Value::String(
-        kind.to_owned(),
-    ))
-    .is_ok();
+    let provider_ok =
+        serde_json::from_value::<cashout_core::provider::ProviderName>(serde_json::Value::String(provider.to_owned()))
+            .is_ok_and(|p| p.to_string() == provider);
+    let kind_ok =
+        serde_json::from_value::<cashout_core::reconcile::DifferenceKind>(serde_json::Value::String(kind.to_owned()))
+            .is_ok();
     if !provider_ok || !kind_ok || reference.is_empty() {
         return Err(malformed());
     }

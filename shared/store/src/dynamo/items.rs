@@ -12,10 +12,12 @@ use cashout_core::claim::{InvoiceClaim, InvoiceKey};
 use cashout_core::event::StatusEvent;
 use cashout_core::health::ProviderHealth;
 use cashout_core::ids::{
-    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, RoutingRuleId,
+    CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
+    RoutingRuleId,
 };
 use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
 use cashout_core::provider::ProviderName;
+use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::status::CashoutStatus;
 use cashout_core::webhook::DeliveryAttempt;
@@ -38,6 +40,8 @@ pub(crate) const DUE_PK: &str = "due_pk";
 pub(crate) const DUE_AT: &str = "due_at";
 pub(crate) const OUTBOX_PK: &str = "outbox_pk";
 pub(crate) const OUTBOX_AT: &str = "outbox_at";
+pub(crate) const DAY_PK: &str = "day_pk";
+pub(crate) const DAY_SK: &str = "day_sk";
 pub(crate) const VERSION: &str = "v";
 pub(crate) const BODY: &str = "body";
 pub(crate) const BODY_DEFLATED: &str = "bodyz";
@@ -50,6 +54,7 @@ pub(crate) const BY_OWNER: &str = "by-owner";
 pub(crate) const BY_STATUS: &str = "by-status";
 pub(crate) const DUE: &str = "due";
 pub(crate) const OUTBOX: &str = "outbox";
+pub(crate) const BY_DAY: &str = "by-day";
 
 /// Write shards of the sparse `due` and `outbox` indexes: each index partition takes ~1,000
 /// writes/s, and a sweep reads every shard (4 small queries).
@@ -94,7 +99,7 @@ pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
         .ok_or_else(|| corrupt(name))
 }
 
-fn shard(id: CashoutRequestId) -> u8 {
+pub(crate) fn shard(id: CashoutRequestId) -> u8 {
     // The low bytes of a UUID v7 are random (a counter in tests): an even spread.
     id.as_uuid().as_bytes()[15] % SHARDS
 }
@@ -132,6 +137,27 @@ pub(crate) fn due_pk(shard: u8) -> String {
 
 pub(crate) fn outbox_pk(shard: u8) -> String {
     format!("OUTBOX#{shard}")
+}
+
+/// The UTC day of an instant, as the `by-day` index writes it (`yyyy-mm-dd`).
+pub(crate) fn day_text(day: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+/// The UTC day of an instant.
+pub(crate) fn utc_day(at: time::OffsetDateTime) -> time::Date {
+    at.to_offset(time::UtcOffset::UTC).date()
+}
+
+/// The `by-day` partition of the events of one UTC day and shard.
+pub(crate) fn day_pk(day: time::Date, shard: u8) -> String {
+    format!("DAY#{}#{shard}", day_text(day))
+}
+
+/// Where an event sorts in its day's partition: merchant, request, sequence (a request's events
+/// of one day are together, in order).
+pub(crate) fn day_sk(merchant: &MerchantId, request: CashoutRequestId, sequence: u64) -> String {
+    format!("{merchant}#{request}#{sequence:010}")
 }
 
 pub(crate) fn idempotency_key(merchant: &MerchantId, key_: &IdempotencyKey) -> Item {
@@ -288,6 +314,14 @@ pub(crate) fn event_item(event: &StatusEvent) -> Result<Item, StoreError> {
     let mut item = key(request_pk(event.cashout_request_id), event_sk(event.sequence)?);
     item.insert(OUTBOX_PK.into(), s(outbox_pk(shard(event.cashout_request_id))));
     item.insert(OUTBOX_AT.into(), n(to_ns(event.occurred_at)?));
+    item.insert(
+        DAY_PK.into(),
+        s(day_pk(utc_day(event.occurred_at), shard(event.cashout_request_id))),
+    );
+    item.insert(
+        DAY_SK.into(),
+        s(day_sk(&event.merchant_id, event.cashout_request_id, event.sequence)),
+    );
     item.insert(BODY.into(), s(to_json(event, "status event")?));
     Ok(item)
 }
@@ -382,6 +416,41 @@ pub(crate) fn health_item(health: &ProviderHealth, body: String) -> Item {
 
 pub(crate) fn health_from_item(item: &Item) -> Result<ProviderHealth, StoreError> {
     from_json(get_s(item, BODY)?, "provider health")
+}
+
+// ----- reconciliations -----
+
+pub(crate) fn reconciliation_pk(id: ReconciliationId) -> String {
+    format!("RECON#{id}")
+}
+pub(crate) const RECONCILIATION_SK: &str = "RECON";
+pub(crate) const DIFFERENCE_SK_PREFIX: &str = "DIFF#";
+
+pub(crate) fn reconciliation_key(id: ReconciliationId) -> Item {
+    key(reconciliation_pk(id), RECONCILIATION_SK)
+}
+
+/// A run: its version as `v` (the conditions read it) and its JSON.
+pub(crate) fn reconciliation_item(run: &Reconciliation, body: String) -> Item {
+    let mut item = reconciliation_key(run.id);
+    item.insert(VERSION.into(), n(run.version));
+    item.insert(BODY.into(), s(body));
+    item
+}
+
+pub(crate) fn reconciliation_from_item(item: &Item) -> Result<Reconciliation, StoreError> {
+    from_json(get_s(item, BODY)?, "reconciliation")
+}
+
+/// A difference of run `id`, keyed by its `Difference::key` (the same key replaces it).
+pub(crate) fn difference_item(id: ReconciliationId, key_: &str, difference: &Difference) -> Result<Item, StoreError> {
+    let mut item = key(reconciliation_pk(id), format!("{DIFFERENCE_SK_PREFIX}{key_}"));
+    item.insert(BODY.into(), s(to_json(difference, "difference")?));
+    Ok(item)
+}
+
+pub(crate) fn difference_from_item(item: &Item) -> Result<Difference, StoreError> {
+    from_json(get_s(item, BODY)?, "difference")
 }
 
 // ----- the rest -----

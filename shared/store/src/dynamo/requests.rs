@@ -7,8 +7,8 @@ use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{CashoutRequestId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId};
 use cashout_core::ports::{
-    CashoutStore, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page, StoreError,
-    StoredResponse,
+    CashoutStore, ChangedQuery, CreateOutcome, DueRequest, IdempotencyRecord, IdempotencyState, ListQuery, Page,
+    StoreError, StoredResponse,
 };
 use cashout_core::provider::ProviderName;
 use time::OffsetDateTime;
@@ -228,6 +228,10 @@ impl CashoutStore for DynamoStore {
                     .map_err(|e| StoreError::corrupt("provider reference", e))
             })
             .transpose()
+    }
+
+    async fn list_changed_requests(&self, query: &ChangedQuery) -> Result<Page<CashoutRequest>, StoreError> {
+        self.changed_requests(query).await
     }
 
     async fn due_requests(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<DueRequest>, StoreError> {

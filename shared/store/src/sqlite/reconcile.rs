@@ -8,9 +8,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::rows::{json_bodies, version_i64};
 use super::{SqliteStore, sql_error};
-use crate::codec::{
-    difference_cursor, differences_by_key, from_json, page_size, parse_difference_cursor, to_json,
-};
+use crate::codec::{difference_cursor, differences_by_key, from_json, page_size, parse_difference_cursor, to_json};
 use crate::routing::reconciliation_body;
 
 impl ReconciliationStore for SqliteStore {
