@@ -10,7 +10,7 @@
 //! ambiguous (the caller looks the reference up before any new create). A 404 on the reference
 //! lookup means no invoice. The process call is never retried blind: after a failure the
 //! invoice is read again, and one left `created` is processed when it is next looked at, so a
-//! payout never stalls.
+//! payout never stalls; reconciliation's reads (`record`, `list_records`) only read.
 //! Cascad documents no cancel operation: cancelling is refused with `InvalidState`.
 //!
 //! The payout service of a create is the one chosen at creation (`PayoutOrder::service`) from

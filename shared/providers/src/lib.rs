@@ -17,6 +17,12 @@
 //! connection) is `Ambiguous`; "already exists" (D24 511, Cascad 409) returns the existing
 //! payout; creates are never retried here.
 //!
+//! Reconciliation reads ([`PayoutProvider::payout_record`], [`PayoutProvider::list_payouts`])
+//! change nothing at the provider: Cascad's record comes from the reference filter with the
+//! invoice's `amount`, `currency`, `reference_id` and `created`, and its list is the private
+//! cursor list (`page[after]`, newest first); the D24 family's record is the status by
+//! `external_id` (its answer carries no amount or currency) and it has no list (`Ok(None)`).
+//!
 //! Errors: 400/422 and D24 data codes are `Declined`; 401/402/403/405 and D24 merchant codes
 //! are `Configuration` (alert someone; not a rejected payout); 429 and 5xx on reads are
 //! `Retryable` (reads are retried here, see [`HttpConfig`]).
@@ -32,9 +38,10 @@ use std::sync::Arc;
 use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{
     InboundNotification, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider, ProviderError,
-    ProviderErrorKind, ProviderNotification,
+    ProviderErrorKind, ProviderNotification, ProviderRecordPage,
 };
 use cashout_core::provider::{ProviderFamily, ProviderName, ProviderPayout};
+use cashout_core::reconcile::ProviderRecord;
 
 pub use cascad::{CascadClient, InvoicePage, PayoutService};
 pub use cashout_core::ports::HoldAction;
@@ -220,6 +227,32 @@ impl PayoutProvider for Providers {
         match self.client(provider)? {
             Client::Cascad(c) => c.payout_methods(query).await,
             Client::D24(c) => Ok(c.payout_methods(query)),
+        }
+    }
+
+    async fn payout_record(
+        &self,
+        provider: ProviderName,
+        reference: PayoutReference,
+    ) -> Result<Option<ProviderRecord>, ProviderError> {
+        match self.client(provider)? {
+            // The reference filter, read only (an invoice left `created` is not processed).
+            Client::Cascad(c) => c.record(reference).await,
+            // The status by external_id: no amount, currency or creation time in the answer.
+            Client::D24(c) => c.record(reference).await,
+        }
+    }
+
+    async fn list_payouts(
+        &self,
+        provider: ProviderName,
+        cursor: Option<&str>,
+        size: u32,
+    ) -> Result<Option<ProviderRecordPage>, ProviderError> {
+        match self.client(provider)? {
+            Client::Cascad(c) => c.list_records(cursor, size).await.map(Some),
+            // The D24 family documents no list of cashouts.
+            Client::D24(_) => Ok(None),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! a 400 by a lookup), process, read by id, find by reference, and the cursor list.
 
 use cashout_core::ids::{PayoutReference, ProviderPayoutId};
-use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind};
+use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind, ProviderRecordPage};
 use cashout_core::provider::ProviderPayout;
+use cashout_core::reconcile::ProviderRecord;
 use reqwest::{Method, StatusCode};
 
 use super::transformers::{ConflictDoc, InvoiceListDoc, InvoiceResource};
@@ -193,6 +194,22 @@ impl CascadClient {
     /// `created`.
     #[tracing::instrument(name = "cascad.find", skip_all, fields(%reference))]
     pub async fn find(&self, reference: PayoutReference) -> Result<Option<ProviderPayout>, ProviderError> {
+        match self.find_invoice(reference).await? {
+            Some(invoice) => self.ensure_processed(invoice).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The invoice made for `reference` as Cascad holds it, for reconciliation: a read only (an
+    /// invoice left `created` is not processed here), with its amount, currency and creation
+    /// time.
+    #[tracing::instrument(name = "cascad.record", skip_all, fields(%reference))]
+    pub async fn record(&self, reference: PayoutReference) -> Result<Option<ProviderRecord>, ProviderError> {
+        self.find_invoice(reference).await?.as_ref().map(Self::to_record).transpose()
+    }
+
+    /// The oldest invoice of `reference` (`filter[reference_id]`); a 404 is none.
+    async fn find_invoice(&self, reference: PayoutReference) -> Result<Option<InvoiceResource>, ProviderError> {
         let list = match self
             .list_query(&[("filter[reference_id]", reference.to_string())])
             .await
@@ -212,26 +229,44 @@ impl CascadClient {
             tracing::error!(provider = %CASCAD, %reference, count = matching.len(), "several invoices for one reference: a double payout at the provider");
         }
         matching.sort_by_key(|r| r.attributes.created.unwrap_or(i64::MAX));
-        match matching.into_iter().next() {
-            Some(invoice) => self.ensure_processed(invoice).await.map(Some),
-            None => Ok(None),
-        }
+        Ok(matching.into_iter().next())
     }
 
-    /// One page of every invoice, newest first (`page[after]` is the cursor of the next page).
-    pub async fn list(&self, after: Option<&str>, size: u32) -> Result<InvoicePage, ProviderError> {
-        let mut query = vec![("page[size]", size.to_string())];
+    /// One page of the list (`page[size]`, `page[after]`) and the cursor of the next page: the
+    /// last invoice's id (`meta.after`) when `links.next` says there is one.
+    async fn list_page(
+        &self,
+        after: Option<&str>,
+        size: u32,
+    ) -> Result<(Vec<InvoiceResource>, Option<String>), ProviderError> {
+        let mut query = vec![("page[size]", size.max(1).to_string())];
         if let Some(a) = after {
             query.push(("page[after]", a.to_owned()));
         }
         let doc = self.list_query(&query).await?;
-        let payouts = doc.data.iter().map(Self::to_payout).collect::<Result<Vec<_>, _>>()?;
         let has_next = doc
             .links
             .as_ref()
             .and_then(|l| l.next.as_deref())
             .is_some_and(|n| !n.is_empty());
         let next = if has_next { doc.meta.and_then(|m| m.after) } else { None };
+        Ok((doc.data, next))
+    }
+
+    /// One page of every invoice, newest first (`page[after]` is the cursor of the next page).
+    pub async fn list(&self, after: Option<&str>, size: u32) -> Result<InvoicePage, ProviderError> {
+        let (data, next) = self.list_page(after, size).await?;
+        let payouts = data.iter().map(Self::to_payout).collect::<Result<Vec<_>, _>>()?;
         Ok(InvoicePage { payouts, next })
+    }
+
+    /// One page of every invoice on the account as reconciliation records, newest first
+    /// (`page[after]` is the cursor of the next page). An invoice whose reference is not ours
+    /// keeps it as text in `reference`, with no `payout.reference`.
+    #[tracing::instrument(name = "cascad.list_records", skip_all, fields(?after, size))]
+    pub async fn list_records(&self, after: Option<&str>, size: u32) -> Result<ProviderRecordPage, ProviderError> {
+        let (data, next) = self.list_page(after, size).await?;
+        let records = data.iter().map(Self::to_record).collect::<Result<Vec<_>, _>>()?;
+        Ok(ProviderRecordPage { records, next })
     }
 }

@@ -7,6 +7,7 @@ use cashout_core::ids::ProviderPayoutId;
 use cashout_core::ports::{PayoutOrder, ProviderError, ProviderErrorKind};
 use cashout_core::provider::cascad::{CascadStatus, payout_state};
 use cashout_core::provider::{PayoutState, ProviderPayout};
+use cashout_core::reconcile::ProviderRecord;
 use cashout_core::routing::CascadService;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -44,6 +45,20 @@ impl CascadClient {
             state,
             provider_status,
             updated_at: a.updated.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+        })
+    }
+
+    /// The invoice as a reconciliation record: the payout, and the amount, currency,
+    /// reference (as Cascad holds it, even one that is not ours) and creation time its
+    /// attributes give.
+    pub(super) fn to_record(resource: &InvoiceResource) -> Result<ProviderRecord, ProviderError> {
+        let a = &resource.attributes;
+        Ok(ProviderRecord {
+            payout: Self::to_payout(resource)?,
+            amount: a.amount.map(|d| d.0),
+            currency: a.currency.clone(),
+            reference: a.reference_id.clone(),
+            created_at: a.created.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
         })
     }
 

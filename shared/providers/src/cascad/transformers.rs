@@ -156,6 +156,12 @@ pub(crate) struct InvoiceAttributes {
     pub status: String,
     #[serde(default)]
     pub resolution: Option<String>,
+    /// What the invoice asks to pay (seed 003: `amount`, a JSON number), read exactly.
+    #[serde(default)]
+    pub amount: Option<DecimalInput>,
+    /// The invoice's currency (`currency`).
+    #[serde(default)]
+    pub currency: Option<String>,
     #[serde(default)]
     pub reference_id: Option<String>,
     #[serde(default)]

@@ -4,6 +4,7 @@
 use cashout_core::ids::{PayoutReference, ProviderPayoutId};
 use cashout_core::ports::{HoldAction, PayoutOrder, ProviderError, ProviderErrorKind};
 use cashout_core::provider::{PayoutState, ProviderPayout};
+use cashout_core::reconcile::ProviderRecord;
 use reqwest::Method;
 use serde::Serialize;
 
@@ -116,6 +117,21 @@ impl D24Client {
             Err(e) if e.kind == ProviderErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The cashout made for `reference` as D24 holds it, for reconciliation: the status by
+    /// `external_id` ([`D24Client::find`]). The documented status answer carries no amount,
+    /// currency or creation time (`cashout_status`, `cashout_status_description`, and
+    /// `rejection_code`/`rejection_reason` when rejected), so those stay `None`.
+    #[tracing::instrument(name = "d24.record", skip_all, fields(provider = %self.name, %reference))]
+    pub async fn record(&self, reference: PayoutReference) -> Result<Option<ProviderRecord>, ProviderError> {
+        Ok(self.find(reference).await?.map(|payout| ProviderRecord {
+            payout,
+            amount: None,
+            currency: None,
+            reference: Some(reference.to_string()),
+            created_at: None,
+        }))
     }
 
     /// Cancels while D24 allows it (PENDING). Cancelling a cancelled cashout succeeds.
