@@ -102,6 +102,11 @@ macro_rules! store_suite {
             the_largest_valid_rule_is_stored_whole_and_an_oversized_one_is_invalid,
             provider_health_is_written_only_at_its_expected_version,
             concurrent_writers_of_one_rule_or_one_health_from_one_version_have_one_winner,
+            changed_requests_are_listed_once_each_at_their_first_event_in_the_range,
+            a_statement_of_many_requests_pages_through_each_exactly_once,
+            a_changed_listing_refuses_a_malformed_cursor_or_page_size,
+            reconciliations_are_written_at_their_expected_version,
+            differences_are_recorded_once_per_key_and_listed_in_key_order,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

@@ -2,11 +2,13 @@
 //! claims), changes and what reads them back, webhooks and API keys, routing rules and provider
 //! health.
 
+mod changed;
 mod creation;
 mod requests;
 mod routing;
 mod webhooks;
 
+pub use changed::*;
 pub use creation::*;
 pub use requests::*;
 pub use routing::*;
