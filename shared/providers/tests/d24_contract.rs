@@ -622,3 +622,91 @@ async fn an_attempt_reference_is_its_own_external_id() {
         );
     }
 }
+
+/// A call to the simulator's control endpoint; the status and the answer.
+async fn control(env: &Env, method: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{}/_sim{path}", env.sim.url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn the_record_sees_a_status_changed_behind_the_clients_back_without_amount_or_currency() {
+    for provider in [ProviderName::D24, ProviderName::Onspot, ProviderName::Tupay] {
+        let env = Env::start().await;
+        let o = order(provider, "0001234567", &env.receiver.url);
+        let created = env.providers.create_payout(&o).await.unwrap();
+        let r = env.providers.payout_record(provider, o.reference).await.unwrap().unwrap();
+        assert_eq!(r.payout.state, PayoutState::Pending, "{provider}");
+        assert_eq!(r.reference, Some(o.reference.to_string()));
+        assert_eq!(r.payout.reference, Some(o.reference));
+        assert_eq!(
+            (r.amount, r.currency, r.created_at),
+            (None, None, None),
+            "the status answer carries none of them"
+        );
+        env.advance(secs(2));
+        let (s, changed) = control(
+            &env,
+            "PUT",
+            &format!("/payouts/{provider}/{}", created.payout_id),
+            &serde_json::json!({"status": "REJECTED", "rejection_code": 826}),
+        )
+        .await;
+        assert_eq!(s, 200, "{changed}");
+        let r = env.providers.payout_record(provider, o.reference).await.unwrap().unwrap();
+        assert_eq!(
+            r.payout.state,
+            PayoutState::Rejected {
+                code: Some("826".into()),
+                reason: Some("WITHDRAWAL_REVERSED".into())
+            },
+            "{provider}"
+        );
+        assert_eq!(r.payout.provider_status, "REJECTED 826 WITHDRAWAL_REVERSED");
+        // No notification told the client: only the lifecycle's (DELIVERED, COMPLETED) went out.
+        let ledger = env.sim.ledger();
+        assert!(
+            ledger.deliveries.iter().all(|d| !d.status.starts_with("REJECTED")),
+            "{:?}",
+            ledger.deliveries
+        );
+        assert_eq!(ledger.payouts[0].status, "REJECTED 826");
+    }
+}
+
+#[tokio::test]
+async fn the_d24_family_has_no_list_and_no_record_for_an_unknown_reference() {
+    let env = Env::start().await;
+    for provider in [ProviderName::D24, ProviderName::Onspot, ProviderName::Tupay] {
+        assert_eq!(env.providers.list_payouts(provider, None, 50).await.unwrap(), None);
+        let none = env
+            .providers
+            .payout_record(provider, common::new_reference())
+            .await
+            .unwrap();
+        assert_eq!(none, None, "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn a_cashout_made_behind_the_clients_back_is_found_by_its_reference() {
+    let env = Env::start().await;
+    let reference = common::new_reference();
+    let (s, made) = control(
+        &env,
+        "POST",
+        "/payouts/d24",
+        &serde_json::json!({"reference": reference.to_string(), "amount": "10.00", "currency": "BRL", "status": "COMPLETED"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{made}");
+    let r = env.providers.payout_record(D24, reference).await.unwrap().unwrap();
+    assert!(matches!(r.payout.state, PayoutState::Paid { .. }), "{r:?}");
+    assert_eq!(r.amount, None);
+}

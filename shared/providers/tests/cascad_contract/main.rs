@@ -1,6 +1,6 @@
 //! Contract tests of the Cascad adapter against the simulator: a payout's life (`payouts`), the
-//! other operations (`operations`), and lost answers, timeouts and seed 003's directives
-//! (`faults`).
+//! other operations (`operations`), lost answers, timeouts and seed 003's directives
+//! (`faults`), and reconciliation's reads against divergences (`reconcile`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +10,7 @@ mod common;
 mod faults;
 mod operations;
 mod payouts;
+mod reconcile;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
