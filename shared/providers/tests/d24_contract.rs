@@ -641,7 +641,12 @@ async fn the_record_sees_a_status_changed_behind_the_clients_back_without_amount
         let env = Env::start().await;
         let o = order(provider, "0001234567", &env.receiver.url);
         let created = env.providers.create_payout(&o).await.unwrap();
-        let r = env.providers.payout_record(provider, o.reference).await.unwrap().unwrap();
+        let r = env
+            .providers
+            .payout_record(provider, o.reference)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(r.payout.state, PayoutState::Pending, "{provider}");
         assert_eq!(r.reference, Some(o.reference.to_string()));
         assert_eq!(r.payout.reference, Some(o.reference));
@@ -659,7 +664,12 @@ async fn the_record_sees_a_status_changed_behind_the_clients_back_without_amount
         )
         .await;
         assert_eq!(s, 200, "{changed}");
-        let r = env.providers.payout_record(provider, o.reference).await.unwrap().unwrap();
+        let r = env
+            .providers
+            .payout_record(provider, o.reference)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             r.payout.state,
             PayoutState::Rejected {

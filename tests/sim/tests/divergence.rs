@@ -185,7 +185,10 @@ async fn refusals_unknown_providers_and_payouts_are_404_unknown_statuses_400() {
     assert_eq!(put("/payouts/paypal/1".into(), r#"{"status": "COMPLETED"}"#).await, 404);
     assert_eq!(put("/payouts/d24/1".into(), r#"{"status": "COMPLETED"}"#).await, 404);
     // The payout is D24's, not Onspot's.
-    assert_eq!(put(format!("/payouts/onspot/{id}"), r#"{"status": "COMPLETED"}"#).await, 404);
+    assert_eq!(
+        put(format!("/payouts/onspot/{id}"), r#"{"status": "COMPLETED"}"#).await,
+        404
+    );
     let d24_path = format!("/payouts/d24/{id}");
     for bad in [
         r#"{"status": "processed"}"#,
@@ -206,11 +209,29 @@ async fn refusals_unknown_providers_and_payouts_are_404_unknown_statuses_400() {
     assert_eq!(sim.ledger().payouts[0].status, "PENDING");
     assert!(sim.ledger().payouts[0].history.is_empty());
     // Tupay has no ON_HOLD; Cascad has no REJECTED.
-    let (s, _) = control(&sim, "POST", "/payouts/tupay", r#"{"reference": "t-1", "amount": "5", "status": "ON_HOLD"}"#).await;
+    let (s, _) = control(
+        &sim,
+        "POST",
+        "/payouts/tupay",
+        r#"{"reference": "t-1", "amount": "5", "status": "ON_HOLD"}"#,
+    )
+    .await;
     assert_eq!(s, 400);
-    let (s, _) = control(&sim, "POST", "/payouts/cascad", r#"{"reference": "c-1", "amount": "5", "status": "REJECTED"}"#).await;
+    let (s, _) = control(
+        &sim,
+        "POST",
+        "/payouts/cascad",
+        r#"{"reference": "c-1", "amount": "5", "status": "REJECTED"}"#,
+    )
+    .await;
     assert_eq!(s, 400);
-    let (s, _) = control(&sim, "POST", "/payouts/paypal", r#"{"reference": "p-1", "amount": "5"}"#).await;
+    let (s, _) = control(
+        &sim,
+        "POST",
+        "/payouts/paypal",
+        r#"{"reference": "p-1", "amount": "5"}"#,
+    )
+    .await;
     assert_eq!(s, 404);
     let (s, _) = control(&sim, "POST", "/payouts/d24", r#"{"reference": " ", "amount": "5"}"#).await;
     assert_eq!(s, 400);
@@ -243,7 +264,7 @@ async fn a_cascad_invoice_changed_behind_the_clients_back_shows_its_new_amount_a
     )
     .await;
     assert_eq!(s, 200);
-    let (_, doc) = cascad_get(&sim, &format!("/payout-invoices?filter[reference_id]=ref-c1")).await;
+    let (_, doc) = cascad_get(&sim, "/payout-invoices?filter[reference_id]=ref-c1").await;
     let a = &doc["data"][0]["attributes"];
     assert_eq!((&a["status"], &a["resolution"]), (&json!("processed"), &json!("ok")));
     assert_eq!(a["processed"], json!(t0().unix_timestamp() + 1));
@@ -307,7 +328,12 @@ async fn a_cascad_invoice_nobody_asked_for_is_listed_and_found_by_its_reference(
     let a = &list["data"][0]["attributes"];
     assert_eq!(
         (&a["reference_id"], &a["amount"], &a["status"], &a["created"]),
-        (&json!("theirs-1"), &json!(10), &json!("processed"), &json!(t0().unix_timestamp() + 1))
+        (
+            &json!("theirs-1"),
+            &json!(10),
+            &json!("processed"),
+            &json!(t0().unix_timestamp() + 1)
+        )
     );
     let (_, found) = cascad_get(&sim, "/payout-invoices?filter[reference_id]=theirs-1").await;
     assert_eq!(found["data"][0]["id"], json!(id));
@@ -342,15 +368,34 @@ async fn a_d24_cashout_nobody_asked_for_answers_the_status_call() {
     .await;
     assert_eq!(s, 201, "{made}");
     assert_eq!(made["id"], "8400001");
-    let (s, status) = d24(&sim, "d24", "POST", "/v3/cashout/status", &d24_status_body("theirs-d24")).await;
+    let (s, status) = d24(
+        &sim,
+        "d24",
+        "POST",
+        "/v3/cashout/status",
+        &d24_status_body("theirs-d24"),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(status["cashout_status"], 1);
     // Its id is taken: the next create gets the next one.
     assert_eq!(d24_cashout(&sim, "ours-d24").await, "8400002");
     // Default status PENDING; a reference already held is 409.
-    let (s, made) = control(&sim, "POST", "/payouts/tupay", r#"{"reference": "t-2", "amount": "5.5"}"#).await;
+    let (s, made) = control(
+        &sim,
+        "POST",
+        "/payouts/tupay",
+        r#"{"reference": "t-2", "amount": "5.5"}"#,
+    )
+    .await;
     assert_eq!((s, &made["status"]), (201, &json!("PENDING")));
-    let (s, _) = control(&sim, "POST", "/payouts/tupay", r#"{"reference": "t-2", "amount": "5.5"}"#).await;
+    let (s, _) = control(
+        &sim,
+        "POST",
+        "/payouts/tupay",
+        r#"{"reference": "t-2", "amount": "5.5"}"#,
+    )
+    .await;
     assert_eq!(s, 409);
     // Unless the provider stops enforcing unique references.
     sim.set_faults(
@@ -360,7 +405,13 @@ async fn a_d24_cashout_nobody_asked_for_answers_the_status_call() {
             ..FaultConfig::default()
         },
     );
-    let (s, _) = control(&sim, "POST", "/payouts/tupay", r#"{"reference": "t-2", "amount": "5.5"}"#).await;
+    let (s, _) = control(
+        &sim,
+        "POST",
+        "/payouts/tupay",
+        r#"{"reference": "t-2", "amount": "5.5"}"#,
+    )
+    .await;
     assert_eq!(s, 201);
     assert_eq!(sim.ledger().double_payouts().len(), 1);
     assert!(sim.ledger().deliveries.is_empty());

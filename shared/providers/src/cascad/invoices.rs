@@ -205,7 +205,11 @@ impl CascadClient {
     /// time.
     #[tracing::instrument(name = "cascad.record", skip_all, fields(%reference))]
     pub async fn record(&self, reference: PayoutReference) -> Result<Option<ProviderRecord>, ProviderError> {
-        self.find_invoice(reference).await?.as_ref().map(Self::to_record).transpose()
+        self.find_invoice(reference)
+            .await?
+            .as_ref()
+            .map(Self::to_record)
+            .transpose()
     }
 
     /// The oldest invoice of `reference` (`filter[reference_id]`); a 404 is none.

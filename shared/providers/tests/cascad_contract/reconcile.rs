@@ -177,9 +177,11 @@ async fn the_list_pages_through_every_invoice_with_foreign_ones_kept_as_text() {
         .collect();
     let expected: Vec<_> = ours.iter().rev().cloned().collect();
     assert_eq!(listed, expected);
-    assert!(all[1..]
-        .iter()
-        .all(|r| r.amount == Some("1234.5".parse().unwrap()) && r.currency.as_deref() == Some("USD")));
+    assert!(
+        all[1..]
+            .iter()
+            .all(|r| r.amount == Some("1234.5".parse().unwrap()) && r.currency.as_deref() == Some("USD"))
+    );
     // An exact page ends without a cursor.
     let whole = env.providers.list_payouts(CASCAD, None, 4).await.unwrap().unwrap();
     assert_eq!((whole.records.len(), whole.next), (4, None));
