@@ -221,10 +221,7 @@ impl DynamoStore {
         if groups.is_empty() {
             return Ok(HashMap::new());
         }
-        let keys = groups
-            .iter()
-            .map(|(_, id)| key(request_pk(*id), REQUEST_SK))
-            .collect();
+        let keys = groups.iter().map(|(_, id)| key(request_pk(*id), REQUEST_SK)).collect();
         self.batch_get("read changed requests", keys)
             .await?
             .iter()

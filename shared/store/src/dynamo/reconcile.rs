@@ -25,10 +25,7 @@ impl ReconciliationStore for DynamoStore {
         } else {
             ("v = :expected", Some(values([(":expected", n(expected_version))])))
         };
-        match self
-            .put_if("write a reconciliation", item, condition, expected)
-            .await?
-        {
+        match self.put_if("write a reconciliation", item, condition, expected).await? {
             Written::Yes => Ok(()),
             Written::Refused(_) => Err(StoreError::Conflict {
                 expected: expected_version,

@@ -447,3 +447,32 @@ fn changed_page(
 fn change_expected(expected: i64) -> u64 {
     u64::try_from(expected).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::CHANGED_SQL;
+    use crate::sqlite::schema::{V1, V2, V3, V4};
+
+    /// The changed listing walks `events_by_time` in its order (no sort of the range, whatever
+    /// its size) and answers "first in the range?" from the events primary key.
+    #[test]
+    fn the_changed_listing_walks_the_time_index_without_sorting() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!("{V1} {V2} {V3} {V4}")).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {CHANGED_SQL}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params![0, 10, "m", 0, "x"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("INDEX events_by_time"), "{plan}");
+        assert!(
+            plan.contains("USING PRIMARY KEY (request_id=? AND sequence<?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+}

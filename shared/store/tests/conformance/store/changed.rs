@@ -104,7 +104,13 @@ pub async fn changed_requests_are_listed_once_each_at_their_first_event_in_the_r
     let [a, b, c, d, e] = [&a, &b, &c, &d, &e].map(|x| x.request.id());
     let set = |ids: &[CashoutRequestId]| ids.iter().copied().collect::<BTreeSet<_>>();
 
-    let cases: Vec<(&str, OffsetDateTime, OffsetDateTime, Option<&MerchantId>, BTreeSet<CashoutRequestId>)> = vec![
+    let cases: Vec<(
+        &str,
+        OffsetDateTime,
+        OffsetDateTime,
+        Option<&MerchantId>,
+        BTreeSet<CashoutRequestId>,
+    )> = vec![
         ("creations only", hours(0), hours(24), None, set(&[a, b, c, e])),
         (
             "changes only (B, C) and creation with a change (D)",
@@ -132,13 +138,7 @@ pub async fn changed_requests_are_listed_once_each_at_their_first_event_in_the_r
         ("empty range", hours(10), hours(10), None, set(&[])),
         ("one merchant", hours(24), hours(72), Some(&m1), set(&[b, c])),
         ("the other merchant", hours(24), hours(72), Some(&m2), set(&[d])),
-        (
-            "one merchant, creations",
-            hours(0),
-            hours(24),
-            Some(&m2),
-            set(&[e]),
-        ),
+        ("one merchant, creations", hours(0), hours(24), Some(&m2), set(&[e])),
         ("everything", hours(-1), hours(1000), None, set(&[a, b, c, d, e])),
     ];
     for (what, from, to, m, expected) in cases {
@@ -163,12 +163,23 @@ pub async fn a_statement_of_many_requests_pages_through_each_exactly_once<S: Sto
     }
     for (i, r) in created.iter().enumerate() {
         env.clock.set(hours(24 + i64::try_from(i).unwrap()));
-        env.store.apply_change(&r.approve(None, fx.now()).unwrap()).await.unwrap();
+        env.store
+            .apply_change(&r.approve(None, fx.now()).unwrap())
+            .await
+            .unwrap();
     }
     let all: BTreeSet<_> = created.iter().map(CashoutRequest::id).collect();
     for limit in [1, 2, 5, 1000] {
-        assert_eq!(listed(&env.store, hours(0), hours(48), None, limit).await, all, "limit {limit}");
-        assert_eq!(listed(&env.store, hours(20), hours(48), Some(&m), limit).await, all, "changes, limit {limit}");
+        assert_eq!(
+            listed(&env.store, hours(0), hours(48), None, limit).await,
+            all,
+            "limit {limit}"
+        );
+        assert_eq!(
+            listed(&env.store, hours(20), hours(48), Some(&m), limit).await,
+            all,
+            "changes, limit {limit}"
+        );
         let first = list_all(&env.store, hours(0), hours(48), None, limit).await;
         let again = list_all(&env.store, hours(0), hours(48), None, limit).await;
         assert_eq!(
@@ -197,7 +208,14 @@ pub async fn a_changed_listing_refuses_a_malformed_cursor_or_page_size<S: Store>
         let err = env.store.list_changed_requests(&q).await.unwrap_err();
         assert!(matches!(err, StoreError::Invalid { .. }), "{q:?}: {err:?}");
     }
-    assert!(env.store.list_changed_requests(&query(1000, None)).await.unwrap().items.is_empty());
+    assert!(
+        env.store
+            .list_changed_requests(&query(1000, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 fn difference(reference: &str, kind: DifferenceKind, detail: &str) -> Difference {
@@ -240,7 +258,10 @@ pub async fn reconciliations_are_written_at_their_expected_version<S: Store>(env
     let err = env.store.put_reconciliation(&stale, 1).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { expected: 1 }), "{err:?}");
     let err = env.store.put_reconciliation(&next, 5).await.unwrap_err();
-    assert!(matches!(err, StoreError::Invalid { .. }), "a version that does not follow: {err:?}");
+    assert!(
+        matches!(err, StoreError::Invalid { .. }),
+        "a version that does not follow: {err:?}"
+    );
     assert_eq!(env.store.get_reconciliation(id).await.unwrap().as_ref(), Some(&next));
 }
 
