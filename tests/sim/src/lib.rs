@@ -9,7 +9,10 @@
 //!
 //! Outcomes are deterministic ([`TRIGGERS_HELP`]); faults are injected per provider
 //! ([`FaultConfig`], [`FAULTS_HELP`]) from a seeded generator; `GET /_sim/ledger` is the ground
-//! truth ([`Ledger`]). It runs as the `provider-sim` binary or in-process:
+//! truth ([`Ledger`]). For reconciliation tests, payouts can be changed or made behind the
+//! client's back, without a notification ([`SimHandle::change_payout`],
+//! [`SimHandle::add_payout`], `PUT`/`POST /_sim/payouts/…`, [`CONTROL_HELP`]). It runs as the
+//! `provider-sim` binary or in-process:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
