@@ -59,6 +59,15 @@ async fn listed<S: Store>(
     ids
 }
 
+/// A listing case: what it shows, its range, its merchant, the requests expected.
+type Case<'a> = (
+    &'a str,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<&'a MerchantId>,
+    BTreeSet<CashoutRequestId>,
+);
+
 fn hours(h: i64) -> OffsetDateTime {
     t0() + Duration::hours(h)
 }
@@ -104,13 +113,7 @@ pub async fn changed_requests_are_listed_once_each_at_their_first_event_in_the_r
     let [a, b, c, d, e] = [&a, &b, &c, &d, &e].map(|x| x.request.id());
     let set = |ids: &[CashoutRequestId]| ids.iter().copied().collect::<BTreeSet<_>>();
 
-    let cases: Vec<(
-        &str,
-        OffsetDateTime,
-        OffsetDateTime,
-        Option<&MerchantId>,
-        BTreeSet<CashoutRequestId>,
-    )> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("creations only", hours(0), hours(24), None, set(&[a, b, c, e])),
         (
             "changes only (B, C) and creation with a change (D)",
