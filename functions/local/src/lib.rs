@@ -155,6 +155,8 @@ fn config(args: &Args, listen: SocketAddr) -> Result<AppConfig, RunError> {
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));
     config.breaker =
         cashout_app::config::breaker_from(&|name| std::env::var(name).ok(), config.breaker).map_err(startup)?;
+    config.reconcile =
+        cashout_app::config::reconcile_from(&|name| std::env::var(name).ok(), config.reconcile).map_err(startup)?;
     Ok(config)
 }
 

@@ -812,6 +812,13 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
             403,
         ),
         ("get", "/v1/providers/health", "/v1/providers/health".to_owned(), 403),
+        ("post", "/v1/reconciliations", "/v1/reconciliations".to_owned(), 403),
+        (
+            "get",
+            "/v1/reconciliations/{id}",
+            "/v1/reconciliations/recon_0190a2b45e6f70008000000000000001".to_owned(),
+            403,
+        ),
     ];
     // Routes checked below by listing (no id in the path), or not merchant data at all.
     let by_listing = [
@@ -820,6 +827,7 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         ("get", "/v1/webhook-endpoints"),
         ("post", "/v1/webhook-endpoints"),
         ("get", "/v1/payout-methods"),
+        ("get", "/v1/statements"),
         ("post", "/webhooks/{provider}"),
     ];
     let (code, doc) = api.get("/v1/openapi.json", B.1).await;
@@ -863,11 +871,21 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     // Listings hold only the caller's own; naming another merchant is refused.
     let (code, _) = api.get("/v1/cashout-requests?merchant_id=merchant_sec_a", B.1).await;
     assert_eq!(code, 403, "a merchant naming another merchant's listing");
+    let today = OffsetDateTime::now_utc().date();
+    let (code, _) = api
+        .get(
+            &format!("/v1/statements?from={today}&to={today}&merchant_id=merchant_sec_a"),
+            B.1,
+        )
+        .await;
+    assert_eq!(code, 403, "a merchant naming another merchant's statement");
     for path in [
         "/v1/cashout-requests",
         "/v1/cashout-requests?status=UNDER_REVIEW",
         "/v1/cashout-requests?merchant_id=merchant_sec_a",
         "/v1/webhook-endpoints",
+        format!("/v1/statements?from={today}&to={today}").as_str(),
+        format!("/v1/statements?from={today}&to={today}&limit=100").as_str(),
     ] {
         let (code, answer) = api.get(path, B.1).await;
         let text = answer.to_string();

@@ -28,7 +28,7 @@ use cashout_core::provider::{PayoutState, ProviderName};
 use cashout_core::reconcile::{
     AttemptToCheck, Difference, DifferenceKind, OurSide, Period, ProviderRecord, Reconciliation,
     ReconciliationProgress, ReconciliationStatus, ReconciliationTrigger, StatementLine, TheirSide, attempts_to_check,
-    compare, our_reference,
+    compare, our_reference, provider_ahead,
 };
 use time::Time;
 
@@ -413,11 +413,23 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             Err(e) => return Err(StepError::provider(e)),
         };
         let now = self.now();
+        let status_since = match &record {
+            // Only then does it matter, and it costs a read of the request's events.
+            Some(r) if provider_ahead(request, r) => self
+                .store
+                .list_events(request.id())
+                .await
+                .map_err(StepError::store)?
+                .last()
+                .map_or(request.updated_at(), |e| e.occurred_at),
+            _ => request.updated_at(),
+        };
         let found = compare(
             request,
             attempt,
             record.as_ref(),
             time_duration(self.config.reconcile.lag),
+            status_since,
             now,
         );
         for (kind, detail) in found {

@@ -10,4 +10,5 @@ mod failover;
 mod http_surface;
 mod money_safety;
 mod pipeline;
+mod reconcile;
 mod support;

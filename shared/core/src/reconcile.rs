@@ -545,14 +545,31 @@ fn considered_sent(request: &CashoutRequest) -> bool {
         || matches!(request.status(), CashoutStatus::PendingPayment | CashoutStatus::Paid)
 }
 
+/// Whether the provider is ahead of us on the request's current attempt: it reports a status
+/// our request may still move to (it paid, rejected or cancelled a payout we hold open). Then
+/// how long it has been so matters ([`compare`]'s `status_since`).
+pub fn provider_ahead(request: &CashoutRequest, theirs: &ProviderRecord) -> bool {
+    let ours = request.status();
+    theirs.payout.state.target_status().is_some_and(|implied| {
+        implied != ours
+            && !ours.is_final()
+            && implied != CashoutStatus::Approved
+            && (ours.allowed_next().contains(&implied)
+                || (ours == CashoutStatus::Approved && implied == CashoutStatus::PendingPayment))
+    })
+}
+
 /// What kind of difference there is between one attempt of a request and the provider's record
 /// of that reference (`None`: the provider holds nothing), if any, with its detail. `lag` is
-/// how long a provider may be ahead of us before it counts.
+/// how long a provider may be ahead of us before it counts; `status_since` is when our
+/// request's status last changed (its last status event: bookkeeping such as a counted check
+/// moves `updated_at`, not the status).
 pub fn compare(
     request: &CashoutRequest,
     attempt: AttemptToCheck,
     theirs: Option<&ProviderRecord>,
     lag: time::Duration,
+    status_since: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Vec<(DifferenceKind, String)> {
     let mut out = Vec::new();
@@ -622,8 +639,6 @@ pub fn compare(
     if implied == ours {
         return out;
     }
-    let provider_ahead =
-        !ours.is_final() && ours.allowed_next().contains(&implied) && implied != CashoutStatus::Approved;
     let reversed_missed = ours == CashoutStatus::Paid && implied == CashoutStatus::Rejected;
     if reversed_missed {
         out.push((
@@ -633,12 +648,8 @@ pub fn compare(
                 attempt.provider, r.payout.provider_status
             ),
         ));
-    } else if provider_ahead || (ours == CashoutStatus::Approved && implied == CashoutStatus::PendingPayment) {
-        let since = r
-            .payout
-            .updated_at
-            .unwrap_or(request.updated_at())
-            .max(request.updated_at());
+    } else if provider_ahead(request, r) {
+        let since = r.payout.updated_at.map_or(status_since, |t| t.max(status_since));
         if now - since > lag {
             out.push((
                 DifferenceKind::StatusLag,
@@ -648,9 +659,7 @@ pub fn compare(
                 ),
             ));
         }
-    } else if !(ours == CashoutStatus::Paid && implied == CashoutStatus::PendingPayment)
-        || now - request.updated_at() > lag
-    {
+    } else if !(ours == CashoutStatus::Paid && implied == CashoutStatus::PendingPayment) || now - status_since > lag {
         // A provider behind us on PAID (its own settlement still running) is not a
         // difference until the lag passes.
         out.push((

@@ -183,6 +183,12 @@ impl World {
         let config = AppConfig {
             notification_base_url: Some("https://cashout.sim".into()),
             coverage,
+            // The daily reconciliation is tested on its own; here it would only add provider
+            // calls at 02:00 of simulated time.
+            reconcile: cashout_app::reconcile::ReconcileConfig {
+                daily_at: None,
+                ..cashout_app::reconcile::ReconcileConfig::default()
+            },
             ..AppConfig::default()
         };
         let store = Arc::new(store);
