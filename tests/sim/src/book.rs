@@ -74,6 +74,9 @@ pub(crate) struct Payout {
     pub detail: Detail,
     pub plan: Vec<Step>,
     pub history: Vec<HistoryEntry>,
+    /// The provider lost it (`DELETE /_sim/payouts/...`): no lookup, list or ledger shows it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
 }
 
 impl Payout {
@@ -239,6 +242,9 @@ impl Book {
 
     fn index_payout(&mut self, i: usize) {
         let p = &self.payouts[i];
+        if p.lost {
+            return;
+        }
         self.index.by_id.insert((p.provider, p.id.clone()), i);
         self.index
             .by_reference
@@ -264,6 +270,18 @@ impl Book {
         let i = self.payouts.len() - 1;
         self.index_payout(i);
         i
+    }
+
+    /// The provider loses payout `i`: it leaves every index and listing, its plan stops.
+    pub(crate) fn lose_at(&mut self, i: usize) {
+        self.set_plan(i, Vec::new());
+        let p = &mut self.payouts[i];
+        p.lost = true;
+        let (provider, id, reference) = (p.provider, p.id.clone(), p.reference.clone());
+        self.index.by_id.remove(&(provider, id));
+        if let Some(list) = self.index.by_reference.get_mut(&(provider, reference)) {
+            list.retain(|&j| j != i);
+        }
     }
 
     /// Replaces payout `i`'s plan.
@@ -462,7 +480,7 @@ impl Book {
 
     /// The ground truth, for `GET /_sim/ledger`.
     pub(crate) fn ledger(&self) -> Ledger {
-        let payouts = self.payouts.iter().map(Payout::ledger).collect();
+        let payouts = self.payouts.iter().filter(|p| !p.lost).map(Payout::ledger).collect();
         let mut refs: BTreeMap<String, LedgerReference> = BTreeMap::new();
         for (key, attempts) in &self.attempts {
             let (provider, reference) = key.split_once('|').unwrap_or((key, ""));
@@ -479,7 +497,7 @@ impl Book {
                 },
             );
         }
-        for p in &self.payouts {
+        for p in self.payouts.iter().filter(|p| !p.lost) {
             refs.entry(attempt_key(p.provider, &p.reference))
                 .or_insert_with(|| LedgerReference {
                     provider: p.provider,

@@ -39,6 +39,10 @@ CONTROL ENDPOINT (JSON)
                                     \"USD\"; each optional, at least one. A status change stops the planned
                                     lifecycle. Recorded in the history. 200 with the ledger payout;
                                     404 unknown provider or payout; 400 a status the provider does not have
+  DELETE /_sim/payouts/{provider}/{payout_id}
+                                    the provider loses the payout, WITHOUT a notification: lookups,
+                                    listings and the ledger no longer show it. 200 with the payout as
+                                    it was; 404 unknown provider or payout
   POST   /_sim/payouts/{provider}   a payout the client never asked for (someone else on our account),
                                     WITHOUT a notification: {\"reference\": \"theirs-1\", \"amount\": \"10.00\",
                                     \"currency\": \"USD\", \"status\": \"processed\"} (status: PENDING / created unless
@@ -53,7 +57,10 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/faults/{provider}", put(set_faults))
         .route("/time-scale", get(time_scale).put(set_time_scale))
         .route("/payouts/{provider}", post(add_payout))
-        .route("/payouts/{provider}/{payout_id}", put(change_payout))
+        .route(
+            "/payouts/{provider}/{payout_id}",
+            put(change_payout).delete(lose_payout),
+        )
         .route("/health", get(|| async { "ok" }))
         .with_state(sim)
 }
@@ -140,6 +147,13 @@ async fn change_payout(
         sim.change_payout(p, &payout_id, &change)
     });
     match changed {
+        Ok(payout) => Json(payout).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn lose_payout(State(sim): State<Arc<Sim>>, Path((name, payout_id)): Path<(String, String)>) -> Response {
+    match provider(&name).and_then(|p| sim.lose_payout(p, &payout_id)) {
         Ok(payout) => Json(payout).into_response(),
         Err(e) => e.into_response(),
     }

@@ -290,6 +290,18 @@ impl Book {
         Ok(self.payouts[i].ledger())
     }
 
+    /// The provider loses a payout (as if it had never been made): no lookup, listing or
+    /// ledger shows it from now on, and no notification says so.
+    pub(crate) fn lose_payout(&mut self, provider: Provider, id: &str) -> Result<LedgerPayout, ControlError> {
+        let i = self
+            .find(provider, id)
+            .ok_or_else(|| ControlError::NotFound(format!("{provider} has no payout `{}`", clip(id))))?;
+        let ledger = self.payouts[i].ledger();
+        self.lose_at(i);
+        tracing::info!(%provider, id, "payout lost behind the client's back (no notification)");
+        Ok(ledger)
+    }
+
     /// Makes a payout the client never asked for: no notification, no create attempt counted.
     pub(crate) fn add_payout(
         &mut self,
@@ -341,6 +353,7 @@ impl Book {
                     },
                     plan: Vec::new(),
                     history: Vec::new(),
+                    lost: false,
                 }
             }
             Provider::Cascad => {

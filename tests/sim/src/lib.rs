@@ -247,6 +247,13 @@ impl SimHandle {
         self.sim.change_payout(provider, payout_id, change)
     }
 
+    /// The provider loses a payout, without a notification (`DELETE
+    /// /_sim/payouts/{provider}/{payout_id}`): lookups, listings and the ledger no longer show
+    /// it. Returns it as it was.
+    pub fn lose_payout(&self, provider: Provider, payout_id: &str) -> Result<LedgerPayout, ControlError> {
+        self.sim.lose_payout(provider, payout_id)
+    }
+
     /// Makes a payout the client never asked for, as if someone else had made it on the
     /// account, without a notification or callback (`POST /_sim/payouts/{provider}`).
     pub fn add_payout(&self, provider: Provider, payout: &NewPayout) -> Result<LedgerPayout, ControlError> {

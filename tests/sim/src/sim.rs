@@ -170,6 +170,11 @@ impl Sim {
         self.with_book(|book, ctx| book.change_payout(provider, id, change, ctx))
     }
 
+    /// The provider loses a payout (no notification).
+    pub(crate) fn lose_payout(&self, provider: Provider, id: &str) -> Result<LedgerPayout, ControlError> {
+        self.with_book(|book, _| book.lose_payout(provider, id))
+    }
+
     /// Makes a payout the client never asked for (no notification).
     pub(crate) fn add_payout(&self, provider: Provider, new: &NewPayout) -> Result<LedgerPayout, ControlError> {
         self.with_book(|book, ctx| book.add_payout(provider, new, ctx))

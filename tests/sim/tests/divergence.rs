@@ -473,3 +473,33 @@ async fn the_handle_changes_and_adds_payouts_in_process() {
     assert!(sim.ledger().deliveries.is_empty());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lost_payout_is_gone_from_lookups_listings_and_the_ledger() {
+    let (_clock, sim) = start().await;
+    let id = d24_cashout(&sim, "ref-lost").await;
+    let kept = d24_cashout(&sim, "ref-kept").await;
+    let r = reqwest::Client::new()
+        .delete(format!("{}/_sim/payouts/d24/{id}", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (s, answer) = d24(&sim, "d24", "POST", "/v3/cashout/status", &d24_status_body("ref-lost")).await;
+    assert_ne!(s, 200, "the provider no longer holds it: {answer}");
+    let (s, _) = d24(&sim, "d24", "POST", "/v3/cashout/status", &d24_status_body("ref-kept")).await;
+    assert_eq!(s, 200, "the other one is untouched");
+    let ledger = sim.ledger();
+    assert!(ledger.payouts.iter().all(|p| p.id != id));
+    assert!(ledger.payouts.iter().any(|p| p.id == kept));
+    assert!(
+        matches!(sim.lose_payout(Provider::D24, &id), Err(ControlError::NotFound(_))),
+        "once"
+    );
+    let r = reqwest::Client::new()
+        .delete(format!("{}/_sim/payouts/d24/nope", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}

@@ -308,6 +308,7 @@ fn book_invoice(book: &mut Book, ctx: &mut Ctx<'_>, c: Accepted) -> Result<Respo
         detail: Detail::Cascad(Box::new(invoice)),
         plan,
         history: Vec::new(),
+        lost: false,
     };
     let doc = invoice_doc(&payout).unwrap_or_default();
     tracing::info!(provider = %CASCAD, id = %payout.id, reference = payout.reference.as_str(), "payout invoice created");
@@ -371,6 +372,7 @@ pub(crate) fn foreign_invoice(book: &Book, ctx: &mut Ctx<'_>, f: ForeignInvoice)
         detail: Detail::Cascad(Box::new(invoice)),
         plan: Vec::new(),
         history: Vec::new(),
+        lost: false,
     }
 }
 

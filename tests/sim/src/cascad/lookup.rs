@@ -94,7 +94,11 @@ pub(super) async fn list(
         let size = page_param(&q, "page[size]", 20).min(100);
         let empty_is_404 = sim2.faults().get(CASCAD).not_found_on_empty_filter;
         sim2.read_book(|book, _| {
-            let mut all: Vec<&Payout> = book.payouts.iter().filter(|p| p.provider == CASCAD).collect();
+            let mut all: Vec<&Payout> = book
+                .payouts
+                .iter()
+                .filter(|p| p.provider == CASCAD && !p.lost)
+                .collect();
             all.reverse();
             let filter = q.get("filter[reference_id]");
             if let Some(r) = filter {

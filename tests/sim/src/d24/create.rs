@@ -242,6 +242,7 @@ fn do_create(p: &Profile, headers: &HeaderMap, body: &[u8]) -> Reply {
             },
             plan,
             history: Vec::new(),
+            lost: false,
         });
         Ok(id)
     })?;
