@@ -232,7 +232,7 @@ mod tests {
 
     use cashout_core::auth::{ApiKeyHash, ApiKeyRecord, Principal};
     use cashout_core::health::ProviderHealth;
-    use cashout_core::ports::{ApiKeyStore, ManualClock, RoutingStore};
+    use cashout_core::ports::{ApiKeyStore, ManualClock, ReconciliationStore, RoutingStore};
     use cashout_core::provider::ProviderName;
     use time::OffsetDateTime;
 
@@ -273,7 +273,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn files_of_every_earlier_version_open_keep_their_data_and_gain_the_routing_tables() {
+    async fn files_of_every_earlier_version_open_keep_their_data_and_gain_the_later_tables() {
         let now = t0();
         for version in 1..VERSION {
             let dir = tempfile::tempdir().unwrap();
@@ -288,6 +288,20 @@ mod tests {
             store.put_provider_health(&health, 0).await.unwrap();
             assert_eq!(store.list_provider_health().await.unwrap(), [health]);
             assert!(store.list_routing_rules().await.unwrap().is_empty());
+            // Version 4: reconciliations and their differences.
+            let day = now.date();
+            let period = cashout_core::reconcile::Period::new(day, day).unwrap();
+            let id = cashout_core::ids::ReconciliationId::from_uuid(uuid::Uuid::now_v7());
+            let mut run = cashout_core::reconcile::Reconciliation::start(
+                id,
+                period,
+                cashout_core::reconcile::ReconciliationTrigger::Operator,
+                now,
+            );
+            run.version = 1;
+            store.put_reconciliation(&run, 0).await.unwrap();
+            assert_eq!(store.get_reconciliation(id).await.unwrap(), Some(run));
+            assert!(store.list_differences(id, 10, None).await.unwrap().items.is_empty());
             drop(store);
             SqliteStore::open(&path, Arc::new(ManualClock::new(now))).unwrap();
             assert_eq!(user_version(&path), VERSION, "reopened at the current version");
