@@ -12,8 +12,10 @@
 //!
 //! Each backend keeps one file per port: `requests.rs` (`CashoutStore`; the steps of a creation
 //! in `creation.rs` where it has several), `webhooks.rs` (`WebhookStore`), `api_keys.rs`
-//! (`ApiKeyStore`), `routing.rs` (`RoutingStore`: routing rules and provider health), and,
-//! where it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`).
+//! (`ApiKeyStore`), `routing.rs` (`RoutingStore`: routing rules and provider health),
+//! `reconcile.rs` (`ReconciliationStore`: reconciliation runs and their differences), and, where
+//! it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`). DynamoDB lists the requests that
+//! changed in a period in `dynamo/changed.rs` (the `by-day` index).
 //!
 //! Every backend passes the same conformance suite (`tests/conformance`). Errors are the ports'
 //! typed errors; throttling and timeouts are retried a bounded number of times inside the
