@@ -18,6 +18,7 @@ async fn harness() -> Harness {
     let h = Harness::with(|c| {
         c.reconcile.calls_per_second = 0;
         c.reconcile.lag = Duration::from_secs(600);
+        c.reconcile.daily_at = time::Time::from_hms(2, 0, 0).ok();
     })
     .await;
     h.app

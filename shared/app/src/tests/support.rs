@@ -284,6 +284,12 @@ impl Harness {
         let mut config = AppConfig {
             webhook_retries: RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(5)]),
             notification_base_url: Some("https://cashout.example".into()),
+            // The daily reconciliation would start on the first sweep after 02:00; its own tests
+            // turn it on.
+            reconcile: crate::reconcile::ReconcileConfig {
+                daily_at: None,
+                ..crate::reconcile::ReconcileConfig::default()
+            },
             ..AppConfig::default()
         };
         tune(&mut config);
