@@ -144,6 +144,67 @@ mod aws_only {
         assert!(got.read_units > rust_decimal::Decimal::ZERO, "{got:?}");
     }
 
+    /// A page of changed requests reads a bounded amount whatever the range holds: at most 128
+    /// index queries reading at most 8 entries per request asked for, their bodies and, for
+    /// requests created before the range, their events.
+    #[tokio::test]
+    async fn aws_a_page_of_changed_requests_reads_a_bounded_amount() {
+        use cashout_core::ports::ChangedQuery;
+        use time::Duration;
+
+        let env = store_env().await;
+        let fx = Fixtures::new(env.clock.clone());
+        let m = merchant("clinic");
+        let mut created = Vec::new();
+        for _ in 0..30 {
+            let change = fx.create(&m, 1);
+            let idem = fx.idempotency(&change, &change.request.id().to_string(), "h");
+            env.store.create_request(&change, &idem, &[]).await.unwrap();
+            created.push(change.request);
+        }
+        env.clock.advance(Duration::days(1));
+        for r in &created {
+            env.store
+                .apply_change(&r.approve(None, fx.now()).unwrap())
+                .await
+                .unwrap();
+        }
+        // Days 1 and 2 (each request met twice), and a year with 364 empty days.
+        for (from, to) in [
+            (t0(), t0() + Duration::days(2)),
+            (t0() - Duration::days(200), t0() + Duration::days(165)),
+        ] {
+            let mut query = ChangedQuery {
+                from,
+                to,
+                merchant_id: None,
+                limit: 1,
+                cursor: None,
+            };
+            let mut listed = std::collections::BTreeSet::new();
+            let mut pages = 0;
+            loop {
+                let before = env.store.consumed();
+                let page = env.store.list_changed_requests(&query).await.unwrap();
+                let spent = env.store.consumed().since(&before);
+                pages += 1;
+                // 128 queries; a batch read per query that found entries and an event history
+                // per request read, each at most 8 (the entries a page of 1 reads).
+                assert!(spent.read_calls <= 128 + 8 + 8, "{spent:?}");
+                assert_eq!(spent.write_calls, 0);
+                for r in page.items {
+                    assert!(listed.insert(r.id()), "listed twice");
+                }
+                match page.next_cursor {
+                    Some(c) => query.cursor = Some(c),
+                    None => break,
+                }
+                assert!(pages < 1000, "the listing ends");
+            }
+            assert_eq!(listed.len(), 30);
+        }
+    }
+
     #[tokio::test]
     async fn a_task_due_after_fifteen_minutes_is_sent_with_the_longest_sqs_delay() {
         let env = queue_env().await;

@@ -106,6 +106,12 @@ impl DynamoStore {
             shard: 0,
             after: None,
         };
+        let cursor_merchant = cursor.as_ref().and_then(|p| p.after.as_ref()).map(|(m, _)| m);
+        if let (Some(m), Some(after)) = (query.merchant_id.as_ref(), cursor_merchant)
+            && m != after
+        {
+            return Err(StoreError::invalid("the cursor is of another merchant's listing"));
+        }
         let mut pos = match cursor {
             Some(p) if p.day >= first_day => p,
             _ => start,
