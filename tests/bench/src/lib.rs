@@ -20,4 +20,5 @@ pub mod bench;
 pub mod chaos;
 pub mod footprint;
 pub mod plots;
+pub mod statement;
 pub mod sustained;

@@ -157,6 +157,28 @@ impl Api {
         Ok((status, body["id"].as_str().unwrap_or_default().to_owned(), retry_after))
     }
 
+    /// `GET /v1/statements?{query}` without `limit`: the whole statement, streamed by the
+    /// server and read here to its end, as JSON (lines and totals); `Err` with the status and
+    /// the start of the body when it is not a 200, or when the transfer was cut.
+    pub async fn statement(&self, key: &str, query: &str) -> Result<Value, String> {
+        let what = format!("GET /v1/statements?{query}");
+        let res = self
+            .http
+            .get(format!("{}/v1/statements?{query}", self.base))
+            .bearer_auth(key)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        let status = res.status().as_u16();
+        let text = res.text().await.map_err(|e| format!("{what}: the body was cut: {e}"))?;
+        if status != 200 {
+            let head: String = text.chars().take(300).collect();
+            return Err(format!("{what} answered {status}: {head}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{what}: not JSON ({e})"))
+    }
+
     /// Registers an endpoint; returns its id and secret.
     pub async fn register_endpoint(
         &self,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cashout_bench::{bench, footprint, sustained};
+use cashout_bench::{bench, footprint, statement, sustained};
 use cashout_system::machine::Machine;
 use clap::Parser;
 use serde_json::{Value, json};
@@ -67,6 +67,15 @@ struct Args {
     /// Where the JSON goes (default: target/bench/latest.json).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// `statement` (not in the default set): requests seeded for the statement scenario.
+    #[arg(long, default_value_t = 100_000)]
+    statement_requests: usize,
+    /// `statement`: the stores it runs on (`embedded`, `aws`).
+    #[arg(long, value_delimiter = ',', default_value = "embedded,aws")]
+    statement_backends: Vec<String>,
+    /// `statement`: concurrent seeding tasks.
+    #[arg(long, default_value_t = 32)]
+    seed_concurrency: usize,
 }
 
 fn target_dir() -> PathBuf {
@@ -163,6 +172,9 @@ async fn main() -> std::process::ExitCode {
     if wants("footprint") {
         run_footprint(&mut results).await;
     }
+    if wants("statement") {
+        run_statement(&args, &mut results).await;
+    }
     let out = args
         .out
         .clone()
@@ -214,6 +226,76 @@ async fn run_sustained(args: &Args, results: &mut Results) {
 }
 
 /// API create next to the no-op route, at each concurrency; notes creates/s as the ceiling.
+async fn run_statement(args: &Args, results: &mut Results) {
+    for name in &args.statement_backends {
+        let backend = match name.as_str() {
+            "embedded" => statement::StatementBackend::Embedded,
+            "aws" => statement::StatementBackend::Aws,
+            other => {
+                results.report(
+                    &format!("statement_{other}"),
+                    Err(bench::BenchError(format!("unknown backend {other}"))),
+                );
+                continue;
+            }
+        };
+        println!(
+            "\nStatement of {} requests ({name}): seeded through the store, fetched whole from cashout-local over HTTP",
+            args.statement_requests
+        );
+        let options = statement::StatementOptions {
+            binary: cashout_system::runner::default_binary(),
+            backend,
+            requests: args.statement_requests,
+            seed_concurrency: args.seed_concurrency,
+            log_dir: target_dir().join("bench").join(format!("statement-{name}")),
+        };
+        let r = statement::statement(&options).await;
+        let mut differences = Vec::new();
+        if let Ok(f) = &r {
+            println!(
+                "  seeded {} requests in {} s ({}/s); cashout-local ready in {} ms, idle RSS {} KiB",
+                f.requests, f.seed_s, f.seed_per_second, f.ready_ms, f.idle_rss_kib
+            );
+            for (currency, c) in &f.expected.currencies {
+                println!(
+                    "  seeded {currency}: {} requests, requested {}, paid {}, reversed {}, pending {}",
+                    c.count, c.requested, c.paid, c.reversed, c.pending
+                );
+            }
+            println!(
+                "  fetch                              lines        bytes  first byte ms  last byte ms   MiB/s  RSS before KiB  peak KiB  increase KiB  exact"
+            );
+            for x in &f.fetches {
+                println!(
+                    "  {:<32} {:>7} {:>12} {:>14} {:>13} {:>7} {:>15} {:>9} {:>13}  {}",
+                    x.what,
+                    x.lines,
+                    x.bytes,
+                    x.first_byte_ms,
+                    x.last_byte_ms,
+                    x.mib_per_second,
+                    x.rss_before_kib,
+                    x.peak_rss_kib,
+                    x.peak_increase_kib,
+                    if x.differences.is_empty() { "yes" } else { "NO" }
+                );
+                for d in &x.differences {
+                    println!("      {d}");
+                }
+                differences.extend(x.differences.iter().map(|d| format!("{}: {d}", x.what)));
+            }
+        }
+        results.report(&format!("statement_{name}"), r.map(|f| json!(f)));
+        if !differences.is_empty() {
+            results.report(
+                &format!("statement_{name}_differences"),
+                Err(bench::BenchError(differences.join("; "))),
+            );
+        }
+    }
+}
+
 async fn run_api(args: &Args, results: &mut Results, create_ceiling: &mut HashMap<usize, f64>) {
     println!(
         "\nAPI create vs a no-op route of the same server (embedded store, {} s per run)",

@@ -142,6 +142,37 @@ fn print(report: &ChaosReport) {
             t.at_s, t.provider, t.from, t.to, t.times_opened
         );
     }
+    if let Some(st) = &report.statement {
+        println!(
+            "statement {}..{} (operator, every merchant): {} lines{}",
+            st.from,
+            st.to,
+            st.lines,
+            st.error
+                .as_deref()
+                .map(|e| format!(", NOT READ: {e}"))
+                .unwrap_or_default()
+        );
+        for (currency, c) in &st.currencies {
+            println!(
+                "  {currency}: {} lines · paid {} (ledger {}; {} PAID lines, {} paid payouts) · reversed {} (ledger {}; {} lines, {} payouts) · {}",
+                c.lines,
+                c.statement_paid,
+                c.ledger_paid,
+                c.paid_lines,
+                c.paid_payouts,
+                c.statement_reversed,
+                c.ledger_reversed,
+                c.reversed_lines,
+                c.reversed_payouts,
+                if c.matches { "match" } else { "MISMATCH" }
+            );
+        }
+        println!("  differences per reference: {}", st.differences.len());
+        for d in &st.differences {
+            println!("    {d}");
+        }
+    }
     if report.violations.is_empty() {
         println!("violations: none");
     } else {

@@ -33,7 +33,10 @@
 //! - no request moved backwards (versions observed never decrease; every transition in the audit
 //!   trail is in the status table); the audit trail is complete;
 //! - one request per idempotency key, whatever the crashes and retries;
-//! - no full account number, API key or webhook secret in the runner's logs.
+//! - no full account number, API key or webhook secret in the runner's logs;
+//! - the operator's statement of the run's days (`GET /v1/statements`) says, per currency, what
+//!   the ledger says was paid and what was paid then reversed, and line by line per reference
+//!   ([`statement`]).
 //!
 //! One module per step: [`plan`] (what each request does, from the seed), [`merchant`] (the
 //! clients and the operator), [`settle`] (reading everything back until it has settled),
@@ -63,12 +66,14 @@ mod check;
 mod merchant;
 mod plan;
 mod settle;
+mod statement;
 mod truth;
 
 use check::{Verdict, check, duplicate_deliveries, scan_logs};
 use merchant::{Shared, approve_reviews, client_ended, client_loop, reap_finished};
 use plan::plan;
 use settle::{Settled, settle};
+pub use statement::{CurrencyFigures, StatementCheck};
 use truth::ENDPOINTS;
 
 /// The two merchants and their keys.
@@ -207,6 +212,9 @@ pub struct ChaosReport {
     pub final_providers: BTreeMap<String, usize>,
     /// The outage phase, when there was one.
     pub outage: Option<OutageReport>,
+    /// The operator's statement of the run's days against the providers' ledger, per currency
+    /// and per reference.
+    pub statement: Option<StatementCheck>,
     /// Every circuit transition seen polling the provider health (every 500 ms, from the first
     /// create to the end of the settling; a transition within one interval is missed, and
     /// nothing is seen while the runner is down).
@@ -272,6 +280,7 @@ pub async fn run_with(config: ChaosConfig, outage: Option<Outage>) -> Result<Cha
     // Creates, with the kills spread over them and the outage among them; the provider health
     // polled until the checks.
     let started = Instant::now();
+    let first_day = time::OffsetDateTime::now_utc().date();
     let (stop_polling, health) = poll_health(shared.api.clone(), started);
     let (played, outage_report) = tokio::join!(
         play_creates(&shared, &config, &mut runners),
@@ -298,7 +307,10 @@ pub async fn run_with(config: ChaosConfig, outage: Option<Outage>) -> Result<Cha
     let ledger = sim.ledger();
     let deliveries = receiver.log();
     let verdict = check(&shared, &settled.snapshots, &ledger, &deliveries).await;
+    let statement = statement::check_statement(&shared.api, first_day, &ledger).await;
     let mut report = report(&config, &shared, verdict, &ledger, &deliveries);
+    report.violations.extend(statement.violations());
+    report.statement = Some(statement);
     report.violations.extend(
         shared
             .violations
@@ -679,6 +691,7 @@ fn report(
         failed_over_statuses: verdict.failed_over_statuses,
         final_providers: verdict.final_providers,
         outage: None,
+        statement: None,
         circuit_transitions: Vec::new(),
         health_polls: (0, 0),
         provider_notifications: ledger.deliveries.len(),
