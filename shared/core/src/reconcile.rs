@@ -681,3 +681,215 @@ pub fn compare(
 pub fn our_reference(reference: &str) -> Option<PayoutReference> {
     reference.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use time::macros::date;
+
+    use super::*;
+    use crate::review::ReviewPolicy;
+    use crate::tests::new_request;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap()
+    }
+
+    fn record(state: PayoutState, id: &str, amount: Option<Decimal>) -> ProviderRecord {
+        ProviderRecord {
+            payout: ProviderPayout {
+                provider: ProviderName::D24,
+                payout_id: ProviderPayoutId::new(id).unwrap(),
+                reference: None,
+                provider_status: format!("{state:?}"),
+                state,
+                updated_at: None,
+            },
+            amount,
+            currency: None,
+            reference: None,
+            created_at: None,
+        }
+    }
+
+    /// A two-invoice request (160.00 BRL) the provider accepted as payout `8405147`.
+    fn pending() -> CashoutRequest {
+        let r = new_request(2)
+            .request
+            .review(&ReviewPolicy::default(), None, t0())
+            .unwrap()
+            .request;
+        let claimed = r.begin_dispatch(t0(), time::Duration::minutes(5)).unwrap().request;
+        claimed
+            .record_provider_payout(&record(PayoutState::Pending, "8405147", None).payout, t0())
+            .unwrap()
+            .request
+    }
+
+    fn current(r: &CashoutRequest) -> AttemptToCheck {
+        *attempts_to_check(r).last().unwrap()
+    }
+
+    fn kinds(found: &[(DifferenceKind, String)]) -> Vec<DifferenceKind> {
+        found.iter().map(|(k, _)| *k).collect()
+    }
+
+    const LAG: time::Duration = time::Duration::minutes(10);
+
+    #[test]
+    fn a_period_is_whole_utc_days_both_ends_included_and_bounded() {
+        let p = Period::new(date!(2026 - 11 - 30), date!(2026 - 12 - 01)).unwrap();
+        assert_eq!(p.start(), date!(2026 - 11 - 30).midnight().assume_utc());
+        assert_eq!(p.end(), date!(2026 - 12 - 02).midnight().assume_utc());
+        assert!(p.contains(p.end() - time::Duration::nanoseconds(1)));
+        assert!(!p.contains(p.end()));
+        assert!(matches!(
+            Period::new(date!(2026 - 12 - 01), date!(2026 - 11 - 30)),
+            Err(PeriodError::Reversed { .. })
+        ));
+        assert!(
+            Period::new(date!(2025 - 01 - 01), date!(2025 - 12 - 31)).is_ok(),
+            "365 days"
+        );
+        assert_eq!(
+            Period::new(date!(2024 - 01 - 01), date!(2025 - 01 - 01)),
+            Err(PeriodError::TooLong { days: 367 })
+        );
+    }
+
+    #[test]
+    fn the_scheduled_run_of_a_day_has_one_id_that_sorts_by_day() {
+        let a = Reconciliation::scheduled_id(date!(2026 - 11 - 30));
+        assert_eq!(a, Reconciliation::scheduled_id(date!(2026 - 11 - 30)));
+        let b = Reconciliation::scheduled_id(date!(2026 - 12 - 01));
+        assert!(a < b);
+        assert_eq!(a.as_uuid().get_version_num(), 7);
+        assert_eq!(a.to_string().parse::<ReconciliationId>().unwrap(), a);
+    }
+
+    #[test]
+    fn totals_add_paid_reversed_and_pending_apart() {
+        let r = pending();
+        let mut totals = StatementTotals::default();
+        totals.add(&StatementLine::of(&r));
+        let paid = r
+            .record_provider_payout(
+                &record(
+                    PayoutState::Paid {
+                        paid_at: None,
+                        amount: None,
+                    },
+                    "8405147",
+                    None,
+                )
+                .payout,
+                t0(),
+            )
+            .unwrap()
+            .request;
+        totals.add(&StatementLine::of(&paid));
+        let reversed = paid
+            .record_provider_payout(
+                &record(
+                    PayoutState::Rejected {
+                        code: Some("826".into()),
+                        reason: None,
+                    },
+                    "8405147",
+                    None,
+                )
+                .payout,
+                t0(),
+            )
+            .unwrap()
+            .request;
+        let line = StatementLine::of(&reversed);
+        assert_eq!(line.paid_amount, None);
+        assert_eq!(line.reversed_amount, Some(reversed.payable_amount()));
+        totals.add(&line);
+        let brl = &totals.0[&Currency::BRL];
+        assert_eq!(brl.count, 3);
+        assert_eq!(brl.requested, Decimal::new(48000, 2));
+        assert_eq!(brl.pending, Decimal::new(16000, 2));
+        assert_eq!(brl.paid, Decimal::new(16000, 2));
+        assert_eq!(brl.reversed, Decimal::new(16000, 2));
+        assert_eq!(brl.by_status[&CashoutStatus::Rejected].count, 1);
+    }
+
+    #[test]
+    fn the_same_payout_in_the_same_state_is_no_difference() {
+        let r = pending();
+        let theirs = record(PayoutState::Pending, "8405147", Some(Decimal::new(16000, 2)));
+        assert!(compare(&r, current(&r), Some(&theirs), LAG, t0(), t0()).is_empty());
+        // A placeholder id (the D24 family's status by reference names none) is the same payout.
+        let placeholder = record(PayoutState::Pending, &format!("ext:{}", r.payout_reference()), None);
+        assert!(compare(&r, current(&r), Some(&placeholder), LAG, t0(), t0()).is_empty());
+    }
+
+    #[test]
+    fn each_kind_of_difference_is_found() {
+        let r = pending();
+        let at = current(&r);
+        assert_eq!(
+            kinds(&compare(&r, at, None, LAG, t0(), t0())),
+            [DifferenceKind::MissingAtProvider]
+        );
+        let other = record(PayoutState::Pending, "999", None);
+        assert_eq!(
+            kinds(&compare(&r, at, Some(&other), LAG, t0(), t0())),
+            [DifferenceKind::UnknownProviderPayout]
+        );
+        let mut wrong = record(PayoutState::Pending, "8405147", Some(Decimal::new(16001, 2)));
+        wrong.currency = Some("USD".into());
+        assert_eq!(
+            kinds(&compare(&r, at, Some(&wrong), LAG, t0(), t0())),
+            [DifferenceKind::CurrencyMismatch, DifferenceKind::AmountMismatch]
+        );
+        let paid = record(
+            PayoutState::Paid {
+                paid_at: None,
+                amount: None,
+            },
+            "8405147",
+            None,
+        );
+        assert!(
+            compare(&r, at, Some(&paid), LAG, t0(), t0() + LAG).is_empty(),
+            "ahead of us by no more than the lag"
+        );
+        assert_eq!(
+            kinds(&compare(
+                &r,
+                at,
+                Some(&paid),
+                LAG,
+                t0(),
+                t0() + LAG + time::Duration::SECOND
+            )),
+            [DifferenceKind::StatusLag]
+        );
+        let paid_here = r.record_provider_payout(&paid.payout, t0()).unwrap().request;
+        let reversed = record(
+            PayoutState::Rejected {
+                code: Some("826".into()),
+                reason: None,
+            },
+            "8405147",
+            None,
+        );
+        let found = compare(&paid_here, current(&paid_here), Some(&reversed), LAG, t0(), t0());
+        assert_eq!(kinds(&found), [DifferenceKind::StatusMismatch]);
+        assert!(found[0].1.contains("reversal"), "{found:?}");
+    }
+
+    #[test]
+    fn a_request_no_provider_may_hold_has_nothing_to_compare() {
+        let approved = new_request(1)
+            .request
+            .review(&ReviewPolicy::default(), None, t0())
+            .unwrap()
+            .request;
+        assert!(attempts_to_check(&approved).is_empty());
+    }
+}
