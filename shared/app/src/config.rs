@@ -310,43 +310,6 @@ pub fn breaker_from(get: &impl Fn(&str) -> Option<String>, base: BreakerConfig) 
     Ok(b)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_come_from_the_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-        };
-        let c = AppConfig::from_lookup(env(&[
-            ("CASHOUT_NOTIFICATION_BASE_URL", "https://api.example.com"),
-            ("CASHOUT_AUTO_APPROVE_LIMIT", "2500.50"),
-            ("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "true"),
-            ("CASHOUT_SWEEP_BATCH", "400"),
-        ]))
-        .unwrap();
-        assert_eq!(c.sweep_batch, 400);
-        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "0")])).is_err());
-        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "many")])).is_err());
-        assert_eq!(c.notification_base_url.as_deref(), Some("https://api.example.com"));
-        assert_eq!(c.review.auto_approve_limit.to_string(), "2500.50");
-        assert!(c.allow_private_webhooks);
-        assert!(!AppConfig::from_lookup(env(&[])).unwrap().allow_private_webhooks);
-        assert!(AppConfig::from_lookup(env(&[("CASHOUT_AUTO_APPROVE_LIMIT", "lots")])).is_err());
-        assert!(AppConfig::from_lookup(env(&[("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "yes")])).is_err());
-    }
-
-    #[test]
-    fn the_poll_schedule_backs_off() {
-        let p = PollSchedule::default();
-        assert_eq!(p.next_delay(0), Duration::from_secs(60));
-        assert_eq!(p.next_delay(1), Duration::from_secs(300));
-        assert_eq!(p.next_delay(5), Duration::from_secs(300));
-        assert_eq!(p.next_delay(6), Duration::from_secs(1800));
-    }
-}
-
 /// The reconciler's settings: `CASHOUT_RECONCILE_LAG_SECS` (1 to 604800),
 /// `CASHOUT_RECONCILE_CALLS_PER_SECOND` (0 to 1000; 0: no pacing), `CASHOUT_RECONCILE_DAILY_AT`
 /// (`HH:MM` UTC, or `off`).
@@ -383,4 +346,74 @@ pub fn reconcile_from(
         };
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let c = AppConfig::from_lookup(env(&[
+            ("CASHOUT_NOTIFICATION_BASE_URL", "https://api.example.com"),
+            ("CASHOUT_AUTO_APPROVE_LIMIT", "2500.50"),
+            ("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "true"),
+            ("CASHOUT_SWEEP_BATCH", "400"),
+        ]))
+        .unwrap();
+        assert_eq!(c.sweep_batch, 400);
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "0")])).is_err());
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "many")])).is_err());
+        assert_eq!(c.notification_base_url.as_deref(), Some("https://api.example.com"));
+        assert_eq!(c.review.auto_approve_limit.to_string(), "2500.50");
+        assert!(c.allow_private_webhooks);
+        assert!(!AppConfig::from_lookup(env(&[])).unwrap().allow_private_webhooks);
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_AUTO_APPROVE_LIMIT", "lots")])).is_err());
+        assert!(AppConfig::from_lookup(env(&[("CASHOUT_ALLOW_PRIVATE_WEBHOOKS", "yes")])).is_err());
+    }
+
+    #[test]
+    fn the_poll_schedule_backs_off() {
+        let p = PollSchedule::default();
+        assert_eq!(p.next_delay(0), Duration::from_secs(60));
+        assert_eq!(p.next_delay(1), Duration::from_secs(300));
+        assert_eq!(p.next_delay(5), Duration::from_secs(300));
+        assert_eq!(p.next_delay(6), Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn the_reconciler_reads_its_settings_and_refuses_bad_ones() {
+        fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+        }
+        let base = crate::reconcile::ReconcileConfig::default();
+        let c = super::reconcile_from(
+            &env(&[
+                ("CASHOUT_RECONCILE_LAG_SECS", "90"),
+                ("CASHOUT_RECONCILE_CALLS_PER_SECOND", "0"),
+                ("CASHOUT_RECONCILE_DAILY_AT", "03:30"),
+            ]),
+            base.clone(),
+        )
+        .unwrap();
+        assert_eq!(c.lag, Duration::from_secs(90));
+        assert_eq!(c.calls_per_second, 0);
+        assert_eq!(c.daily_at, time::Time::from_hms(3, 30, 0).ok());
+        let off = super::reconcile_from(&env(&[("CASHOUT_RECONCILE_DAILY_AT", "off")]), base.clone()).unwrap();
+        assert_eq!(off.daily_at, None);
+        for bad in [
+            ("CASHOUT_RECONCILE_LAG_SECS", "0"),
+            ("CASHOUT_RECONCILE_LAG_SECS", "99999999"),
+            ("CASHOUT_RECONCILE_CALLS_PER_SECOND", "-1"),
+            ("CASHOUT_RECONCILE_CALLS_PER_SECOND", "1001"),
+            ("CASHOUT_RECONCILE_DAILY_AT", "25:00"),
+        ] {
+            let pairs = [bad];
+            let err = super::reconcile_from(&env(&pairs), base.clone()).unwrap_err();
+            assert_eq!(err.name, bad.0);
+        }
+    }
 }
