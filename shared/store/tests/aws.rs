@@ -205,6 +205,77 @@ mod aws_only {
         }
     }
 
+    /// A table written before the `by-day` index: its events lack the entry, so no statement
+    /// lists their requests until `backfill_day_index` gives them one (once: a second run finds
+    /// nothing).
+    #[tokio::test]
+    async fn aws_the_backfill_gives_events_written_before_the_by_day_index_their_entry() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use cashout_core::ports::ChangedQuery;
+        use time::Duration;
+
+        let client = dynamo_client().await;
+        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        let fx = Fixtures::new(clock.clone());
+        let m = merchant("clinic");
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let change = fx.create(&m, 1);
+            let idem = fx.idempotency(&change, &format!("k{i}"), "h");
+            store.create_request(&change, &idem, &[]).await.unwrap();
+            ids.push(change.request.id());
+        }
+        // Make them as an older version wrote them: no `by-day` attributes on the events.
+        for id in &ids {
+            client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(format!("CR#{id}")))
+                .key("sk", AttributeValue::S("EVT#0000000001".into()))
+                .update_expression("REMOVE day_pk, day_sk")
+                .send()
+                .await
+                .unwrap();
+        }
+        let query = ChangedQuery {
+            from: t0() - Duration::days(1),
+            to: t0() + Duration::days(1),
+            merchant_id: None,
+            limit: 100,
+            cursor: None,
+        };
+        let listed = |store: DynamoStore| {
+            let query = query.clone();
+            async move {
+                let mut all = Vec::new();
+                let mut q = query;
+                loop {
+                    let page = store.list_changed_requests(&q).await.unwrap();
+                    all.extend(page.items.iter().map(|r| r.id()));
+                    match page.next_cursor {
+                        Some(c) => q.cursor = Some(c),
+                        None => return all,
+                    }
+                }
+            }
+        };
+        assert!(listed(store.clone()).await.is_empty(), "invisible before the backfill");
+        let mut pages_seen = 0;
+        let report = store.backfill_day_index(2, |_| pages_seen += 1).await.unwrap();
+        assert_eq!((report.found, report.updated), (3, 3), "{report:?}");
+        assert!(pages_seen >= 2, "paged: {report:?}");
+        let mut got = listed(store.clone()).await;
+        got.sort();
+        ids.sort();
+        assert_eq!(got, ids);
+        let again = store.backfill_day_index(100, |_| {}).await.unwrap();
+        assert_eq!((again.found, again.updated), (0, 0));
+    }
+
     #[tokio::test]
     async fn a_task_due_after_fifteen_minutes_is_sent_with_the_longest_sqs_delay() {
         let env = queue_env().await;

@@ -38,17 +38,72 @@ enum Command {
         #[arg(long)]
         table: Option<String>,
     },
+    /// Gives every status event written before the `by-day` index its entry, so that statements
+    /// and reconciliations see periods from before the upgrade (DynamoDB only: the embedded
+    /// store indexes its old events itself when it opens). Idempotent; run it once after
+    /// deploying the upgrade.
+    BackfillDayIndex {
+        /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
+        /// configuration.
+        #[arg(long)]
+        table: String,
+        /// Items per `Scan` call (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        page: u32,
+    },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let Command::CreateApiKey {
-        merchant_id,
-        operator,
-        label,
-        data_dir,
-        table,
-    } = Args::parse().command;
+    match Args::parse().command {
+        Command::CreateApiKey {
+            merchant_id,
+            operator,
+            label,
+            data_dir,
+            table,
+        } => create_api_key(merchant_id, operator, label, data_dir, table).await,
+        Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
+    }
+}
+
+async fn backfill_day_index(table: String, page: u32) -> std::process::ExitCode {
+    let aws = aws_config::load_from_env().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
+    let result = store
+        .backfill_day_index(page, |r| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "scanned {} pages: {} events without an entry, {} given one",
+                    r.pages, r.found, r.updated
+                );
+            }
+        })
+        .await;
+    match result {
+        Ok(r) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "{} events given their by-day entry ({} found without)",
+                    r.updated, r.found
+                );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn create_api_key(
+    merchant_id: Option<String>,
+    operator: bool,
+    label: Option<String>,
+    data_dir: PathBuf,
+    table: Option<String>,
+) -> std::process::ExitCode {
     let principal = match (merchant_id, operator) {
         (Some(m), false) => match MerchantId::new(m) {
             Ok(merchant_id) => Principal::Merchant { merchant_id },

@@ -14,6 +14,7 @@
 //! - Every call asks for its consumed capacity, counted in [`CapacityMeter`].
 
 mod api_keys;
+mod backfill;
 mod capacity;
 mod changed;
 mod creation;
@@ -32,6 +33,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use cashout_core::ports::{Clock, StoreError};
 
+pub use backfill::BackfillReport;
 pub use capacity::{CapacityMeter, ConsumedCapacity};
 
 /// Attempts per call the SDK makes on throttling, 5xx and timeouts (the first included).
