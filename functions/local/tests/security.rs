@@ -1004,6 +1004,9 @@ async fn no_full_account_number_or_secret_in_logs_or_responses() {
     secrets.push(secret[6..].to_owned()); // the key without its prefix
     let mut all_accounts: Vec<String> = accounts.iter().map(|(_, a, _)| (*a).to_owned()).collect();
     all_accounts.push("987650001234567".into());
+    // The beneficiaries' tax ids (the workload's CPF and DNI) are masked like account numbers.
+    all_accounts.push("12345678909".into());
+    all_accounts.push("12345678".into());
     let whsec = regex::Regex::new(r"whsec_[A-Za-z0-9+/=]{16,}").unwrap();
     let bearer = regex::Regex::new(r"(?i)bearer\s+[A-Za-z0-9_]{8,}").unwrap();
     let digits = |text: &str, acct: &str| text.split(|c: char| !c.is_ascii_digit()).any(|run| run == acct);

@@ -127,6 +127,7 @@ pub struct BeneficiaryView {
     pub name: String,
     pub last_name: Option<String>,
     pub document_type: Option<String>,
+    /// The document number (a tax id), masked to its last four characters.
     pub document_id: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -155,7 +156,7 @@ impl From<&Beneficiary> for BeneficiaryView {
             name: b.name.clone(),
             last_name: b.last_name.clone(),
             document_type: b.document_type.clone(),
-            document_id: b.document_id.clone(),
+            document_id: b.document_id.as_deref().map(cashout_core::party::mask_document),
             email: b.email.clone(),
             phone: b.phone.clone(),
             bank_code: b.bank_code.clone(),

@@ -93,6 +93,13 @@ impl AccountNumber {
     }
 }
 
+/// A document number (a tax id: CPF, DNI, RUC…) as views and logs show it: every character but
+/// the last four replaced by `*` (fully masked at four characters or fewer), like an account
+/// number.
+pub fn mask_document(text: &str) -> String {
+    mask(text, 0)
+}
+
 /// `text` with every character replaced by `*` but the first `head` and the last four; a text
 /// of four characters or fewer is fully masked.
 fn mask(text: &str, head: usize) -> String {

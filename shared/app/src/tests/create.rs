@@ -11,6 +11,10 @@ async fn a_request_is_created_approved_dispatched_and_paid() {
     assert_eq!(created["status"], "APPROVED");
     assert_eq!(created["requested_amount"], "850.00");
     assert_eq!(created["beneficiary"]["bank_account"], "******5678");
+    assert_eq!(
+        created["beneficiary"]["document_id"], "*******8909",
+        "a tax id is masked like an account number"
+    );
     let id = created["id"].as_str().unwrap().to_owned();
 
     h.run_due().await;
