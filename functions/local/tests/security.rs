@@ -47,6 +47,11 @@ struct System {
 
 impl System {
     async fn start(extra_args: &[&str], rust_log: &str) -> System {
+        Self::start_with_env(extra_args, rust_log, Vec::new()).await
+    }
+
+    /// [`System::start`] with more environment variables for the runner.
+    async fn start_with_env(extra_args: &[&str], rust_log: &str, env: Vec<(String, String)>) -> System {
         let dir = tempfile::tempdir().unwrap();
         let sim = cashout_provider_sim::start(
             SimConfig {
@@ -67,7 +72,7 @@ impl System {
             rust_log: rust_log.into(),
             log_dir: Some(dir.path().to_path_buf()),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
-            env: Vec::new(),
+            env,
         };
         // B's key is registered by a first start; keys persist in the store.
         spec.start(B.0, B.1, 0).unwrap().terminate().unwrap();
@@ -925,6 +930,74 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_never_go_through_a_proxy_named_in_the_environment() {
+    // A proxy resolves names itself, past the private-address check: the delivery client must
+    // not use one. This one records the target of every request it gets and hangs up.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let targets = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = targets.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut socket, _)) = proxy.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 512];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock().unwrap().push(line);
+            });
+        }
+    });
+    let env = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), proxy_url.clone()))
+    .collect();
+    let system = System::start_with_env(&[], "warn", env).await;
+    let receiver = Receiver::start(Mode::Verify { fail_percent: 0 }, 5).await.unwrap();
+    let (_, secret) = system
+        .api
+        .register_endpoint(A.1, &receiver.url("a"), &[])
+        .await
+        .unwrap();
+    receiver.set_secret("a", &secret);
+    let created = system
+        .create(
+            A.1,
+            "proxy-1",
+            &body(ProviderName::D24, &account(1, Trigger::Success), "100.00"),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    // `created` and `APPROVED` need no provider: they reach the receiver directly.
+    accepted_for(&receiver, id, 2).await;
+    let receiver_host = receiver.url("a").split('/').nth(2).unwrap().to_owned();
+    let through_proxy: Vec<String> = targets
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains(&receiver_host))
+        .cloned()
+        .collect();
+    assert!(
+        through_proxy.is_empty(),
+        "deliveries went through the proxy: {through_proxy:?}"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
 async fn no_full_account_number_or_secret_in_logs_or_responses() {
     // Everything cashout logs, at its most verbose.
     let system = System::start(

@@ -1,7 +1,8 @@
 //! The HTTP adapter of the [`WebhookSender`] port (reqwest, rustls): no redirects followed, a 15 s
 //! timeout, and destinations checked after DNS resolution — a host name that resolves to a
 //! private, loopback or link-local address is refused, and the connection only ever uses the
-//! addresses that passed (no rebinding between check and connect).
+//! addresses that passed (no rebinding between check and connect). No proxy from the
+//! environment is used: it would resolve names past the check.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -51,7 +52,10 @@ impl HttpWebhookSender {
             .timeout(DELIVERY_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(crate::deliver::USER_AGENT);
+            .user_agent(crate::deliver::USER_AGENT)
+            // A proxy from the environment (`HTTP(S)_PROXY`, `ALL_PROXY`) would resolve the
+            // merchant's host itself, past the private-address check below: never use one.
+            .no_proxy();
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
