@@ -104,9 +104,15 @@ pub struct Args {
     /// Polling and webhook-retry schedule.
     #[arg(long, value_enum, default_value_t = Schedule::Local)]
     pub schedule: Schedule,
-    /// Refuse private, loopback and link-local webhook endpoints (allowed by default locally).
+    /// Refuse private, loopback and link-local webhook endpoints. They are allowed by default
+    /// only with the simulators on the embedded store (a laptop); wins over
+    /// `--allow-private-webhooks`.
     #[arg(long)]
     pub forbid_private_webhooks: bool,
+    /// Allow private, loopback and link-local webhook endpoints with real providers
+    /// (`--providers-file`) or `--backend aws` too, where they are refused by default.
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
     /// Backpressure: answer creates `429 overloaded` (with `Retry-After`) while more than this
     /// many tasks and events wait for the workers; 0 never pushes back.
     #[arg(long, default_value_t = 5_000, env = "CASHOUT_MAX_BACKLOG")]
@@ -127,6 +133,19 @@ pub enum RunError {
     /// Start-up failed.
     #[error("{0}")]
     Startup(String),
+}
+
+impl Args {
+    /// Whether webhook endpoints may be private, loopback or link-local addresses: with the
+    /// simulators on the embedded store (everything on one machine), unless forbidden; with real
+    /// providers or AWS only when asked for.
+    pub fn private_webhooks_allowed(&self) -> bool {
+        if self.forbid_private_webhooks {
+            return false;
+        }
+        let one_machine = self.providers_file.is_none() && matches!(self.backend, Backend::Embedded);
+        one_machine || self.allow_private_webhooks
+    }
 }
 
 fn startup(e: impl std::fmt::Display) -> RunError {
@@ -150,7 +169,7 @@ fn config(args: &Args, listen: SocketAddr) -> Result<AppConfig, RunError> {
         },
     };
     config.review.auto_approve_limit = args.auto_approve_limit.into();
-    config.allow_private_webhooks = !args.forbid_private_webhooks;
+    config.allow_private_webhooks = args.private_webhooks_allowed();
     config.max_backlog = (args.max_backlog > 0).then_some(args.max_backlog);
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));
     config.breaker =
@@ -191,7 +210,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     };
     let coverage = providers_config.coverage();
     let providers = Arc::new(Providers::new(providers_config).map_err(startup)?);
-    let sender = Arc::new(HttpWebhookSender::new(!args.forbid_private_webhooks).map_err(startup)?);
+    let sender = Arc::new(HttpWebhookSender::new(args.private_webhooks_allowed()).map_err(startup)?);
     let listener = bind(args.listen).await?;
     let listen = listener.local_addr().map_err(|source| RunError::Listen {
         addr: args.listen,
@@ -408,5 +427,45 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use clap::Parser;
+
+    use super::Args;
+
+    fn allowed(flags: &[&str]) -> bool {
+        let argv = std::iter::once("cashout-local").chain(flags.iter().copied());
+        Args::try_parse_from(argv).unwrap().private_webhooks_allowed()
+    }
+
+    #[test]
+    fn private_webhooks_are_allowed_by_default_only_with_the_simulators_on_the_embedded_store() {
+        assert!(allowed(&[]), "in-process simulators, embedded store");
+        assert!(
+            allowed(&["--no-sim", "--sim-url", "http://127.0.0.1:7070"]),
+            "a separate simulator"
+        );
+        assert!(!allowed(&["--backend", "aws"]));
+        assert!(
+            !allowed(&["--no-sim", "--providers-file", "providers.json"]),
+            "real providers"
+        );
+        assert!(allowed(&["--backend", "aws", "--allow-private-webhooks"]));
+        assert!(allowed(&[
+            "--no-sim",
+            "--providers-file",
+            "p.json",
+            "--allow-private-webhooks"
+        ]));
+        assert!(!allowed(&["--forbid-private-webhooks"]));
+        assert!(
+            !allowed(&["--forbid-private-webhooks", "--allow-private-webhooks"]),
+            "forbidding wins"
+        );
     }
 }

@@ -196,13 +196,21 @@ impl RunnerSpec {
             Simulators::External { url } => cmd.args(["--no-sim", "--sim-url", url]),
         };
         if let Backend::Aws { dynamodb, sqs, stack } = &self.backend {
-            cmd.args(["--backend", "aws", "--create-resources", "--stack", stack])
-                .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
-                .env("AWS_ENDPOINT_URL_SQS", sqs)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1")
-                .env_remove("AWS_PROFILE");
+            // The tests' receivers listen on loopback, refused by default with `--backend aws`.
+            cmd.args([
+                "--backend",
+                "aws",
+                "--create-resources",
+                "--stack",
+                stack,
+                "--allow-private-webhooks",
+            ])
+            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
+            .env("AWS_ENDPOINT_URL_SQS", sqs)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
         }
         cmd
     }
