@@ -249,3 +249,23 @@ fn every_dead_letter_queue_and_function_has_an_alarm() {
         assert!(metrics.contains(m), "no {m} alarm");
     }
 }
+
+/// Every function's log group counts its `alert=true` lines into one metric, and an alarm watches
+/// that metric (a line a person must act on never goes unnoticed).
+#[test]
+fn every_log_group_counts_its_alert_lines_and_an_alarm_watches_them() {
+    let t = template();
+    let groups: BTreeSet<String> = of_type(&t, "AWS::Logs::LogGroup").into_iter().map(|(n, _)| n).collect();
+    assert!(groups.len() >= 5, "{groups:?}");
+    let counted: BTreeSet<String> = of_type(&t, "AWS::Logs::MetricFilter")
+        .into_iter()
+        .filter(|(_, f)| f["Properties"]["FilterPattern"].as_str() == Some("{ $.fields.alert IS TRUE }"))
+        .filter(|(_, f)| f["Properties"]["MetricTransformations"][0]["MetricName"].as_str() == Some("AlertLines"))
+        .filter_map(|(_, f)| target(&f["Properties"]["LogGroupName"]))
+        .collect();
+    assert_eq!(counted, groups, "each log group has an alert-line filter");
+    let watched = of_type(&t, "AWS::CloudWatch::Alarm").into_iter().any(|(_, a)| {
+        a["Properties"]["MetricName"].as_str() == Some("AlertLines") && a["Properties"]["Threshold"].as_u64() == Some(0)
+    });
+    assert!(watched, "an alarm on AlertLines > 0");
+}
