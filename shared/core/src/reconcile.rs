@@ -122,7 +122,16 @@ pub struct StatementLine {
 impl StatementLine {
     /// The line of one request.
     pub fn of(request: &CashoutRequest) -> Self {
-        let reversed = matches!(request.status_reason(), Some(StatusReason::ProviderReversed { .. }));
+        let reversed = match request.status_reason() {
+            Some(StatusReason::ProviderReversed { .. }) => true,
+            // D24's 826 WITHDRAWAL_REVERSED: the provider paid and the bank sent the money back,
+            // even when the reversal came before we saw the payout paid.
+            Some(StatusReason::ProviderRejected { code: Some(code), .. }) => {
+                matches!(request.provider().family(), crate::provider::ProviderFamily::D24(_))
+                    && code.parse::<u16>().ok() == Some(crate::provider::d24::RejectionCode::WITHDRAWAL_REVERSED.code())
+            }
+            _ => false,
+        };
         StatementLine {
             cashout_request_id: request.id(),
             merchant_id: request.merchant_id().clone(),
@@ -815,6 +824,38 @@ mod tests {
         assert_eq!(brl.paid, Decimal::new(16000, 2));
         assert_eq!(brl.reversed, Decimal::new(16000, 2));
         assert_eq!(brl.by_status[&CashoutStatus::Rejected].count, 1);
+    }
+
+    #[test]
+    fn a_d24_reversal_seen_before_the_payment_is_a_reversal_in_the_statement() {
+        let rejected = |code: &str| {
+            pending()
+                .record_provider_payout(
+                    &record(
+                        PayoutState::Rejected {
+                            code: Some(code.into()),
+                            reason: None,
+                        },
+                        "8405147",
+                        None,
+                    )
+                    .payout,
+                    t0(),
+                )
+                .unwrap()
+                .request
+        };
+        let reversed = rejected("826");
+        assert_eq!(reversed.status(), CashoutStatus::Rejected);
+        assert_eq!(
+            StatementLine::of(&reversed).reversed_amount,
+            Some(reversed.payable_amount())
+        );
+        assert_eq!(
+            StatementLine::of(&rejected("800")).reversed_amount,
+            None,
+            "a plain rejection"
+        );
     }
 
     #[test]
