@@ -24,7 +24,7 @@ use cashout_core::ports::{
 use cashout_core::review::ReviewPolicy;
 use cashout_core::signing::WebhookSecret;
 use cashout_core::status::CashoutStatus;
-use cashout_core::webhook::{EndpointSecret, WebhookEndpoint};
+use cashout_core::webhook::{EndpointCreated, EndpointSecret, WebhookEndpoint};
 use cashout_provider_sim::SimHandle;
 use cashout_providers::{Providers, ProvidersConfig};
 use cashout_store::sqlite::SqliteStore;
@@ -266,23 +266,29 @@ async fn callbacks_deliver_the_sample_event_to_the_sample_endpoint() {
     );
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
     let now = f.app.clock.now();
-    f.app
+    let created = f
+        .app
         .store
-        .put_endpoint(&WebhookEndpoint {
-            id: SAMPLE_ENDPOINT.parse::<EndpointId>().unwrap(),
-            merchant_id: MerchantId::new("merchant_local").unwrap(),
-            url,
-            event_types: vec![],
-            secrets: vec![EndpointSecret {
-                secret: WebhookSecret::from_key_bytes(&[3; 32]),
+        .create_endpoint(
+            &WebhookEndpoint {
+                id: SAMPLE_ENDPOINT.parse::<EndpointId>().unwrap(),
+                merchant_id: MerchantId::new("merchant_local").unwrap(),
+                url,
+                event_types: vec![],
+                secrets: vec![EndpointSecret {
+                    secret: WebhookSecret::from_key_bytes(&[3; 32]),
+                    created_at: now,
+                    expires_at: None,
+                }],
+                disabled: None,
                 created_at: now,
-                expires_at: None,
-            }],
-            disabled: None,
-            created_at: now,
-        })
+                version: 1,
+            },
+            1,
+        )
         .await
         .unwrap();
+    assert_eq!(created, EndpointCreated::Created);
     let batch: SqsEvent = serde_json::from_str(&event("callbacks/sqs-deliver.json")).unwrap();
     let response = f.app.callbacks_batch(batch).await;
     assert!(response.batch_item_failures.is_empty());

@@ -7,12 +7,13 @@ use std::time::Duration;
 use cashout_core::auth::Principal;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{EndpointId, EventId};
-use cashout_core::ports::{OutgoingWebhook, Store, Task, TaskQueue, WebhookSender};
+use cashout_core::ports::{OutgoingWebhook, Store, StoreError, Task, TaskQueue, WebhookSender};
 use cashout_core::signing::{headers, webhook_signature_header};
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, WebhookEndpoint, excerpt};
 
 use crate::App;
 use crate::access::require_merchant;
+use crate::endpoints::ENDPOINT_WRITE_ATTEMPTS;
 use crate::error::AppError;
 use crate::schedule::later;
 use crate::tasks::TaskOutcome;
@@ -61,10 +62,7 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
         self.store.record_attempt(&record).await?;
 
         if record.outcome == AttemptOutcome::Gone {
-            let mut disabled = endpoint.clone();
-            disabled.disabled = Some(DisabledReason::Gone);
-            self.store.put_endpoint(&disabled).await?;
-            tracing::warn!(url = %endpoint.url, "endpoint answered 410 Gone; disabled");
+            self.disable_endpoint(endpoint).await?;
         }
         if let Some(delay) = next {
             self.enqueue(
@@ -78,6 +76,33 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .await?;
         }
         Ok(TaskOutcome::Done)
+    }
+
+    /// Disables an endpoint that answered 410, conditionally on the version read: a rotation
+    /// that came first is kept (the endpoint is re-read and disabled as it now is).
+    async fn disable_endpoint(&self, mut endpoint: WebhookEndpoint) -> Result<(), AppError> {
+        let mut attempt = 1;
+        loop {
+            if endpoint.disabled.is_some() {
+                return Ok(());
+            }
+            let disabled = endpoint.disable(DisabledReason::Gone);
+            match self.store.replace_endpoint(&disabled, endpoint.version).await {
+                Ok(()) => {
+                    tracing::warn!(url = %endpoint.url, "endpoint answered 410 Gone; disabled");
+                    return Ok(());
+                }
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(StoreError::Conflict { .. }) if attempt < ENDPOINT_WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    match self.store.get_endpoint(&endpoint.merchant_id, endpoint.id).await? {
+                        Some(fresh) => endpoint = fresh,
+                        None => return Ok(()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Sends the request and records what came back in `record`; the receiver's `Retry-After`,

@@ -4,9 +4,9 @@
 use cashout_core::auth::Principal;
 use cashout_core::event::EventType;
 use cashout_core::ids::EndpointId;
-use cashout_core::ports::{Cursor, Store};
+use cashout_core::ports::{Cursor, Store, StoreError};
 use cashout_core::signing::WebhookSecret;
-use cashout_core::webhook::{EndpointSecret, WebhookEndpoint, check_endpoint_url};
+use cashout_core::webhook::{EndpointCreated, EndpointSecret, WebhookEndpoint, check_endpoint_url};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -18,6 +18,9 @@ use crate::views::{AttemptPage, AttemptView, EndpointList, EndpointView};
 
 /// The most endpoints one merchant may register.
 pub const MAX_ENDPOINTS: usize = 20;
+
+/// How many times a write to an endpoint re-reads it and tries again after losing a race.
+pub(crate) const ENDPOINT_WRITE_ATTEMPTS: u32 = 5;
 
 /// The body of `POST /v1/webhook-endpoints`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -49,9 +52,6 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
                 event_types.push(t);
             }
         }
-        if self.store.list_endpoints(merchant).await?.len() >= MAX_ENDPOINTS {
-            return Err(AppError::EndpointLimit(MAX_ENDPOINTS));
-        }
         let now = self.now();
         let endpoint = WebhookEndpoint {
             id: EndpointId::from_uuid(self.ids.uuid_v7(now)),
@@ -65,8 +65,14 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             }],
             disabled: None,
             created_at: now,
+            version: 1,
         };
-        self.store.put_endpoint(&endpoint).await?;
+        // The store counts and writes in one conditional write: concurrent creations cannot
+        // pass the limit together.
+        match self.store.create_endpoint(&endpoint, MAX_ENDPOINTS).await? {
+            EndpointCreated::Created => {}
+            EndpointCreated::LimitReached => return Err(AppError::EndpointLimit(MAX_ENDPOINTS)),
+        }
         tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint registered");
         Ok(EndpointView::with_secret(&endpoint))
     }
@@ -107,10 +113,21 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         id: EndpointId,
     ) -> Result<EndpointView, AppError> {
         let merchant = require_merchant(principal)?;
-        let endpoint = self.store.get_endpoint(merchant, id).await?.ok_or(AppError::NotFound)?;
-        let rotated = endpoint.rotate(WebhookSecret::from_key_bytes(&self.ids.secret_bytes()), self.now());
-        self.store.put_endpoint(&rotated).await?;
-        Ok(EndpointView::with_secret(&rotated))
+        let secret = WebhookSecret::from_key_bytes(&self.ids.secret_bytes());
+        let mut attempt = 1;
+        loop {
+            let endpoint = self.store.get_endpoint(merchant, id).await?.ok_or(AppError::NotFound)?;
+            let rotated = endpoint.rotate(secret.clone(), self.now());
+            match self.store.replace_endpoint(&rotated, endpoint.version).await {
+                // The secret answered is the one stored.
+                Ok(()) => return Ok(EndpointView::with_secret(&rotated)),
+                Err(StoreError::NotFound) => return Err(AppError::NotFound),
+                // Another rotation, or the delivery worker disabling it, came first: rotate the
+                // endpoint as it now is.
+                Err(StoreError::Conflict { .. }) if attempt < ENDPOINT_WRITE_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// An endpoint's delivery attempts, newest first.

@@ -6,6 +6,7 @@
 mod create;
 mod delivery;
 mod dispatch;
+mod endpoints;
 mod failover;
 mod http_surface;
 mod money_safety;

@@ -30,6 +30,20 @@ pub struct WebhookEndpoint {
     /// When it was registered.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Written version: 1 when created, +1 on every write (rotation, disabling), so that a write
+    /// can be conditional on the version it read. Endpoints stored before versions read as 0.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What [`crate::ports::WebhookStore::create_endpoint`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum EndpointCreated {
+    /// The endpoint is stored.
+    Created,
+    /// The merchant already has the most endpoints allowed: nothing was written.
+    LimitReached,
 }
 
 /// One signing secret of an endpoint.
@@ -91,6 +105,16 @@ impl WebhookEndpoint {
         );
         WebhookEndpoint {
             secrets,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The endpoint disabled for `reason`, at the next version.
+    pub fn disable(&self, reason: DisabledReason) -> WebhookEndpoint {
+        WebhookEndpoint {
+            disabled: Some(reason),
+            version: self.version + 1,
             ..self.clone()
         }
     }
@@ -491,8 +515,11 @@ mod tests {
             }],
             disabled: None,
             created_at: t0,
+            version: 1,
         };
         let rotated = ep.rotate(new.clone(), t0);
+        assert_eq!(rotated.version, 2, "a rotation is the next version");
+        assert_eq!(ep.disable(DisabledReason::Gone).version, 2);
         assert_eq!(rotated.signing_secrets(t0), vec![&new, &old]);
         let after = t0 + WebhookEndpoint::ROTATION_GRACE;
         assert_eq!(rotated.signing_secrets(after), vec![&new]);
@@ -502,6 +529,25 @@ mod tests {
             ..rotated
         };
         assert!(!only.receives(EventType::Created));
+    }
+
+    #[test]
+    fn an_endpoint_stored_before_versions_reads_as_version_zero() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let ep = WebhookEndpoint {
+            id: EndpointId::from_uuid(uuid::Uuid::nil()),
+            merchant_id: MerchantId::new("m").unwrap(),
+            url: "https://x.example/".into(),
+            event_types: vec![],
+            secrets: vec![],
+            disabled: None,
+            created_at: t0,
+            version: 3,
+        };
+        let mut json = serde_json::to_value(&ep).unwrap();
+        json.as_object_mut().unwrap().remove("version");
+        let old: WebhookEndpoint = serde_json::from_value(json).unwrap();
+        assert_eq!(old.version, 0);
     }
 
     #[test]

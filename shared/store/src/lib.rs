@@ -29,6 +29,7 @@ pub mod sqlite;
 pub mod sqs;
 
 mod codec;
+mod endpoints;
 mod inspect;
 mod routing;
 

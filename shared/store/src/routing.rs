@@ -45,7 +45,7 @@ pub(crate) fn reconciliation_body(
 
 /// A write must carry the version that follows the one it expects (`+1`): a writer that kept
 /// the version it read would let the next writer from that same version overwrite it unseen.
-fn check_version(what: &str, written: u64, expected: u64) -> Result<(), StoreError> {
+pub(crate) fn check_version(what: &str, written: u64, expected: u64) -> Result<(), StoreError> {
     if expected.checked_add(1) == Some(written) {
         Ok(())
     } else {

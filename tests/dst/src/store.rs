@@ -23,7 +23,7 @@ use cashout_core::ports::{
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
-use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 use cashout_store::memory::MemoryStore;
 use time::OffsetDateTime;
 
@@ -224,10 +224,16 @@ impl CashoutStore for SimStore {
 }
 
 impl WebhookStore for SimStore {
-    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.enter("put endpoint").await?;
-        let result = self.inner.put_endpoint(endpoint).await;
-        self.landed("put endpoint", result)
+    async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
+        self.enter("create endpoint").await?;
+        let result = self.inner.create_endpoint(endpoint, max).await;
+        self.landed("create endpoint", result)
+    }
+
+    async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("replace endpoint").await?;
+        let result = self.inner.replace_endpoint(endpoint, expected_version).await;
+        self.landed("replace endpoint", result)
     }
 
     async fn get_endpoint(

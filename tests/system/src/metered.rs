@@ -26,7 +26,7 @@ use cashout_core::ports::{
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
-use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
 use cashout_store::sqs::SqsQueue;
 use rust_decimal::Decimal;
@@ -214,8 +214,16 @@ impl CashoutStore for MeteredStore {
 }
 
 impl WebhookStore for MeteredStore {
-    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.metered("put_endpoint", self.inner.put_endpoint(endpoint)).await
+    async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
+        self.metered("create_endpoint", self.inner.create_endpoint(endpoint, max))
+            .await
+    }
+    async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
+        self.metered(
+            "replace_endpoint",
+            self.inner.replace_endpoint(endpoint, expected_version),
+        )
+        .await
     }
     async fn get_endpoint(&self, m: &MerchantId, id: EndpointId) -> Result<Option<WebhookEndpoint>, StoreError> {
         self.metered("get_endpoint", self.inner.get_endpoint(m, id)).await

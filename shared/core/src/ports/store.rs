@@ -387,8 +387,25 @@ pub trait CashoutStore: Send + Sync {
 
 /// Merchant webhook endpoints and the record of every delivery attempt.
 pub trait WebhookStore: Send + Sync {
-    /// Creates or replaces an endpoint.
-    fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Creates an endpoint (at version 1) if its merchant has fewer than `max`; otherwise writes
+    /// nothing and answers [`EndpointCreated::LimitReached`](crate::webhook::EndpointCreated).
+    /// Concurrent creations cannot pass `max` together. An endpoint with its id already stored
+    /// is [`StoreError::Conflict`] (expected 0), and nothing is written.
+    fn create_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        max: usize,
+    ) -> impl Future<Output = Result<crate::webhook::EndpointCreated, StoreError>> + Send;
+
+    /// Replaces an endpoint whose stored version is `expected_version` (an endpoint stored
+    /// before versions is at 0); `endpoint.version` must be `expected_version + 1`
+    /// ([`StoreError::Invalid`] otherwise). [`StoreError::Conflict`] if another write came first,
+    /// [`StoreError::NotFound`] if there is none; nothing is written then.
+    fn replace_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One of a merchant's endpoints.
     fn get_endpoint(
@@ -403,7 +420,8 @@ pub trait WebhookStore: Send + Sync {
         merchant_id: &MerchantId,
     ) -> impl Future<Output = Result<Vec<WebhookEndpoint>, StoreError>> + Send;
 
-    /// Deletes an endpoint; `false` if there was none.
+    /// Deletes an endpoint, freeing its place under the creation limit; `false` if there was
+    /// none.
     fn delete_endpoint(
         &self,
         merchant_id: &MerchantId,

@@ -20,7 +20,7 @@ use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::status::CashoutStatus;
-use cashout_core::webhook::DeliveryAttempt;
+use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -199,6 +199,26 @@ pub(crate) const ENDPOINT_SK_PREFIX: &str = "EP#";
 
 pub(crate) fn endpoint_key(merchant: &MerchantId, id: EndpointId) -> Item {
     key(endpoint_pk(merchant), format!("{ENDPOINT_SK_PREFIX}{id}"))
+}
+
+/// Beside a merchant's endpoints, their count (attribute [`ENDPOINT_COUNT`]), which bounds them
+/// against concurrent creations. Not under [`ENDPOINT_SK_PREFIX`], so listings skip it.
+const ENDPOINT_COUNT_SK: &str = "COUNT#EP";
+/// The attribute of the endpoint count.
+pub(crate) const ENDPOINT_COUNT: &str = "n";
+
+pub(crate) fn endpoint_count_key(merchant: &MerchantId) -> Item {
+    key(endpoint_pk(merchant), ENDPOINT_COUNT_SK)
+}
+
+/// An endpoint's item: its key, `created_at`, its version (`v`, for conditional replacements)
+/// and its JSON.
+pub(crate) fn endpoint_item(endpoint: &WebhookEndpoint, body: String) -> Result<Item, StoreError> {
+    let mut item = endpoint_key(&endpoint.merchant_id, endpoint.id);
+    item.insert("created_at".into(), n(to_ns(endpoint.created_at)?));
+    item.insert(VERSION.into(), n(endpoint.version));
+    item.insert(BODY.into(), s(body));
+    Ok(item)
 }
 
 pub(crate) fn attempts_pk(event: EventId) -> String {

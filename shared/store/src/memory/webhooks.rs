@@ -2,16 +2,46 @@
 
 use cashout_core::ids::{EndpointId, EventId, MerchantId};
 use cashout_core::ports::{Cursor, Page, StoreError, WebhookStore};
-use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 
 use super::MemoryStore;
 use crate::codec::{AttemptPosition, page_size};
+use crate::endpoints::endpoint_body;
 
 impl WebhookStore for MemoryStore {
-    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.state()
+    async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
+        // The durable stores' checks (version); the JSON itself is not kept here.
+        let _body = endpoint_body(endpoint, 0)?;
+        let mut state = self.state();
+        let key = (endpoint.merchant_id.clone(), endpoint.id);
+        if state.endpoints.contains_key(&key) {
+            return Err(StoreError::Conflict { expected: 0 });
+        }
+        let stored = state
             .endpoints
-            .insert((endpoint.merchant_id.clone(), endpoint.id), endpoint.clone());
+            .keys()
+            .filter(|(m, _)| m == &endpoint.merchant_id)
+            .count();
+        if stored >= max {
+            return Ok(EndpointCreated::LimitReached);
+        }
+        state.endpoints.insert(key, endpoint.clone());
+        Ok(EndpointCreated::Created)
+    }
+
+    async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
+        let _body = endpoint_body(endpoint, expected_version)?;
+        let mut state = self.state();
+        let stored = state
+            .endpoints
+            .get_mut(&(endpoint.merchant_id.clone(), endpoint.id))
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != expected_version {
+            return Err(StoreError::Conflict {
+                expected: expected_version,
+            });
+        }
+        *stored = endpoint.clone();
         Ok(())
     }
 

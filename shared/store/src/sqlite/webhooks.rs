@@ -2,27 +2,73 @@
 
 use cashout_core::ids::{EndpointId, EventId, MerchantId};
 use cashout_core::ports::{Cursor, Page, StoreError, WebhookStore};
-use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
+use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 use rusqlite::{OptionalExtension, params};
 
 use super::rows::json_bodies;
 use super::{SqliteStore, sql_error};
 use crate::codec::{AttemptPosition, from_json, page_size, to_json, to_ns};
+use crate::endpoints::endpoint_body;
 
 impl WebhookStore for SqliteStore {
-    async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
+    async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
+        let body = endpoint_body(endpoint, 0)?;
         let merchant = endpoint.merchant_id.to_string();
         let id = endpoint.id.to_string();
         let created_at = to_ns(endpoint.created_at)?;
-        let body = to_json(endpoint, "webhook endpoint")?;
+        // One transaction of the writer thread: nothing else writes between the count and the
+        // insert.
         self.write(move |conn, _| {
-            conn.prepare_cached(
-                "INSERT INTO endpoints (merchant_id, id, created_at, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (merchant_id, id) DO UPDATE SET created_at = ?3, body = ?4",
-            )
-            .map_err(sql_error)?
-            .execute(params![merchant, id, created_at, body])
-            .map_err(sql_error)?;
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
+                .map_err(sql_error)?
+                .query_row([&merchant, &id], |_| Ok(()))
+                .optional()
+                .map_err(sql_error)?;
+            if exists.is_some() {
+                return Err(StoreError::Conflict { expected: 0 });
+            }
+            let stored: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM endpoints WHERE merchant_id = ?1")
+                .map_err(sql_error)?
+                .query_row([&merchant], |r| r.get(0))
+                .map_err(sql_error)?;
+            if usize::try_from(stored).unwrap_or(usize::MAX) >= max {
+                return Ok(EndpointCreated::LimitReached);
+            }
+            conn.prepare_cached("INSERT INTO endpoints (merchant_id, id, created_at, body) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(sql_error)?
+                .execute(params![merchant, id, created_at, body])
+                .map_err(sql_error)?;
+            Ok(EndpointCreated::Created)
+        })
+        .await
+    }
+
+    async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
+        let body = endpoint_body(endpoint, expected_version)?;
+        let merchant = endpoint.merchant_id.to_string();
+        let id = endpoint.id.to_string();
+        // The version lives in the body (endpoints stored before it read as 0): read and compare
+        // in the writer's transaction.
+        self.write(move |conn, _| {
+            let stored = conn
+                .prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
+                .map_err(sql_error)?
+                .query_row([&merchant, &id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(sql_error)?
+                .ok_or(StoreError::NotFound)?;
+            let stored: WebhookEndpoint = from_json(&stored, "webhook endpoint")?;
+            if stored.version != expected_version {
+                return Err(StoreError::Conflict {
+                    expected: expected_version,
+                });
+            }
+            conn.prepare_cached("UPDATE endpoints SET body = ?3 WHERE merchant_id = ?1 AND id = ?2")
+                .map_err(sql_error)?
+                .execute(params![merchant, id, body])
+                .map_err(sql_error)?;
             Ok(())
         })
         .await

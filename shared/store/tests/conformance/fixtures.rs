@@ -129,6 +129,7 @@ impl Fixtures {
             }],
             disabled: None,
             created_at: self.now(),
+            version: 1,
         }
     }
 

@@ -89,6 +89,8 @@ macro_rules! store_suite {
             a_provider_reference_finds_its_request_and_cannot_be_taken_by_another,
             a_request_of_five_hundred_invoices_is_stored_and_changed_whole,
             endpoints_are_created_replaced_listed_and_deleted_per_merchant,
+            thirty_concurrent_endpoint_creations_at_a_cap_of_twenty_store_twenty_and_refuse_ten,
+            an_endpoint_is_replaced_only_at_its_expected_version,
             delivery_attempts_are_listed_per_endpoint_newest_first_and_per_event,
             api_keys_are_found_by_hash,
             an_invoice_claimed_by_one_request_is_refused_to_another_and_nothing_is_written,
