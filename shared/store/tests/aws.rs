@@ -276,6 +276,99 @@ mod aws_only {
         assert_eq!((again.found, again.updated), (0, 0));
     }
 
+    /// Merchants whose endpoints were written before the count item (and before versions): the
+    /// first creation or deletion counts them, and the cap holds from there, under concurrency.
+    #[tokio::test]
+    async fn aws_endpoints_written_before_the_count_are_counted_when_first_needed() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use cashout_core::ports::WebhookStore;
+        use cashout_core::webhook::{EndpointCreated, WebhookEndpoint};
+
+        let client = dynamo_client().await;
+        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        let fx = Fixtures::new(clock.clone());
+        let (clinic, pharmacy) = (merchant("clinic"), merchant("pharmacy"));
+        // As the older version wrote them: a plain put, no `v`, no version in the body, no count.
+        let write_old = |e: WebhookEndpoint| {
+            let (client, table) = (client.clone(), table.clone());
+            async move {
+                let mut body = serde_json::to_value(&e).unwrap();
+                body.as_object_mut().unwrap().remove("version");
+                client
+                    .put_item()
+                    .table_name(&table)
+                    .item("pk", AttributeValue::S(format!("M#{}", e.merchant_id)))
+                    .item("sk", AttributeValue::S(format!("EP#{}", e.id)))
+                    .item(
+                        "created_at",
+                        AttributeValue::N(e.created_at.unix_timestamp_nanos().to_string()),
+                    )
+                    .item("body", AttributeValue::S(body.to_string()))
+                    .send()
+                    .await
+                    .unwrap();
+                WebhookEndpoint { version: 0, ..e }
+            }
+        };
+        let mut old = Vec::new();
+        for i in 0..19 {
+            old.push(write_old(fx.endpoint(&clinic, &format!("https://{i}.example/hook"))).await);
+        }
+        let contenders: Vec<WebhookEndpoint> = (0..3)
+            .map(|i| fx.endpoint(&clinic, &format!("https://new{i}.example/hook")))
+            .collect();
+        let outcomes = futures::future::join_all(contenders.iter().map(|e| store.create_endpoint(e, 20))).await;
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(EndpointCreated::Created)))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(EndpointCreated::LimitReached)))
+            .count();
+        assert_eq!((created, refused), (1, 2), "{outcomes:?}");
+        assert_eq!(store.list_endpoints(&clinic).await.unwrap().len(), 20);
+        assert_eq!(
+            store.list_endpoints(&clinic).await.unwrap()[0],
+            old[0],
+            "an old endpoint reads at version 0"
+        );
+        let rotated = old[0].rotate(cashout_core::signing::WebhookSecret::from_key_bytes(&[7; 32]), t0());
+        store.replace_endpoint(&rotated, 0).await.unwrap();
+        let err = store.replace_endpoint(&rotated, 0).await.unwrap_err();
+        assert!(
+            matches!(err, cashout_core::ports::StoreError::Conflict { expected: 0 }),
+            "{err:?}"
+        );
+
+        let two = [
+            write_old(fx.endpoint(&pharmacy, "https://a.example/hook")).await,
+            write_old(fx.endpoint(&pharmacy, "https://b.example/hook")).await,
+        ];
+        assert!(
+            store.delete_endpoint(&pharmacy, two[0].id).await.unwrap(),
+            "a deletion first"
+        );
+        for i in 0..19 {
+            let e = fx.endpoint(&pharmacy, &format!("https://{i}.example/hook"));
+            assert_eq!(
+                store.create_endpoint(&e, 20).await.unwrap(),
+                EndpointCreated::Created,
+                "{i}"
+            );
+        }
+        let late = fx.endpoint(&pharmacy, "https://late.example/hook");
+        assert_eq!(
+            store.create_endpoint(&late, 20).await.unwrap(),
+            EndpointCreated::LimitReached
+        );
+        assert_eq!(store.list_endpoints(&pharmacy).await.unwrap().len(), 20);
+    }
+
     #[tokio::test]
     async fn a_task_due_after_fifteen_minutes_is_sent_with_the_longest_sqs_delay() {
         let env = queue_env().await;
