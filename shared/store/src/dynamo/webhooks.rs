@@ -1,4 +1,11 @@
 //! Webhook endpoints and delivery attempts on DynamoDB.
+//!
+//! Beside a merchant's endpoints (`M#{merchant}`/`EP#{id}`) an item `M#{merchant}`/`COUNT#EP`
+//! counts them: a creation is a transaction of the endpoint (`attribute_not_exists`) and the
+//! count (`+1` while under the cap), a deletion one of the endpoint and `-1`, so concurrent
+//! creations cannot pass the cap. A merchant from before the count gets it on first need, from a
+//! strongly consistent query of its endpoints ([`DynamoStore::endpoint_count`]). A replacement is
+//! one put conditional on the endpoint's version (`v`; absent on old items: version 0).
 
 use std::collections::HashMap;
 
