@@ -202,6 +202,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         self.enqueue(
             Task::Reconcile {
                 reconciliation_id: run.id,
+                version: Some(run.version),
             },
             Duration::ZERO,
         )
@@ -248,15 +249,22 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
 }
 
 impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
-    /// One bounded step of a run: compares pages until the step budget is spent, saving the
-    /// run's place after each page; `RetryAfter(0)` sends the task again for the next step.
-    /// A duplicate task racing on the same run loses on the run's version and stops.
-    pub async fn reconcile_step(&self, id: ReconciliationId) -> Result<TaskOutcome, AppError> {
+    /// One bounded step of a run, queued for the run's `version`: compares pages until the step
+    /// budget is spent, saving the run's place (and version) after each page, then queues the
+    /// next step for the version it leaves. A copy of the task for an older version (a duplicate
+    /// delivery, a redelivery after a lost acknowledgement) is stale and dropped, and two copies
+    /// racing on one version meet on the run's version: one goes on, the other stops. So copies
+    /// never multiply, even when a provider outage makes every step end early.
+    pub async fn reconcile_step(&self, id: ReconciliationId, version: Option<u64>) -> Result<TaskOutcome, AppError> {
         let Some(mut run) = self.store.get_reconciliation(id).await? else {
             tracing::warn!(reconciliation_id = %id, "a reconcile task for a run we do not know");
             return Ok(TaskOutcome::Done);
         };
         if run.status != ReconciliationStatus::Running {
+            return Ok(TaskOutcome::Done);
+        }
+        if version.is_some_and(|v| v != run.version) {
+            tracing::debug!(reconciliation_id = %id, ?version, stored = run.version, "a stale reconcile task; dropped");
             return Ok(TaskOutcome::Done);
         }
         let started = self.now();
@@ -266,8 +274,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             let next = match self.reconcile_page(&run, &mut counts, &mut pacer).await {
                 Ok(next) => next,
                 Err(StepError::Retry(e)) => {
-                    tracing::warn!(reconciliation_id = %id, error = %e, "reconciliation step interrupted; it resumes from its last page");
-                    return Ok(TaskOutcome::RetryAfter(Duration::from_secs(5)));
+                    tracing::warn!(reconciliation_id = %id, error = %e, "reconciliation step interrupted; it resumes from its last page in 5 s");
+                    return self.continue_later(run, Duration::from_secs(5)).await;
                 }
                 Err(StepError::Fatal(e)) => {
                     tracing::error!(alert = true, reconciliation_id = %id, error = %e, "reconciliation failed");
@@ -298,8 +306,29 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             }
             let spent = (self.now() - started).unsigned_abs();
             if spent >= self.config.reconcile.step_budget {
-                return Ok(TaskOutcome::RetryAfter(Duration::ZERO));
+                return self.continue_later(run, Duration::ZERO).await;
             }
+        }
+    }
+
+    /// Queues the next step for the run's next version, then moves the run to it. If the move
+    /// loses to another copy, the queued step is stale and will be dropped; if it fails, the
+    /// error makes this task be delivered again, still for the stored version.
+    async fn continue_later(&self, mut run: Reconciliation, delay: Duration) -> Result<TaskOutcome, AppError> {
+        let expected = run.version;
+        run.version += 1;
+        run.updated_at = self.now();
+        self.enqueue(
+            Task::Reconcile {
+                reconciliation_id: run.id,
+                version: Some(run.version),
+            },
+            delay,
+        )
+        .await?;
+        match self.store.put_reconciliation(&run, expected).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(TaskOutcome::Done),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -73,7 +73,10 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 due_at,
             } => self.poll(cashout_request_id, due_at).await,
             Task::ProviderEvent(event) => self.handle_provider_event(event).await,
-            Task::Reconcile { reconciliation_id } => self.reconcile_step(reconciliation_id).await,
+            Task::Reconcile {
+                reconciliation_id,
+                version,
+            } => self.reconcile_step(reconciliation_id, version).await,
             other => Err(wrong_queue(QueueName::Poll, &other)),
         }
     }

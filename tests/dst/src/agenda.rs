@@ -46,6 +46,8 @@ pub enum Event {
     Operator,
     /// The poller's scheduled sweep.
     Sweep,
+    /// An operator starts a reconciliation of every day so far.
+    Reconcile,
     /// The whole system crashes (every process dies; the store survives).
     Crash,
     /// Faults stop, so that everything can settle.

@@ -40,11 +40,17 @@ use crate::store::short;
 use crate::truth::{Payout, PayoutState, Truth, request_of};
 use time::OffsetDateTime;
 
-/// Whether a request is flagged for a person.
+/// Whether a request is flagged for a person by the money-safety paths. A reconciliation's
+/// flag does not count: it reports a difference after the fact, and counting it would excuse the
+/// very states the invariants forbid.
 pub fn flagged(request: &CashoutRequest) -> bool {
     serde_json::to_value(request)
         .ok()
-        .and_then(|v| v.get("attention").and_then(|a| a.as_array()).map(|a| !a.is_empty()))
+        .and_then(|v| {
+            v.get("attention")
+                .and_then(|a| a.as_array())
+                .map(|notes| notes.iter().any(|n| n["reason"]["kind"] != "reconciliation_difference"))
+        })
         .unwrap_or(false)
 }
 

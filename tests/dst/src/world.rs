@@ -185,8 +185,11 @@ impl World {
             coverage,
             // The daily reconciliation is tested on its own; here it would only add provider
             // calls at 02:00 of simulated time.
+            // Reconciliations are planned events here (the sweep's daily one would only add the
+            // same at 02:00); no pacing (its timer is real time, not the simulation's).
             reconcile: cashout_app::reconcile::ReconcileConfig {
                 daily_at: None,
+                calls_per_second: 0,
                 ..cashout_app::reconcile::ReconcileConfig::default()
             },
             ..AppConfig::default()
@@ -449,6 +452,9 @@ fn describe(task: &Task) -> String {
             endpoint_id,
             attempt,
         } => format!("deliver {event_id} to {endpoint_id} #{attempt}"),
-        Task::Reconcile { reconciliation_id } => format!("reconcile {reconciliation_id}"),
+        Task::Reconcile {
+            reconciliation_id,
+            version,
+        } => format!("reconcile {reconciliation_id} v{}", version.unwrap_or_default()),
     }
 }

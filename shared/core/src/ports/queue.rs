@@ -70,6 +70,11 @@ pub enum Task {
     Reconcile {
         /// The run.
         reconciliation_id: ReconciliationId,
+        /// The run's version this step was queued for: a copy whose run has moved on since (a
+        /// duplicate delivery, a redelivery after a lost acknowledgement) is stale and dropped,
+        /// so that copies never multiply. `None`: any version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
     },
 }
 

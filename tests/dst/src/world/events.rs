@@ -36,6 +36,7 @@ impl World {
             Event::Cancel(n) => self.cancel(n),
             Event::Operator => self.operate(),
             Event::Sweep => self.sweep(),
+            Event::Reconcile => self.reconcile(),
             Event::Crash => {
                 let killed = self.exec.kill_all(&self.ctx.waits);
                 self.in_flight.clear();
@@ -73,6 +74,26 @@ impl World {
                 }
             });
         }
+    }
+
+    /// An operator reconciles every day since the run began: its steps go through the poll
+    /// queue like any task, under the same faults and crashes, and apply what they find through
+    /// the normal status path.
+    fn reconcile(&mut self) {
+        let app = self.app.clone();
+        let ctx = self.ctx.clone();
+        let (from, to) = ((self.end - time::Duration::days(super::DAYS)).date(), ctx.now().date());
+        self.stat("reconciliations started", 1);
+        self.spawn("reconcile".into(), Kind::Api, async move {
+            let period = match cashout_core::reconcile::Period::new(from, to) {
+                Ok(p) => p,
+                Err(e) => return ctx.trace(|| format!("reconcile refused: {e}")),
+            };
+            match app.start_reconciliation(&Principal::Operator, period).await {
+                Ok(run) => ctx.trace(|| format!("reconciliation {} started", run.id)),
+                Err(e) => ctx.trace(|| format!("reconciliation could not start: {e}")),
+            }
+        });
     }
 
     fn create(&mut self, n: usize) {

@@ -230,6 +230,13 @@ impl World {
         }
         self.agenda.at(start + time::Duration::minutes(1), Event::Sweep);
         self.agenda.at(start + time::Duration::days(HEAL_AT_DAYS), Event::Heal);
+        // Reconciliations: one while faults and crashes go on, one after the faults stop.
+        self.agenda
+            .at(start + minutes(r.between(6 * 60, 30 * 60)), Event::Reconcile);
+        self.agenda.at(
+            start + time::Duration::days(HEAL_AT_DAYS) + minutes(r.between(60, 12 * 60)),
+            Event::Reconcile,
+        );
     }
 }
 
