@@ -109,6 +109,13 @@ fn provider_name(p: Provider) -> String {
         .unwrap_or_else(|| format!("{p:?}"))
 }
 
+/// `d` with as many decimals as `like` (the statement's total), never dropping a digit.
+fn shown(d: Decimal, like: Decimal) -> String {
+    let mut d = d.normalize();
+    d.rescale(d.scale().max(like.scale()));
+    d.to_string()
+}
+
 fn decimal(v: &Value) -> Option<Decimal> {
     v.as_str().and_then(|s| Decimal::from_str(s).ok())
 }
@@ -311,8 +318,8 @@ fn compare(statement: &Value, ledger: &Ledger, out: &mut StatementCheck) {
         let statement_reversed = decimal(&t["reversed"]).unwrap_or_default();
         f.statement_paid = t["paid"].as_str().unwrap_or("absent").to_owned();
         f.statement_reversed = t["reversed"].as_str().unwrap_or("absent").to_owned();
-        f.ledger_paid = ledger_paid.normalize().to_string();
-        f.ledger_reversed = ledger_reversed.normalize().to_string();
+        f.ledger_paid = shown(ledger_paid, statement_paid);
+        f.ledger_reversed = shown(ledger_reversed, statement_reversed);
         f.matches = statement_paid == ledger_paid && statement_reversed == ledger_reversed;
         let (lines_paid, lines_reversed) = by_reference.values().filter(|l| l.currency == currency).fold(
             (Decimal::ZERO, Decimal::ZERO),
