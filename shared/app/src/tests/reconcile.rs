@@ -336,7 +336,11 @@ async fn an_unavailable_provider_pauses_the_run_which_resumes_where_it_stood() {
     assert_eq!(stored.differences, 0, "nothing half-recorded");
     h.clock.advance(time::Duration::seconds(5));
     let next = h.drain(QueueName::Poll).await;
-    assert_eq!(next.len(), 1, "the next step is queued 5 s later, for the run's next version");
+    assert_eq!(
+        next.len(),
+        1,
+        "the next step is queued 5 s later, for the run's next version"
+    );
     // The first task delivered again (its acknowledgement was lost) is stale: it does nothing
     // and queues nothing, so copies never multiply.
     assert_eq!(h.app.handle_task(first[0].clone()).await.unwrap(), TaskOutcome::Done);
