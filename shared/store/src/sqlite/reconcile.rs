@@ -6,7 +6,7 @@ use cashout_core::ports::{Cursor, Page, ReconciliationStore, StoreError};
 use cashout_core::reconcile::{Difference, Reconciliation};
 use rusqlite::{OptionalExtension, params};
 
-use super::rows::{json_bodies, version_i64};
+use super::rows::{Versioned, json_bodies, put_versioned};
 use super::{SqliteStore, sql_error};
 use crate::codec::{difference_cursor, differences_by_key, from_json, page_size, parse_difference_cursor, to_json};
 use crate::routing::reconciliation_body;
@@ -14,28 +14,9 @@ use crate::routing::reconciliation_body;
 impl ReconciliationStore for SqliteStore {
     async fn put_reconciliation(&self, run: &Reconciliation, expected_version: u64) -> Result<(), StoreError> {
         let body = reconciliation_body(run, expected_version)?;
-        let id = run.id.to_string();
-        let version = version_i64(run.version)?;
-        let expected = version_i64(expected_version)?;
+        let (id, version) = (run.id.to_string(), run.version);
         self.write(move |conn, _| {
-            let written = if expected == 0 {
-                conn.prepare_cached(
-                    "INSERT INTO reconciliations (id, version, body) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .and_then(|mut stmt| stmt.execute(params![id, version, body]))
-            } else {
-                conn.prepare_cached("UPDATE reconciliations SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4")
-                    .and_then(|mut stmt| stmt.execute(params![id, version, body, expected]))
-            }
-            .map_err(sql_error)?;
-            if written == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict {
-                    expected: expected_version,
-                })
-            }
+            put_versioned(conn, Versioned::Reconciliations, &id, version, expected_version, &body)
         })
         .await
     }

@@ -9,7 +9,7 @@ use cashout_core::routing::RoutingRule;
 use cashout_core::routing::rules::MAX_RULES;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{json_bodies, version_i64};
+use super::rows::{Versioned, json_bodies, put_versioned, version_i64};
 use super::{SqliteStore, sql_error};
 use crate::codec::from_json;
 use crate::routing::{health_body, rule_body, too_many_rules};
@@ -133,32 +133,16 @@ impl RoutingStore for SqliteStore {
 
     async fn put_provider_health(&self, health: &ProviderHealth, expected_version: u64) -> Result<(), StoreError> {
         let body = health_body(health, expected_version)?;
-        let provider = health.provider.as_str();
-        let version = version_i64(health.version)?;
-        let expected = version_i64(expected_version)?;
+        let (provider, version) = (health.provider.as_str(), health.version);
         self.write(move |conn, _| {
-            // A first write inserts (nothing if a row exists), a later one updates the row still
-            // at the expected version: one row written, or none (a conflict).
-            let written = if expected == 0 {
-                conn.prepare_cached(
-                    "INSERT INTO provider_health (provider, version, body) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (provider) DO NOTHING",
-                )
-                .and_then(|mut stmt| stmt.execute(params![provider, version, body]))
-            } else {
-                conn.prepare_cached(
-                    "UPDATE provider_health SET version = ?2, body = ?3 WHERE provider = ?1 AND version = ?4",
-                )
-                .and_then(|mut stmt| stmt.execute(params![provider, version, body, expected]))
-            }
-            .map_err(sql_error)?;
-            if written == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict {
-                    expected: expected_version,
-                })
-            }
+            put_versioned(
+                conn,
+                Versioned::ProviderHealth,
+                provider,
+                version,
+                expected_version,
+                &body,
+            )
         })
         .await
     }

@@ -56,6 +56,64 @@ pub(super) fn version_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::invalid(format!("{v} is too large to store")))
 }
 
+/// A table of `(key, version, body)` rows written on their version.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Versioned {
+    /// `provider_health`, keyed by provider.
+    ProviderHealth,
+    /// `reconciliations`, keyed by run id.
+    Reconciliations,
+}
+
+impl Versioned {
+    /// The insert of a first write (nothing if a row has the key) and the update of a later one
+    /// (only the row still at the expected version, `?4`).
+    const fn statements(self) -> (&'static str, &'static str) {
+        match self {
+            Versioned::ProviderHealth => (
+                "INSERT INTO provider_health (provider, version, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (provider) DO NOTHING",
+                "UPDATE provider_health SET version = ?2, body = ?3 WHERE provider = ?1 AND version = ?4",
+            ),
+            Versioned::Reconciliations => (
+                "INSERT INTO reconciliations (id, version, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO NOTHING",
+                "UPDATE reconciliations SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
+            ),
+        }
+    }
+}
+
+/// Writes a row of `table` on its version: a first write (`expected_version` 0) inserts it if no
+/// row has the key, a later one updates the row still at `expected_version`. One row written,
+/// or [`StoreError::Conflict`] and nothing.
+pub(super) fn put_versioned(
+    conn: &Connection,
+    table: Versioned,
+    key: &str,
+    version: u64,
+    expected_version: u64,
+    body: &str,
+) -> Result<(), StoreError> {
+    let (insert, update) = table.statements();
+    let (version, expected) = (version_i64(version)?, version_i64(expected_version)?);
+    let written = if expected == 0 {
+        conn.prepare_cached(insert)
+            .and_then(|mut stmt| stmt.execute(rusqlite::params![key, version, body]))
+    } else {
+        conn.prepare_cached(update)
+            .and_then(|mut stmt| stmt.execute(rusqlite::params![key, version, body, expected]))
+    }
+    .map_err(sql_error)?;
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            expected: expected_version,
+        })
+    }
+}
+
 /// Inserts a change's events (unpublished); one already stored is corrupt data.
 pub(super) fn insert_events(tx: &Connection, events: &[EventRow]) -> Result<(), StoreError> {
     let mut stmt = tx
