@@ -935,7 +935,19 @@ pub struct StatementView {
 pub struct StatementPageView {
     pub lines: Vec<StatementLineView>,
     /// Pass as `cursor` for the next page; null on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
+}
+
+/// What `GET /v1/statements` answers in JSON: the whole statement, or (with `limit`/`cursor`)
+/// one page of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StatementAnswer {
+    /// Without `limit` and `cursor`.
+    Whole(StatementView),
+    /// With `limit` or `cursor`.
+    Page(StatementPageView),
 }
 
 /// A reconciliation run.

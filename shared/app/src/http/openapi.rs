@@ -46,7 +46,7 @@ use crate::http::api;
         crate::views::RoutingRuleView, crate::views::RoutingRuleList, crate::views::RuleMatchView, crate::views::RuleProviderView,
         crate::views::ProviderHealthView, crate::views::ProviderHealthList, crate::views::HealthWindowView,
         crate::http::api::RoutingRuleBody, crate::http::api::ReconciliationBody,
-        crate::views::StatementView, crate::views::StatementPageView, crate::views::StatementLineView,
+        crate::views::StatementView, crate::views::StatementPageView, crate::views::StatementAnswer, crate::views::StatementLineView,
         crate::views::CurrencyTotalsView, crate::views::StatusTotalsView, crate::views::ReconciliationView,
         crate::views::DifferenceView,
         CashoutStatusSchema, InvoiceStatusSchema, EventTypeSchema, CurrencySchema, CountrySchema, ProviderSchema,

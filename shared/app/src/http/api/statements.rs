@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::http::HttpApp;
 use crate::http::problem::{ApiError, Problem};
 use crate::reconcile::{MAX_STATEMENT_PAGE, StatementFilter};
-use crate::views::{ReconciliationView, StatementLineView, StatementPageView, StatementView, totals_view};
+use crate::views::{ReconciliationView, StatementLineView, StatementPageView, totals_view};
 
 /// Lines read per store page while a whole statement streams.
 const STREAM_PAGE: u32 = 500;
@@ -216,7 +216,7 @@ impl<A: HttpApp> Streaming<A> {
 #[utoipa::path(get, path = "/v1/statements", tag = "statements", params(StatementParams),
     responses(
         (status = 200, description = "The statement (or, with `limit`/`cursor`, one page of its lines)",
-            content((StatementView = "application/json"), (String = "text/csv"))),
+            content((crate::views::StatementAnswer = "application/json"), (String = "text/csv"))),
         (status = 400, body = Problem, description = "`invalid_parameter`: a malformed date, a period over 366 days, a bad cursor"),
         (status = 403, body = Problem, description = "`forbidden`: a merchant key naming another merchant")),
     security(("bearer" = [])))]
