@@ -32,10 +32,11 @@ const STREAM_PAGE: u32 = 500;
 #[into_params(parameter_in = Query)]
 pub struct StatementParams {
     /// First day, UTC (`YYYY-MM-DD`).
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(format = Date, example = "2026-11-30")]
     from: String,
-    /// Last day, UTC, included (`YYYY-MM-DD`); at most 366 days after `from`.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// Last day, UTC, included (`YYYY-MM-DD`): not before `from`, and at most 366 days from it
+    /// (`400 invalid_parameter` otherwise).
+    #[param(format = Date, example = "2026-11-30")]
     to: String,
     /// One merchant's requests. A merchant key reads only its own (another id: 403); an
     /// operator key without it reads every merchant's.
