@@ -381,7 +381,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 }
                 Ok(match page.next_cursor {
                     Some(c) => ReconciliationProgress::Requests { cursor: Some(c.0) },
-                    None => first_listing(None),
+                    None => listing_after(None),
                 })
             }
             ReconciliationProgress::ProviderListing { provider, cursor } => {
@@ -393,7 +393,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                     .await
                 {
                     Ok(Some(page)) => page,
-                    Ok(None) => return Ok(first_listing(Some(*provider))),
+                    Ok(None) => return Ok(listing_after(Some(*provider))),
                     Err(e) => return Err(StepError::provider(e)),
                 };
                 let mut older = false;
@@ -414,7 +414,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                         provider: *provider,
                         cursor: Some(next),
                     },
-                    _ => first_listing(Some(*provider)),
+                    _ => listing_after(Some(*provider)),
                 })
             }
             ReconciliationProgress::Done => Ok(ReconciliationProgress::Done),
@@ -602,8 +602,8 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     }
 }
 
-/// The listing phase for the provider after `after` (`None`: the first), or done.
-fn first_listing(after: Option<ProviderName>) -> ReconciliationProgress {
+/// The listing phase of the provider after `after` (`None`: of the first), or done when none is left.
+fn listing_after(after: Option<ProviderName>) -> ReconciliationProgress {
     let next = match after {
         None => ProviderName::ALL.first().copied(),
         Some(p) => ProviderName::ALL
