@@ -3,7 +3,6 @@
 //! before the upgrade. Idempotent and resumable (an event that has them is left alone; a crash
 //! leaves the rest for the next run). `cashout-admin backfill-day-index --table T` runs it.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::*;
@@ -66,10 +65,9 @@ impl DynamoStore {
 
     /// `true` if the event got its entry now; `false` if it already had one.
     async fn give_day_entry(&self, event: &cashout_core::event::StatusEvent) -> Result<bool, StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
-            .table_name(&*self.table)
             .set_key(Some(event_key(event.id)?))
             .update_expression(format!("SET {DAY_PK} = :dpk, {DAY_SK} = :dsk"))
             .condition_expression(format!("attribute_exists({PK}) AND attribute_not_exists({DAY_PK})"))
@@ -82,24 +80,7 @@ impl DynamoStore {
                     ":dsk",
                     AttributeValue::S(day_sk(&event.merchant_id, event.cashout_request_id, event.sequence)),
                 ),
-            ])))
-            .return_consumed_capacity(TOTAL)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                self.meter.write(out.consumed_capacity());
-                Ok(true)
-            }
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("give an event its by-day entry", e)),
-        }
+            ])));
+        self.update_if("give an event its by-day entry", update).await
     }
 }
