@@ -21,6 +21,7 @@ mod payout;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::auth::Actor;
 use crate::claim::InvoiceKey;
 use crate::event::{EventPayload, StatusEvent, StatusReason};
 use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId, ProviderPayoutId};
@@ -28,6 +29,7 @@ use crate::input::CashoutDraft;
 use crate::money::{Amount, Currency, Percentage};
 use crate::party::{Beneficiary, Country, Payer};
 use crate::provider::ProviderName;
+use crate::review::ReviewState;
 use crate::routing::{PayoutMethodKind, RoutingChoice};
 use crate::status::{CashoutStatus, InvoiceStatus};
 
@@ -118,6 +120,13 @@ pub struct CashoutRequest {
     /// Every provider attempt, the current one last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     provider_attempts: Vec<ProviderAttempt>,
+    /// The approval policy's decision and the approvals so far (absent before the review, and
+    /// on requests reviewed before policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    review: Option<ReviewState>,
+    /// The person behind the current status (absent when cashout or a provider set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_actor: Option<Actor>,
 }
 
 fn pinned_by_default() -> bool {
@@ -168,6 +177,8 @@ impl CashoutRequest {
             provider_pinned: draft.provider_pinned,
             routing: None,
             provider_attempts: Vec::new(),
+            review: None,
+            status_actor: None,
             version: 1,
             last_sequence: 1,
             updated_at: now,
@@ -227,6 +238,45 @@ impl CashoutRequest {
         self.provider
     }
     /// Who receives the money.
+    /// The approval policy's decision and the approvals so far.
+    pub fn review_state(&self) -> Option<&ReviewState> {
+        self.review.as_ref()
+    }
+
+    /// The person behind the current status (`None`: cashout or a provider set it).
+    pub fn status_actor(&self) -> Option<&Actor> {
+        self.status_actor.as_ref()
+    }
+
+    /// A fingerprint of where the money goes (the merchant, the country and every field that
+    /// names the beneficiary's account, card or document), for the `new_beneficiary` rule: hex
+    /// SHA-256, so that no account number is stored in clear with it.
+    pub fn beneficiary_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let b = &self.beneficiary;
+        let mut h = Sha256::new();
+        let mut field = |name: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(v.trim().to_ascii_uppercase().as_bytes());
+                h.update([0]);
+            }
+        };
+        field("merchant", Some(self.merchant_id.as_str()));
+        field("country", Some(self.country.code()));
+        field("bank_code", b.bank_code.as_deref());
+        field("bank_branch", b.bank_branch.as_deref());
+        field("bank_account", b.bank_account.as_ref().map(|a| a.expose()));
+        field("card_number", b.card_number.as_ref().map(|c| c.expose()));
+        field("document_type", b.document_type.as_deref());
+        field("document_id", b.document_id.as_deref());
+        for (k, v) in &b.extra_fields {
+            field(k, Some(v));
+        }
+        hex::encode(h.finalize())
+    }
+
     pub fn beneficiary(&self) -> &Beneficiary {
         &self.beneficiary
     }

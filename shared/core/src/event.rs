@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::auth::Actor;
 use crate::cashout::{FailoverReason, ProviderAttempt};
 use crate::ids::{CashoutRequestId, EventId, InvoiceId, MerchantId, RoutingRuleId};
 use crate::money::{Amount, Currency};
@@ -147,6 +148,10 @@ pub enum EventPayload {
         /// the default order, or before approval).
         #[serde(default)]
         routing_rule_id: Option<RoutingRuleId>,
+        /// The person behind the change: the operator who approved, rejected or retried it, or
+        /// the merchant who cancelled it (absent when cashout or a provider changed it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<Actor>,
     },
     /// `cashout_request.provider_failover`: the request moved to its next provider (its status
     /// stays `APPROVED`), because the one it leaves provably holds nothing.
@@ -174,10 +179,33 @@ pub enum EventPayload {
         status: InvoiceStatus,
         /// Its status before.
         previous_status: InvoiceStatus,
+        /// The operator who excluded it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<Actor>,
     },
 }
 
 impl EventPayload {
+    /// Names the person behind a status or invoice change.
+    pub fn set_actor(&mut self, who: &Actor) {
+        match self {
+            EventPayload::StatusUpdate { actor, .. } | EventPayload::InvoiceStatusUpdate { actor, .. } => {
+                *actor = Some(who.clone());
+            }
+            EventPayload::Created { .. } | EventPayload::ProviderFailover { .. } => {}
+        }
+    }
+
+    /// The person behind the change, if one is named.
+    pub fn actor(&self) -> Option<&Actor> {
+        match self {
+            EventPayload::StatusUpdate { actor, .. } | EventPayload::InvoiceStatusUpdate { actor, .. } => {
+                actor.as_ref()
+            }
+            EventPayload::Created { .. } | EventPayload::ProviderFailover { .. } => None,
+        }
+    }
+
     /// The event's type.
     pub fn event_type(&self) -> EventType {
         match self {

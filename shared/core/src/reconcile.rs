@@ -698,7 +698,7 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-    use crate::review::ReviewPolicy;
+    use crate::review::{ApprovalPolicy, ReviewFacts};
     use crate::tests::new_request;
 
     fn t0() -> OffsetDateTime {
@@ -726,7 +726,7 @@ mod tests {
     fn pending() -> CashoutRequest {
         let r = new_request(2)
             .request
-            .review(&ReviewPolicy::default(), None, t0())
+            .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
             .unwrap()
             .request;
         let claimed = r.begin_dispatch(t0(), time::Duration::minutes(5)).unwrap().request;
@@ -928,7 +928,7 @@ mod tests {
     fn a_request_no_provider_may_hold_has_nothing_to_compare() {
         let approved = new_request(1)
             .request
-            .review(&ReviewPolicy::default(), None, t0())
+            .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
             .unwrap()
             .request;
         assert!(attempts_to_check(&approved).is_empty());

@@ -9,13 +9,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::auth::OperatorName;
 use crate::cashout::{AttentionReason, CashoutRequest, Change, DispatchFailure, ProviderKnowledge};
 use crate::event::{EventPayload, StatusEvent};
 use crate::ids::{CashoutRequestId, InvoiceId, MerchantId, ProviderPayoutId};
 use crate::input::CashoutInput;
 use crate::money::Amount;
 use crate::provider::{PayoutState, ProviderName, ProviderPayout};
-use crate::review::ReviewPolicy;
+use crate::review::{ApprovalPolicy, PolicyScope, ReviewFacts};
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 fn t0() -> OffsetDateTime {
@@ -358,15 +359,14 @@ impl StateMachineTest for AggregateTest {
                 };
                 sut.request
                     .review(
-                        &ReviewPolicy {
-                            auto_approve_limit: limit,
-                        },
+                        &ApprovalPolicy::limit_only(PolicyScope::Default, limit),
+                        &ReviewFacts::default(),
                         None,
                         now,
                     )
                     .ok()
             }
-            Op::Approve => sut.request.approve(None, now).ok(),
+            Op::Approve => sut.request.approve(&OperatorName::new("ops").unwrap(), None, now).ok(),
             Op::Reject => sut.request.reject("no".into(), now).ok(),
             Op::Cancel => sut.request.cancel(now).ok(),
             Op::RejectConfirmed => sut.request.reject_confirmed("no".into(), now).ok(),
@@ -485,7 +485,7 @@ proptest! {
         stream in prop::collection::vec(provider_state(), 1..30),
         duplicate_every in 1usize..4,
     ) {
-        let request = new_request(2).request.review(&ReviewPolicy::default(), None, t0()).unwrap().request;
+        let request = new_request(2).request.review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0()).unwrap().request;
         let mut request = request.begin_dispatch(t0(), LEASE).unwrap().request;
         let mut delivered = Vec::new();
         for (i, s) in stream.into_iter().enumerate() {
@@ -522,7 +522,10 @@ fn a_request_is_approved_paid_and_reversed() {
     let created = new_request(3);
     assert_eq!(created.events.len(), 1);
     let r = created.request;
-    let approved = r.review(&ReviewPolicy::default(), None, t0()).unwrap().request;
+    let approved = r
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
+        .unwrap()
+        .request;
     assert_eq!(approved.status(), CashoutStatus::Approved);
     let claimed = approved.begin_dispatch(t0(), LEASE).unwrap();
     assert!(claimed.events.is_empty());
@@ -583,10 +586,8 @@ fn a_request_is_approved_paid_and_reversed() {
 #[test]
 fn excluded_invoices_lower_the_paid_amount() {
     let r = new_request(3).request;
-    let limit = ReviewPolicy {
-        auto_approve_limit: Decimal::ZERO,
-    };
-    let r = r.review(&limit, None, t0()).unwrap().request;
+    let limit = ApprovalPolicy::limit_only(PolicyScope::Default, Decimal::ZERO);
+    let r = r.review(&limit, &ReviewFacts::default(), None, t0()).unwrap().request;
     assert_eq!(r.status(), CashoutStatus::UnderReview);
     let c = r.exclude_invoice(&InvoiceId::new("INV-1").unwrap(), t0()).unwrap();
     assert!(matches!(
@@ -596,7 +597,11 @@ fn excluded_invoices_lower_the_paid_amount() {
             ..
         }
     ));
-    let r = c.request.approve(None, t0()).unwrap().request;
+    let r = c
+        .request
+        .approve(&OperatorName::new("ops").unwrap(), None, t0())
+        .unwrap()
+        .request;
     let r = r
         .record_provider_payout(
             &payout(PayoutState::Paid {
@@ -626,7 +631,10 @@ fn webhook_bodies_carry_the_osigu_fields_and_the_sequence() {
     assert_eq!(body["status"], "REQUESTED");
     assert_eq!(body["sequence"], 1);
     assert_eq!(body["cashout_request_id"], "00000000-0000-0000-0000-000000000007");
-    let approved = created.request.review(&ReviewPolicy::default(), None, t0()).unwrap();
+    let approved = created
+        .request
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
+        .unwrap();
     let body: serde_json::Value = serde_json::from_str(&approved.events[0].webhook_body()).unwrap();
     assert_eq!(body["event"], "cashout_request.status_update");
     assert_eq!(body["status"], "APPROVED");
@@ -649,7 +657,7 @@ fn requests_round_trip_through_json_storage() {
 fn a_paid_amount_other_than_the_payable_one_is_recorded_and_flagged() {
     let approved = new_request(3)
         .request
-        .review(&ReviewPolicy::default(), None, t0())
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
         .unwrap()
         .request;
     let paid = |amount: &str| {
@@ -715,7 +723,7 @@ fn a_paid_amount_note_round_trips_through_storage() {
 fn the_providers_own_id_replaces_a_placeholder_even_after_payment() {
     let approved = new_request(1)
         .request
-        .review(&ReviewPolicy::default(), None, t0())
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t0())
         .unwrap()
         .request;
     let placeholder = ProviderPayoutId::by_reference(approved.payout_reference());
@@ -752,10 +760,11 @@ fn the_providers_own_id_replaces_a_placeholder_even_after_payment() {
 #[test]
 fn a_review_chained_onto_the_creation_is_one_write_with_both_events() {
     let created = new_request(1);
-    let policy = ReviewPolicy {
-        auto_approve_limit: Decimal::from(10_000),
-    };
-    let review = created.request.review(&policy, None, t0()).unwrap();
+    let policy = ApprovalPolicy::default();
+    let review = created
+        .request
+        .review(&policy, &ReviewFacts::default(), None, t0())
+        .unwrap();
     let both = created.clone().then(review.clone()).unwrap();
     assert_eq!(both.expected_version, 0);
     assert_eq!(both.request.version(), 1, "one write, one version step");
@@ -845,7 +854,7 @@ fn failover_is_refused_while_a_payout_may_exist_and_until_an_unknown_create_coul
     };
     let r = new_request(1)
         .request
-        .review(&ReviewPolicy::default(), Some(choice), t0())
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), Some(choice), t0())
         .unwrap()
         .request;
     let lease = time::Duration::minutes(5);
@@ -889,4 +898,30 @@ fn failover_is_refused_while_a_payout_may_exist_and_until_an_unknown_create_coul
     assert_eq!(moved.events.len(), 1);
     // Onspot is the last route: nowhere else to go, and never back to D24.
     assert_eq!(moved.request.untried_routes().count(), 0);
+}
+
+/// A request of `amount` in `currency`, one invoice at 100 % (review tests).
+pub(crate) fn sample_request_in(currency: &str, amount: &str) -> CashoutRequest {
+    let country = match currency {
+        "USD" => "EC",
+        "CLP" => "CL",
+        "MXN" => "MX",
+        _ => "BR",
+    };
+    let body = json!({
+        "currency": currency, "country": country, "requested_by": "ana@example.com", "provider": "d24",
+        "beneficiary": {"name": "Ana", "document_id": "12345678909", "bank_account": "0001234567"},
+        "invoices": [{"invoice_id": "INV-1", "payer": {"tax_id": "1", "name": "P"}, "amount": amount, "advance_percentage": "100"}],
+    });
+    let draft = serde_json::from_value::<CashoutInput>(body)
+        .unwrap()
+        .validate(&crate::routing::Coverage::default())
+        .unwrap();
+    CashoutRequest::create(
+        CashoutRequestId::from_uuid(Uuid::from_u128(8)),
+        MerchantId::new("clinic").unwrap(),
+        draft,
+        t0(),
+    )
+    .request
 }

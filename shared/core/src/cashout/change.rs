@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::{Attention, AttentionReason, CashoutRequest};
+use crate::auth::{Actor, OperatorName};
 use crate::event::{EventPayload, StatusEvent, StatusReason};
 use crate::ids::{EventId, InvoiceId, ProviderPayoutId};
 use crate::provider::ProviderName;
@@ -28,6 +29,20 @@ pub struct Change {
 }
 
 impl Change {
+    /// Names the person behind the change on its events, and, when it changed the status, on
+    /// the request (`status_actor`).
+    pub fn by(mut self, actor: &Actor) -> Self {
+        let mut status_changed = false;
+        for event in &mut self.events {
+            event.payload.set_actor(actor);
+            status_changed |= matches!(event.payload, EventPayload::StatusUpdate { .. });
+        }
+        if status_changed {
+            self.request.status_actor = Some(actor.clone());
+        }
+        self
+    }
+
     /// Sets when the request should next be looked at by the poller's sweep (ignored, and
     /// cleared, once the request is final).
     pub fn with_next_check(mut self, at: Option<OffsetDateTime>) -> Self {
@@ -111,6 +126,10 @@ pub enum TransitionError {
     /// No invoice with that id in the request.
     #[error("no invoice `{0}` in this cashout request")]
     InvoiceNotFound(InvoiceId),
+    /// This operator has already approved the request: a second approval must come from
+    /// another operator.
+    #[error("operator `{0}` has already approved this request; another operator must approve it")]
+    AlreadyApproved(OperatorName),
     /// The invoice was already excluded.
     #[error("invoice `{0}` is already excluded")]
     InvoiceAlreadyExcluded(InvoiceId),
@@ -219,6 +238,7 @@ impl CashoutRequest {
         }
         self.status = to;
         self.status_reason = Some(reason.clone());
+        self.status_actor = None;
         self.checks_since_change = 0;
         for inv in self.invoices.iter_mut().filter(|i| i.is_included()) {
             inv.status = to.into();
@@ -235,6 +255,7 @@ impl CashoutRequest {
             provider: self.routing.as_ref().map(|_| self.provider),
             provider_attempts: self.provider_attempts.clone(),
             routing_rule_id: self.routing.as_ref().and_then(|c| c.rule_id),
+            actor: None,
         };
         self.push_event(now, payload, events);
         Ok(())

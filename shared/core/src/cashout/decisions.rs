@@ -4,48 +4,109 @@
 use time::OffsetDateTime;
 
 use super::{CashoutRequest, Change, DispatchState, TransitionError};
+use crate::auth::OperatorName;
 use crate::event::{EventPayload, StatusReason};
 use crate::ids::InvoiceId;
-use crate::review::{ReviewDecision, ReviewPolicy};
+use crate::review::{Approval, ApprovalPolicy, PolicyDecision, PolicyScope, ReviewFacts, ReviewState};
 use crate::routing::RoutingChoice;
 use crate::status::{CashoutStatus, InvoiceStatus};
 
 impl CashoutRequest {
-    /// Applies the merchant's review rules to a `REQUESTED` request: `APPROVED` at or under
-    /// the auto-approve limit, `UNDER_REVIEW` above it.
-    /// Approving, it records `routing` (see [`Self::approve`]).
+    /// Applies the approval policy's decision to a `REQUESTED` request: `APPROVED` when no rule
+    /// fired, `UNDER_REVIEW` otherwise (the decision is kept on the request, with the approvals
+    /// it needs). Approving, it records `routing` (see [`Self::approve`]).
     pub fn review(
         &self,
-        policy: &ReviewPolicy,
+        policy: &ApprovalPolicy,
+        facts: &ReviewFacts,
         routing: Option<RoutingChoice>,
         now: OffsetDateTime,
     ) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::Requested], "review")?;
-        match policy.decide(self) {
-            ReviewDecision::Approve => self.change(now, |r, ev| {
+        let decision = policy.decide(self, facts);
+        if decision.required_approvals == 0 {
+            self.change(now, |r, ev| {
+                r.review = Some(ReviewState {
+                    decision,
+                    approvals: Vec::new(),
+                });
                 r.set_routing(routing);
                 r.step(CashoutStatus::Approved, StatusReason::AutoApproved, now, ev)
-            }),
-            ReviewDecision::ManualReview { limit } => self.change(now, |r, ev| {
+            })
+        } else {
+            let limit = decision
+                .fired
+                .iter()
+                .map(|f| f.detail.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            self.change(now, |r, ev| {
+                r.review = Some(ReviewState {
+                    decision,
+                    approvals: Vec::new(),
+                });
                 r.step(
                     CashoutStatus::UnderReview,
                     StatusReason::ManualReviewRequired { limit },
                     now,
                     ev,
                 )
-            }),
+            })
         }
     }
 
-    /// An operator approves a `REQUESTED` or `UNDER_REVIEW` request. `routing` is the choice of
-    /// providers made now ([`RoutingChoice::choose`]); `None` keeps the provider chosen at
-    /// creation as the only one (a pinned provider, or nothing else can pay it).
-    pub fn approve(&self, routing: Option<RoutingChoice>, now: OffsetDateTime) -> Result<Change, TransitionError> {
+    /// How many distinct operators must approve this request (1 when the policy decided
+    /// nothing, as for requests reviewed before policies).
+    pub fn required_approvals(&self) -> u8 {
+        self.review.as_ref().map_or(1, |r| r.decision.required_approvals).max(1)
+    }
+
+    /// An operator approves a `REQUESTED` or `UNDER_REVIEW` request. The approval is recorded;
+    /// once the request has as many distinct approvals as its policy asks for, it becomes
+    /// `APPROVED` with `routing`, the choice of providers made now ([`RoutingChoice::choose`];
+    /// `None` keeps the provider chosen at creation as the only one). The same operator
+    /// approving twice is [`TransitionError::AlreadyApproved`].
+    pub fn approve(
+        &self,
+        operator: &OperatorName,
+        routing: Option<RoutingChoice>,
+        now: OffsetDateTime,
+    ) -> Result<Change, TransitionError> {
         self.require(&[CashoutStatus::Requested, CashoutStatus::UnderReview], "approve")?;
+        let approvals = self.review.as_ref().map_or(&[][..], |r| &r.approvals[..]);
+        if approvals.iter().any(|a| &a.operator == operator) {
+            return Err(TransitionError::AlreadyApproved(operator.clone()));
+        }
+        let required = usize::from(self.required_approvals());
+        let approval = Approval {
+            operator: operator.clone(),
+            at: now,
+        };
+        if approvals.len() + 1 < required {
+            return Ok(self.touch(now, |r| r.record_approval(approval)));
+        }
         self.change(now, |r, ev| {
+            r.record_approval(approval);
             r.set_routing(routing);
             r.step(CashoutStatus::Approved, StatusReason::ApprovedByOperator, now, ev)
         })
+    }
+
+    fn record_approval(&mut self, approval: Approval) {
+        match self.review.as_mut() {
+            Some(review) => review.approvals.push(approval),
+            None => {
+                self.review = Some(ReviewState {
+                    decision: PolicyDecision {
+                        policy: PolicyScope::Default,
+                        policy_version: 0,
+                        fired: Vec::new(),
+                        required_approvals: 1,
+                    },
+                    approvals: vec![approval],
+                });
+            }
+        }
     }
 
     /// An operator sends a `PAYMENT_PROCESSOR_ERROR` request back to dispatch. What is known
@@ -165,6 +226,7 @@ impl CashoutRequest {
                     invoice_id: invoice_id.clone(),
                     status: InvoiceStatus::Excluded,
                     previous_status,
+                    actor: None,
                 },
                 ev,
             );

@@ -22,8 +22,9 @@ pub use queue::{
 };
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
 pub use store::{
-    ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, IdempotencyState,
-    ListQuery, Page, ReconciliationStore, RoutingStore, Store, StoreError, StoredResponse, WebhookStore, check_change,
+    ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DayUsageCount, DueRequest, IdempotencyRecord,
+    IdempotencyState, ListQuery, Page, PeopleStore, ReconciliationStore, RoutingStore, Store, StoreError,
+    StoredResponse, WebhookStore, WorkList, WorkStore, check_change,
 };
 
 /// Whether an operation that failed may succeed if tried again.

@@ -9,9 +9,9 @@
 
 use std::future::Future;
 
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
-use crate::auth::{ApiKeyHash, ApiKeyRecord};
+use crate::auth::{ApiKeyHash, ApiKeyRecord, OperatorName, OperatorRecord, SessionRecord};
 use crate::cashout::{CashoutRequest, Change};
 use crate::claim::InvoiceClaim;
 use crate::event::StatusEvent;
@@ -20,9 +20,11 @@ use crate::ids::{
     CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
     RoutingRuleId,
 };
+use crate::money::Currency;
 use crate::ports::{BoxError, Classify, ErrorClass};
 use crate::provider::ProviderName;
 use crate::reconcile::{Difference, Reconciliation};
+use crate::review::{ApprovalPolicy, PolicyScope};
 use crate::routing::RoutingRule;
 use crate::status::CashoutStatus;
 use crate::webhook::{DeliveryAttempt, WebhookEndpoint};
@@ -533,10 +535,135 @@ pub trait ReconciliationStore: Send + Sync {
     ) -> impl Future<Output = Result<Page<Difference>, StoreError>> + Send;
 }
 
-/// Everything a deployment's store provides.
-pub trait Store: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore {}
+/// Operators, approval policies, review facts and browser sessions: the people side of cashout.
+/// Small items, read on review, on every operator call and on every console page.
+pub trait PeopleStore: Send + Sync {
+    /// Creates an operator (`expected_version` 0: none with its name may exist) or replaces one
+    /// whose stored version is `expected_version`; `record.version` must be
+    /// `expected_version + 1`. [`StoreError::Conflict`] otherwise.
+    fn put_operator(
+        &self,
+        record: &OperatorRecord,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-impl<T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore> Store for T {}
+    /// One operator.
+    fn get_operator(
+        &self,
+        name: &OperatorName,
+    ) -> impl Future<Output = Result<Option<OperatorRecord>, StoreError>> + Send;
+
+    /// Every operator (revoked ones too), by name. A deployment has tens, not thousands.
+    fn list_operators(&self) -> impl Future<Output = Result<Vec<OperatorRecord>, StoreError>> + Send;
+
+    /// Creates or replaces a policy on its version, as [`Self::put_operator`].
+    fn put_policy(
+        &self,
+        policy: &ApprovalPolicy,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One policy.
+    fn get_policy(
+        &self,
+        scope: &PolicyScope,
+    ) -> impl Future<Output = Result<Option<ApprovalPolicy>, StoreError>> + Send;
+
+    /// Every stored policy (at most one per merchant plus the default).
+    fn list_policies(&self) -> impl Future<Output = Result<Vec<ApprovalPolicy>, StoreError>> + Send;
+
+    /// Deletes a policy; `false` if there was none.
+    fn delete_policy(&self, scope: &PolicyScope) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Counts one more request of `merchant` on `day` with `amount_minor` (minor units of
+    /// `currency`) atomically, and returns the day's totals with it: the count across every
+    /// currency and the amount in `currency`. Two concurrent calls never read the same totals.
+    fn add_day_usage(
+        &self,
+        merchant: &MerchantId,
+        day: Date,
+        currency: Currency,
+        amount_minor: i64,
+    ) -> impl Future<Output = Result<DayUsageCount, StoreError>> + Send;
+
+    /// Whether a payout to this beneficiary fingerprint
+    /// ([`CashoutRequest::beneficiary_fingerprint`]) was recorded as paid for this merchant.
+    fn beneficiary_known(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that a payout to this fingerprint was paid (idempotent).
+    fn remember_beneficiary(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new session (its `token_hash` must be new: [`StoreError::Conflict`] otherwise).
+    /// Adapters with expiry (DynamoDB TTL) drop it some time after `expires_at`.
+    fn put_session(&self, session: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A session by its token's hash, expired or not (the caller checks `expires_at`).
+    fn get_session(&self, token_hash: &str) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Ends a session (idempotent).
+    fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A merchant's day totals after [`PeopleStore::add_day_usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayUsageCount {
+    /// Requests counted that day, every currency, this one included.
+    pub count: u64,
+    /// Minor units counted that day in the call's currency, this one included.
+    pub amount_minor: i64,
+}
+
+/// What operators work through, across every merchant: the requests waiting for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkList {
+    /// `UNDER_REVIEW`, oldest request first.
+    Review,
+    /// `PAYMENT_PROCESSOR_ERROR`, oldest request first.
+    ProcessorError,
+    /// Flagged for a person (any status), oldest request first.
+    Attention,
+}
+
+/// Cross-merchant listings for operators.
+pub trait WorkStore: Send + Sync {
+    /// The requests of a work list, oldest `request_date` first (ties by id), paged (`limit`
+    /// 1 to 100). A request leaves the list with the change that ends its reason to be there.
+    fn list_work(
+        &self,
+        list: WorkList,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Page<CashoutRequest>, StoreError>> + Send;
+
+    /// Deliveries given up (an attempt that failed with no next attempt scheduled, and no later
+    /// success of the same event to the same endpoint), newest first, every merchant, paged
+    /// (`limit` 1 to 100).
+    fn list_dead_letters(
+        &self,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Page<DeliveryAttempt>, StoreError>> + Send;
+}
+
+/// Everything a deployment's store provides.
+pub trait Store:
+    CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore + PeopleStore + WorkStore
+{
+}
+
+impl<T> Store for T where
+    T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore + PeopleStore + WorkStore
+{
+}
 
 /// What every store checks of a change before it writes anything: a creation, and only a
 /// creation, expects version 0; the new version follows the expected one; every event is the
