@@ -644,9 +644,10 @@ pub trait WorkStore: Send + Sync {
         cursor: Option<&Cursor>,
     ) -> impl Future<Output = Result<Page<CashoutRequest>, StoreError>> + Send;
 
-    /// Deliveries given up (an attempt that failed with no next attempt scheduled, and no later
-    /// success of the same event to the same endpoint), newest first, every merchant, paged
-    /// (`limit` 1 to 100).
+    /// Deliveries given up: attempts that failed with no next attempt scheduled
+    /// (`next_attempt_at` null and an outcome other than success), newest `attempted_at` first,
+    /// every merchant, paged (`limit` 1 to 100). A later successful redelivery does not remove
+    /// one; the caller checks the event's later attempts.
     fn list_dead_letters(
         &self,
         limit: u32,
