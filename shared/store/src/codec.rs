@@ -128,6 +128,99 @@ pub(crate) fn parse_changed_cursor(cursor: &Cursor) -> Result<(i64, CashoutReque
     Ok((i64::try_from(ns).unwrap_or(i64::MAX), id))
 }
 
+/// Where a request sorts in an operator work list (oldest first): its `request_date` (Unix ns),
+/// then its id. Written `<20-digit ns>.<request id>`, on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WorkPosition {
+    pub request_date_ns: i64,
+    pub id: CashoutRequestId,
+}
+
+impl WorkPosition {
+    pub(crate) fn of(request: &cashout_core::cashout::CashoutRequest) -> Result<Self, StoreError> {
+        Ok(WorkPosition {
+            request_date_ns: to_ns(request.request_date())?,
+            id: request.id(),
+        })
+    }
+
+    /// A sort key whose byte order is the list order (the DynamoDB work indexes).
+    pub(crate) fn sort_key(&self) -> String {
+        format!("{:020}#{}", self.request_date_ns, self.id)
+    }
+
+    pub(crate) fn cursor(&self) -> Cursor {
+        changed_cursor(self.request_date_ns, self.id)
+    }
+
+    /// Reads a [`Self::cursor`]; a time past the largest storable saturates.
+    pub(crate) fn from_cursor(cursor: &Cursor) -> Result<Self, StoreError> {
+        let (request_date_ns, id) = parse_changed_cursor(cursor)?;
+        Ok(WorkPosition { request_date_ns, id })
+    }
+}
+
+/// Where a given-up delivery attempt sorts in the dead-letter listing (newest first): time,
+/// event, endpoint, attempt number. Written `<20-digit ns>.<event id>.<endpoint id>.<10-digit
+/// attempt>`, on every backend.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DeadLetterPosition {
+    pub attempted_at_ns: i64,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub attempt: u32,
+}
+
+impl DeadLetterPosition {
+    pub(crate) fn of(attempt: &cashout_core::webhook::DeliveryAttempt) -> Result<Self, StoreError> {
+        Ok(DeadLetterPosition {
+            attempted_at_ns: to_ns(attempt.attempted_at)?,
+            event_id: attempt.event_id.to_string(),
+            endpoint_id: attempt.endpoint_id.to_string(),
+            attempt: attempt.attempt,
+        })
+    }
+
+    /// A sort key whose byte order is the order of the position's parts (`#` sorts before every
+    /// character of an id, so a shorter id sorts first, as it does compared alone).
+    pub(crate) fn sort_key(&self) -> String {
+        format!(
+            "{:020}#{}#{}#{:010}",
+            self.attempted_at_ns, self.event_id, self.endpoint_id, self.attempt
+        )
+    }
+
+    pub(crate) fn cursor(&self) -> Cursor {
+        Cursor(format!(
+            "{:020}.{}.{}.{:010}",
+            self.attempted_at_ns, self.event_id, self.endpoint_id, self.attempt
+        ))
+    }
+
+    /// Reads a [`Self::cursor`]: every part must be of its form.
+    pub(crate) fn from_cursor(cursor: &Cursor) -> Result<Self, StoreError> {
+        let mut parts = cursor.0.split('.');
+        let (Some(ns), Some(event), Some(endpoint), Some(attempt), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        let ns = fixed_digits(ns, 20).ok_or_else(malformed)?;
+        let attempt = fixed_digits(attempt, 10).ok_or_else(malformed)?;
+        let event_id: EventId = event.parse().map_err(|_| malformed())?;
+        let endpoint_id: cashout_core::ids::EndpointId = endpoint.parse().map_err(|_| malformed())?;
+        if event_id.to_string() != event || endpoint_id.to_string() != endpoint {
+            return Err(malformed());
+        }
+        Ok(DeadLetterPosition {
+            attempted_at_ns: i64::try_from(ns).unwrap_or(i64::MAX),
+            event_id: event.to_owned(),
+            endpoint_id: endpoint.to_owned(),
+            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        })
+    }
+}
+
 /// Page sizes of a listing of changed requests: 1 to 1,000.
 pub(crate) fn changed_page_size(limit: u32) -> Result<usize, StoreError> {
     if (1..=1000).contains(&limit) {

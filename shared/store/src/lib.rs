@@ -31,6 +31,8 @@ pub mod sqs;
 mod codec;
 mod endpoints;
 mod inspect;
+mod people;
 mod routing;
+mod work;
 
 pub use inspect::{DeadLetter, QueueDepth, QueueInspect};

@@ -165,7 +165,10 @@ mod aws_only {
         env.clock.advance(Duration::days(1));
         for r in &created {
             env.store
-                .apply_change(&r.approve(None, fx.now()).unwrap())
+                .apply_change(
+                    &r.approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
         }

@@ -5,16 +5,18 @@
 //! maps throughout, never hash order).
 
 mod api_keys;
+mod people;
 mod queue;
 mod reconcile;
 mod requests;
 mod routing;
 mod webhooks;
+mod work;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
+use cashout_core::auth::{ApiKeyHash, ApiKeyRecord, OperatorName, OperatorRecord, SessionRecord};
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::ProviderHealth;
@@ -22,12 +24,14 @@ use cashout_core::ids::{
     CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
     RoutingRuleId,
 };
+use cashout_core::money::Currency;
 use cashout_core::ports::{Clock, IdempotencyRecord, QueueName, StoreError};
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
+use cashout_core::review::ApprovalPolicy;
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::inspect::DeadLetter;
 use crate::resources::Definition;
@@ -58,6 +62,15 @@ struct State {
     reconciliations: BTreeMap<ReconciliationId, Reconciliation>,
     /// Differences by run and `Difference::key`.
     differences: BTreeMap<(ReconciliationId, String), Difference>,
+    operators: BTreeMap<OperatorName, OperatorRecord>,
+    /// Policies by `PolicyScope::key`.
+    policies: BTreeMap<String, ApprovalPolicy>,
+    /// A merchant's day: its count (every currency) and its amount per currency.
+    day_usage: BTreeMap<(MerchantId, Date), (u64, BTreeMap<Currency, i64>)>,
+    /// (merchant, beneficiary fingerprint) paid before.
+    beneficiaries: BTreeSet<(MerchantId, String)>,
+    /// Sessions by token hash.
+    sessions: BTreeMap<String, SessionRecord>,
     messages: BTreeMap<u64, Message>,
     next_message: u64,
     dead_letters: Vec<(QueueName, DeadLetter)>,

@@ -246,7 +246,7 @@ mod tests {
     fn api_key() -> ApiKeyRecord {
         ApiKeyRecord {
             hash: ApiKeyHash::from_hex("ab12"),
-            principal: Principal::Operator,
+            principal: Principal::admin("operator"),
             label: None,
             created_at: t0(),
         }

@@ -109,6 +109,16 @@ macro_rules! store_suite {
             a_changed_listing_refuses_a_malformed_cursor_or_page_size,
             reconciliations_are_written_at_their_expected_version,
             differences_are_recorded_once_per_key_and_listed_in_key_order,
+            operators_are_created_and_replaced_only_at_their_expected_version,
+            policies_are_created_replaced_listed_and_deleted_per_scope,
+            day_usage_counts_every_currency_and_sums_each_currency_apart,
+            twenty_concurrent_day_usage_additions_return_each_count_once,
+            beneficiaries_are_unknown_until_remembered_per_merchant,
+            sessions_round_trip_are_written_once_and_deleted_idempotently,
+            work_lists_hold_their_requests_across_merchants_oldest_first,
+            a_work_list_of_many_requests_pages_through_each_once,
+            a_work_or_dead_letter_listing_refuses_a_malformed_cursor_or_page_size,
+            dead_letters_are_the_given_up_attempts_of_every_merchant_newest_first,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

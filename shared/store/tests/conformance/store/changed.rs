@@ -93,12 +93,20 @@ pub async fn changed_requests_are_listed_once_each_at_their_first_event_in_the_r
     create(&env.store, &fx, &e).await;
     at(25);
     env.store
-        .apply_change(&b.request.approve(None, fx.now()).unwrap())
+        .apply_change(
+            &b.request
+                .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                .unwrap(),
+        )
         .await
         .unwrap();
     at(26);
     env.store
-        .apply_change(&c.request.approve(None, fx.now()).unwrap())
+        .apply_change(
+            &c.request
+                .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                .unwrap(),
+        )
         .await
         .unwrap();
     at(27);
@@ -106,7 +114,11 @@ pub async fn changed_requests_are_listed_once_each_at_their_first_event_in_the_r
     create(&env.store, &fx, &d).await;
     at(50);
     env.store
-        .apply_change(&d.request.approve(None, fx.now()).unwrap())
+        .apply_change(
+            &d.request
+                .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                .unwrap(),
+        )
         .await
         .unwrap();
     at(60);
@@ -167,7 +179,10 @@ pub async fn a_statement_of_many_requests_pages_through_each_exactly_once<S: Sto
     for (i, r) in created.iter().enumerate() {
         env.clock.set(hours(24 + i64::try_from(i).unwrap()));
         env.store
-            .apply_change(&r.approve(None, fx.now()).unwrap())
+            .apply_change(
+                &r.approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                    .unwrap(),
+            )
             .await
             .unwrap();
     }

@@ -1,18 +1,22 @@
 //! What every store backend must do, by port: creation (idempotency records and invoice
 //! claims), changes and what reads them back, webhooks and API keys, routing rules and provider
-//! health.
+//! health; operators, policies, usage and sessions; operators' work lists and dead letters.
 
 mod changed;
 mod creation;
+mod people;
 mod requests;
 mod routing;
 mod webhooks;
+mod work;
 
 pub use changed::*;
 pub use creation::*;
+pub use people::*;
 pub use requests::*;
 pub use routing::*;
 pub use webhooks::*;
+pub use work::*;
 
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::ProviderPayoutId;

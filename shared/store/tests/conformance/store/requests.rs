@@ -5,7 +5,7 @@ use cashout_core::event::{EventPayload, StatusEvent};
 use cashout_core::ids::{EventId, ProviderPayoutId};
 use cashout_core::ports::{Cursor, ListQuery, Store, StoreError};
 use cashout_core::provider::ProviderName;
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, ReviewFacts};
 use cashout_core::status::CashoutStatus;
 use time::Duration;
 
@@ -19,7 +19,9 @@ pub async fn a_change_is_written_only_at_the_expected_version<S: Store>(env: Sto
     create(&env.store, &fx, &change).await;
     let v1 = change.request;
     env.clock.advance(Duration::seconds(1));
-    let approve = v1.approve(None, fx.now()).unwrap();
+    let approve = v1
+        .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+        .unwrap();
     env.store.apply_change(&approve).await.unwrap();
     let v2 = load(&env.store, v1.id()).await;
     assert_eq!(v2, approve.request);
@@ -60,7 +62,9 @@ pub async fn sixty_four_concurrent_transitions_from_one_version_have_one_winner<
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(64));
     let changes: Vec<_> = (0..64)
         .map(|i| match i % 3 {
-            0 => v1.approve(None, fx.now()).unwrap(),
+            0 => v1
+                .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                .unwrap(),
             1 => v1.cancel(fx.now()).unwrap(),
             _ => v1.reject(format!("operator {i}"), fx.now()).unwrap(),
         })
@@ -95,7 +99,10 @@ pub async fn sixty_four_concurrent_transitions_from_one_version_have_one_winner<
 pub async fn a_change_to_a_missing_request_is_not_found<S: Store>(env: StoreEnv<S>) {
     let fx = fx(&env);
     let change = fx.create(&merchant("clinic"), 1);
-    let approve = change.request.approve(None, fx.now()).unwrap();
+    let approve = change
+        .request
+        .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+        .unwrap();
     let err = env.store.apply_change(&approve).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     assert!(env.store.list_events(change.request.id()).await.unwrap().is_empty());
@@ -111,7 +118,10 @@ pub async fn events_keep_their_sequence_and_leave_the_outbox_when_published<S: S
     create(&env.store, &fx, &b).await;
     env.clock.advance(Duration::seconds(1));
     let t_review = fx.now();
-    let review = a.request.review(&ReviewPolicy::default(), None, t_review).unwrap();
+    let review = a
+        .request
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, t_review)
+        .unwrap();
     env.store.apply_change(&review).await.unwrap();
     env.clock.advance(Duration::seconds(1));
 
@@ -159,7 +169,10 @@ pub async fn listings_page_newest_first_with_cursors_and_filter_by_status<S: Sto
         let c = fx.create(&a, 1);
         create(&env.store, &fx, &c).await;
         if i % 3 == 0 {
-            let approve = c.request.approve(None, fx.now()).unwrap();
+            let approve = c
+                .request
+                .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+                .unwrap();
             env.store.apply_change(&approve).await.unwrap();
         }
         mine.push(c.request.id());
@@ -350,7 +363,10 @@ pub async fn a_provider_reference_finds_its_request_and_cannot_be_taken_by_anoth
     for _ in 0..2 {
         let c = fx.create(&m, 1);
         create(&env.store, &fx, &c).await;
-        let approve = c.request.approve(None, fx.now()).unwrap();
+        let approve = c
+            .request
+            .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+            .unwrap();
         env.store.apply_change(&approve).await.unwrap();
         let claim = approve
             .request
@@ -408,7 +424,10 @@ pub async fn a_request_of_five_hundred_invoices_is_stored_and_changed_whole<S: S
     assert!(size > 150_000, "the fixture is at the size limit ({size} bytes)");
     create(&env.store, &fx, &change).await;
     assert_eq!(load(&env.store, change.request.id()).await, change.request);
-    let approve = change.request.approve(None, fx.now()).unwrap();
+    let approve = change
+        .request
+        .approve(&cashout_core::auth::OperatorName::new("alice").unwrap(), None, fx.now())
+        .unwrap();
     env.store.apply_change(&approve).await.unwrap();
     let stored = load(&env.store, change.request.id()).await;
     assert_eq!(stored, approve.request);
