@@ -1,0 +1,243 @@
+"""The operator console in a real browser (issue 13): what an operator does with it, checked in
+the page (through roles and labels, so the accessibility labels are checked too), in the JSON API
+and at the merchant's webhook receiver. Each test has its own cashout-local and saves a
+full-page screenshot as target/browser/<test>.png (and <test>-<step>.png)."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from playwright.sync_api import Page, expect
+
+from conftest import Console
+from harness import MERCHANT_KEY, OPERATORS, UNDER_REVIEW, Cashout, advanced, cashout_body, invoice, wait_for
+
+ALICE = OPERATORS["alice"][1]
+BOB = OPERATORS["bob"][1]
+SIGN_IN_URL = re.compile(r"/console/sign-in(\?.*)?$")
+OVER_THE_LIMIT = cashout_body([invoice("INV-1", "1000.00", "80"), invoice("INV-2", "500.00", "50")])  # 1050.00
+
+
+def flash(page: Page, text: str) -> None:
+    notice = page.locator("#flash")
+    expect(notice).to_have_attribute("role", "status")
+    expect(notice).to_contain_text(text)
+
+
+def status_is(page: Page, status: str) -> None:
+    expect(page.locator("#status")).to_contain_text(status)
+
+
+def button(page: Page, name: str):  # noqa: ANN201 (a Playwright locator)
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def operator(name: str) -> dict[str, str]:
+    return {"type": "operator", "id": name}
+
+
+def test_an_operator_signs_in_and_out_and_a_merchant_key_cannot(console: Console) -> None:
+    page = console.page()
+    page.goto(console.url("/console"))
+    expect(page).to_have_url(SIGN_IN_URL)
+    key = page.get_by_label("Operator key")
+    expect(key).to_have_attribute("type", "password")
+    console.shot(page, "sign-in")
+
+    for wrong in (MERCHANT_KEY, "sk_nobody"):
+        key.fill(wrong)
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            page.get_by_role("button", name="Sign in").click()
+        assert answer.value.status == 401, f"signing in with {wrong!r} answered {answer.value.status}"
+        expect(page.get_by_role("alert")).to_contain_text("That key cannot sign in to the console")
+        expect(page.get_by_role("link", name="Queue")).to_have_count(0)
+    console.shot(page, "refused")
+
+    console.sign_in(ALICE, page)
+    header = page.get_by_text("Signed in as alice (reviewer)")
+    expect(header).to_be_visible()
+    for link in ("Queue", "Search", "Attention", "Providers"):
+        expect(page.get_by_role("link", name=link, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    cookie = next((c for c in page.context.cookies() if c["name"] == "cashout_console"), None)
+    assert cookie is not None, f"no cashout_console cookie: {page.context.cookies()}"
+    assert cookie["httpOnly"], cookie
+    assert cookie["sameSite"] == "Strict", cookie
+    console.shot(page)
+
+    button(page, "Sign out").click()
+    expect(page).to_have_url(SIGN_IN_URL)
+    page.goto(console.url("/console/queue"))
+    expect(page).to_have_url(SIGN_IN_URL)
+
+    # the session ended on the server: its cookie, kept by someone, opens nothing
+    stolen = console.page()
+    stolen.context.add_cookies([cookie])
+    stolen.goto(console.url("/console/queue"))
+    expect(stolen).to_have_url(SIGN_IN_URL)
+
+
+def test_a_request_over_the_limit_needs_two_different_operators(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=2)
+    receiver = cashout.webhook_receiver()
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+
+    alice = console.sign_in(ALICE)
+    console.open_request(alice, request_id)
+    expect(alice.get_by_text("Approvals: 0 of 2")).to_be_visible()
+    # the same request open in a second tab, as it was before alice's approval
+    stale = alice.context.new_page()
+    console.open_request(stale, request_id)
+
+    button(alice, "Approve").click()
+    flash(alice, "Approval recorded (1 of 2)")
+    status_is(alice, UNDER_REVIEW)
+    expect(alice.get_by_text("Approvals: 1 of 2")).to_be_visible()
+    console.shot(alice, "first-approval")
+    assert cashout.status(request_id) == UNDER_REVIEW
+
+    button(stale, "Approve").click()
+    expect(stale.get_by_role("alert")).to_contain_text("has already approved")
+    console.shot(stale, "same-operator-twice")
+    assert cashout.status(request_id) == UNDER_REVIEW
+
+    bob = console.sign_in(BOB)
+    console.open_request(bob, request_id)
+    expect(bob.get_by_text("Approvals: 1 of 2")).to_be_visible()
+    button(bob, "Approve").click()
+    flash(bob, "Approved")
+    expect(bob.locator("#status")).not_to_contain_text(UNDER_REVIEW)
+    console.shot(bob)
+
+    assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
+    approved = receiver.status_update(request_id, "APPROVED")
+    assert approved.get("actor") == operator("bob"), f"the approval's webhook names {approved.get('actor')}, not bob: {approved}"
+    receiver.close()
+
+
+def test_an_excluded_invoice_is_not_paid_and_the_merchant_is_told_the_new_amount(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    receiver = cashout.webhook_receiver()
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+    expected = advanced(OVER_THE_LIMIT, leave_out=frozenset({"INV-2"}))
+    assert expected == Decimal("800.00") and expected != advanced(OVER_THE_LIMIT)
+
+    page = console.sign_in(ALICE)
+    console.open_request(page, request_id)
+    status_is(page, UNDER_REVIEW)
+    console.shot(page, "detail")
+
+    button(page, "Exclude INV-2").click()
+    flash(page, "Invoice INV-2 excluded")
+    wait_for(
+        "the verified invoice_status_update of INV-2",
+        lambda: [e for e in receiver.events(request_id, "cashout_request.invoice_status_update") if "INV-2" in json.dumps(e)],
+    )
+    button(page, "Approve").click()
+    flash(page, "Approved")
+
+    paid = receiver.status_update(request_id, "PAID")
+    assert Decimal(paid["paid_amount"]) == expected, f"paid {paid['paid_amount']}, not {expected} (the request without INV-2): {paid}"
+    approved = receiver.status_update(request_id, "APPROVED")
+    assert approved.get("actor") == operator("alice"), approved
+    page.reload()
+    status_is(page, "PAID")
+    console.shot(page)
+    receiver.close()
+
+
+def test_a_rejection_keeps_its_reason_and_reaches_the_merchant(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    receiver = cashout.webhook_receiver()
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+    reason = "The payer disputes invoice INV-1"
+
+    page = console.sign_in(ALICE)
+    console.open_request(page, request_id)
+    page.get_by_label("Reason").fill(reason)
+    button(page, "Reject").click()
+    flash(page, "Rejected")
+    status_is(page, "REJECTED")
+    expect(page.get_by_text(reason).first).to_be_visible()
+    console.shot(page)
+
+    assert cashout.status(request_id) == "REJECTED"
+    rejected = receiver.status_update(request_id, "REJECTED")
+    assert rejected.get("actor") == operator("alice"), rejected
+    receiver.close()
+
+
+def test_bulk_approval_answers_for_each_request(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    ids = [cashout.create(cashout_body([invoice(f"INV-B{n}", "2000.00", "80")]))["id"] for n in (1, 2, 3)]
+
+    page = console.sign_in(ALICE)
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    for request_id in ids:
+        expect(page.get_by_role("link", name=request_id)).to_be_visible()
+        page.get_by_role("checkbox", name=f"Select {request_id}").check()
+    console.shot(page, "queue")
+
+    button(page, "Approve selected").click()
+    expect(page.get_by_role("heading", name="Bulk approval")).to_be_visible()
+    for request_id in ids:
+        expect(page.get_by_role("row").filter(has_text=request_id)).to_contain_text("Approved")
+    console.shot(page)
+
+    for request_id in ids:
+        assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
+
+
+def test_a_form_post_without_the_csrf_token_changes_nothing(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+    refusal = "This form has expired or did not come from the console"
+
+    page = console.sign_in(ALICE)
+    console.open_request(page, request_id)
+    # a forged token, posted with the session's cookie
+    forged = page.request.post(console.url(f"/console/requests/{request_id}/approve"), form={"csrf": "forged"})
+    assert forged.status == 403, f"a forged token answered {forged.status}"
+    assert refusal in forged.text()
+
+    # the page's own Approve form, its token taken out
+    approve = button(page, "Approve")
+    approve.locator("xpath=ancestor::form[1]").locator("input[name=csrf]").evaluate_all("inputs => inputs.forEach(i => i.remove())")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        approve.click()
+    assert answer.value.status == 403, f"a form without its token answered {answer.value.status}"
+    body = answer.value.text()
+    shown = console.page()
+    shown.set_content(body)
+    expect(shown.get_by_role("alert")).to_contain_text(refusal)
+    console.shot(shown)
+
+    view = cashout.request(request_id)
+    assert view["status"] == UNDER_REVIEW, view
+    assert not (view.get("review") or {}).get("approvals"), f"an approval was recorded: {view.get('review')}"
+
+
+def test_the_queue_works_at_phone_width_and_200_percent_zoom(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+    # 200 % zoom of a 1280×800 window is a 640×400 CSS-pixel viewport at 2 device pixels each
+    for name, options in (
+        ("phone", {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}),
+        ("zoom-200", {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2}),
+    ):
+        page = console.sign_in(ALICE, **options)
+        expect(page.get_by_role("link", name=request_id)).to_be_visible()
+        width = options["viewport"]["width"]
+        for control in (button(page, "Approve selected"), button(page, "Sign out")):
+            control.scroll_into_view_if_needed()
+            expect(control).to_be_visible()
+            box = control.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (
+                f"{name}: {control} lies outside the {width} px viewport: {box}"
+            )
+        scroll, client = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client, f"{name}: the page scrolls sideways ({scroll} px of content in {client} px)"
+        console.shot(page, name)
+    console.shot(page)
