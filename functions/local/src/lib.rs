@@ -168,7 +168,7 @@ fn config(args: &Args, listen: SocketAddr) -> Result<AppConfig, RunError> {
             ..AppConfig::default()
         },
     };
-    config.review.auto_approve_limit = args.auto_approve_limit.into();
+    config = config.with_auto_approve_limit(args.auto_approve_limit.into());
     config.allow_private_webhooks = args.private_webhooks_allowed();
     config.max_backlog = (args.max_backlog > 0).then_some(args.max_backlog);
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));

@@ -21,7 +21,7 @@ use cashout_core::input::CashoutInput;
 use cashout_core::ports::{
     CashoutStore, Clock, QueueName, SystemClock, SystemIds, TaskEnvelope, TaskSource, WebhookStore,
 };
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, ReviewFacts};
 use cashout_core::signing::WebhookSecret;
 use cashout_core::status::CashoutStatus;
 use cashout_core::webhook::{EndpointCreated, EndpointSecret, WebhookEndpoint};
@@ -113,7 +113,7 @@ async fn approved_sample(app: &LambdaApp) {
         now,
     );
     app.store.create_request(&created, &record, &[]).await.unwrap();
-    let approved = created.request.review(&ReviewPolicy::default(), None, now).unwrap();
+    let approved = created.request.review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, now).unwrap();
     app.store.apply_change(&approved).await.unwrap();
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cashout_core::health::BreakerConfig;
 use cashout_core::ids::MerchantId;
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, PolicyScope};
 use cashout_core::routing::Coverage;
 use cashout_core::webhook::RetrySchedule;
 
@@ -68,10 +68,10 @@ impl PollSchedule {
 /// A deployment's configuration.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// Review rules for merchants without their own.
-    pub review: ReviewPolicy,
-    /// Per-merchant review rules.
-    pub merchant_review: HashMap<MerchantId, ReviewPolicy>,
+    /// The approval policy of merchants without their own, when no default is stored.
+    pub review: ApprovalPolicy,
+    /// Per-merchant approval policies, below the stored ones.
+    pub merchant_review: HashMap<MerchantId, ApprovalPolicy>,
     /// Provider checks.
     pub poll: PollSchedule,
     /// How long a new request may stay `REQUESTED` before the sweep finishes its review (the
@@ -139,7 +139,7 @@ pub struct AppConfig {
 impl Default for AppConfig {
     fn default() -> Self {
         AppConfig {
-            review: ReviewPolicy::default(),
+            review: ApprovalPolicy::default(),
             merchant_review: HashMap::new(),
             poll: PollSchedule::default(),
             review_grace: Duration::from_secs(30),
@@ -172,9 +172,11 @@ impl AppConfig {
         AppConfig { coverage, ..self }
     }
 
-    /// The review rules of a merchant.
-    pub fn review_for(&self, merchant: &MerchantId) -> &ReviewPolicy {
-        self.merchant_review.get(merchant).unwrap_or(&self.review)
+    /// Sets the configured default policy to "up to `limit` in any currency at once, one
+    /// approver above" (`CASHOUT_AUTO_APPROVE_LIMIT`, `cashout-local --auto-approve-limit`).
+    pub fn with_auto_approve_limit(mut self, limit: rust_decimal::Decimal) -> Self {
+        self.review = ApprovalPolicy::limit_only(PolicyScope::Default, limit);
+        self
     }
 
     /// A configuration for one machine: compressed schedules, private webhooks allowed.
@@ -236,10 +238,11 @@ impl AppConfig {
             ..AppConfig::default()
         };
         if let Some(limit) = get("CASHOUT_AUTO_APPROVE_LIMIT") {
-            config.review.auto_approve_limit = cashout_core::money::parse_decimal(&limit).map_err(|e| EnvError {
+            let limit = cashout_core::money::parse_decimal(&limit).map_err(|e| EnvError {
                 name: "CASHOUT_AUTO_APPROVE_LIMIT",
                 problem: e.to_string(),
             })?;
+            config = config.with_auto_approve_limit(limit);
         }
         if let Some(batch) = get("CASHOUT_SWEEP_BATCH") {
             config.sweep_batch = batch
@@ -368,7 +371,10 @@ mod tests {
         assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "0")])).is_err());
         assert!(AppConfig::from_lookup(env(&[("CASHOUT_SWEEP_BATCH", "many")])).is_err());
         assert_eq!(c.notification_base_url.as_deref(), Some("https://api.example.com"));
-        assert_eq!(c.review.auto_approve_limit.to_string(), "2500.50");
+        assert_eq!(
+            c.review,
+            ApprovalPolicy::limit_only(PolicyScope::Default, "2500.50".parse().unwrap())
+        );
         assert!(c.allow_private_webhooks);
         assert!(!AppConfig::from_lookup(env(&[])).unwrap().allow_private_webhooks);
         assert!(AppConfig::from_lookup(env(&[("CASHOUT_AUTO_APPROVE_LIMIT", "lots")])).is_err());

@@ -98,7 +98,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let now = self.now();
         let id = CashoutRequestId::from_uuid(self.ids.uuid_v7(now));
         let rules = self.routing_rules().await?;
-        let change = self.created_and_reviewed(id, merchant, draft, &rules, now)?;
+        let change = self.created_and_reviewed(id, merchant, draft, &rules, now).await?;
         let answer = answer_for(&change.request)?;
         let record = IdempotencyRecord::completed(
             merchant.clone(),
@@ -195,8 +195,9 @@ fn answer_for(request: &CashoutRequest) -> Result<StoredResponse, AppError> {
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// The new request, reviewed in the same step: one write holds `REQUESTED`, the review's
     /// outcome (`APPROVED` with its providers chosen from `rules`, or `UNDER_REVIEW`) and both
-    /// events.
-    fn created_and_reviewed(
+    /// events. The merchant's approval policy decides; what it needs of the store (the day's
+    /// usage, whether the account was paid before) is read first.
+    async fn created_and_reviewed(
         &self,
         id: CashoutRequestId,
         merchant: &MerchantId,
@@ -207,7 +208,9 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let created = CashoutRequest::create(id, merchant.clone(), draft, now)
             .with_next_check(Some(crate::schedule::later(now, self.config.review_grace)));
         let routing = self.choose_routes(rules, &created.request);
-        let review = created.request.review(self.config.review_for(merchant), routing, now)?;
+        let policy = self.policy_for(merchant).await?;
+        let facts = self.review_facts(&policy, &created.request).await?;
+        let review = created.request.review(&policy, &facts, routing, now)?;
         created
             .then(self.scheduled(review, now))
             .ok_or_else(|| AppError::Internal("the review of a new request did not follow its creation".into()))

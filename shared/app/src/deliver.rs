@@ -12,7 +12,7 @@ use cashout_core::signing::{headers, webhook_signature_header};
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, WebhookEndpoint, excerpt};
 
 use crate::App;
-use crate::access::require_merchant;
+use crate::access::require_admin;
 use crate::endpoints::ENDPOINT_WRITE_ATTEMPTS;
 use crate::error::AppError;
 use crate::schedule::later;
@@ -194,15 +194,21 @@ fn log_outcome(record: &DeliveryAttempt) {
 }
 
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
-    /// Merchant: deliver an event again to each endpoint subscribed to it (one new attempt each,
-    /// numbered after the last; a failure is not retried further).
+    /// Merchant (its own events) or admin operator (a dead letter of any merchant): deliver an
+    /// event again to each endpoint subscribed to it (one new attempt each, numbered after the
+    /// last; a failure is not retried further).
     #[tracing::instrument(skip(self, principal), fields(event_id = %event_id))]
     pub async fn redeliver(&self, principal: &Principal, event_id: EventId) -> Result<usize, AppError> {
-        let merchant = require_merchant(principal)?;
+        if !matches!(principal, Principal::Merchant { .. }) {
+            require_admin(principal)?;
+        }
         let event = self.store.get_event(event_id).await?.ok_or(AppError::NotFound)?;
-        if &event.merchant_id != merchant {
+        if let Principal::Merchant { merchant_id } = principal
+            && merchant_id != &event.merchant_id
+        {
             return Err(AppError::NotFound);
         }
+        let merchant = &event.merchant_id;
         let attempts = self.store.list_event_attempts(event_id).await?;
         let endpoints = self.store.list_endpoints(merchant).await?;
         let mut queued = 0;

@@ -103,6 +103,9 @@ pub enum AppError {
     RuleChanged { expected: u64, actual: u64 },
     #[error("internal: {0}")]
     Internal(String),
+    /// What is being created exists already, or changed since it was read.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl AppError {
@@ -127,6 +130,7 @@ impl AppError {
             | AppError::IdempotencyInProgress
             | AppError::EndpointLimit(_)
             | AppError::RuleChanged { .. }
+            | AppError::Conflict(_)
             | AppError::Contended => 409,
             AppError::Overloaded { .. } => 429,
             AppError::Store(StoreError::Invalid { .. }) => 400,
@@ -154,6 +158,7 @@ impl AppError {
             AppError::Transition(TransitionError::ProviderMayHold | TransitionError::DispatchLeased { .. }) => {
                 "dispatch_in_progress"
             }
+            AppError::Transition(TransitionError::AlreadyApproved(_)) => "already_approved",
             AppError::Transition(_) => "invalid_transition",
             AppError::NotCancellable(_) => "not_cancellable",
             AppError::HoldRefused(_) => "hold_refused",
@@ -165,6 +170,7 @@ impl AppError {
             AppError::IdempotencyInProgress => "idempotency_in_progress",
             AppError::Contended => "concurrent_update",
             AppError::RuleChanged { .. } => "version_conflict",
+            AppError::Conflict(_) => "conflict",
             AppError::Overloaded { .. } => "overloaded",
             AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
             AppError::Store(_) | AppError::Queue(_) => "unavailable",

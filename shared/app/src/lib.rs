@@ -19,12 +19,14 @@ pub mod error;
 mod health;
 pub mod http;
 mod intake;
+mod operators;
 mod outbox;
 pub mod pipeline;
+mod policies;
 mod poll;
 mod query;
 pub mod reconcile;
-mod review;
+pub(crate) mod review;
 mod routing;
 mod schedule;
 pub mod sender;
@@ -32,6 +34,7 @@ pub mod sqs;
 pub mod tasks;
 pub mod telemetry;
 pub mod views;
+pub mod work;
 pub mod worker;
 mod write;
 
@@ -42,6 +45,9 @@ use cashout_core::ports::{Clock, IdGenerator};
 pub use config::{AppConfig, EnvError, PollSchedule};
 pub use create::Created;
 pub use error::AppError;
+pub use operators::CREATED_OUTSIDE_THE_API;
+pub use policies::PolicyInput;
+pub use review::{BulkApproveItem, MAX_BULK};
 pub use tasks::TaskOutcome;
 
 /// The ports a deployment wired together, and its configuration. Cheap to clone.
@@ -68,6 +74,8 @@ pub struct App<S, Q, P, W> {
     rules: Arc<routing::RulesCache>,
     /// The day whose scheduled reconciliation this process already started.
     daily: Arc<reconcile::DailyMemo>,
+    /// The approval policies this process read last.
+    policies: Arc<policies::PolicyCache>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -84,6 +92,7 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             health: self.health.clone(),
             rules: self.rules.clone(),
             daily: self.daily.clone(),
+            policies: self.policies.clone(),
         }
     }
 }
@@ -110,6 +119,7 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             pipeline: Arc::default(),
             health: Arc::default(),
             rules: Arc::default(),
+            policies: Arc::default(),
             daily: Arc::default(),
         }
     }

@@ -1,6 +1,6 @@
 //! Reading: authentication, requests, their history, payout methods.
 
-use cashout_core::auth::{ApiKey, ApiKeyRecord, Principal};
+use cashout_core::auth::Principal;
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ids::{CashoutRequestId, MerchantId};
 use cashout_core::money::{Amount, Currency};
@@ -14,32 +14,6 @@ use crate::error::AppError;
 use crate::views::{CashoutRequestPage, CashoutRequestView, EventList, EventView, PayoutMethodList, PayoutMethodView};
 
 impl<S: Store, Q, P, W> App<S, Q, P, W> {
-    /// Who holds this bearer key.
-    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AppError> {
-        if bearer.is_empty() || bearer.len() > 256 {
-            return Err(AppError::Unauthorized);
-        }
-        let record = self.store.get_api_key(&ApiKey::new(bearer).hash()).await?;
-        record.map(|r| r.principal).ok_or(AppError::Unauthorized)
-    }
-
-    /// Stores an API key (start-up seeding, administration).
-    pub async fn register_api_key(
-        &self,
-        key: &ApiKey,
-        principal: Principal,
-        label: Option<String>,
-    ) -> Result<(), AppError> {
-        let record = ApiKeyRecord {
-            hash: key.hash(),
-            principal,
-            label,
-            created_at: self.now(),
-        };
-        self.store.put_api_key(&record).await?;
-        Ok(())
-    }
-
     /// Loads a request the principal may see: its merchant's, or any for an operator. Another
     /// merchant's request is "not found".
     pub async fn visible_request(
@@ -79,8 +53,8 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             (Principal::Merchant { .. }, Some(_)) => {
                 return Err(AppError::Forbidden("a merchant key lists only its own requests"));
             }
-            (Principal::Operator, Some(m)) => m,
-            (Principal::Operator, None) => {
+            (Principal::Operator { .. }, Some(m)) => m,
+            (Principal::Operator { .. }, None) => {
                 return Err(AppError::BadParameter("operators must pass merchant_id".into()));
             }
         };

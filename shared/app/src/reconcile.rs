@@ -33,7 +33,7 @@ use cashout_core::reconcile::{
 use time::Time;
 
 use crate::App;
-use crate::access::require_operator;
+use crate::access::{require_admin, require_operator};
 use crate::error::AppError;
 use crate::tasks::TaskOutcome;
 
@@ -185,7 +185,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         principal: &Principal,
         period: Period,
     ) -> Result<Reconciliation, AppError> {
-        require_operator(principal)?;
+        require_admin(principal)?;
         let id = ReconciliationId::from_uuid(self.ids.uuid_v7(self.now()));
         self.begin_run(Reconciliation::start(
             id,

@@ -10,7 +10,7 @@ use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
 use crate::App;
-use crate::access::{ensure_visible, require_merchant, require_operator};
+use crate::access::{ensure_visible, require_admin, require_merchant, require_operator};
 use crate::error::AppError;
 use crate::views::CashoutRequestView;
 use crate::write::Mutation;
@@ -24,14 +24,15 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
             return Ok(request);
         }
         let rules = self.routing_rules().await?;
+        let policy = self.policy_for(request.merchant_id()).await?;
+        let facts = self.review_facts(&policy, &request).await?;
         let m = self
             .mutate_from(request, |r, now| {
                 if r.status() != CashoutStatus::Requested {
                     return Ok(None);
                 }
-                let policy = self.config.review_for(r.merchant_id());
                 let routing = self.choose_routes(&rules, r);
-                Ok(Some(self.scheduled(r.review(policy, routing, now)?, now)))
+                Ok(Some(self.scheduled(r.review(&policy, &facts, routing, now)?, now)))
             })
             .await?;
         if m.change.is_some() {
@@ -51,23 +52,54 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     where
         F: FnMut(&CashoutRequest, OffsetDateTime) -> Result<Change, TransitionError>,
     {
+        let actor = principal.actor();
         let m = self
             .mutate(id, |r, now| {
                 ensure_visible(principal, r)?;
-                Ok(Some(self.scheduled(action(r, now)?, now)))
+                Ok(Some(self.scheduled(action(r, now)?, now).by(&actor)))
             })
             .await?;
         self.follow_up(&m.request).await;
         Ok(CashoutRequestView::from(&m.request))
     }
 
-    /// Operator: approve a request under review.
+    /// Operator: approve a request under review. The approval is recorded on the request; it
+    /// moves to `APPROVED` once as many distinct operators as its policy asks for have approved
+    /// (the same operator twice: 409 `already_approved`).
     #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
     pub async fn approve(&self, principal: &Principal, id: CashoutRequestId) -> Result<CashoutRequestView, AppError> {
-        require_operator(principal)?;
+        let operator = require_operator(principal)?;
         let rules = self.routing_rules().await?;
-        self.act(principal, id, |r, now| r.approve(self.choose_routes(&rules, r), now))
-            .await
+        let view = self
+            .act(principal, id, |r, now| r.approve(operator, self.choose_routes(&rules, r), now))
+            .await?;
+        tracing::info!(%operator, status = %view.status, "approval recorded");
+        Ok(view)
+    }
+
+    /// Operator: approves several requests, each on its own (one failing does not stop the
+    /// others), at most [`MAX_BULK`].
+    pub async fn bulk_approve(
+        &self,
+        principal: &Principal,
+        ids: &[CashoutRequestId],
+    ) -> Result<Vec<BulkApproveItem>, AppError> {
+        require_operator(principal)?;
+        if ids.is_empty() || ids.len() > MAX_BULK {
+            return Err(AppError::BadParameter(format!("give 1 to {MAX_BULK} request ids")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut items = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            items.push(BulkApproveItem {
+                id,
+                result: self.approve(principal, id).await,
+            });
+        }
+        Ok(items)
     }
 
     /// Operator: clear the attention flag once a person has dealt with what it says.
@@ -98,7 +130,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// adopts what it finds.
     #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
     pub async fn retry(&self, principal: &Principal, id: CashoutRequestId) -> Result<CashoutRequestView, AppError> {
-        require_operator(principal)?;
+        require_admin(principal)?;
         self.act(principal, id, |r, now| r.retry(now)).await
     }
 }
@@ -111,12 +143,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
     #[tracing::instrument(skip(self, principal), fields(cashout_request_id = %id))]
     pub async fn cancel(&self, principal: &Principal, id: CashoutRequestId) -> Result<CashoutRequestView, AppError> {
         require_merchant(principal)?;
+        let actor = principal.actor();
         for _ in 0..ASK_ROUNDS {
             let m = self
                 .mutate(id, |r, now| {
                     ensure_visible(principal, r)?;
                     match r.cancel(now) {
-                        Ok(change) => Ok(Some(self.scheduled(change, now))),
+                        Ok(change) => Ok(Some(self.scheduled(change, now).by(&actor))),
                         Err(TransitionError::ProviderMayHold) => Ok(None),
                         Err(e) => Err(e.into()),
                     }
@@ -135,7 +168,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 }
                 None => {
                     let now = self.now();
-                    let change = self.scheduled(request.cancel_confirmed(now)?, now);
+                    let change = self.scheduled(request.cancel_confirmed(now)?, now).by(&actor);
                     if self.write(&change).await? {
                         return Ok(CashoutRequestView::from(&change.request));
                     }
@@ -189,12 +222,13 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
                 "a reason of 1 to 500 characters is required".into(),
             ));
         }
+        let actor = principal.actor();
         for _ in 0..ASK_ROUNDS {
             let m = self
                 .mutate(id, |r, now| {
                     ensure_visible(principal, r)?;
                     match r.reject(reason.clone(), now) {
-                        Ok(change) => Ok(Some(self.scheduled(change, now))),
+                        Ok(change) => Ok(Some(self.scheduled(change, now).by(&actor))),
                         Err(TransitionError::ProviderMayHold) => Ok(None),
                         Err(e) => Err(e.into()),
                     }
@@ -208,7 +242,7 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             match self.ask_provider(&request).await? {
                 None => {
                     let now = self.now();
-                    let change = self.scheduled(request.reject_confirmed(reason.clone(), now)?, now);
+                    let change = self.scheduled(request.reject_confirmed(reason.clone(), now)?, now).by(&actor);
                     if self.write(&change).await? {
                         return Ok(CashoutRequestView::from(&change.request));
                     }
@@ -317,3 +351,15 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
 
 /// How many times a cancel or reject asks the provider when the request keeps changing meanwhile.
 const ASK_ROUNDS: usize = 3;
+
+/// The most requests one bulk approval takes.
+pub const MAX_BULK: usize = 100;
+
+/// One request of a bulk approval and what became of it.
+#[derive(Debug)]
+pub struct BulkApproveItem {
+    /// The request.
+    pub id: CashoutRequestId,
+    /// Its view after the approval, or why it was refused.
+    pub result: Result<CashoutRequestView, AppError>,
+}

@@ -11,7 +11,7 @@ use cashout_core::routing::{RoutingChoice, RoutingRule, RoutingRuleSpec};
 use time::OffsetDateTime;
 
 use crate::App;
-use crate::access::require_operator;
+use crate::access::{require_admin, require_operator};
 use crate::error::AppError;
 
 /// The routing rules a process read last, and when.
@@ -90,7 +90,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         principal: &Principal,
         spec: RoutingRuleSpec,
     ) -> Result<RoutingRule, AppError> {
-        require_operator(principal)?;
+        require_admin(principal)?;
         spec.check().map_err(AppError::Validation)?;
         let now = self.now();
         let rule = RoutingRule {
@@ -116,7 +116,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         spec: RoutingRuleSpec,
         expected_version: Option<u64>,
     ) -> Result<RoutingRule, AppError> {
-        require_operator(principal)?;
+        require_admin(principal)?;
         spec.check().map_err(AppError::Validation)?;
         let stored = self.store.get_routing_rule(id).await?.ok_or(AppError::NotFound)?;
         if let Some(expected) = expected_version.filter(|v| *v != stored.version) {
@@ -149,7 +149,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// Operator: deletes a rule.
     #[tracing::instrument(skip(self, principal))]
     pub async fn delete_routing_rule(&self, principal: &Principal, id: RoutingRuleId) -> Result<(), AppError> {
-        require_operator(principal)?;
+        require_admin(principal)?;
         if !self.store.delete_routing_rule(id).await? {
             return Err(AppError::NotFound);
         }

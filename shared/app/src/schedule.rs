@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use cashout_core::cashout::{CashoutRequest, Change};
-use cashout_core::ports::{MAX_TASK_DELAY, Task, TaskQueue};
+use cashout_core::ports::{MAX_TASK_DELAY, Store, Task, TaskQueue};
 use cashout_core::status::CashoutStatus;
 use time::OffsetDateTime;
 
@@ -27,7 +27,7 @@ pub(crate) fn bounded_wait(difference: time::Duration, max: Duration) -> Duratio
     Duration::try_from(difference).unwrap_or(Duration::ZERO).min(max)
 }
 
-impl<S, Q: TaskQueue, P, W> App<S, Q, P, W> {
+impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// When the sweep should next look at a request, given its status.
     pub(crate) fn next_check_for(&self, request: &CashoutRequest, now: OffsetDateTime) -> Option<OffsetDateTime> {
         let poll = &self.config.poll;
@@ -55,6 +55,7 @@ impl<S, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// Follow-up work after a committed status change: dispatch an approved request, schedule the
     /// next poll of one at the provider.
     pub(crate) async fn follow_up(&self, request: &CashoutRequest) {
+        self.remember_paid_beneficiary(request).await;
         match request.status() {
             CashoutStatus::Approved => {
                 self.enqueue_after_commit(

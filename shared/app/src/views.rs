@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use cashout_core::auth::{Actor, OperatorRecord};
 use cashout_core::cashout::{Attention, CashoutRequest, Invoice, ProviderAttempt};
+use cashout_core::review::ReviewState;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::{CircuitState, ProviderHealth};
 use cashout_core::party::Beneficiary;
@@ -20,6 +22,8 @@ use utoipa::ToSchema;
 pub struct CashoutRequestView {
     /// UUID; also the provider's external reference.
     pub id: String,
+    /// The merchant whose request it is.
+    pub merchant_id: String,
     /// One of the eight statuses.
     #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
     pub status: CashoutStatus,
@@ -87,11 +91,216 @@ pub struct CashoutRequestView {
     /// Every provider it was sent to, the current one last (empty before its first dispatch).
     #[serde(default)]
     pub provider_attempts: Vec<ProviderAttemptView>,
+    /// The approval policy's decision (the rules that fired, the approvals it needs) and the
+    /// approvals so far (absent before the review).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewView>,
+    /// The person behind the current status: the operator who approved, rejected or retried
+    /// it, the merchant who cancelled it (null when cashout or a provider set it).
+    #[serde(default)]
+    pub status_actor: Option<ActorView>,
     /// Increases with every change.
     pub version: u64,
     /// Last change (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Who made a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ActorView {
+    /// `operator` or `merchant`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(operator|merchant)$")]
+    pub actor_type: String,
+    /// The operator's name or the merchant's id.
+    pub id: String,
+}
+
+impl From<&Actor> for ActorView {
+    fn from(a: &Actor) -> Self {
+        match a {
+            Actor::Operator { id } => ActorView {
+                actor_type: "operator".into(),
+                id: id.to_string(),
+            },
+            Actor::Merchant { id } => ActorView {
+                actor_type: "merchant".into(),
+                id: id.clone(),
+            },
+        }
+    }
+}
+
+/// The review of a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewView {
+    /// `default` or the merchant's id: whose policy decided.
+    pub policy: String,
+    /// The policy's version (0: the configured default).
+    pub policy_version: u64,
+    /// The rules that fired (none: approved at once).
+    pub rules_fired: Vec<FiredRuleView>,
+    /// Distinct operators who must approve: 0 (approved at once), 1 or 2.
+    pub required_approvals: u8,
+    /// The approvals so far, in order.
+    pub approvals: Vec<ApprovalView>,
+}
+
+/// A rule that fired on a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FiredRuleView {
+    /// `amount_limit`, `reference_limit`, `daily_velocity`, `new_beneficiary` or `invoice_count`.
+    pub rule: String,
+    /// Why it fired.
+    pub detail: String,
+    /// Approvers it asks for (1 or 2).
+    pub approvers: u8,
+}
+
+/// An operator's approval.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    /// The operator's name.
+    pub operator: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl From<&ReviewState> for ReviewView {
+    fn from(r: &ReviewState) -> Self {
+        ReviewView {
+            policy: r.decision.policy.key(),
+            policy_version: r.decision.policy_version,
+            rules_fired: r
+                .decision
+                .fired
+                .iter()
+                .map(|f| FiredRuleView {
+                    rule: f.rule.clone(),
+                    detail: f.detail.clone(),
+                    approvers: f.approvers.get(),
+                })
+                .collect(),
+            required_approvals: r.decision.required_approvals,
+            approvals: r
+                .approvals
+                .iter()
+                .map(|a| ApprovalView {
+                    operator: a.operator.to_string(),
+                    at: a.at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A named operator.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OperatorView {
+    /// 1 to 64 lowercase letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// `reviewer` or `admin`.
+    #[schema(value_type = String, pattern = "^(reviewer|admin)$")]
+    pub role: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was revoked (null: active).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<&OperatorRecord> for OperatorView {
+    fn from(o: &OperatorRecord) -> Self {
+        OperatorView {
+            name: o.name.to_string(),
+            role: o.role.to_string(),
+            created_at: o.created_at,
+            created_by: o.created_by.clone(),
+            revoked_at: o.revoked_at,
+        }
+    }
+}
+
+/// An operator with a new API key (shown this once only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OperatorKeyView {
+    /// The operator.
+    pub operator: OperatorView,
+    /// The new key: `Authorization: Bearer <api_key>`. Stored only as a hash; not shown again.
+    pub api_key: String,
+}
+
+/// Every operator.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OperatorList {
+    /// By name.
+    pub data: Vec<OperatorView>,
+}
+
+/// An approval policy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PolicyView {
+    /// `default` or the merchant's id.
+    pub scope: String,
+    /// The rules, each `{"kind": …, "approvers": 1|2, …}` (see `PolicyRule`).
+    #[schema(value_type = Vec<crate::http::api::PolicyRuleSchema>)]
+    pub rules: Vec<cashout_core::review::PolicyRule>,
+    /// Bumped by every change (0: the configured default, never stored).
+    pub version: u64,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Who changed it last.
+    pub updated_by: Option<ActorView>,
+}
+
+impl From<&cashout_core::review::ApprovalPolicy> for PolicyView {
+    fn from(p: &cashout_core::review::ApprovalPolicy) -> Self {
+        PolicyView {
+            scope: p.scope.key(),
+            rules: p.rules.clone(),
+            version: p.version,
+            updated_at: p.updated_at,
+            updated_by: p.updated_by.as_ref().map(ActorView::from),
+        }
+    }
+}
+
+/// Every stored policy, and the configured default where none is stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PolicyList {
+    /// `default` first, then by merchant.
+    pub data: Vec<PolicyView>,
+}
+
+/// One request of a bulk approval.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkApproveResult {
+    /// The request's id.
+    pub id: String,
+    /// `approved` (it moved on), `approval_recorded` (it waits for another operator) or
+    /// `refused`.
+    #[schema(pattern = "^(approved|approval_recorded|refused)$")]
+    pub outcome: String,
+    /// The request after the approval (absent when refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<CashoutRequestView>,
+    /// Why it was refused: the problem the single approval would answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub problem: Option<serde_json::Value>,
+}
+
+/// The outcome of a bulk approval, in the order given.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkApproveAnswer {
+    /// One per distinct id.
+    pub data: Vec<BulkApproveResult>,
 }
 
 /// An invoice inside a request.
@@ -194,6 +403,7 @@ impl From<&CashoutRequest> for CashoutRequestView {
     fn from(r: &CashoutRequest) -> Self {
         CashoutRequestView {
             id: r.id().to_string(),
+            merchant_id: r.merchant_id().to_string(),
             status: r.status(),
             status_reason: r.status_reason().cloned(),
             currency: r.currency().to_string(),
@@ -220,6 +430,8 @@ impl From<&CashoutRequest> for CashoutRequestView {
             attention: r.attention().to_vec(),
             routing: r.routing().map(RoutingView::from),
             provider_attempts: r.provider_attempts().iter().map(ProviderAttemptView::from).collect(),
+            review: r.review_state().map(ReviewView::from),
+            status_actor: r.status_actor().map(ActorView::from),
             version: r.version(),
             updated_at: r.updated_at(),
         }
@@ -250,6 +462,10 @@ pub struct EventView {
     /// When it happened.
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
+    /// The person behind it: the operator who approved, rejected, retried or excluded, or the
+    /// merchant who cancelled (null when cashout or a provider made the change).
+    #[serde(default)]
+    pub actor: Option<ActorView>,
     /// The webhook body.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -262,6 +478,7 @@ impl From<&StatusEvent> for EventView {
             event_type: e.event_type().to_string(),
             sequence: e.sequence,
             occurred_at: e.occurred_at,
+            actor: e.payload.actor().map(ActorView::from),
             data: serde_json::from_str(&e.webhook_body()).unwrap_or_default(),
         }
     }
@@ -328,6 +545,8 @@ pub struct EndpointList {
 pub struct AttemptView {
     /// The event.
     pub event_id: String,
+    /// The endpoint it was sent to.
+    pub endpoint_id: String,
     /// From 1.
     pub attempt: u32,
     /// When.
@@ -350,6 +569,7 @@ impl From<&DeliveryAttempt> for AttemptView {
     fn from(a: &DeliveryAttempt) -> Self {
         AttemptView {
             event_id: a.event_id.to_string(),
+            endpoint_id: a.endpoint_id.to_string(),
             attempt: a.attempt,
             attempted_at: a.attempted_at,
             outcome: a.outcome.as_str().to_owned(),

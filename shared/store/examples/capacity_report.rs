@@ -15,7 +15,7 @@ use cashout_core::ports::{
     CashoutStore, Clock, IdempotencyRecord, ListQuery, ManualClock, StoredResponse, WebhookStore,
 };
 use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, ReviewFacts};
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt};
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
 use cashout_store::resources::{self, Definition};
@@ -112,9 +112,8 @@ impl Steps<'_> {
         let id = r.id();
         let review = r
             .review(
-                &ReviewPolicy {
-                    auto_approve_limit: 10_000_000.into(),
-                },
+                &ApprovalPolicy::limit_only(cashout_core::review::PolicyScope::Default, 10_000_000.into()),
+                &ReviewFacts::default(),
                 None,
                 clock.now(),
             )

@@ -17,7 +17,7 @@ use cashout_core::ids::{CashoutRequestId, IdempotencyKey, MerchantId, ProviderPa
 use cashout_core::input::CashoutInput;
 use cashout_core::ports::{CashoutStore, Clock, IdempotencyRecord, SystemClock};
 use cashout_core::provider::{PayoutState, ProviderName, ProviderPayout};
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, ReviewFacts};
 use cashout_store::sqlite::SqliteStore;
 use serde_json::json;
 
@@ -116,7 +116,7 @@ async fn main() {
             async move {
                 let r = &m[i].0.request;
                 let id = r.id();
-                let approve = r.review(&ReviewPolicy::default(), None, c.now()).unwrap();
+                let approve = r.review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, c.now()).unwrap();
                 s.apply_change(&approve).await.unwrap();
                 let claim = approve
                     .request

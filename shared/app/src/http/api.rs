@@ -6,11 +6,13 @@
 //! query and body types) and the router.
 
 mod endpoints;
+mod people;
 mod requests;
 mod routing;
 mod statements;
 
 pub(crate) use endpoints::*;
+pub(crate) use people::*;
 pub(crate) use requests::*;
 pub(crate) use routing::*;
 pub(crate) use statements::*;
@@ -168,6 +170,7 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
             "/v1/cashout-requests",
             post(create_cashout::<A>).get(list_cashouts::<A>),
         )
+        .route("/v1/cashout-requests/bulk-approve", post(bulk_approve::<A>))
         .route("/v1/cashout-requests/{id}", get(get_cashout::<A>))
         .route("/v1/cashout-requests/{id}/events", get(list_events::<A>))
         .route("/v1/cashout-requests/{id}/cancel", post(cancel::<A>))
@@ -210,6 +213,14 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
         .route("/v1/statements", get(statement::<A>))
         .route("/v1/reconciliations", post(start_reconciliation::<A>))
         .route("/v1/reconciliations/{id}", get(get_reconciliation::<A>))
+        .route("/v1/operators", get(list_operators::<A>).post(create_operator::<A>))
+        .route("/v1/operators/{name}/keys", post(create_operator_key::<A>))
+        .route("/v1/operators/{name}/revoke", post(revoke_operator::<A>))
+        .route("/v1/approval-policies", get(list_policies::<A>))
+        .route(
+            "/v1/approval-policies/{scope}",
+            get(get_policy::<A>).put(put_policy::<A>).delete(delete_policy::<A>),
+        )
         .route("/v1/openapi.json", get(crate::http::openapi::serve))
         .with_state(app)
 }

@@ -75,23 +75,20 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let e = self.0;
+impl Problem {
+    /// The problem an error is answered with (an internal one is logged, and answered with a
+    /// generic detail).
+    pub fn from_error(e: &AppError) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = if e.is_client_error() {
             e.to_string()
         } else {
             // Internal details go to the logs only.
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "request failed");
             "the service could not complete the request; it is safe to retry".to_owned()
         };
-        let retry_after = match &e {
-            AppError::Overloaded { retry_after_s, .. } => HeaderValue::from_str(&retry_after_s.to_string()).ok(),
-            _ => None,
-        };
         let mut problem = Problem::new(status, e.code(), detail);
-        match &e {
+        match e {
             AppError::Validation(errors) => problem.errors = serde_json::to_value(errors).ok(),
             AppError::InvoiceInUse { invoice_id, holder, .. } => {
                 problem.cashout_request_id = Some(holder.to_string());
@@ -99,7 +96,18 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let mut response = problem.into_response();
+        problem
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let retry_after = match &e {
+            AppError::Overloaded { retry_after_s, .. } => HeaderValue::from_str(&retry_after_s.to_string()).ok(),
+            _ => None,
+        };
+        let mut response = Problem::from_error(&e).into_response();
         if let Some(value) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }

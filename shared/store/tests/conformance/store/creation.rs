@@ -7,7 +7,7 @@ use cashout_core::ids::EventId;
 use cashout_core::ports::{
     CreateOutcome, IdempotencyRecord, IdempotencyState, ListQuery, Store, StoreError, StoredResponse,
 };
-use cashout_core::review::ReviewPolicy;
+use cashout_core::review::{ApprovalPolicy, ReviewFacts};
 use cashout_core::status::CashoutStatus;
 use time::Duration;
 
@@ -378,7 +378,7 @@ pub async fn a_reviewed_creation_is_one_write_with_both_events_and_a_completed_r
     let created = fx.create(&m, 1);
     let review = created
         .request
-        .review(&ReviewPolicy::default(), None, fx.now())
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, fx.now())
         .unwrap();
     let both = created.clone().then(review).unwrap();
     let response = StoredResponse {
