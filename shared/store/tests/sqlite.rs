@@ -208,4 +208,84 @@ mod embedded_only {
             "{err:?}"
         );
     }
+
+    /// A file of schema version 4 holding requests and attempts gains the work lists and the dead
+    /// letters from them when opened (the version 5 step fills its columns from the bodies).
+    #[tokio::test]
+    async fn a_version_4_file_lists_its_waiting_requests_and_dead_letters_once_opened() {
+        use cashout_core::auth::OperatorName;
+        use cashout_core::cashout::AttentionReason;
+        use cashout_core::ports::{WebhookStore, WorkList, WorkStore};
+        use cashout_core::review::{ApprovalPolicy, PolicyScope, ReviewFacts};
+        use cashout_core::webhook::AttemptOutcome;
+
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let fx = Fixtures::new(clock.clone());
+        let store = SqliteStore::open_in(dir.path(), clock.clone()).unwrap();
+        let mut made = Vec::new();
+        for _ in 0..3 {
+            let change = fx.create(&merchant("clinic"), 1);
+            let idem = fx.idempotency(&change, &change.request.id().to_string(), "h");
+            store.create_request(&change, &idem, &[]).await.unwrap();
+            made.push(change.request);
+            clock.advance(time::Duration::minutes(1));
+        }
+        let policy = ApprovalPolicy::limit_only(PolicyScope::Default, rust_decimal::Decimal::ZERO);
+        let review = made[0]
+            .review(&policy, &ReviewFacts::default(), None, fx.now())
+            .unwrap();
+        store.apply_change(&review).await.unwrap();
+        let approved = made[1]
+            .approve(&OperatorName::new("alice").unwrap(), None, fx.now())
+            .unwrap();
+        store.apply_change(&approved).await.unwrap();
+        let reason = AttentionReason::ProviderNeedsAttention {
+            reason: "partly".into(),
+        };
+        let flagged = approved.request.flag_attention(reason, fx.now()).unwrap();
+        store.apply_change(&flagged).await.unwrap();
+        let endpoint = fx.endpoint(&merchant("clinic"), "https://example.com/hook");
+        let event = cashout_core::ids::EventId::new(made[2].id(), 1);
+        let mut dead = fx.attempt(&endpoint, event, 5);
+        dead.outcome = AttemptOutcome::Exhausted;
+        dead.next_attempt_at = None;
+        store.record_attempt(&fx.attempt(&endpoint, event, 4)).await.unwrap();
+        store.record_attempt(&dead).await.unwrap();
+        drop(store);
+
+        // Back to what a version 4 build left: no columns, indexes or tables of version 5.
+        let conn = rusqlite::Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
+        conn.execute_batch(
+            "DROP INDEX requests_work; DROP INDEX requests_attention; DROP INDEX attempts_dead;
+             ALTER TABLE requests DROP COLUMN request_date; ALTER TABLE requests DROP COLUMN work_list;
+             ALTER TABLE requests DROP COLUMN attention; ALTER TABLE attempts DROP COLUMN dead;
+             DROP TABLE operators; DROP TABLE policies; DROP TABLE day_usage; DROP TABLE beneficiaries;
+             DROP TABLE sessions; PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open_in(dir.path(), clock).unwrap();
+        let ids = |page: cashout_core::ports::Page<cashout_core::cashout::CashoutRequest>| {
+            page.items.iter().map(|r| r.id()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(store.list_work(WorkList::Review, 10, None).await.unwrap()),
+            [made[0].id()]
+        );
+        assert_eq!(
+            ids(store.list_work(WorkList::Attention, 10, None).await.unwrap()),
+            [made[1].id()]
+        );
+        assert!(
+            store
+                .list_work(WorkList::ProcessorError, 10, None)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert_eq!(store.list_dead_letters(10, None).await.unwrap().items, [dead]);
+    }
 }

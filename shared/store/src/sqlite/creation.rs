@@ -89,8 +89,9 @@ pub(super) fn claim_invoices(
 pub(super) fn insert_new_request(tx: &Connection, request: &RequestRow) -> Result<(), StoreError> {
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO requests (id, merchant_id, status, version, next_check_at, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO requests
+                 (id, merchant_id, status, version, next_check_at, request_date, work_list, attention, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
         )
         .map_err(sql_error)?
         .execute(params![
@@ -99,6 +100,9 @@ pub(super) fn insert_new_request(tx: &Connection, request: &RequestRow) -> Resul
             request.status,
             request.version,
             request.next_check_at,
+            request.request_date,
+            request.work_list,
+            request.attention,
             request.body
         ])
         .map_err(sql_error)?;

@@ -15,6 +15,7 @@
 
 mod api_keys;
 mod creation;
+mod people;
 mod queue;
 mod reconcile;
 mod requests;
@@ -22,6 +23,7 @@ mod routing;
 mod rows;
 mod schema;
 mod webhooks;
+mod work;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -183,7 +183,8 @@ impl CashoutStore for SqliteStore {
             let tx = conn;
             let updated = tx
                 .prepare_cached(
-                    "UPDATE requests SET status = ?1, version = ?2, next_check_at = ?3, body = ?4
+                    "UPDATE requests SET status = ?1, version = ?2, next_check_at = ?3, body = ?4,
+                         request_date = ?7, work_list = ?8, attention = ?9
                      WHERE id = ?5 AND version = ?6",
                 )
                 .map_err(sql_error)?
@@ -193,7 +194,10 @@ impl CashoutStore for SqliteStore {
                     request.next_check_at,
                     request.body,
                     request.id,
-                    expected
+                    expected,
+                    request.request_date,
+                    request.work_list,
+                    request.attention
                 ])
                 .map_err(sql_error)?;
             if updated == 0 {

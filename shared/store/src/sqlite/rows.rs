@@ -3,12 +3,13 @@
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::event::StatusEvent;
 use cashout_core::ids::{IdempotencyKey, MerchantId};
-use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
+use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse, WorkList};
 use rusqlite::{Connection, Params, Row, params};
 use serde::de::DeserializeOwned;
 
 use super::sql_error;
 use crate::codec::{from_json, from_ns, to_json, to_ns};
+use crate::work::status_list;
 
 /// A request as its row.
 pub(super) struct RequestRow {
@@ -17,7 +18,22 @@ pub(super) struct RequestRow {
     pub(super) status: &'static str,
     pub(super) version: i64,
     pub(super) next_check_at: Option<i64>,
+    /// `request_date` in Unix ns: where the request sorts in a work list.
+    pub(super) request_date: i64,
+    /// The status work list it is in (`NULL`: none), see [`work_list_name`].
+    pub(super) work_list: Option<&'static str>,
+    /// 1 while flagged for attention, `NULL` otherwise.
+    pub(super) attention: Option<i64>,
     pub(super) body: String,
+}
+
+/// A work list as the `work_list` column names it (the attention list has its own column).
+pub(super) const fn work_list_name(list: WorkList) -> &'static str {
+    match list {
+        WorkList::Review => "review",
+        WorkList::ProcessorError => "processor_error",
+        WorkList::Attention => "attention",
+    }
 }
 
 impl RequestRow {
@@ -28,6 +44,9 @@ impl RequestRow {
             status: request.status().as_str(),
             version: version_i64(request.version())?,
             next_check_at: request.next_check_at().map(to_ns).transpose()?,
+            request_date: to_ns(request.request_date())?,
+            work_list: status_list(request).map(work_list_name),
+            attention: request.needs_attention().then_some(1),
             body: to_json(request, "cashout request")?,
         })
     }
@@ -63,6 +82,10 @@ pub(super) enum Versioned {
     ProviderHealth,
     /// `reconciliations`, keyed by run id.
     Reconciliations,
+    /// `operators`, keyed by name.
+    Operators,
+    /// `policies`, keyed by `PolicyScope::key`.
+    Policies,
 }
 
 impl Versioned {
@@ -79,6 +102,16 @@ impl Versioned {
                 "INSERT INTO reconciliations (id, version, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT (id) DO NOTHING",
                 "UPDATE reconciliations SET version = ?2, body = ?3 WHERE id = ?1 AND version = ?4",
+            ),
+            Versioned::Operators => (
+                "INSERT INTO operators (name, version, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                "UPDATE operators SET version = ?2, body = ?3 WHERE name = ?1 AND version = ?4",
+            ),
+            Versioned::Policies => (
+                "INSERT INTO policies (scope, version, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (scope) DO NOTHING",
+                "UPDATE policies SET version = ?2, body = ?3 WHERE scope = ?1 AND version = ?4",
             ),
         }
     }

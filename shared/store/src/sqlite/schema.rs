@@ -3,13 +3,16 @@
 
 use cashout_core::cashout::CashoutRequest;
 use cashout_core::ports::StoreError;
+use cashout_core::webhook::DeliveryAttempt;
 use rusqlite::{Connection, params};
 
+use super::rows::RequestRow;
 use super::sql_error;
 use crate::codec::{from_json, to_ns};
+use crate::work::is_dead_letter;
 
 /// The current schema version.
-pub(super) const VERSION: i64 = 4;
+pub(super) const VERSION: i64 = 5;
 
 /// Version 1. Times are Unix nanoseconds (`INTEGER`), documents are the domain types' JSON.
 pub(super) const V1: &str = "
@@ -149,6 +152,57 @@ CREATE TABLE differences (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: the operators' work lists (requests by `request_date` while under review, in
+/// processor error, or flagged for attention: columns kept by every write of the request, each
+/// list a partial index), the dead letters of webhook delivery (a partial index of given-up
+/// attempts), operators and approval policies (written conditionally on their version), each
+/// merchant's day usage per currency, the beneficiaries paid before, and browser sessions.
+pub(super) const V5: &str = "
+ALTER TABLE requests ADD COLUMN request_date INTEGER;   -- Unix ns (filled for older rows)
+ALTER TABLE requests ADD COLUMN work_list TEXT;         -- 'review' | 'processor_error' | NULL
+ALTER TABLE requests ADD COLUMN attention INTEGER;      -- 1 while flagged, else NULL
+CREATE INDEX requests_work ON requests (work_list, request_date, id) WHERE work_list IS NOT NULL;
+CREATE INDEX requests_attention ON requests (request_date, id) WHERE attention IS NOT NULL;
+
+ALTER TABLE attempts ADD COLUMN dead INTEGER;           -- 1 once given up, else NULL
+CREATE INDEX attempts_dead ON attempts (attempted_at, event_id, endpoint_id, attempt) WHERE dead IS NOT NULL;
+
+CREATE TABLE operators (
+    name    TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE policies (
+    scope   TEXT PRIMARY KEY,       -- PolicyScope::key: 'default' or the merchant id
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE day_usage (
+    merchant_id TEXT NOT NULL,
+    day         INTEGER NOT NULL,   -- Julian day number of the UTC day
+    currency    TEXT NOT NULL,
+    count       INTEGER NOT NULL,   -- requests in this currency (the day's count sums them)
+    amount      INTEGER NOT NULL,   -- minor units
+    PRIMARY KEY (merchant_id, day, currency)
+) WITHOUT ROWID;
+
+CREATE TABLE beneficiaries (
+    merchant_id   TEXT NOT NULL,
+    fingerprint   TEXT NOT NULL,
+    first_paid_at INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, fingerprint)
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+";
+
 /// Brings the file to [`VERSION`]: a new file gets every table at once, an older one each step
 /// after its version in turn, each step in its own transaction (a step that fails leaves the
 /// file at the version before it). A file of a later version is refused.
@@ -157,7 +211,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql_error)?;
     match version {
-        0 => step(conn, &format!("{V1} {V2} {V3} {V4}"), VERSION, |_| Ok(())),
+        0 => step(conn, &format!("{V1} {V2} {V3} {V4} {V5}"), VERSION, |_| Ok(())),
         1..VERSION => (version..VERSION).try_for_each(|from| upgrade(conn, from)),
         VERSION => Ok(()),
         other => Err(StoreError::invalid(format!(
@@ -172,6 +226,7 @@ fn upgrade(conn: &Connection, from: i64) -> Result<(), StoreError> {
         1 => step(conn, V2, 2, claim_invoices),
         2 => step(conn, V3, 3, |_| Ok(())),
         3 => step(conn, V4, 4, |_| Ok(())),
+        4 => step(conn, V5, 5, fill_work_lists),
         other => Err(StoreError::invalid(format!("no step from schema version {other}"))),
     }
 }
@@ -225,6 +280,44 @@ fn claim_invoices(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 5 fills the new columns from what is stored: each request's `request_date` and the
+/// work lists it is in, each attempt's dead-letter mark.
+fn fill_work_lists(conn: &Connection) -> Result<(), StoreError> {
+    let mut read = conn.prepare("SELECT body FROM requests").map_err(sql_error)?;
+    let mut write = conn
+        .prepare("UPDATE requests SET request_date = ?2, work_list = ?3, attention = ?4 WHERE id = ?1")
+        .map_err(sql_error)?;
+    let mut rows = read.query([]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let body: String = row.get(0).map_err(sql_error)?;
+        let request: CashoutRequest = from_json(&body, "cashout request")?;
+        let r = RequestRow::of(&request)?;
+        write
+            .execute(params![r.id, r.request_date, r.work_list, r.attention])
+            .map_err(sql_error)?;
+    }
+    let mut read = conn
+        .prepare("SELECT event_id, endpoint_id, attempt, body FROM attempts")
+        .map_err(sql_error)?;
+    let mut mark = conn
+        .prepare("UPDATE attempts SET dead = 1 WHERE event_id = ?1 AND endpoint_id = ?2 AND attempt = ?3")
+        .map_err(sql_error)?;
+    let mut rows = read.query([]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let body: String = row.get(3).map_err(sql_error)?;
+        let attempt: DeliveryAttempt = from_json(&body, "delivery attempt")?;
+        if is_dead_letter(&attempt) {
+            let (event, endpoint, number): (String, String, i64) = (
+                row.get(0).map_err(sql_error)?,
+                row.get(1).map_err(sql_error)?,
+                row.get(2).map_err(sql_error)?,
+            );
+            mark.execute(params![event, endpoint, number]).map_err(sql_error)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -255,7 +348,7 @@ mod tests {
     /// A file as a build of schema `version` left it, holding one API key.
     fn file_at(path: &Path, version: i64) {
         let conn = Connection::open(path).unwrap();
-        let ddl = [V1, V2, V3, V4][..usize::try_from(version).unwrap()].concat();
+        let ddl = [V1, V2, V3, V4, V5][..usize::try_from(version).unwrap()].concat();
         conn.execute_batch(&format!("{ddl} PRAGMA user_version = {version};"))
             .unwrap();
         conn.execute(

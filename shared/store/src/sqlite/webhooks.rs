@@ -9,6 +9,7 @@ use super::rows::json_bodies;
 use super::{SqliteStore, sql_error};
 use crate::codec::{AttemptPosition, from_json, page_size, to_json, to_ns};
 use crate::endpoints::endpoint_body;
+use crate::work::is_dead_letter;
 
 impl WebhookStore for SqliteStore {
     async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
@@ -127,15 +128,24 @@ impl WebhookStore for SqliteStore {
         let number = i64::from(attempt.attempt);
         let attempted_at = to_ns(attempt.attempted_at)?;
         let body = to_json(attempt, "delivery attempt")?;
+        let dead = is_dead_letter(attempt).then_some(1i64);
         self.write(move |conn, _| {
             conn.prepare_cached(
-                "INSERT INTO attempts (event_id, endpoint_id, attempt, merchant_id, attempted_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO attempts (event_id, endpoint_id, attempt, merchant_id, attempted_at, body, dead)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (event_id, endpoint_id, attempt)
-                 DO UPDATE SET merchant_id = ?4, attempted_at = ?5, body = ?6",
+                 DO UPDATE SET merchant_id = ?4, attempted_at = ?5, body = ?6, dead = ?7",
             )
             .map_err(sql_error)?
-            .execute(params![event_id, endpoint_id, number, merchant, attempted_at, body])
+            .execute(params![
+                event_id,
+                endpoint_id,
+                number,
+                merchant,
+                attempted_at,
+                body,
+                dead
+            ])
             .map_err(sql_error)?;
             Ok(())
         })
