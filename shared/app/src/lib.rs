@@ -30,6 +30,7 @@ pub(crate) mod review;
 mod routing;
 mod schedule;
 pub mod sender;
+pub mod sessions;
 pub mod sqs;
 pub mod tasks;
 pub mod telemetry;

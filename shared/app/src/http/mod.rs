@@ -2,6 +2,7 @@
 //! OpenAPI document. The functions and the local runner mount these; they hold no logic.
 
 pub mod api;
+pub mod console;
 pub mod input_doc;
 pub mod openapi;
 pub mod problem;
@@ -14,6 +15,7 @@ use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
 
 pub use api::{MAX_BODY_BYTES, api_router};
+pub use console::console_router;
 use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
 pub use problem::{ApiError, Problem};
 pub use webhooks::webhooks_router;
