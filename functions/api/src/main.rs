@@ -24,5 +24,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock,
         AppConfig::from_env()?.with_coverage(coverage),
     );
-    lambda_http::run(http::finish(http::api_router(app))).await
+    lambda_http::run(http::finish(
+        http::api_router(app.clone()).merge(http::console_router(app)),
+    ))
+    .await
 }
