@@ -153,6 +153,15 @@ impl WorkPosition {
         changed_cursor(self.request_date_ns, self.id)
     }
 
+    /// Reads a [`Self::sort_key`] back (an index entry's).
+    pub(crate) fn from_sort_key(key: &str) -> Result<Self, StoreError> {
+        let (ns, id) = key
+            .split_once('#')
+            .ok_or_else(|| StoreError::corrupt("a work-list sort key", key.to_owned()))?;
+        Self::from_cursor(&Cursor(format!("{ns}.{id}")))
+            .map_err(|e| StoreError::corrupt(format!("the work-list sort key {key}"), e))
+    }
+
     /// Reads a [`Self::cursor`]; a time past the largest storable saturates.
     pub(crate) fn from_cursor(cursor: &Cursor) -> Result<Self, StoreError> {
         let (request_date_ns, id) = parse_changed_cursor(cursor)?;

@@ -97,7 +97,19 @@ mod aws_only {
             .filter_map(|i| i.index_name())
             .collect();
         indexes.sort_unstable();
-        assert_eq!(indexes, ["by-day", "by-owner", "by-status", "due", "outbox"]);
+        assert_eq!(
+            indexes,
+            [
+                "attention",
+                "by-day",
+                "by-owner",
+                "by-status",
+                "dead-letters",
+                "due",
+                "outbox",
+                "work"
+            ]
+        );
         let ttl = dynamodb
             .describe_time_to_live()
             .table_name(&first.table_name)

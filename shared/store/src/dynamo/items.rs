@@ -15,7 +15,7 @@ use cashout_core::ids::{
     CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
     RoutingRuleId,
 };
-use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse};
+use cashout_core::ports::{IdempotencyRecord, IdempotencyState, StoreError, StoredResponse, WorkList};
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
@@ -25,7 +25,10 @@ use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 
-use crate::codec::{AttemptPosition, from_json, from_ns, to_epoch_seconds_ceil, to_json, to_ns};
+use crate::codec::{
+    AttemptPosition, DeadLetterPosition, WorkPosition, from_json, from_ns, to_epoch_seconds_ceil, to_json, to_ns,
+};
+use crate::work::{is_dead_letter, status_list};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -42,6 +45,12 @@ pub(crate) const OUTBOX_PK: &str = "outbox_pk";
 pub(crate) const OUTBOX_AT: &str = "outbox_at";
 pub(crate) const DAY_PK: &str = "day_pk";
 pub(crate) const DAY_SK: &str = "day_sk";
+pub(crate) const WORK_PK: &str = "work_pk";
+pub(crate) const WORK_SK: &str = "work_sk";
+pub(crate) const ATTENTION_PK: &str = "attn_pk";
+pub(crate) const ATTENTION_SK: &str = "attn_sk";
+pub(crate) const DEAD_PK: &str = "dead_pk";
+pub(crate) const DEAD_SK: &str = "dead_sk";
 pub(crate) const VERSION: &str = "v";
 pub(crate) const BODY: &str = "body";
 pub(crate) const BODY_DEFLATED: &str = "bodyz";
@@ -55,6 +64,9 @@ pub(crate) const BY_STATUS: &str = "by-status";
 pub(crate) const DUE: &str = "due";
 pub(crate) const OUTBOX: &str = "outbox";
 pub(crate) const BY_DAY: &str = "by-day";
+pub(crate) const WORK: &str = "work";
+pub(crate) const ATTENTION: &str = "attention";
+pub(crate) const DEAD_LETTERS: &str = "dead-letters";
 
 /// Write shards of the sparse `due` and `outbox` indexes: each index partition takes ~1,000
 /// writes/s, and a sweep reads every shard (4 small queries).
@@ -309,10 +321,60 @@ pub(crate) fn request_item(request: &CashoutRequest) -> Result<Item, StoreError>
         item.insert(DUE_PK.into(), s(due_pk(shard(id))));
         item.insert(DUE_AT.into(), n(to_ns(at)?));
     }
+    item.extend(work_attributes(request)?);
     item.insert(VERSION.into(), n(request.version()));
     let (name, body) = body_attribute(to_json(request, "cashout request")?)?;
     item.insert(name.into(), body);
     Ok(item)
+}
+
+/// Where a work list lives: its sparse index, the index's key attributes, and its partition
+/// (one per list: the lists are operators' queues, written only while requests wait in them).
+pub(crate) struct WorkIndex {
+    pub name: &'static str,
+    pub pk_attr: &'static str,
+    pub sk_attr: &'static str,
+    pub partition: &'static str,
+}
+
+pub(crate) const fn work_index(list: WorkList) -> WorkIndex {
+    match list {
+        WorkList::Review => WorkIndex {
+            name: WORK,
+            pk_attr: WORK_PK,
+            sk_attr: WORK_SK,
+            partition: "WORK#review",
+        },
+        WorkList::ProcessorError => WorkIndex {
+            name: WORK,
+            pk_attr: WORK_PK,
+            sk_attr: WORK_SK,
+            partition: "WORK#processor_error",
+        },
+        WorkList::Attention => WorkIndex {
+            name: ATTENTION,
+            pk_attr: ATTENTION_PK,
+            sk_attr: ATTENTION_SK,
+            partition: "ATTENTION",
+        },
+    }
+}
+
+/// The work-list attributes of a request item: `work_pk`/`work_sk` while its status waits for an
+/// operator, `attn_pk`/`attn_sk` while it is flagged; absent otherwise, so that the request
+/// leaves an index with the write that ends its reason to be there (a put replaces the item).
+pub(crate) fn work_attributes(request: &CashoutRequest) -> Result<Vec<(String, AttributeValue)>, StoreError> {
+    let position = WorkPosition::of(request)?.sort_key();
+    let mut attributes = Vec::new();
+    let lists = status_list(request)
+        .into_iter()
+        .chain(request.needs_attention().then_some(WorkList::Attention));
+    for list in lists {
+        let index = work_index(list);
+        attributes.push((index.pk_attr.to_owned(), s(index.partition)));
+        attributes.push((index.sk_attr.to_owned(), s(position.clone())));
+    }
+    Ok(attributes)
 }
 
 pub(crate) fn request_from_item(item: &Item) -> Result<CashoutRequest, StoreError> {
@@ -493,8 +555,63 @@ pub(crate) fn attempt_item(attempt: &DeliveryAttempt) -> Result<Item, StoreError
         s(endpoint_attempts_pk(&attempt.merchant_id, attempt.endpoint_id)),
     );
     item.insert(GSI1SK.into(), s(attempt_position(attempt)?.sort_key()));
+    if is_dead_letter(attempt) {
+        item.insert(DEAD_PK.into(), s(DEAD_PARTITION));
+        item.insert(DEAD_SK.into(), s(DeadLetterPosition::of(attempt)?.sort_key()));
+    }
     item.insert(BODY.into(), s(to_json(attempt, "delivery attempt")?));
     Ok(item)
+}
+
+/// The one partition of the sparse `dead-letters` index (given-up attempts are rare).
+pub(crate) const DEAD_PARTITION: &str = "DEAD";
+
+pub(crate) fn attempt_from_item(item: &Item) -> Result<DeliveryAttempt, StoreError> {
+    from_json(get_s(item, BODY)?, "delivery attempt")
+}
+
+// ----- people -----
+
+pub(crate) const OPERATORS_PK: &str = "OPERATORS";
+pub(crate) const OPERATOR_SK_PREFIX: &str = "OP#";
+
+pub(crate) fn operator_key(name: &cashout_core::auth::OperatorName) -> Item {
+    key(OPERATORS_PK.to_owned(), format!("{OPERATOR_SK_PREFIX}{name}"))
+}
+
+pub(crate) const POLICIES_PK: &str = "POLICIES";
+pub(crate) const POLICY_SK_PREFIX: &str = "POL#";
+
+pub(crate) fn policy_key(scope: &cashout_core::review::PolicyScope) -> Item {
+    key(POLICIES_PK.to_owned(), format!("{POLICY_SK_PREFIX}{}", scope.key()))
+}
+
+/// A small versioned document (operator, policy): its version as `v` and its JSON.
+pub(crate) fn versioned_item(mut key_: Item, version: u64, body: String) -> Item {
+    key_.insert(VERSION.into(), n(version));
+    key_.insert(BODY.into(), s(body));
+    key_
+}
+
+/// A merchant's usage of one UTC day: the count `n` and one `amt_<CUR>` per currency.
+pub(crate) fn day_usage_key(merchant: &MerchantId, day: time::Date) -> Item {
+    key(format!("USAGE#{merchant}"), day_text(day))
+}
+
+pub(crate) const USAGE_COUNT: &str = "n";
+
+pub(crate) fn usage_amount_attribute(currency: cashout_core::money::Currency) -> String {
+    format!("amt_{}", currency.code())
+}
+
+/// A beneficiary fingerprint a merchant has paid out to (its attribute `at`: when first
+/// recorded).
+pub(crate) fn beneficiary_key(merchant: &MerchantId, fingerprint: &str) -> Item {
+    key(format!("BEN#{merchant}"), fingerprint)
+}
+
+pub(crate) fn session_key(token_hash: &str) -> Item {
+    key(format!("SESSION#{token_hash}"), "SESSION")
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The store on DynamoDB: one table, five global secondary indexes (`docs/store.md` lists every
+//! The store on DynamoDB: one table, eight global secondary indexes (`docs/store.md` lists every
 //! item shape, access pattern and its cost in capacity units).
 //!
 //! - Strongly consistent reads of items by key (a request read right after a write sees it);
@@ -19,11 +19,13 @@ mod capacity;
 mod changed;
 mod creation;
 mod items;
+mod people;
 mod reconcile;
 mod requests;
 mod routing;
 mod table;
 mod webhooks;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
