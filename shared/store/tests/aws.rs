@@ -223,6 +223,77 @@ mod aws_only {
     /// A table written before the `by-day` index: its events lack the entry, so no statement
     /// lists their requests until `backfill_day_index` gives them one (once: a second run finds
     /// nothing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_the_backfill_gives_requests_written_before_the_work_indexes_their_entries() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use cashout_core::auth::OperatorName;
+        use cashout_core::cashout::AttentionReason;
+        use cashout_core::ports::{WorkList, WorkStore};
+        use cashout_core::review::{ApprovalPolicy, PolicyScope, ReviewFacts};
+
+        let client = dynamo_client().await;
+        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        let fx = Fixtures::new(clock.clone());
+        let mut made = Vec::new();
+        for i in 0..3 {
+            let change = fx.create(&merchant("clinic"), 1);
+            let idem = fx.idempotency(&change, &format!("k{i}"), "h");
+            store.create_request(&change, &idem, &[]).await.unwrap();
+            made.push(change.request);
+        }
+        let policy = ApprovalPolicy::limit_only(PolicyScope::Default, rust_decimal::Decimal::ZERO);
+        let review = made[0]
+            .review(&policy, &ReviewFacts::default(), None, fx.now())
+            .unwrap();
+        store.apply_change(&review).await.unwrap();
+        let approved = made[1]
+            .approve(&OperatorName::new("alice").unwrap(), None, fx.now())
+            .unwrap();
+        store.apply_change(&approved).await.unwrap();
+        let reason = AttentionReason::ProviderNeedsAttention {
+            reason: "partly".into(),
+        };
+        let flagged = approved.request.flag_attention(reason, fx.now()).unwrap();
+        store.apply_change(&flagged).await.unwrap();
+        // Make them as an older version wrote them: no work-list attributes.
+        for r in &made {
+            client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(format!("CR#{}", r.id())))
+                .key("sk", AttributeValue::S("META".into()))
+                .update_expression("REMOVE work_pk, work_sk, attn_pk, attn_sk")
+                .send()
+                .await
+                .unwrap();
+        }
+        let listed = |list| {
+            let store = store.clone();
+            async move {
+                let page = store.list_work(list, 10, None).await.unwrap();
+                page.items.iter().map(|r| r.id()).collect::<Vec<_>>()
+            }
+        };
+        assert!(
+            listed(WorkList::Review).await.is_empty(),
+            "invisible before the backfill"
+        );
+        assert!(
+            listed(WorkList::Attention).await.is_empty(),
+            "invisible before the backfill"
+        );
+        let report = store.backfill_work_index(2, |_| {}).await.unwrap();
+        assert_eq!((report.found, report.updated), (2, 2), "{report:?}");
+        assert_eq!(listed(WorkList::Review).await, [made[0].id()]);
+        assert_eq!(listed(WorkList::Attention).await, [made[1].id()]);
+        let again = store.backfill_work_index(100, |_| {}).await.unwrap();
+        assert_eq!((again.found, again.updated), (0, 0), "idempotent: {again:?}");
+    }
+
     #[tokio::test]
     async fn aws_the_backfill_gives_events_written_before_the_by_day_index_their_entry() {
         use aws_sdk_dynamodb::types::AttributeValue;

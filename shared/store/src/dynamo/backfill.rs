@@ -1,7 +1,12 @@
-//! The one-off migration of a table written before the `by-day` index: every status event
-//! without `day_pk`/`day_sk` gets them, so that statements and reconciliations see periods from
-//! before the upgrade. Idempotent and resumable (an event that has them is left alone; a crash
-//! leaves the rest for the next run). `cashout-admin backfill-day-index --table T` runs it.
+//! The one-off migrations of a table written before an index: every status event without
+//! `day_pk`/`day_sk` gets them (the `by-day` index), so that statements and reconciliations see
+//! periods from before the upgrade; every request waiting for an operator or flagged gets its
+//! work-list attributes (the `work` and `attention` indexes), so that the operators' lists show
+//! requests that have not changed since the upgrade. Idempotent and resumable (an item that has
+//! them is left alone; a crash leaves the rest for the next run). `cashout-admin
+//! backfill-day-index --table T` runs the first.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -82,5 +87,82 @@ impl DynamoStore {
                 ),
             ])));
         self.update_if("give an event its by-day entry", update).await
+    }
+
+    /// Gives every request item that should be in a work list (under review, in processor error,
+    /// flagged) and lacks its attributes `work_pk`/`work_sk` or `attn_pk`/`attn_sk`, scanning the
+    /// request items once, `page` items a `Scan` call: one `UpdateItem` each, conditional on the
+    /// version read (a request changed meanwhile got them from its change).
+    pub async fn backfill_work_index(
+        &self,
+        page: u32,
+        mut progress: impl FnMut(&BackfillReport),
+    ) -> Result<BackfillReport, StoreError> {
+        let mut report = BackfillReport::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .filter_expression(format!("{SK} = :meta"))
+                .projection_expression(format!(
+                    "{PK}, {SK}, {VERSION}, {BODY}, {BODY_DEFLATED}, {WORK_PK}, {WORK_SK}, {ATTENTION_PK}, {ATTENTION_SK}"
+                ))
+                .consistent_read(true)
+                .set_expression_attribute_values(Some(values([(":meta", s(REQUEST_SK))])))
+                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await
+                .map_err(|e| sdk_error("scan for requests without their work-list entries", e))?;
+            self.meter.read(out.consumed_capacity());
+            report.pages += 1;
+            for item in out.items() {
+                let request = request_from_item(item)?;
+                let missing: HashMap<String, AttributeValue> = work_attributes(&request)?
+                    .into_iter()
+                    .filter(|(name, _)| !item.contains_key(name))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                report.found += 1;
+                if self.give_work_entries(&request, missing).await? {
+                    report.updated += 1;
+                }
+            }
+            progress(&report);
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(report),
+            }
+        }
+    }
+
+    /// `true` if the request got its attributes now; `false` if it changed meanwhile.
+    async fn give_work_entries(
+        &self,
+        request: &cashout_core::cashout::CashoutRequest,
+        missing: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let mut names = HashMap::new();
+        let mut vals = values([(":v", n(request.version()))]);
+        let mut sets = Vec::new();
+        for (i, (name, value)) in missing.into_iter().enumerate() {
+            names.insert(format!("#a{i}"), name);
+            vals.insert(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let update = self
+            .client
+            .update_item()
+            .set_key(Some(key(request_pk(request.id()), REQUEST_SK)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(format!("{VERSION} = :v"))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(vals));
+        self.update_if("give a request its work-list entries", update).await
     }
 }
