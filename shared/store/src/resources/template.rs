@@ -281,7 +281,19 @@ mod tests {
         assert_eq!(def.table.name_suffix, "cashout");
         assert_eq!(def.table.ttl_attribute.as_deref(), Some("ttl"));
         let names: Vec<_> = def.table.indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(names, ["by-owner", "by-status", "due", "outbox", "by-day"]);
+        assert_eq!(
+            names,
+            [
+                "by-owner",
+                "by-status",
+                "due",
+                "outbox",
+                "by-day",
+                "work",
+                "attention",
+                "dead-letters"
+            ]
+        );
         for q in QueueName::ALL {
             let spec = def.queue(q).unwrap();
             assert_eq!(spec.name_suffix, q.as_str());
