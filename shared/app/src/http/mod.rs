@@ -15,8 +15,8 @@ use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
 
 pub use api::{MAX_BODY_BYTES, api_router};
-pub use console::console_router;
 use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
+pub use console::console_router;
 pub use problem::{ApiError, Problem};
 pub use webhooks::webhooks_router;
 

@@ -128,7 +128,10 @@ pub(super) async fn attention<A: HttpApp>(
             }
         }
     };
-    let response = layout::respond(StatusCode::OK, layout::page(Some(&who), Nav::Attention, "Attention", body));
+    let response = layout::respond(
+        StatusCode::OK,
+        layout::page(Some(&who), Nav::Attention, "Attention", body),
+    );
     clear_flash(response, present, who.secure)
 }
 

@@ -448,11 +448,7 @@ fn invoices(who: &SignedIn, view: &CashoutRequestView) -> Markup {
     }
 }
 
-fn timeline(
-    view: &CashoutRequestView,
-    events: &[EventView],
-    deliveries: &[Vec<crate::views::AttemptView>],
-) -> Markup {
+fn timeline(view: &CashoutRequestView, events: &[EventView], deliveries: &[Vec<crate::views::AttemptView>]) -> Markup {
     html! {
         section aria-labelledby="timeline" {
             h2 #timeline { "Timeline" }
@@ -539,4 +535,3 @@ fn reason_text(reason: &serde_json::Value) -> String {
         format!("{kind} ({})", details.join("; "))
     }
 }
-

@@ -163,11 +163,7 @@ pub(super) fn amount(value: &str, currency: &str) -> String {
 /// The beneficiary's account as the views mask it (account or card), with the name.
 pub(super) fn beneficiary(view: &CashoutRequestView) -> Markup {
     let b = &view.beneficiary;
-    let account = b
-        .bank_account
-        .as_deref()
-        .or(b.card_number.as_deref())
-        .unwrap_or("—");
+    let account = b.bank_account.as_deref().or(b.card_number.as_deref()).unwrap_or("—");
     html! {
         span.account { (account) }
         @if let Some(bank) = &b.bank_code { " " span.muted { "bank " (bank) } }

@@ -91,7 +91,10 @@ pub fn console_router_with<A: HttpApp>(app: A, options: ConsoleOptions) -> Route
         .route("/console", get(index::<A>))
         .route("/console/", get(index::<A>))
         .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/sign-in", get(auth::sign_in_page::<A>).post(auth::sign_in::<A>))
+        .route(
+            "/console/sign-in",
+            get(auth::sign_in_page::<A>).post(auth::sign_in::<A>),
+        )
         .route("/console/sign-out", post(auth::sign_out::<A>))
         .route("/console/queue", get(queue::queue::<A>))
         .route("/console/queue/approve", post(queue::bulk_approve::<A>))
@@ -119,7 +122,6 @@ async fn index<A: HttpApp>(State(console): State<Console<A>>, headers: HeaderMap
     };
     Redirect::to(if signed_in { QUEUE } else { SIGN_IN }).into_response()
 }
-
 
 /// The console's one stylesheet, compiled in.
 async fn stylesheet() -> Response {
@@ -283,3 +285,5 @@ fn status_of(error: &AppError) -> StatusCode {
     StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+#[cfg(test)]
+mod tests;

@@ -25,7 +25,13 @@ pub(super) async fn providers<A: HttpApp>(State(console): State<Console<A>>, who
         Ok(rules) => rules.iter().map(RoutingRuleView::from).collect(),
         Err(e) => return layout::failure_page(Some(&who), &e),
     };
-    let list = |items: &[String]| if items.is_empty() { "any".to_owned() } else { items.join(", ") };
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "any".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
     let body = html! {
         h1 { "Providers" }
         section aria-labelledby="health" {
@@ -118,5 +124,8 @@ pub(super) async fn providers<A: HttpApp>(State(console): State<Console<A>>, who
             }
         }
     };
-    layout::respond(StatusCode::OK, layout::page(Some(&who), Nav::Providers, "Providers", body))
+    layout::respond(
+        StatusCode::OK,
+        layout::page(Some(&who), Nav::Providers, "Providers", body),
+    )
 }

@@ -55,7 +55,10 @@ pub(super) async fn queue<A: HttpApp>(
             p.pager { a href={ "/console/queue?cursor=" (url_encode(next)) } { "Next page" } }
         }
     };
-    layout::respond(StatusCode::OK, layout::page(Some(&who), Nav::Queue, "Review queue", body))
+    layout::respond(
+        StatusCode::OK,
+        layout::page(Some(&who), Nav::Queue, "Review queue", body),
+    )
 }
 
 /// `POST /console/queue/approve`: approves each selected request on its own and shows what
@@ -82,7 +85,10 @@ pub(super) async fn bulk_approve<A: HttpApp>(State(console): State<Console<A>>, 
         match app.bulk_approve(&who.session.principal, &ids).await {
             Ok(items) => {
                 for item in items {
-                    let outcome = item.result.map(|view| Flash::of_approval(&view).text()).map_err(|e| e.to_string());
+                    let outcome = item
+                        .result
+                        .map(|view| Flash::of_approval(&view).text())
+                        .map_err(|e| e.to_string());
                     rows.push((item.id.to_string(), outcome));
                 }
             }
@@ -110,7 +116,10 @@ pub(super) async fn bulk_approve<A: HttpApp>(State(console): State<Console<A>>, 
         }
         p { a href="/console/queue" { "Back to the review queue" } }
     };
-    layout::respond(StatusCode::OK, layout::page(Some(who), Nav::Queue, "Bulk approval", body))
+    layout::respond(
+        StatusCode::OK,
+        layout::page(Some(who), Nav::Queue, "Bulk approval", body),
+    )
 }
 
 /// A cursor as a query value.
