@@ -334,6 +334,56 @@ mod tests {
     }
 
     #[test]
+    fn work_and_dead_letter_positions_round_trip_and_sort_keys_keep_their_order() {
+        let id = |n: u128| CashoutRequestId::from_uuid(uuid::Uuid::from_u128(n));
+        let work = |ns, n| WorkPosition {
+            request_date_ns: ns,
+            id: id(n),
+        };
+        let positions = [work(5, 9), work(10, 1), work(10, 2), work(1_700_000_000_000_000_000, 0)];
+        for w in positions.windows(2) {
+            assert!(w[0] < w[1] && w[0].sort_key() < w[1].sort_key(), "{w:?}");
+        }
+        for p in positions {
+            assert_eq!(WorkPosition::from_cursor(&p.cursor()).unwrap(), p);
+            assert_eq!(WorkPosition::from_sort_key(&p.sort_key()).unwrap(), p);
+        }
+        let endpoint = |n: u128| cashout_core::ids::EndpointId::from_uuid(uuid::Uuid::from_u128(n)).to_string();
+        let dead = |ns, seq, ep, attempt| DeadLetterPosition {
+            attempted_at_ns: ns,
+            event_id: EventId::new(id(3), seq).to_string(),
+            endpoint_id: endpoint(ep),
+            attempt,
+        };
+        // Event 2 sorts after event 10 as text: every backend orders by the text.
+        let positions = [
+            dead(7, 10, 1, 1),
+            dead(7, 2, 1, 1),
+            dead(7, 2, 2, 1),
+            dead(7, 2, 2, 3),
+            dead(8, 1, 1, 1),
+        ];
+        for w in positions.windows(2) {
+            assert!(w[0] < w[1] && w[0].sort_key() < w[1].sort_key(), "{w:?}");
+        }
+        for p in positions {
+            assert_eq!(DeadLetterPosition::from_cursor(&p.cursor()).unwrap(), p);
+        }
+        for bad in [
+            "",
+            "00000000000000000007.x.y.0000000001",
+            &format!("7.{}.{}.0000000001", EventId::new(id(3), 1), endpoint(1)),
+            &format!("00000000000000000007.{}.{}.1", EventId::new(id(3), 1), endpoint(1)),
+            &format!("00000000000000000007.{}.{}.0000000001", EventId::new(id(3), 1), id(1)),
+        ] {
+            assert!(
+                DeadLetterPosition::from_cursor(&Cursor(bad.to_owned())).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn ttl_seconds_never_round_down() {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_000_000_000_500).unwrap();
         assert_eq!(to_epoch_seconds_ceil(t), 1001);

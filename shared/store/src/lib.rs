@@ -13,7 +13,9 @@
 //! Each backend keeps one file per port: `requests.rs` (`CashoutStore`; the steps of a creation
 //! in `creation.rs` where it has several), `webhooks.rs` (`WebhookStore`), `api_keys.rs`
 //! (`ApiKeyStore`), `routing.rs` (`RoutingStore`: routing rules and provider health),
-//! `reconcile.rs` (`ReconciliationStore`: reconciliation runs and their differences), and, where
+//! `reconcile.rs` (`ReconciliationStore`: reconciliation runs and their differences),
+//! `people.rs` (`PeopleStore`: operators, approval policies, day usage, known beneficiaries,
+//! sessions), `work.rs` (`WorkStore`: the operators' work lists and the dead letters), and, where
 //! it holds queues too, `queue.rs` (`TaskQueue` + `TaskSource`). DynamoDB lists the requests that
 //! changed in a period in `dynamo/changed.rs` (the `by-day` index).
 //!
