@@ -13,7 +13,7 @@ use cashout_app::http::{api_router, console_router, finish, webhooks_router};
 use cashout_app::sender::HttpWebhookSender;
 use cashout_app::worker::WorkerOptions;
 use cashout_app::{App, AppConfig};
-use cashout_core::auth::{ApiKey, Principal};
+use cashout_core::auth::{ApiKey, OperatorName, OperatorRole, Principal};
 use cashout_core::ids::MerchantId;
 use cashout_core::ports::{
     Clock, PayoutProvider, QueueName, Store, SystemClock, SystemIds, TaskQueue, TaskSource, WebhookSender,
@@ -64,9 +64,14 @@ pub struct Args {
     /// The merchant that key belongs to.
     #[arg(long, default_value = "merchant_local", env = "CASHOUT_MERCHANT_ID")]
     pub merchant_id: String,
-    /// The operator API key to register at start.
+    /// The API key of the admin operator named `local`, registered at start.
     #[arg(long, default_value = "sk_local_operator", env = "CASHOUT_OPERATOR_KEY")]
     pub operator_key: String,
+    /// Another operator, as `NAME:ROLE:KEY` (ROLE `reviewer` or `admin`); repeatable, so that
+    /// two-person approval can be tried on one machine
+    /// (`--operator alice:reviewer:sk_alice --operator bob:reviewer:sk_bob`).
+    #[arg(long = "operator", value_name = "NAME:ROLE:KEY", value_parser = parse_operator)]
+    pub operators: Vec<OperatorFlag>,
     /// Address of the in-process provider simulators (same API as `provider-sim`).
     #[arg(long, default_value = "127.0.0.1:7070", env = "CASHOUT_SIM_LISTEN")]
     pub sim_listen: SocketAddr,
@@ -340,13 +345,45 @@ async fn register_keys<S: Store, Q, P, W>(
     )
     .await
     .map_err(startup)?;
-    app.register_api_key(
-        &ApiKey::new(args.operator_key.clone()),
-        Principal::Operator,
-        Some("local operator".into()),
-    )
-    .await
-    .map_err(startup)
+    let local = OperatorName::new("local").map_err(startup)?;
+    app.ensure_operator(local, OperatorRole::Admin, &ApiKey::new(args.operator_key.clone()))
+        .await
+        .map_err(startup)?;
+    for op in &args.operators {
+        app.ensure_operator(op.name.clone(), op.role, &ApiKey::new(op.key.clone()))
+            .await
+            .map_err(startup)?;
+    }
+    Ok(())
+}
+
+/// An operator given by flag.
+#[derive(Debug, Clone)]
+pub struct OperatorFlag {
+    /// Their name.
+    pub name: OperatorName,
+    /// Their role.
+    pub role: OperatorRole,
+    /// Their API key.
+    pub key: String,
+}
+
+/// Reads `NAME:ROLE:KEY`.
+fn parse_operator(text: &str) -> Result<OperatorFlag, String> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(name), Some(role), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("expected NAME:ROLE:KEY (ROLE reviewer or admin)".into());
+    };
+    let name = OperatorName::new(name).map_err(|e| e.to_string())?;
+    let role = role.parse()?;
+    if key.is_empty() || key.len() > 256 || key.chars().any(char::is_whitespace) {
+        return Err("the key is 1 to 256 characters without spaces".into());
+    }
+    Ok(OperatorFlag {
+        name,
+        role,
+        key: key.to_owned(),
+    })
 }
 
 /// Every worker of the process, each running until `stopped`: the publisher, one pull loop per

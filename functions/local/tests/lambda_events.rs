@@ -83,7 +83,7 @@ async fn fixture() -> Fixture {
     app.register_api_key(&ApiKey::new("sk_local_merchant"), merchant, None)
         .await
         .unwrap();
-    app.register_api_key(&ApiKey::new("sk_local_operator"), Principal::Operator, None)
+    app.register_api_key(&ApiKey::new("sk_local_operator"), Principal::admin("ops"), None)
         .await
         .unwrap();
     Fixture {
@@ -113,7 +113,10 @@ async fn approved_sample(app: &LambdaApp) {
         now,
     );
     app.store.create_request(&created, &record, &[]).await.unwrap();
-    let approved = created.request.review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, now).unwrap();
+    let approved = created
+        .request
+        .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, now)
+        .unwrap();
     app.store.apply_change(&approved).await.unwrap();
 }
 

@@ -10,6 +10,7 @@ mod endpoints;
 mod failover;
 mod http_surface;
 mod money_safety;
+mod operators;
 mod pipeline;
 mod reconcile;
 mod support;

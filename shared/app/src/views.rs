@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use cashout_core::auth::{Actor, OperatorRecord};
 use cashout_core::cashout::{Attention, CashoutRequest, Invoice, ProviderAttempt};
-use cashout_core::review::ReviewState;
 use cashout_core::event::StatusEvent;
 use cashout_core::health::{CircuitState, ProviderHealth};
 use cashout_core::party::Beneficiary;
 use cashout_core::ports::{MethodField, PayoutMethod};
+use cashout_core::review::ReviewState;
 use cashout_core::routing::{PayoutMethodKind, RoutingChoice, RoutingRule};
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
@@ -714,6 +714,10 @@ pub struct StatusUpdateWebhook {
     /// The routing rule (`rr_…`) that chose the providers at approval; null when the merchant
     /// pinned the provider, no rule matched, or before approval.
     pub routing_rule_id: Option<String>,
+    /// The person behind the change (absent when cashout or a provider made it): the
+    /// operator who approved, rejected or retried it, or the merchant who cancelled it.
+    #[serde(default)]
+    pub actor: Option<ActorView>,
     /// `evt_…`, also the `webhook-id` header.
     pub event_id: String,
     /// Per-request, from 1, without gaps: order events by it.
@@ -805,6 +809,9 @@ pub struct InvoiceStatusUpdateWebhook {
     /// Its status before.
     #[schema(value_type = crate::http::openapi::InvoiceStatusSchema)]
     pub previous_status: String,
+    /// The operator who excluded it.
+    #[serde(default)]
+    pub actor: Option<ActorView>,
     /// `evt_…`, also the `webhook-id` header.
     pub event_id: String,
     /// Per-request, from 1, without gaps: order events by it.

@@ -478,12 +478,15 @@ impl Harness {
     }
 
     async fn reject(&mut self) {
-        let answer = self.app.reject(&Principal::Operator, self.id, "duplicate".into()).await;
+        let answer = self
+            .app
+            .reject(&Principal::admin("ops"), self.id, "duplicate".into())
+            .await;
         self.trace.push(format!("  reject: {:?}", answer.map(|v| v.status)));
     }
 
     async fn retry(&mut self) {
-        let answer = self.app.retry(&Principal::Operator, self.id).await;
+        let answer = self.app.retry(&Principal::admin("ops"), self.id).await;
         self.trace.push(format!("  retry: {:?}", answer.map(|v| v.status)));
     }
 

@@ -150,7 +150,7 @@ pub enum EventPayload {
         routing_rule_id: Option<RoutingRuleId>,
         /// The person behind the change: the operator who approved, rejected or retried it, or
         /// the merchant who cancelled it (absent when cashout or a provider changed it).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         actor: Option<Actor>,
     },
     /// `cashout_request.provider_failover`: the request moved to its next provider (its status
@@ -180,7 +180,7 @@ pub enum EventPayload {
         /// Its status before.
         previous_status: InvoiceStatus,
         /// The operator who excluded it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         actor: Option<Actor>,
     },
 }

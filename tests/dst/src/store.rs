@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
+use cashout_core::auth::{OperatorName, OperatorRecord, SessionRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
 use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
@@ -16,12 +17,15 @@ use cashout_core::ids::{
     CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
     RoutingRuleId,
 };
+use cashout_core::money::Currency;
 use cashout_core::ports::{
     ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page,
     QueueError, ReconciliationStore, RoutingStore, StoreError, StoredResponse, TaskEnvelope, TaskQueue, WebhookStore,
 };
+use cashout_core::ports::{DayUsageCount, PeopleStore, WorkList, WorkStore};
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
+use cashout_core::review::{ApprovalPolicy, PolicyScope};
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 use cashout_store::memory::MemoryStore;
@@ -385,4 +389,90 @@ fn cashout_core_later(at: OffsetDateTime, d: Duration) -> OffsetDateTime {
         .ok()
         .and_then(|d| at.checked_add(d))
         .unwrap_or(at)
+}
+
+impl PeopleStore for SimStore {
+    async fn put_operator(&self, record: &OperatorRecord, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("put operator").await?;
+        self.inner.put_operator(record, expected_version).await
+    }
+    async fn get_operator(&self, name: &OperatorName) -> Result<Option<OperatorRecord>, StoreError> {
+        self.enter("get operator").await?;
+        self.inner.get_operator(name).await
+    }
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        self.enter("list operators").await?;
+        self.inner.list_operators().await
+    }
+    async fn put_policy(&self, policy: &ApprovalPolicy, expected_version: u64) -> Result<(), StoreError> {
+        self.enter("put policy").await?;
+        self.inner.put_policy(policy, expected_version).await
+    }
+    async fn get_policy(&self, scope: &PolicyScope) -> Result<Option<ApprovalPolicy>, StoreError> {
+        self.enter("get policy").await?;
+        self.inner.get_policy(scope).await
+    }
+    async fn list_policies(&self) -> Result<Vec<ApprovalPolicy>, StoreError> {
+        self.enter("list policies").await?;
+        self.inner.list_policies().await
+    }
+    async fn delete_policy(&self, scope: &PolicyScope) -> Result<bool, StoreError> {
+        self.enter("delete policy").await?;
+        self.inner.delete_policy(scope).await
+    }
+    async fn add_day_usage(
+        &self,
+        merchant: &MerchantId,
+        day: time::Date,
+        currency: Currency,
+        amount_minor: i64,
+    ) -> Result<DayUsageCount, StoreError> {
+        self.enter("add day usage").await?;
+        self.inner.add_day_usage(merchant, day, currency, amount_minor).await
+    }
+    async fn beneficiary_known(&self, merchant: &MerchantId, fingerprint: &str) -> Result<bool, StoreError> {
+        self.enter("beneficiary known").await?;
+        self.inner.beneficiary_known(merchant, fingerprint).await
+    }
+    async fn remember_beneficiary(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.enter("remember beneficiary").await?;
+        self.inner.remember_beneficiary(merchant, fingerprint, at).await
+    }
+    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.enter("put session").await?;
+        self.inner.put_session(session).await
+    }
+    async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.enter("get session").await?;
+        self.inner.get_session(token_hash).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.enter("delete session").await?;
+        self.inner.delete_session(token_hash).await
+    }
+}
+
+impl WorkStore for SimStore {
+    async fn list_work(
+        &self,
+        list: WorkList,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<CashoutRequest>, StoreError> {
+        self.enter("list work").await?;
+        self.inner.list_work(list, limit, cursor).await
+    }
+    async fn list_dead_letters(
+        &self,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<DeliveryAttempt>, StoreError> {
+        self.enter("list dead letters").await?;
+        self.inner.list_dead_letters(limit, cursor).await
+    }
 }

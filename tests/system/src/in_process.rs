@@ -96,7 +96,7 @@ where
         )
         .await
         .map_err(err)?;
-        app.register_api_key(&ApiKey::new(OPERATOR_KEY), Principal::Operator, None)
+        app.register_api_key(&ApiKey::new(OPERATOR_KEY), Principal::admin("ops"), None)
             .await
             .map_err(err)?;
 

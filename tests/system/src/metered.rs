@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cashout_core::auth::{ApiKeyHash, ApiKeyRecord};
+use cashout_core::auth::{OperatorName, OperatorRecord, SessionRecord};
 use cashout_core::cashout::{CashoutRequest, Change};
 use cashout_core::claim::InvoiceClaim;
 use cashout_core::event::StatusEvent;
@@ -18,13 +19,16 @@ use cashout_core::ids::{
     CashoutRequestId, EndpointId, EventId, IdempotencyKey, MerchantId, ProviderPayoutId, ReconciliationId,
     RoutingRuleId,
 };
+use cashout_core::money::Currency;
 use cashout_core::ports::{
     ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DueRequest, IdempotencyRecord, ListQuery, Page,
     QueueError, QueueName, Receipt, ReceivedTask, ReconciliationStore, RoutingStore, StoreError, StoredResponse, Task,
     TaskEnvelope, TaskQueue, TaskSource, WebhookStore,
 };
+use cashout_core::ports::{DayUsageCount, PeopleStore, WorkList, WorkStore};
 use cashout_core::provider::ProviderName;
 use cashout_core::reconcile::{Difference, Reconciliation};
+use cashout_core::review::{ApprovalPolicy, PolicyScope};
 use cashout_core::routing::RoutingRule;
 use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
@@ -405,5 +409,90 @@ impl TaskSource for CountedQueue {
     }
     async fn release(&self, queue: QueueName, receipt: &Receipt, delay: Duration) -> Result<(), QueueError> {
         self.inner.release(queue, receipt, delay).await
+    }
+}
+
+impl PeopleStore for MeteredStore {
+    async fn put_operator(&self, record: &OperatorRecord, expected_version: u64) -> Result<(), StoreError> {
+        self.metered("put_operator", self.inner.put_operator(record, expected_version))
+            .await
+    }
+    async fn get_operator(&self, name: &OperatorName) -> Result<Option<OperatorRecord>, StoreError> {
+        self.metered("get_operator", self.inner.get_operator(name)).await
+    }
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        self.metered("list_operators", self.inner.list_operators()).await
+    }
+    async fn put_policy(&self, policy: &ApprovalPolicy, expected_version: u64) -> Result<(), StoreError> {
+        self.metered("put_policy", self.inner.put_policy(policy, expected_version))
+            .await
+    }
+    async fn get_policy(&self, scope: &PolicyScope) -> Result<Option<ApprovalPolicy>, StoreError> {
+        self.metered("get_policy", self.inner.get_policy(scope)).await
+    }
+    async fn list_policies(&self) -> Result<Vec<ApprovalPolicy>, StoreError> {
+        self.metered("list_policies", self.inner.list_policies()).await
+    }
+    async fn delete_policy(&self, scope: &PolicyScope) -> Result<bool, StoreError> {
+        self.metered("delete_policy", self.inner.delete_policy(scope)).await
+    }
+    async fn add_day_usage(
+        &self,
+        merchant: &MerchantId,
+        day: time::Date,
+        currency: Currency,
+        amount_minor: i64,
+    ) -> Result<DayUsageCount, StoreError> {
+        self.metered(
+            "add_day_usage",
+            self.inner.add_day_usage(merchant, day, currency, amount_minor),
+        )
+        .await
+    }
+    async fn beneficiary_known(&self, merchant: &MerchantId, fingerprint: &str) -> Result<bool, StoreError> {
+        self.metered("beneficiary_known", self.inner.beneficiary_known(merchant, fingerprint))
+            .await
+    }
+    async fn remember_beneficiary(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.metered(
+            "remember_beneficiary",
+            self.inner.remember_beneficiary(merchant, fingerprint, at),
+        )
+        .await
+    }
+    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.metered("put_session", self.inner.put_session(session)).await
+    }
+    async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.metered("get_session", self.inner.get_session(token_hash)).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.metered("delete_session", self.inner.delete_session(token_hash))
+            .await
+    }
+}
+
+impl WorkStore for MeteredStore {
+    async fn list_work(
+        &self,
+        list: WorkList,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<CashoutRequest>, StoreError> {
+        self.metered("list_work", self.inner.list_work(list, limit, cursor))
+            .await
+    }
+    async fn list_dead_letters(
+        &self,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<DeliveryAttempt>, StoreError> {
+        self.metered("list_dead_letters", self.inner.list_dead_letters(limit, cursor))
+            .await
     }
 }

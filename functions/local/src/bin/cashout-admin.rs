@@ -1,12 +1,13 @@
-//! `cashout-admin`: administration of a cashout store. For now: issue API keys (shown once,
-//! stored as a SHA-256 hash), on the embedded store or on a deployment's DynamoDB table.
+//! `cashout-admin`: administration of a cashout store, on the embedded store or on a
+//! deployment's DynamoDB table: named operators (create, revoke), API keys (shown once, stored
+//! as a SHA-256 hash), and the by-day index backfill.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cashout_core::auth::{ApiKey, ApiKeyRecord, Principal};
+use cashout_core::auth::{ApiKey, ApiKeyRecord, OperatorName, OperatorRecord, OperatorRole, Principal};
 use cashout_core::ids::MerchantId;
-use cashout_core::ports::{ApiKeyStore, Clock, IdGenerator, SystemClock, SystemIds};
+use cashout_core::ports::{ApiKeyStore, Clock, IdGenerator, PeopleStore, StoreError, SystemClock, SystemIds};
 use clap::{Parser, Subcommand};
 
 /// Administer cashout.
@@ -24,9 +25,13 @@ enum Command {
         /// A merchant key for this merchant…
         #[arg(long, conflicts_with = "operator", required_unless_present = "operator")]
         merchant_id: Option<String>,
-        /// …or an operator key.
+        /// …or a key of the operator named by `--name` (an existing operator; without `--name`,
+        /// the admin `operator` of keys made before operators had names).
         #[arg(long)]
         operator: bool,
+        /// With `--operator`: whose key.
+        #[arg(long, requires = "operator")]
+        name: Option<String>,
         /// A name for people.
         #[arg(long)]
         label: Option<String>,
@@ -35,6 +40,36 @@ enum Command {
         data_dir: PathBuf,
         /// A DynamoDB table (a deployment's `TableName` output), through the standard AWS
         /// configuration.
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Creates a named operator with a role and prints their first API key (the only time it is
+    /// shown).
+    CreateOperator {
+        /// 1 to 64 lowercase letters, digits, `.`, `_` or `-`.
+        #[arg(long)]
+        name: String,
+        /// `reviewer` (approve, reject, exclude, hold) or `admin` (also routing rules, policies,
+        /// operators, retries, redeliveries, reconciliations).
+        #[arg(long)]
+        role: String,
+        /// The embedded store's data directory (as `cashout-local --data-dir`).
+        #[arg(long, default_value = ".cashout", conflicts_with = "table")]
+        data_dir: PathBuf,
+        /// A DynamoDB table (a deployment's `TableName` output).
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Revokes an operator: none of their keys works any more (console sessions end at their
+    /// next page).
+    RevokeOperator {
+        /// The operator.
+        #[arg(long)]
+        name: String,
+        /// The embedded store's data directory (as `cashout-local --data-dir`).
+        #[arg(long, default_value = ".cashout", conflicts_with = "table")]
+        data_dir: PathBuf,
+        /// A DynamoDB table (a deployment's `TableName` output).
         #[arg(long)]
         table: Option<String>,
     },
@@ -59,10 +94,18 @@ async fn main() -> std::process::ExitCode {
         Command::CreateApiKey {
             merchant_id,
             operator,
+            name,
             label,
             data_dir,
             table,
-        } => create_api_key(merchant_id, operator, label, data_dir, table).await,
+        } => create_api_key(merchant_id, operator, name, label, data_dir, table).await,
+        Command::CreateOperator {
+            name,
+            role,
+            data_dir,
+            table,
+        } => create_operator(name, role, data_dir, table).await,
+        Command::RevokeOperator { name, data_dir, table } => revoke_operator(name, data_dir, table).await,
         Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
     }
 }
@@ -97,22 +140,197 @@ async fn backfill_day_index(table: String, page: u32) -> std::process::ExitCode 
     }
 }
 
+/// The store named by `--table` (DynamoDB) or `--data-dir` (embedded).
+enum AdminStore {
+    Dynamo(cashout_store::dynamo::DynamoStore),
+    Sqlite(cashout_store::sqlite::SqliteStore),
+}
+
+impl AdminStore {
+    async fn open(data_dir: PathBuf, table: Option<String>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Ok(match table {
+            Some(table) => {
+                let aws = aws_config::load_from_env().await;
+                AdminStore::Dynamo(cashout_store::dynamo::DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&aws),
+                    table,
+                    clock,
+                ))
+            }
+            None => AdminStore::Sqlite(cashout_store::sqlite::SqliteStore::open(
+                &data_dir.join("cashout.sqlite3"),
+                clock,
+            )?),
+        })
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        match self {
+            AdminStore::Dynamo(s) => s.put_api_key(record).await,
+            AdminStore::Sqlite(s) => s.put_api_key(record).await,
+        }
+    }
+
+    async fn get_operator(&self, name: &OperatorName) -> Result<Option<OperatorRecord>, StoreError> {
+        match self {
+            AdminStore::Dynamo(s) => s.get_operator(name).await,
+            AdminStore::Sqlite(s) => s.get_operator(name).await,
+        }
+    }
+
+    async fn put_operator(&self, record: &OperatorRecord, expected: u64) -> Result<(), StoreError> {
+        match self {
+            AdminStore::Dynamo(s) => s.put_operator(record, expected).await,
+            AdminStore::Sqlite(s) => s.put_operator(record, expected).await,
+        }
+    }
+}
+
+async fn create_operator(
+    name: String,
+    role: String,
+    data_dir: PathBuf,
+    table: Option<String>,
+) -> std::process::ExitCode {
+    let name = match OperatorName::new(name) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let role: OperatorRole = match role.parse() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let store = match AdminStore::open(data_dir, table, clock).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let record = OperatorRecord {
+        name: name.clone(),
+        role,
+        created_at: now,
+        created_by: cashout_app::CREATED_OUTSIDE_THE_API.into(),
+        revoked_at: None,
+        version: 1,
+    };
+    match store.put_operator(&record, 0).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { .. }) => return fail(format!("an operator named `{name}` exists already")),
+        Err(e) => return fail(e),
+    }
+    let key = format!("sk_op_{}", hex(&SystemIds.secret_bytes()));
+    let key_record = ApiKeyRecord {
+        hash: ApiKey::new(key.clone()).hash(),
+        principal: Principal::operator(name, role),
+        label: Some("operator key (cashout-admin)".into()),
+        created_at: now,
+    };
+    if let Err(e) = store.put_api_key(&key_record).await {
+        return fail(e);
+    }
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{key}");
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+async fn revoke_operator(name: String, data_dir: PathBuf, table: Option<String>) -> std::process::ExitCode {
+    let name = match OperatorName::new(name) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let store = match AdminStore::open(data_dir, table, clock).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    for _ in 0..3 {
+        let current = match store.get_operator(&name).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let (record, expected) = match current {
+            Some(op) if op.revoked_at.is_some() => {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("operator `{name}` was already revoked");
+                }
+                return std::process::ExitCode::SUCCESS;
+            }
+            Some(op) => (
+                OperatorRecord {
+                    revoked_at: Some(now),
+                    version: op.version + 1,
+                    ..op.clone()
+                },
+                op.version,
+            ),
+            // Keys from before operators had records: a revoked record stops them.
+            None => (
+                OperatorRecord {
+                    name: name.clone(),
+                    role: OperatorRole::Admin,
+                    created_at: now,
+                    created_by: cashout_app::CREATED_OUTSIDE_THE_API.into(),
+                    revoked_at: Some(now),
+                    version: 1,
+                },
+                0,
+            ),
+        };
+        match store.put_operator(&record, expected).await {
+            Ok(()) => {
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("operator `{name}` revoked");
+                }
+                return std::process::ExitCode::SUCCESS;
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return fail(e),
+        }
+    }
+    fail("the operator kept changing; try again")
+}
+
 async fn create_api_key(
     merchant_id: Option<String>,
     operator: bool,
+    name: Option<String>,
     label: Option<String>,
     data_dir: PathBuf,
     table: Option<String>,
 ) -> std::process::ExitCode {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = match AdminStore::open(data_dir, table, clock.clone()).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
     let principal = match (merchant_id, operator) {
         (Some(m), false) => match MerchantId::new(m) {
             Ok(merchant_id) => Principal::Merchant { merchant_id },
             Err(e) => return fail(e),
         },
-        _ => Principal::Operator,
+        _ => match name {
+            Some(name) => {
+                let name = match OperatorName::new(name) {
+                    Ok(n) => n,
+                    Err(e) => return fail(e),
+                };
+                match store.get_operator(&name).await {
+                    Ok(Some(op)) if op.revoked_at.is_none() => Principal::operator(name, op.role),
+                    Ok(Some(_)) => return fail(format!("operator `{name}` is revoked")),
+                    Ok(None) => return fail(format!("no operator named `{name}`: create-operator first")),
+                    Err(e) => return fail(e),
+                }
+            }
+            None => Principal::admin("operator"),
+        },
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let prefix = if matches!(principal, Principal::Operator) {
+    let prefix = if matches!(principal, Principal::Operator { .. }) {
         "sk_op_"
     } else {
         "sk_"
@@ -124,18 +342,7 @@ async fn create_api_key(
         label,
         created_at: clock.now(),
     };
-    let stored = match table {
-        Some(table) => {
-            let aws = aws_config::load_from_env().await;
-            let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
-            store.put_api_key(&record).await
-        }
-        None => match cashout_store::sqlite::SqliteStore::open(&data_dir.join("cashout.sqlite3"), clock) {
-            Ok(store) => store.put_api_key(&record).await,
-            Err(e) => Err(e),
-        },
-    };
-    if let Err(e) = stored {
+    if let Err(e) = store.put_api_key(&record).await {
         return fail(e);
     }
     #[allow(clippy::print_stdout)]

@@ -517,6 +517,7 @@ mod tests {
                 provider: Some(ProviderName::Onspot),
                 provider_attempts: attempts.clone(),
                 routing_rule_id: Some(cashout_core::ids::RoutingRuleId::from_uuid(uuid::Uuid::now_v7())),
+                actor: None,
             },
             EventPayload::StatusUpdate {
                 cashout_request_id: id,
@@ -530,12 +531,18 @@ mod tests {
                 provider: Some(ProviderName::D24),
                 provider_attempts: Vec::new(),
                 routing_rule_id: None,
+                actor: Some(cashout_core::auth::Actor::Operator {
+                    id: cashout_core::auth::OperatorName::new("alice").unwrap(),
+                }),
             },
             EventPayload::InvoiceStatusUpdate {
                 cashout_request_id: id,
                 invoice_id: InvoiceId::new("INV-1").unwrap(),
                 status: InvoiceStatus::Excluded,
                 previous_status: InvoiceStatus::UnderReview,
+                actor: Some(cashout_core::auth::Actor::Operator {
+                    id: cashout_core::auth::OperatorName::new("alice").unwrap(),
+                }),
             },
             EventPayload::ProviderFailover {
                 cashout_request_id: id,

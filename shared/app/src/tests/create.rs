@@ -107,9 +107,9 @@ async fn large_requests_wait_for_an_operator_who_may_exclude_invoices() {
         h.app.exclude_invoice(&merchant("m1"), id, &inv).await,
         Err(AppError::Forbidden(_))
     ));
-    let view = h.app.exclude_invoice(&Principal::Operator, id, &inv).await.unwrap();
+    let view = h.app.exclude_invoice(&Principal::admin("ops"), id, &inv).await.unwrap();
     assert_eq!(view.invoices[1].status, cashout_core::status::InvoiceStatus::Excluded);
-    h.app.approve(&Principal::Operator, id).await.unwrap();
+    h.app.approve(&Principal::admin("ops"), id).await.unwrap();
     h.run_due().await;
     h.app.provider.set_state(
         id,
@@ -144,7 +144,7 @@ async fn another_merchants_request_is_not_found() {
         h.app.list_events(&merchant("m2"), id).await,
         Err(AppError::NotFound)
     ));
-    assert!(h.app.get_cashout(&Principal::Operator, id).await.is_ok());
+    assert!(h.app.get_cashout(&Principal::admin("ops"), id).await.is_ok());
 }
 
 #[tokio::test]
@@ -216,7 +216,7 @@ async fn an_invoice_is_advanced_by_one_request_at_a_time() {
     assert_eq!(all.data.len(), 1, "the refused create wrote nothing");
     // A excludes INV-2: INV-2 alone is free again, INV-1 is not.
     h.app
-        .exclude_invoice(&Principal::Operator, a, &"INV-2".parse().unwrap())
+        .exclude_invoice(&Principal::admin("ops"), a, &"INV-2".parse().unwrap())
         .await
         .unwrap();
     let only = |invoice: &str| {

@@ -79,7 +79,7 @@ async fn a_gone_endpoint_is_disabled_and_exhausted_deliveries_can_be_replayed() 
         .await
         .unwrap();
     h.app.sender.answers.lock().unwrap().extend([500; 20]);
-    h.app.approve(&Principal::Operator, id).await.unwrap();
+    h.app.approve(&Principal::admin("ops"), id).await.unwrap();
     h.run_due().await;
     h.clock.advance(time::Duration::seconds(10));
     h.run_due().await;

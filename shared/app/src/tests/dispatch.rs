@@ -59,7 +59,7 @@ async fn declined_data_rejects_and_configuration_errors_need_an_operator() {
     h.run_due().await;
     assert_eq!(h.status(&b.to_string()).await, CashoutStatus::PaymentProcessorError);
     // The operator retries once the account is fixed: the dispatcher pays it.
-    h.app.retry(&Principal::Operator, b).await.unwrap();
+    h.app.retry(&Principal::admin("ops"), b).await.unwrap();
     h.run_due().await;
     assert_eq!(h.status(&b.to_string()).await, CashoutStatus::PendingPayment);
 }

@@ -166,7 +166,7 @@ async fn failures_open_the_circuit_and_the_health_view_shows_it() {
         h.run_due().await;
         h.clock.advance(time::Duration::seconds(10));
     }
-    let health = h.app.providers_health(&Principal::Operator).await.unwrap();
+    let health = h.app.providers_health(&Principal::admin("ops")).await.unwrap();
     let d24 = health.iter().find(|x| x.provider == ProviderName::D24).unwrap();
     assert!(matches!(d24.circuit, CircuitState::Open { .. }), "{d24:?}");
     assert_eq!(d24.times_opened, 1);
@@ -285,7 +285,7 @@ async fn the_rule_that_chose_the_providers_is_on_the_request_and_its_events() {
         h.app.create_routing_rule(&merchant("m1"), spec.clone()).await,
         Err(AppError::Forbidden(_))
     ));
-    let rule = h.app.create_routing_rule(&Principal::Operator, spec).await.unwrap();
+    let rule = h.app.create_routing_rule(&Principal::admin("ops"), spec).await.unwrap();
     let id = create_unpinned(&h, "k1").await;
     h.run_due().await;
     let r = request(&h, id).await;

@@ -178,7 +178,7 @@ async fn cancel_and_reject_of_a_processor_error_ask_the_provider_first() {
     assert!(r.needs_attention());
 
     assert!(matches!(
-        h.app.reject(&Principal::Operator, b, "duplicate".into()).await,
+        h.app.reject(&Principal::admin("ops"), b, "duplicate".into()).await,
         Err(AppError::ProviderHoldsPayout(_))
     ));
     assert_eq!(request(&h, b).await.status(), CashoutStatus::PendingPayment);
@@ -201,7 +201,7 @@ async fn an_operator_retry_racing_a_merchant_cancel_never_cancels_a_held_payout(
     let id = create_id(&h, "k1", "10.00").await;
     h.run_due().await;
     h.app.provider.insert(id, PayoutState::Pending);
-    h.app.retry(&Principal::Operator, id).await.unwrap();
+    h.app.retry(&Principal::admin("ops"), id).await.unwrap();
     // The merchant cancels before the dispatcher runs.
     let cancelled = h.app.cancel(&merchant("m1"), id).await;
     assert!(matches!(cancelled, Err(AppError::NotCancellable(_))), "{cancelled:?}");
@@ -231,9 +231,9 @@ async fn a_payout_reported_for_a_cancelled_request_is_recorded_and_flagged() {
         "a paid payout for a cancelled request must reach a person"
     );
     assert_eq!(r.provider_reference(), Some(&payout.payout_id));
-    let view = h.app.get_cashout(&Principal::Operator, id).await.unwrap();
+    let view = h.app.get_cashout(&Principal::admin("ops"), id).await.unwrap();
     assert!(view.needs_attention);
-    let cleared = h.app.resolve_attention(&Principal::Operator, id).await.unwrap();
+    let cleared = h.app.resolve_attention(&Principal::admin("ops"), id).await.unwrap();
     assert!(!cleared.needs_attention);
 }
 

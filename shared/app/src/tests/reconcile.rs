@@ -22,7 +22,7 @@ async fn harness() -> Harness {
     })
     .await;
     h.app
-        .register_api_key(&ApiKey::new("sk_op"), Principal::Operator, None)
+        .register_api_key(&ApiKey::new("sk_op"), Principal::admin("ops"), None)
         .await
         .unwrap();
     h.app
@@ -211,13 +211,13 @@ async fn reconcile(h: &Harness) -> (Reconciliation, Vec<cashout_core::reconcile:
     let day = h.now().date();
     let run = h
         .app
-        .start_reconciliation(&Principal::Operator, Period::new(day, day).unwrap())
+        .start_reconciliation(&Principal::admin("ops"), Period::new(day, day).unwrap())
         .await
         .unwrap();
     h.run_due().await;
     let (run, page) = h
         .app
-        .get_reconciliation(&Principal::Operator, run.id, 100, None)
+        .get_reconciliation(&Principal::admin("ops"), run.id, 100, None)
         .await
         .unwrap();
     (run, page.items)
@@ -335,7 +335,7 @@ async fn an_unavailable_provider_pauses_the_run_which_resumes_where_it_stood() {
     let day = h.now().date();
     let run = h
         .app
-        .start_reconciliation(&Principal::Operator, Period::new(day, day).unwrap())
+        .start_reconciliation(&Principal::admin("ops"), Period::new(day, day).unwrap())
         .await
         .unwrap();
     let first = h.drain(QueueName::Poll).await;
@@ -358,7 +358,7 @@ async fn an_unavailable_provider_pauses_the_run_which_resumes_where_it_stood() {
     assert_eq!(h.app.handle_task(next[0].clone()).await.unwrap(), TaskOutcome::Done);
     let (run, page) = h
         .app
-        .get_reconciliation(&Principal::Operator, run.id, 100, None)
+        .get_reconciliation(&Principal::admin("ops"), run.id, 100, None)
         .await
         .unwrap();
     assert_eq!(run.status, ReconciliationStatus::Completed);

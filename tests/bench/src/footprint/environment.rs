@@ -81,7 +81,7 @@ async fn register_sample_keys(dynamodb: aws_sdk_dynamodb::Client, table: &str) -
                 merchant_id: MerchantId::new(SAMPLE_MERCHANT).map_err(fail)?,
             },
         ),
-        (SAMPLE_OPERATOR_KEY, Principal::Operator),
+        (SAMPLE_OPERATOR_KEY, Principal::admin("ops")),
     ] {
         store
             .put_api_key(&ApiKeyRecord {

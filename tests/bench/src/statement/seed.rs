@@ -182,7 +182,10 @@ fn request(
     let id = CashoutRequestId::from_uuid(uuid::Uuid::now_v7());
     let now = time::OffsetDateTime::now_utc();
     let created = CashoutRequest::create(id, merchant.clone(), draft, now);
-    let approve = created.request.approve(None, now).map_err(fail)?;
+    let approve = created
+        .request
+        .approve(&"seed".parse().map_err(fail)?, None, now)
+        .map_err(fail)?;
     let approved = created
         .then(approve)
         .ok_or_else(|| BenchError(format!("request {n}: approval does not follow")))?;

@@ -89,7 +89,7 @@ impl World {
                 Ok(p) => p,
                 Err(e) => return ctx.trace(|| format!("reconcile refused: {e}")),
             };
-            match app.start_reconciliation(&Principal::Operator, period).await {
+            match app.start_reconciliation(&Principal::admin("ops"), period).await {
                 Ok(run) => ctx.trace(|| format!("reconciliation {} started", run.id)),
                 Err(e) => ctx.trace(|| format!("reconciliation could not start: {e}")),
             }
@@ -183,7 +183,7 @@ impl World {
         let ctx = self.ctx.clone();
         let status = r.status();
         self.spawn(format!("operator on {} ({status})", short(id)), Kind::Api, async move {
-            let op = Principal::Operator;
+            let op = Principal::admin("ops");
             let result = match (status, choice) {
                 (CashoutStatus::UnderReview, 0..=19) if r.included_invoice_count() > 1 && invoice.is_some() => {
                     let invoice = invoice.unwrap_or_else(|| r.invoices()[0].invoice_id.clone());
