@@ -61,8 +61,12 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             }
             Err(e) => return Err(e.into()),
         }
-        self.register_api_key(key, Principal::Operator { name, role }, Some(format!("operator key ({by})")))
-            .await?;
+        self.register_api_key(
+            key,
+            Principal::Operator { name, role },
+            Some(format!("operator key ({by})")),
+        )
+        .await?;
         Ok(OperatorView::from(&record))
     }
 

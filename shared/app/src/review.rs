@@ -71,7 +71,9 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
         let operator = require_operator(principal)?;
         let rules = self.routing_rules().await?;
         let view = self
-            .act(principal, id, |r, now| r.approve(operator, self.choose_routes(&rules, r), now))
+            .act(principal, id, |r, now| {
+                r.approve(operator, self.choose_routes(&rules, r), now)
+            })
             .await?;
         tracing::info!(%operator, status = %view.status, "approval recorded");
         Ok(view)
@@ -242,7 +244,9 @@ impl<S: Store, Q: TaskQueue, P: PayoutProvider, W> App<S, Q, P, W> {
             match self.ask_provider(&request).await? {
                 None => {
                     let now = self.now();
-                    let change = self.scheduled(request.reject_confirmed(reason.clone(), now)?, now).by(&actor);
+                    let change = self
+                        .scheduled(request.reject_confirmed(reason.clone(), now)?, now)
+                        .by(&actor);
                     if self.write(&change).await? {
                         return Ok(CashoutRequestView::from(&change.request));
                     }

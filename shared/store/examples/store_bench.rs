@@ -116,7 +116,9 @@ async fn main() {
             async move {
                 let r = &m[i].0.request;
                 let id = r.id();
-                let approve = r.review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, c.now()).unwrap();
+                let approve = r
+                    .review(&ApprovalPolicy::default(), &ReviewFacts::default(), None, c.now())
+                    .unwrap();
                 s.apply_change(&approve).await.unwrap();
                 let claim = approve
                     .request

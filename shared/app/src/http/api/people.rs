@@ -248,7 +248,10 @@ pub(crate) async fn get_policy<A: HttpApp>(
     let app = app.app();
     require_operator(&principal)?;
     let scope = policy_scope(&scope)?;
-    Ok(json(StatusCode::OK, &PolicyView::from(&app.get_policy(&principal, &scope).await?)))
+    Ok(json(
+        StatusCode::OK,
+        &PolicyView::from(&app.get_policy(&principal, &scope).await?),
+    ))
 }
 
 /// Creates or replaces an approval policy. It applies to requests reviewed from then on;
