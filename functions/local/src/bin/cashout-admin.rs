@@ -86,6 +86,19 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         page: u32,
     },
+    /// Gives every request written before the operators' work lists (review queue, processor
+    /// errors, attention) its index attributes, so that requests waiting since before the upgrade
+    /// show in the console (DynamoDB only: the embedded store fills them when it opens).
+    /// Idempotent; run it once after deploying the upgrade.
+    BackfillWorkIndex {
+        /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
+        /// configuration.
+        #[arg(long)]
+        table: String,
+        /// Items per `Scan` call (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        page: u32,
+    },
 }
 
 #[tokio::main]
@@ -107,6 +120,7 @@ async fn main() -> std::process::ExitCode {
         } => create_operator(name, role, data_dir, table).await,
         Command::RevokeOperator { name, data_dir, table } => revoke_operator(name, data_dir, table).await,
         Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
+        Command::BackfillWorkIndex { table, page } => backfill_work_index(table, page).await,
     }
 }
 
@@ -131,6 +145,36 @@ async fn backfill_day_index(table: String, page: u32) -> std::process::ExitCode 
             {
                 println!(
                     "{} events given their by-day entry ({} found without)",
+                    r.updated, r.found
+                );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn backfill_work_index(table: String, page: u32) -> std::process::ExitCode {
+    let aws = aws_config::load_from_env().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
+    let result = store
+        .backfill_work_index(page, |r| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "scanned {} pages: {} requests without their work-list attributes, {} given them",
+                    r.pages, r.found, r.updated
+                );
+            }
+        })
+        .await;
+    match result {
+        Ok(r) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "{} requests given their work-list attributes ({} found without)",
                     r.updated, r.found
                 );
             }
