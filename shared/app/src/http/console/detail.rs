@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::HoldAction;
+use cashout_core::provider::ProviderName;
 use cashout_core::status::{CashoutStatus, InvoiceStatus};
 use maud::{Markup, html};
 
@@ -347,7 +348,9 @@ fn actions(who: &SignedIn, view: &CashoutRequestView) -> Markup {
     let status = view.status;
     let reviewing = matches!(status, CashoutStatus::Requested | CashoutStatus::UnderReview);
     let rejectable = reviewing || matches!(status, CashoutStatus::Approved | CashoutStatus::PaymentProcessorError);
-    let pending = status == CashoutStatus::PendingPayment;
+    // Only D24 and Onspot hold a payout; the others would refuse.
+    let holdable = view.provider.parse::<ProviderName>().is_ok_and(|p| p.supports_hold());
+    let pending = status == CashoutStatus::PendingPayment && holdable;
     let retry = status == CashoutStatus::PaymentProcessorError && layout::is_admin(who);
     let any = reviewing || rejectable || pending || retry || view.needs_attention;
     html! {

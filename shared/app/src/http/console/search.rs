@@ -194,14 +194,16 @@ fn search_form(form: &SearchForm) -> Markup {
                         autocapitalize="characters";
                 }
                 div.field {
-                    label for="from" { "Created from" }
+                    label for="from" { "From" }
                     input #from name="from" type="date" value=(v(&form.from));
                 }
                 div.field {
-                    label for="to" { "Created to" }
+                    label for="to" { "To" }
                     input #to name="to" type="date" value=(v(&form.to));
                 }
             }
+            p.muted { "From and To are UTC days: requests that changed in that period (the last 7 days when "
+                "both are empty, at most 366). A request id finds that request alone." }
             button type="submit" { "Search" }
         }
     }
