@@ -172,6 +172,7 @@ def test_a_rejection_keeps_its_reason_and_reaches_the_merchant(cashout: Cashout,
 def test_bulk_approval_answers_for_each_request(cashout: Cashout, console: Console) -> None:
     cashout.approval_policy(approvers=1)
     ids = [cashout.create(cashout_body([invoice(f"INV-B{n}", "2000.00", "80")]))["id"] for n in (1, 2, 3)]
+    left_alone = cashout.create(cashout_body([invoice("INV-B4", "2000.00", "80")]))["id"]
 
     page = console.sign_in(ALICE)
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
@@ -188,6 +189,8 @@ def test_bulk_approval_answers_for_each_request(cashout: Cashout, console: Conso
 
     for request_id in ids:
         assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
+    expect(page.get_by_role("row").filter(has_text=left_alone)).to_have_count(0)
+    assert cashout.status(left_alone) == UNDER_REVIEW
 
 
 def test_a_form_post_without_the_csrf_token_changes_nothing(cashout: Cashout, console: Console) -> None:
@@ -208,11 +211,8 @@ def test_a_form_post_without_the_csrf_token_changes_nothing(cashout: Cashout, co
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         approve.click()
     assert answer.value.status == 403, f"a form without its token answered {answer.value.status}"
-    body = answer.value.text()
-    shown = console.page()
-    shown.set_content(body)
-    expect(shown.get_by_role("alert")).to_contain_text(refusal)
-    console.shot(shown)
+    expect(page.get_by_role("alert")).to_contain_text(refusal)
+    console.shot(page)
 
     view = cashout.request(request_id)
     assert view["status"] == UNDER_REVIEW, view
@@ -241,3 +241,45 @@ def test_the_queue_works_at_phone_width_and_200_percent_zoom(cashout: Cashout, c
         assert scroll <= client, f"{name}: the page scrolls sideways ({scroll} px of content in {client} px)"
         console.shot(page, name)
     console.shot(page)
+
+
+def focus_is_visible(page: Page) -> bool:
+    return page.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+                  return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'; }"""
+    )
+
+
+def tab_to(page: Page, accessible: str, presses: int = 40) -> None:
+    """Presses Tab until the focused element is the one named `accessible` (its aria-label or
+    text), and checks that each control passed on the way shows where the focus is."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        name = page.evaluate("() => document.activeElement.getAttribute('aria-label') || document.activeElement.textContent.trim()")
+        assert focus_is_visible(page), f"the focus on {name!r} is not visible"
+        if name == accessible:
+            return
+    raise AssertionError(f"{accessible!r} is not reached with Tab within {presses} presses")
+
+
+def test_an_operator_works_the_queue_with_the_keyboard_alone(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    request_id = cashout.create(OVER_THE_LIMIT)["id"]
+
+    page = console.page()
+    page.goto(console.url("/console/sign-in"))
+    expect(page.get_by_label("Operator key")).to_be_focused()
+    page.keyboard.type(ALICE)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+
+    tab_to(page, f"Select {request_id}")
+    page.keyboard.press("Space")
+    expect(page.get_by_role("checkbox", name=f"Select {request_id}")).to_be_checked()
+    tab_to(page, "Approve selected")
+    console.shot(page, "focus")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Bulk approval")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text=request_id)).to_contain_text("Approved")
+    console.shot(page)
+    assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
