@@ -283,3 +283,38 @@ def test_an_operator_works_the_queue_with_the_keyboard_alone(cashout: Cashout, c
     expect(page.get_by_role("row").filter(has_text=request_id)).to_contain_text("Approved")
     console.shot(page)
     assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
+
+
+def test_the_search_finds_requests_by_status_and_id_and_every_page_of_the_header_opens(cashout: Cashout, console: Console) -> None:
+    cashout.approval_policy(approvers=1)
+    paid = cashout.create(cashout_body([invoice("INV-S1", "500.00", "80")]), expect_status="APPROVED")["id"]
+    waiting = cashout.create(OVER_THE_LIMIT)["id"]
+    wait_for(f"{paid} to be PAID", lambda: cashout.status(paid) == "PAID")
+
+    page = console.sign_in(ALICE)
+    page.get_by_role("link", name="Search", exact=True).click()
+    expect(page.get_by_role("heading", name="Search requests")).to_be_visible()
+    page.get_by_label("Status").select_option("PAID")
+    page.get_by_label("Merchant").fill("merchant_local")
+    page.get_by_label("Currency").fill("BRL")
+    button(page, "Search").click()
+    expect(page).to_have_url(re.compile(r"status=PAID"))
+    expect(page.get_by_role("link", name=paid)).to_be_visible()
+    expect(page.get_by_role("link", name=waiting)).to_have_count(0)
+    console.shot(page)
+
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Request id").fill(waiting)
+    button(page, "Search").click()
+    expect(page.get_by_role("link", name=waiting)).to_be_visible()
+    expect(page.get_by_role("link", name=paid)).to_have_count(0)
+
+    page.get_by_label("Request id").fill("")
+    page.get_by_label("Status").select_option("REJECTED")
+    button(page, "Search").click()
+    expect(page.get_by_role("status")).to_contain_text("No request matches.")
+
+    for link, heading in (("Attention", "Attention"), ("Providers", "Providers"), ("Queue", "Review queue")):
+        page.get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        console.shot(page, link.lower())
