@@ -38,6 +38,12 @@ def operator(name: str) -> dict[str, str]:
     return {"type": "operator", "id": name}
 
 
+def approvers(cashout: Cashout, request_id: str) -> list[str]:
+    """Who has approved the request so far, as the API's request view says."""
+    review = cashout.request(request_id).get("review") or {}
+    return [a["operator"] for a in review.get("approvals", [])]
+
+
 def test_an_operator_signs_in_and_out_and_a_merchant_key_cannot(console: Console) -> None:
     page = console.page()
     page.goto(console.url("/console"))
@@ -97,11 +103,13 @@ def test_a_request_over_the_limit_needs_two_different_operators(cashout: Cashout
     expect(alice.get_by_text("Approvals: 1 of 2")).to_be_visible()
     console.shot(alice, "first-approval")
     assert cashout.status(request_id) == UNDER_REVIEW
+    assert approvers(cashout, request_id) == ["alice"]
 
     button(stale, "Approve").click()
     expect(stale.get_by_role("alert")).to_contain_text("has already approved")
     console.shot(stale, "same-operator-twice")
     assert cashout.status(request_id) == UNDER_REVIEW
+    assert approvers(cashout, request_id) == ["alice"]
 
     bob = console.sign_in(BOB)
     console.open_request(bob, request_id)
@@ -112,6 +120,7 @@ def test_a_request_over_the_limit_needs_two_different_operators(cashout: Cashout
     console.shot(bob)
 
     assert cashout.left_review(request_id) in ("APPROVED", "PENDING_PAYMENT", "PAID")
+    assert approvers(cashout, request_id) == ["alice", "bob"]
     approved = receiver.status_update(request_id, "APPROVED")
     assert approved.get("actor") == operator("bob"), f"the approval's webhook names {approved.get('actor')}, not bob: {approved}"
     receiver.close()
@@ -214,9 +223,14 @@ def test_a_form_post_without_the_csrf_token_changes_nothing(cashout: Cashout, co
     expect(page.get_by_role("alert")).to_contain_text(refusal)
     console.shot(page)
 
-    view = cashout.request(request_id)
-    assert view["status"] == UNDER_REVIEW, view
-    assert not (view.get("review") or {}).get("approvals"), f"an approval was recorded: {view.get('review')}"
+    assert cashout.status(request_id) == UNDER_REVIEW
+    assert approvers(cashout, request_id) == [], "an approval was recorded without a token"
+
+    # the sign-in form has its token too: a key posted from elsewhere opens no session
+    elsewhere = console.page()
+    signed = elsewhere.request.post(console.url("/console/sign-in"), form={"key": ALICE}, max_redirects=0)
+    assert signed.status == 403, f"a sign-in post without the form's token answered {signed.status}"
+    assert not [c for c in elsewhere.context.cookies() if c["name"] == "cashout_console" and c["value"]]
 
 
 def test_the_queue_works_at_phone_width_and_200_percent_zoom(cashout: Cashout, console: Console) -> None:
