@@ -201,6 +201,7 @@ class Cashout:
         args = [binary, "--merchant-key", MERCHANT_KEY, "--operator-key", ADMIN_KEY]
         for name, (role, key) in OPERATORS.items():
             args += ["--operator", f"{name}:{role}:{key}"]
+        self.receivers: list[Receiver] = []
         self.log = open(logs, "w", encoding="utf-8")
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.address: str | None = None
@@ -224,6 +225,8 @@ class Cashout:
         self.base = f"http://{self.address}"
 
     def stop(self) -> None:
+        for receiver in self.receivers:
+            receiver.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -253,7 +256,9 @@ class Cashout:
             raise ApiError(f"PUT /v1/approval-policies/default: {got} {answer}")
 
     def webhook_receiver(self) -> Receiver:
+        """A receiver registered as the merchant's webhook endpoint (closed with the runner)."""
         receiver = Receiver()
+        self.receivers.append(receiver)
         endpoint = self.expect(201, "POST", "/v1/webhook-endpoints", MERCHANT_KEY, {"url": receiver.url})
         receiver.secret = endpoint["secret"]
         return receiver

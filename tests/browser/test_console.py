@@ -9,7 +9,7 @@ import json
 import re
 from decimal import Decimal
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from conftest import Console
 from harness import MERCHANT_KEY, OPERATORS, UNDER_REVIEW, Cashout, advanced, cashout_body, invoice, wait_for
@@ -30,7 +30,7 @@ def status_is(page: Page, status: str) -> None:
     expect(page.locator("#status")).to_contain_text(status)
 
 
-def button(page: Page, name: str):  # noqa: ANN201 (a Playwright locator)
+def button(page: Page, name: str) -> Locator:
     return page.get_by_role("button", name=name, exact=True)
 
 
@@ -123,7 +123,6 @@ def test_a_request_over_the_limit_needs_two_different_operators(cashout: Cashout
     assert approvers(cashout, request_id) == ["alice", "bob"]
     approved = receiver.status_update(request_id, "APPROVED")
     assert approved.get("actor") == operator("bob"), f"the approval's webhook names {approved.get('actor')}, not bob: {approved}"
-    receiver.close()
 
 
 def test_an_excluded_invoice_is_not_paid_and_the_merchant_is_told_the_new_amount(cashout: Cashout, console: Console) -> None:
@@ -154,7 +153,6 @@ def test_an_excluded_invoice_is_not_paid_and_the_merchant_is_told_the_new_amount
     page.reload()
     status_is(page, "PAID")
     console.shot(page)
-    receiver.close()
 
 
 def test_a_rejection_keeps_its_reason_and_reaches_the_merchant(cashout: Cashout, console: Console) -> None:
@@ -175,7 +173,6 @@ def test_a_rejection_keeps_its_reason_and_reaches_the_merchant(cashout: Cashout,
     assert cashout.status(request_id) == "REJECTED"
     rejected = receiver.status_update(request_id, "REJECTED")
     assert rejected.get("actor") == operator("alice"), rejected
-    receiver.close()
 
 
 def test_bulk_approval_answers_for_each_request(cashout: Cashout, console: Console) -> None:
