@@ -218,7 +218,8 @@ class Cashout:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
         if not ready.wait(START_TIMEOUT) or self.address is None:
             self.stop()
             raise AssertionError(f"`{' '.join(args)}` printed no ready line within {START_TIMEOUT:.0f} s:\n{logs.read_text()[-3000:]}")
@@ -234,6 +235,7 @@ class Cashout:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.reader.join(timeout=10)  # its last lines, before the log closes
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
