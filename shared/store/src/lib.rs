@@ -8,6 +8,7 @@
 //! | [`memory`] | `Store` + `TaskQueue` + `TaskSource` | the deterministic simulation and fast tests: nothing kept across a process |
 //! | [`dynamo`] | `Store` | AWS: one DynamoDB table (see `docs/store.md` for keys, indexes and costs) |
 //! | [`sqs`] | `TaskQueue` + `TaskSource` | AWS: the four SQS queues and their dead-letter queues |
+//! | [`sealing`] | — | endpoint signing secrets sealed at rest (AES-256-GCM data keys wrapped by a key file or KMS) |
 //! | [`resources`] | — | the table and queues as declared once in `infra/template.yaml`, created on emulators |
 //!
 //! Each backend keeps one file per port: `requests.rs` (`CashoutStore`; the steps of a creation
@@ -27,6 +28,7 @@ pub mod aws;
 pub mod dynamo;
 pub mod memory;
 pub mod resources;
+pub mod sealing;
 pub mod sqlite;
 pub mod sqs;
 

@@ -35,6 +35,8 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use cashout_core::ports::{Clock, StoreError};
 
+use crate::sealing::Sealer;
+
 pub use backfill::BackfillReport;
 pub use capacity::{CapacityMeter, ConsumedCapacity};
 
@@ -50,6 +52,8 @@ pub struct DynamoStore {
     table: Arc<str>,
     clock: Arc<dyn Clock>,
     meter: Arc<CapacityMeter>,
+    /// Seals endpoint signing secrets; without one, endpoints with secrets are refused.
+    sealer: Option<Sealer>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -86,7 +90,16 @@ impl DynamoStore {
             table: Arc::from(table_name.into()),
             clock,
             meter: Arc::new(CapacityMeter::default()),
+            sealer: None,
         }
+    }
+
+    /// The store sealing endpoint signing secrets with `sealer` (a KMS key on AWS). A store
+    /// without one refuses to write endpoints with secrets rather than store them in clear.
+    #[must_use]
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
     }
 
     /// The table's name.

@@ -17,7 +17,7 @@ use super::DynamoStore;
 use super::items::*;
 use super::table::{Cancelled, Written, cancelled_error, delete, put, update, values};
 use crate::codec::{AttemptPosition, from_json, page_size};
-use crate::endpoints::endpoint_body;
+use crate::endpoints::{endpoint_body, read_endpoint};
 
 /// How many times a creation or deletion is tried while the count moves under it (the count
 /// is initialised at most once; the other tries are for deletions freeing a place meanwhile).
@@ -37,7 +37,7 @@ fn still_racing(what: &str) -> StoreError {
 impl WebhookStore for DynamoStore {
     async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
         let what = "create an endpoint";
-        let item = endpoint_item(endpoint, endpoint_body(endpoint, 0)?)?;
+        let item = endpoint_item(endpoint, endpoint_body(endpoint, 0, self.sealer.as_ref()).await?)?;
         let merchant = &endpoint.merchant_id;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         for _ in 0..COUNT_ATTEMPTS {
@@ -73,7 +73,10 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
-        let item = endpoint_item(endpoint, endpoint_body(endpoint, expected_version)?)?;
+        let item = endpoint_item(
+            endpoint,
+            endpoint_body(endpoint, expected_version, self.sealer.as_ref()).await?,
+        )?;
         // Items written before versions have no `v`: they are at version 0.
         let condition = if expected_version == 0 {
             "attribute_exists(pk) AND (attribute_not_exists(v) OR v = :expected)"
@@ -95,19 +98,20 @@ impl WebhookStore for DynamoStore {
         merchant_id: &MerchantId,
         id: EndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        self.get_item("read an endpoint", endpoint_key(merchant_id, id))
-            .await?
-            .map(|item| from_json(get_s(&item, BODY)?, "webhook endpoint"))
-            .transpose()
+        match self.get_item("read an endpoint", endpoint_key(merchant_id, id)).await? {
+            Some(item) => Ok(Some(read_endpoint(get_s(&item, BODY)?, self.sealer.as_ref()).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_endpoints(&self, merchant_id: &MerchantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let mut endpoints = self
+        let items = self
             .query_partition("list endpoints", endpoint_pk(merchant_id), ENDPOINT_SK_PREFIX)
-            .await?
-            .iter()
-            .map(|item| from_json::<WebhookEndpoint>(get_s(item, BODY)?, "webhook endpoint"))
-            .collect::<Result<Vec<_>, _>>()?;
+            .await?;
+        let mut endpoints = Vec::with_capacity(items.len());
+        for item in &items {
+            endpoints.push(read_endpoint(get_s(item, BODY)?, self.sealer.as_ref()).await?);
+        }
         endpoints.sort_by_key(|e| (e.created_at, e.id));
         Ok(endpoints)
     }

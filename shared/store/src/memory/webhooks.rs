@@ -6,12 +6,12 @@ use cashout_core::webhook::{DeliveryAttempt, EndpointCreated, WebhookEndpoint};
 
 use super::MemoryStore;
 use crate::codec::{AttemptPosition, page_size};
-use crate::endpoints::endpoint_body;
+use crate::endpoints::check_endpoint;
 
 impl WebhookStore for MemoryStore {
     async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
         // The durable stores' checks (version); the JSON itself is not kept here.
-        let _body = endpoint_body(endpoint, 0)?;
+        check_endpoint(endpoint, 0)?;
         let mut state = self.state();
         let key = (endpoint.merchant_id.clone(), endpoint.id);
         if state.endpoints.contains_key(&key) {
@@ -30,7 +30,7 @@ impl WebhookStore for MemoryStore {
     }
 
     async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
-        let _body = endpoint_body(endpoint, expected_version)?;
+        check_endpoint(endpoint, expected_version)?;
         let mut state = self.state();
         let stored = state
             .endpoints

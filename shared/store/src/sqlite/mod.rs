@@ -22,11 +22,12 @@ mod requests;
 mod routing;
 mod rows;
 mod schema;
+mod secrets;
 mod webhooks;
 mod work;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -36,6 +37,7 @@ use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 
 use crate::resources::Definition;
+use crate::sealing::Sealer;
 
 /// How long a call waits for another process's lock on the file before `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +76,8 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     shared: Arc<Shared>,
+    /// Seals endpoint secrets with the key file beside the database.
+    sealer: Sealer,
 }
 
 /// What write jobs may read besides the connection.
@@ -158,7 +162,10 @@ impl SqliteStore {
     /// The file name [`SqliteStore::open_in`] uses.
     pub const FILE_NAME: &'static str = "cashout.sqlite3";
 
-    /// Opens (creating if needed) the store at `path`, applying the schema.
+    /// Opens (creating if needed) the store at `path`, applying the schema, loading (or, on
+    /// first start, creating) the key file of signing secrets beside it and sealing the secrets
+    /// stored in clear (see `secrets.rs`: a missing key file where sealed secrets are stored is
+    /// an error, never a new key).
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -181,6 +188,7 @@ impl SqliteStore {
         }
         writer.pragma_update(None, "synchronous", "FULL").map_err(sql_error)?;
         schema::migrate(&writer)?;
+        let sealer = secrets::prepare(&writer, &secrets::key_path(path))?;
 
         let readers = (0..READERS)
             .map(|_| {
@@ -219,6 +227,7 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 shared,
+                sealer,
             }),
         })
     }
@@ -232,6 +241,15 @@ impl SqliteStore {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The key file that seals the endpoints' signing secrets (back it up with the database).
+    pub fn key_path(&self) -> PathBuf {
+        secrets::key_path(&self.inner.path)
+    }
+
+    fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 
     /// The durability settings of the connection every write goes through, as SQLite reports

@@ -8,12 +8,12 @@ use rusqlite::{OptionalExtension, params};
 use super::rows::json_bodies;
 use super::{SqliteStore, sql_error};
 use crate::codec::{AttemptPosition, from_json, page_size, to_json, to_ns};
-use crate::endpoints::endpoint_body;
+use crate::endpoints::{endpoint_body, read_endpoint, stored_version};
 use crate::work::is_dead_letter;
 
 impl WebhookStore for SqliteStore {
     async fn create_endpoint(&self, endpoint: &WebhookEndpoint, max: usize) -> Result<EndpointCreated, StoreError> {
-        let body = endpoint_body(endpoint, 0)?;
+        let body = endpoint_body(endpoint, 0, Some(self.sealer())).await?;
         let merchant = endpoint.merchant_id.to_string();
         let id = endpoint.id.to_string();
         let created_at = to_ns(endpoint.created_at)?;
@@ -47,7 +47,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn replace_endpoint(&self, endpoint: &WebhookEndpoint, expected_version: u64) -> Result<(), StoreError> {
-        let body = endpoint_body(endpoint, expected_version)?;
+        let body = endpoint_body(endpoint, expected_version, Some(self.sealer())).await?;
         let merchant = endpoint.merchant_id.to_string();
         let id = endpoint.id.to_string();
         // The version lives in the body (endpoints stored before it read as 0): read and compare
@@ -60,8 +60,7 @@ impl WebhookStore for SqliteStore {
                 .optional()
                 .map_err(sql_error)?
                 .ok_or(StoreError::NotFound)?;
-            let stored: WebhookEndpoint = from_json(&stored, "webhook endpoint")?;
-            if stored.version != expected_version {
+            if stored_version(&stored)? != expected_version {
                 return Err(StoreError::Conflict {
                     expected: expected_version,
                 });
@@ -82,29 +81,38 @@ impl WebhookStore for SqliteStore {
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let merchant = merchant_id.to_string();
         let id = id.to_string();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
-                .map_err(sql_error)?
-                .query_row([merchant, id], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(sql_error)?
-                .map(|b| from_json(&b, "webhook endpoint"))
-                .transpose()
-        })
-        .await
+        let stored = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 AND id = ?2")
+                    .map_err(sql_error)?
+                    .query_row([merchant, id], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql_error)
+            })
+            .await?;
+        match stored {
+            Some(body) => Ok(Some(read_endpoint(&body, Some(self.sealer())).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_endpoints(&self, merchant_id: &MerchantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let merchant = merchant_id.to_string();
-        self.read(move |conn| {
-            json_bodies(
-                conn,
-                "SELECT body FROM endpoints WHERE merchant_id = ?1 ORDER BY created_at, id",
-                [merchant],
-                "webhook endpoint",
-            )
-        })
-        .await
+        let stored = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT body FROM endpoints WHERE merchant_id = ?1 ORDER BY created_at, id")
+                    .map_err(sql_error)?
+                    .query_map([merchant], |r| r.get::<_, String>(0))
+                    .map_err(sql_error)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(sql_error)
+            })
+            .await?;
+        let mut endpoints = Vec::with_capacity(stored.len());
+        for body in &stored {
+            endpoints.push(read_endpoint(body, Some(self.sealer())).await?);
+        }
+        Ok(endpoints)
     }
 
     async fn delete_endpoint(&self, merchant_id: &MerchantId, id: EndpointId) -> Result<bool, StoreError> {
