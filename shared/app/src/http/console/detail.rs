@@ -486,8 +486,8 @@ fn timeline(view: &CashoutRequestView, events: &[EventView], deliveries: &[Vec<c
                     @for attempt in &view.provider_attempts {
                         li {
                             (attempt.provider) ", reference " span.mono { (attempt.reference) }
-                            ", from " (attempt.started_at)
-                            @if let Some(ended) = &attempt.ended_at { " to " (ended) }
+                            ", from " (layout::when_text(&attempt.started_at))
+                            @if let Some(ended) = &attempt.ended_at { " to " (layout::when_text(ended)) }
                             @if let Some(failover) = &attempt.failover { " — left: " (reason_text(failover)) }
                         }
                     }

@@ -147,6 +147,12 @@ pub(super) fn when(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time from a view, as [`when`] writes it (the text itself if it does not parse).
+pub(super) fn when_text(rfc3339: &str) -> String {
+    OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map_or_else(|_| rfc3339.to_owned(), when)
+}
+
 /// A `<time>` element.
 pub(super) fn time_el(at: OffsetDateTime) -> Markup {
     let iso = at
