@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
+use cashout_app::http::limit::ClientAddr;
 use cashout_app::{App, AppConfig, http};
 use cashout_core::ports::{Clock, SystemClock};
 use cashout_providers::{Providers, ProvidersConfig};
 use cashout_store::aws::Deployment;
+use lambda_http::request::RequestContext;
+use lambda_http::tower::ServiceExt;
+use lambda_http::{Request, RequestExt};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -24,8 +28,19 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock,
         AppConfig::from_env()?.with_coverage(coverage),
     );
-    lambda_http::run(http::finish(
-        http::api_router(app.clone()).merge(http::console_router(app)),
-    ))
-    .await
+    let router = http::finish(http::api_router(app.clone()).merge(http::console_router(app)));
+    lambda_http::run(router.map_request(with_client_addr)).await
+}
+
+/// The caller's address as API Gateway saw it, for the limit of failed authentications per
+/// address (a header would be the client's word).
+fn with_client_addr(mut request: Request) -> Request {
+    let address = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        _ => None,
+    };
+    if let Some(address) = address {
+        request.extensions_mut().insert(ClientAddr(address));
+    }
+    request
 }

@@ -122,6 +122,17 @@ pub struct Args {
     /// many tasks and events wait for the workers; 0 never pushes back.
     #[arg(long, default_value_t = 5_000, env = "CASHOUT_MAX_BACKLOG")]
     pub max_backlog: u64,
+    /// Each merchant's and operator's API rate limit, `RATE/BURST` (calls a second, calls at
+    /// once); over it, calls are answered `429 rate_limited` with `Retry-After`.
+    #[arg(long, default_value = "50/100", env = "CASHOUT_RATE_LIMIT")]
+    pub rate_limit: cashout_core::limit::RateLimit,
+    /// Merchants with a limit of their own: `MERCHANT=RATE/BURST,…`.
+    #[arg(long, default_value = "", env = "CASHOUT_RATE_LIMITS")]
+    pub rate_limits: String,
+    /// Failed authentications a client address may make, `RATE/BURST`; beyond, its calls are
+    /// refused before any key is looked up.
+    #[arg(long, default_value = "5/20", env = "CASHOUT_UNAUTHENTICATED_RATE_LIMIT")]
+    pub unauthenticated_rate_limit: cashout_core::limit::RateLimit,
 }
 
 /// Why the runner could not start.
@@ -176,6 +187,13 @@ fn config(args: &Args, listen: SocketAddr) -> Result<AppConfig, RunError> {
     config = config.with_auto_approve_limit(args.auto_approve_limit.into());
     config.allow_private_webhooks = args.private_webhooks_allowed();
     config.max_backlog = (args.max_backlog > 0).then_some(args.max_backlog);
+    config.rate_limits = cashout_app::limits::RateLimits {
+        default: args.rate_limit,
+        unauthenticated: args.unauthenticated_rate_limit,
+        ..cashout_app::limits::RateLimits::default()
+    }
+    .with_merchants(&args.rate_limits)
+    .map_err(|e| startup(format!("--rate-limits: {e}")))?;
     config.notification_base_url = Some(args.public_url.clone().unwrap_or_else(|| format!("http://{listen}")));
     config.breaker =
         cashout_app::config::breaker_from(&|name| std::env::var(name).ok(), config.breaker).map_err(startup)?;
@@ -314,9 +332,11 @@ where
         );
     }
     let mut server_stopped = stopped.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = server_stopped.changed().await;
-    });
+    // The peer's address: failed authentications are limited per client address.
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = server_stopped.changed().await;
+        });
     let signal = async move {
         shutdown_signal().await;
         tracing::info!("shutting down");

@@ -134,6 +134,8 @@ pub struct AppConfig {
     pub failover_settle: Duration,
     /// The reconciler's lag threshold, pace, step budget and daily start.
     pub reconcile: crate::reconcile::ReconcileConfig,
+    /// API rate limits per merchant, per operator and per client address (`CASHOUT_RATE_LIMIT*`).
+    pub rate_limits: crate::limits::RateLimits,
 }
 
 impl Default for AppConfig {
@@ -162,6 +164,7 @@ impl Default for AppConfig {
             routing_rules_ttl: Duration::from_secs(5),
             failover_settle: Duration::from_secs(120),
             reconcile: crate::reconcile::ReconcileConfig::default(),
+            rate_limits: crate::limits::RateLimits::default(),
         }
     }
 }
@@ -226,7 +229,7 @@ impl AppConfig {
     /// `CASHOUT_NOTIFICATION_BASE_URL` (public base URL of `/webhooks/{provider}`),
     /// `CASHOUT_AUTO_APPROVE_LIMIT` (default 10000), `CASHOUT_SWEEP_BATCH` (requests per sweep
     /// query, 1 to 1000, default 100), `CASHOUT_ALLOW_PRIVATE_WEBHOOKS` (`true`/`false`, default
-    /// false).
+    /// false), the rate limits ([`crate::limits::rate_limits_from`]).
     pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -256,6 +259,7 @@ impl AppConfig {
         }
         config.breaker = breaker_from(&get, config.breaker)?;
         config.reconcile = reconcile_from(&get, config.reconcile)?;
+        config.rate_limits = crate::limits::rate_limits_from(&get, config.rate_limits)?;
         if let Some(flag) = get("CASHOUT_ALLOW_PRIVATE_WEBHOOKS") {
             config.allow_private_webhooks = match flag.as_str() {
                 "true" | "1" => true,

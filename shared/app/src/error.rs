@@ -88,6 +88,13 @@ pub enum AppError {
         /// The `Retry-After` answered.
         retry_after_s: u64,
     },
+    /// The caller is over its rate limit (or its address over its failed authentications):
+    /// refused before anything is read or written; retry after `retry_after_s` seconds.
+    #[error("too many requests: over the rate limit; retry in {retry_after_s} s")]
+    RateLimited {
+        /// The `Retry-After` answered (whole seconds, 1 to 60).
+        retry_after_s: u64,
+    },
     /// A store failure.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -132,7 +139,7 @@ impl AppError {
             | AppError::RuleChanged { .. }
             | AppError::Conflict(_)
             | AppError::Contended => 409,
-            AppError::Overloaded { .. } => 429,
+            AppError::Overloaded { .. } | AppError::RateLimited { .. } => 429,
             AppError::Store(StoreError::Invalid { .. }) => 400,
             AppError::Store(e) if e.class() == ErrorClass::Retryable => 503,
             AppError::Queue(QueueError::Unavailable { .. }) => 503,
@@ -172,6 +179,7 @@ impl AppError {
             AppError::RuleChanged { .. } => "version_conflict",
             AppError::Conflict(_) => "conflict",
             AppError::Overloaded { .. } => "overloaded",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::Store(StoreError::Invalid { .. }) => "invalid_parameter",
             AppError::Store(_) | AppError::Queue(_) => "unavailable",
             AppError::Provider(_) => "provider_unavailable",
@@ -188,7 +196,8 @@ impl AppError {
             AppError::Contended
             | AppError::DispatchInProgress
             | AppError::IdempotencyInProgress
-            | AppError::Overloaded { .. } => true,
+            | AppError::Overloaded { .. }
+            | AppError::RateLimited { .. } => true,
             _ => false,
         }
     }

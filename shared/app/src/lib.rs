@@ -19,6 +19,7 @@ pub mod error;
 mod health;
 pub mod http;
 mod intake;
+pub mod limits;
 mod operators;
 mod outbox;
 pub mod pipeline;
@@ -77,6 +78,8 @@ pub struct App<S, Q, P, W> {
     daily: Arc<reconcile::DailyMemo>,
     /// The approval policies this process read last.
     policies: Arc<policies::PolicyCache>,
+    /// This process's rate-limit buckets.
+    limits: Arc<limits::LocalLimits>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -94,6 +97,7 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             rules: self.rules.clone(),
             daily: self.daily.clone(),
             policies: self.policies.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
@@ -122,6 +126,7 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             rules: Arc::default(),
             policies: Arc::default(),
             daily: Arc::default(),
+            limits: Arc::default(),
         }
     }
 

@@ -12,5 +12,6 @@ mod http_surface;
 mod money_safety;
 mod operators;
 mod pipeline;
+mod rate_limits;
 mod reconcile;
 mod support;

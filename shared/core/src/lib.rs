@@ -36,6 +36,7 @@ pub mod event;
 pub mod health;
 pub mod ids;
 pub mod input;
+pub mod limit;
 pub mod money;
 pub(crate) mod named;
 pub mod party;

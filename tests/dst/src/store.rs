@@ -476,3 +476,16 @@ impl WorkStore for SimStore {
         self.inner.list_dead_letters(limit, cursor).await
     }
 }
+
+/// Rate limits are not part of the simulated protocol: straight to the memory store's buckets
+/// (on the run's clock), with no fault and no scheduling point, so that seeds replay as before.
+impl cashout_core::ports::RateLimitStore for SimStore {
+    async fn take_token(
+        &self,
+        key: &cashout_core::limit::LimitKey,
+        now: OffsetDateTime,
+        limit: cashout_core::limit::RateLimit,
+    ) -> Result<cashout_core::limit::Decision, StoreError> {
+        self.inner.take_token(key, now, limit).await
+    }
+}

@@ -496,3 +496,14 @@ impl WorkStore for MeteredStore {
             .await
     }
 }
+
+impl cashout_core::ports::RateLimitStore for MeteredStore {
+    async fn take_token(
+        &self,
+        key: &cashout_core::limit::LimitKey,
+        now: OffsetDateTime,
+        limit: cashout_core::limit::RateLimit,
+    ) -> Result<cashout_core::limit::Decision, StoreError> {
+        self.metered("take_token", self.inner.take_token(key, now, limit)).await
+    }
+}

@@ -38,21 +38,34 @@ use crate::http::problem::ApiError;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The authenticated caller.
+/// The authenticated caller, within its rate limit: an address over its failed
+/// authentications is refused before the key is looked up; a caller over its limit after.
 pub struct Caller(pub Principal);
 
 impl<A: HttpApp> FromRequestParts<A> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &A) -> Result<Self, Self::Rejection> {
+        let app = app.app();
+        let address = crate::http::limit::client_address(parts);
+        app.screen_address(address)?;
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError(AppError::Unauthorized))?;
-        Ok(Caller(app.app().authenticate(key).await?))
+            .map(str::trim);
+        let principal = match key {
+            Some(key) => app.authenticate(key).await,
+            None => Err(AppError::Unauthorized),
+        };
+        let principal = principal.inspect_err(|e| {
+            if matches!(e, AppError::Unauthorized) {
+                app.failed_authentication(address);
+            }
+        })?;
+        app.admit_caller(&principal).await?;
+        Ok(Caller(principal))
     }
 }
 

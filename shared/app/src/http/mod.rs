@@ -4,6 +4,7 @@
 pub mod api;
 pub mod console;
 pub mod input_doc;
+pub mod limit;
 pub mod openapi;
 pub mod problem;
 pub mod webhooks;

@@ -104,7 +104,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let retry_after = match &e {
-            AppError::Overloaded { retry_after_s, .. } => HeaderValue::from_str(&retry_after_s.to_string()).ok(),
+            AppError::Overloaded { retry_after_s, .. } | AppError::RateLimited { retry_after_s } => {
+                HeaderValue::from_str(&retry_after_s.to_string()).ok()
+            }
             _ => None,
         };
         let mut response = Problem::from_error(&e).into_response();

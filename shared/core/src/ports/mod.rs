@@ -6,12 +6,14 @@
 //! ([`ErrorClass`]).
 
 mod clock;
+mod limits;
 mod provider;
 mod queue;
 mod sender;
 mod store;
 
 pub use clock::{Clock, IdGenerator, MAX_DELAY, ManualClock, SequentialIds, SystemClock, SystemIds, after};
+pub use limits::RateLimitStore;
 pub use provider::{
     HoldAction, InboundNotification, MethodField, PayoutMethod, PayoutMethodQuery, PayoutOrder, PayoutProvider,
     ProviderError, ProviderErrorKind, ProviderNotification, ProviderRecordPage,

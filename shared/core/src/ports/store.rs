@@ -657,12 +657,26 @@ pub trait WorkStore: Send + Sync {
 
 /// Everything a deployment's store provides.
 pub trait Store:
-    CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore + PeopleStore + WorkStore
+    CashoutStore
+    + WebhookStore
+    + ApiKeyStore
+    + RoutingStore
+    + ReconciliationStore
+    + PeopleStore
+    + WorkStore
+    + crate::ports::RateLimitStore
 {
 }
 
 impl<T> Store for T where
-    T: CashoutStore + WebhookStore + ApiKeyStore + RoutingStore + ReconciliationStore + PeopleStore + WorkStore
+    T: CashoutStore
+        + WebhookStore
+        + ApiKeyStore
+        + RoutingStore
+        + ReconciliationStore
+        + PeopleStore
+        + WorkStore
+        + crate::ports::RateLimitStore
 {
 }
 

@@ -19,6 +19,7 @@ mod capacity;
 mod changed;
 mod creation;
 mod items;
+mod limits;
 mod people;
 mod reconcile;
 mod requests;

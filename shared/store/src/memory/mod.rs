@@ -5,6 +5,7 @@
 //! maps throughout, never hash order).
 
 mod api_keys;
+mod limits;
 mod people;
 mod queue;
 mod reconcile;
@@ -82,6 +83,8 @@ pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     clock: Arc<dyn Clock>,
     max_receives: Arc<BTreeMap<QueueName, u32>>,
+    /// Rate-limit buckets (`limits.rs`).
+    limits: Arc<cashout_core::limit::Buckets<cashout_core::limit::LimitKey>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -107,6 +110,7 @@ impl MemoryStore {
             state: Arc::default(),
             clock,
             max_receives: Arc::new(max_receives),
+            limits: Arc::new(cashout_core::limit::Buckets::new(cashout_core::limit::KEPT_BUCKETS)),
         })
     }
 

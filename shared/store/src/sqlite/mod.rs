@@ -15,6 +15,7 @@
 
 mod api_keys;
 mod creation;
+mod limits;
 mod people;
 mod queue;
 mod reconcile;
@@ -78,6 +79,8 @@ struct Inner {
     shared: Arc<Shared>,
     /// Seals endpoint secrets with the key file beside the database.
     sealer: Sealer,
+    /// Rate-limit buckets (`limits.rs`).
+    limits: cashout_core::limit::Buckets<cashout_core::limit::LimitKey>,
 }
 
 /// What write jobs may read besides the connection.
@@ -228,6 +231,7 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
                 shared,
                 sealer,
+                limits: cashout_core::limit::Buckets::new(cashout_core::limit::KEPT_BUCKETS),
             }),
         })
     }

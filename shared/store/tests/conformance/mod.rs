@@ -119,6 +119,9 @@ macro_rules! store_suite {
             a_work_list_of_many_requests_pages_through_each_once,
             a_work_or_dead_letter_listing_refuses_a_malformed_cursor_or_page_size,
             dead_letters_are_the_given_up_attempts_of_every_merchant_newest_first,
+            a_bucket_allows_its_burst_then_refills_at_its_rate,
+            each_merchant_and_operator_has_a_bucket_of_its_own,
+            sixty_four_concurrent_takes_from_a_bucket_of_ten_allow_exactly_ten,
         );
     };
     (@tests $make:path; $($name:ident),+ $(,)?) => {

@@ -4,6 +4,7 @@
 
 mod changed;
 mod creation;
+mod limits;
 mod people;
 mod requests;
 mod routing;
@@ -12,6 +13,7 @@ mod work;
 
 pub use changed::*;
 pub use creation::*;
+pub use limits::*;
 pub use people::*;
 pub use requests::*;
 pub use routing::*;
