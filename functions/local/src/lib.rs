@@ -21,6 +21,7 @@ use cashout_core::ports::{
 use cashout_providers::{Providers, ProvidersConfig};
 use cashout_store::QueueInspect;
 use cashout_store::resources::{Definition, create_all, local_name};
+use cashout_store::sealing::{KeyFile, Kms, Sealer};
 use cashout_store::sqlite::SqliteStore;
 use cashout_store::sqs::{QueueUrls, SqsQueue};
 use clap::{Parser, ValueEnum};
@@ -100,6 +101,11 @@ pub struct Args {
     /// With `--backend aws`: the stack name that prefixes the table and queue names.
     #[arg(long, default_value = "cashout-local", env = "CASHOUT_STACK")]
     pub stack: String,
+    /// With `--backend aws`: the KMS key (id, ARN or alias) that wraps the data keys of endpoint
+    /// signing secrets, as on AWS. Without it the key file `<data dir>/cashout.key` wraps them
+    /// (DynamoDB Local has no KMS; see docs/store.md).
+    #[arg(long, env = "CASHOUT_KMS_KEY_ID")]
+    pub kms_key_id: Option<String>,
     /// Base URL providers send notifications to (default: `http://<listen>`).
     #[arg(long, env = "CASHOUT_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -266,7 +272,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             } else {
                 existing_resources(&sqs, &args.stack).await?
             };
-            let store = Arc::new(cashout_store::dynamo::DynamoStore::new(dynamodb, table, clock.clone()));
+            let sealer = match &args.kms_key_id {
+                Some(key) => Sealer::from(Kms::from_sdk(&aws, key.clone())),
+                None => Sealer::from(KeyFile::load_or_create(&args.data_dir.join("cashout.key")).map_err(startup)?),
+            };
+            let store =
+                Arc::new(cashout_store::dynamo::DynamoStore::new(dynamodb, table, clock.clone()).with_sealer(sealer));
             let queue = Arc::new(SqsQueue::new(sqs, urls, clock.clone()));
             let app = App::new(store, queue, providers, sender, clock, Arc::new(SystemIds), config);
             serve(app, &args, listener, stop, stopped).await?;

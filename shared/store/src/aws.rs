@@ -5,6 +5,7 @@
 //! | variable | what |
 //! |---|---|
 //! | `CASHOUT_TABLE` | the DynamoDB table |
+//! | `CASHOUT_KMS_KEY_ID` | the KMS key that wraps the data keys of endpoint signing secrets (required) |
 //! | `CASHOUT_QUEUE_DISPATCH`, `CASHOUT_QUEUE_POLL`, `CASHOUT_QUEUE_PROVIDER_EVENTS`, `CASHOUT_QUEUE_CALLBACKS` | queue URLs (a function gets those it sends to) |
 //! | `CASHOUT_PROVIDERS_PARAMETER` | name of the SSM parameter holding the provider settings (JSON) |
 //! | `CASHOUT_PROVIDERS` | the provider settings themselves, for local runs only (`cargo lambda watch`) |
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use cashout_core::ports::{Clock, QueueName};
 
 use crate::dynamo::DynamoStore;
+use crate::sealing::{Kms, Sealer};
 use crate::sqs::{QueueUrls, SqsQueue};
 
 /// A setting that is missing or cannot be read.
@@ -58,6 +60,9 @@ impl Deployment {
     pub async fn from_env(clock: Arc<dyn Clock>) -> Result<Self, DeploymentError> {
         let sdk = aws_config::load_from_env().await;
         let table = std::env::var("CASHOUT_TABLE").map_err(|_| DeploymentError::Missing("CASHOUT_TABLE"))?;
+        // Required: without it endpoint secrets could not be written (nor read) at all.
+        let kms_key =
+            std::env::var("CASHOUT_KMS_KEY_ID").map_err(|_| DeploymentError::Missing("CASHOUT_KMS_KEY_ID"))?;
         let mut urls = QueueUrls::default();
         for queue in QueueName::ALL {
             if let Ok(url) = std::env::var(queue_variable(queue)) {
@@ -65,7 +70,8 @@ impl Deployment {
                 urls.insert(queue, url, String::new());
             }
         }
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, clock.clone());
+        let sealer = Sealer::from(Kms::from_sdk(&sdk, kms_key));
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, clock.clone()).with_sealer(sealer);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), urls, clock);
         Ok(Deployment { sdk, store, queue })
     }

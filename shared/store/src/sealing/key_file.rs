@@ -30,7 +30,9 @@ fn key_file_error(path: &Path, message: impl Into<String>) -> SealingError {
 
 impl KeyFile {
     fn from_bytes(key: DataKey) -> KeyFile {
-        let digest = Sha256::new_with_prefix(b"cashout key id\0").chain_update(key.as_slice()).finalize();
+        let digest = Sha256::new_with_prefix(b"cashout key id\0")
+            .chain_update(key.as_slice())
+            .finalize();
         KeyFile {
             id: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
             key,
@@ -81,8 +83,9 @@ impl KeyFile {
                 tracing::info!(path = %path.display(), key = %fresh.id, "created the key file of signing secrets");
                 Ok(fresh)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => KeyFile::load(path)?
-                .ok_or_else(|| key_file_error(path, "vanished while it was being created")),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                KeyFile::load(path)?.ok_or_else(|| key_file_error(path, "vanished while it was being created"))
+            }
             Err(e) => Err(key_file_error(path, format!("cannot be created: {e}"))),
         }
     }
@@ -115,7 +118,13 @@ impl KeyFile {
         let aad = self.wrapping_aad();
         let encrypted = self
             .cipher()
-            .encrypt(&nonce, Payload { msg: data_key.as_slice(), aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: data_key.as_slice(),
+                    aad: &aad,
+                },
+            )
             .map_err(|_| SealingError::Malformed)?;
         let mut wrapped = nonce.to_vec();
         wrapped.extend_from_slice(&encrypted);
@@ -136,7 +145,13 @@ impl KeyFile {
         let aad = self.wrapping_aad();
         let unwrapped = Zeroizing::new(
             self.cipher()
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: encrypted, aad: &aad })
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: encrypted,
+                        aad: &aad,
+                    },
+                )
                 .map_err(|_| SealingError::DoesNotOpen)?,
         );
         let mut data_key = Zeroizing::new([0u8; 32]);
@@ -210,10 +225,7 @@ mod tests {
         assert_eq!(loaded.id(), created.id());
         let sealed = created.seal("whsec_abc", "ep_1").unwrap();
         assert_eq!(
-            loaded
-                .open(&Sealed::parse(&sealed).unwrap(), "ep_1")
-                .unwrap()
-                .as_str(),
+            loaded.open(&Sealed::parse(&sealed).unwrap(), "ep_1").unwrap().as_str(),
             "whsec_abc"
         );
         // Nothing else left in the directory (the temporary file is gone).

@@ -70,6 +70,11 @@ impl Kms {
         }
     }
 
+    /// [`Self::new`] with a client of the standard AWS configuration `sdk`.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, key_id: impl Into<String>) -> Kms {
+        Kms::new(&aws_sdk_kms::Client::new(sdk), key_id)
+    }
+
     /// The configured key.
     pub fn key_id(&self) -> &str {
         &self.key_id
@@ -218,7 +223,8 @@ impl DataKeyCache {
         }
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&slot) {
             let ttl = self.ttl;
-            self.entries.retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
+            self.entries
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
             if self.entries.len() >= self.capacity
                 && let Some(oldest) = self.entries.iter().min_by_key(|(_, (_, at))| *at).map(|(s, _)| *s)
             {

@@ -38,6 +38,9 @@ const VERSION: &str = "v1";
 /// The nonce of AES-GCM.
 const NONCE_LEN: usize = 12;
 
+/// A future of KMS, boxed.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// A 256-bit data key, wiped from memory when dropped.
 pub(crate) type DataKey = Zeroizing<[u8; 32]>;
 
@@ -182,7 +185,13 @@ fn encrypt(header: String, data_key: &DataKey, plaintext: &str, bound_to: &str) 
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let aad = associated_data(&header, bound_to);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: &aad,
+            },
+        )
         // Only for inputs of gigabytes.
         .map_err(|_| SealingError::Malformed)?;
     Ok(format!("{header}.{}.{}", B64.encode(nonce), B64.encode(ciphertext)))
@@ -235,7 +244,9 @@ impl Sealer {
         match &*self.keys {
             Keys::File(key) => key.seal(plaintext, bound_to),
             Keys::Kms(kms) => {
-                let (key_id, wrapped, data_key) = kms.new_data_key(bound_to).await?;
+                // Boxed and erased: the SDK's future is deep, and every store future holds this one.
+                let generated: BoxFuture<'_, _> = Box::pin(kms.new_data_key(bound_to));
+                let (key_id, wrapped, data_key) = generated.await?;
                 encrypt(header("kms", &key_id, &wrapped), &data_key, plaintext, bound_to)
             }
         }
@@ -247,7 +258,8 @@ impl Sealer {
         match (&*self.keys, parsed.kind.as_str()) {
             (Keys::File(key), "file") => key.open(&parsed, bound_to),
             (Keys::Kms(kms), "kms") => {
-                let data_key = kms.unwrap(&parsed.key_id, &parsed.wrapped, bound_to).await?;
+                let unwrapped: BoxFuture<'_, _> = Box::pin(kms.unwrap(&parsed.key_id, &parsed.wrapped, bound_to));
+                let data_key = unwrapped.await?;
                 decrypt(&parsed, &data_key, bound_to)
             }
             _ => Err(SealingError::OtherKey {
@@ -335,7 +347,13 @@ mod tests {
     #[tokio::test]
     async fn text_that_is_not_a_sealed_secret_is_malformed() {
         let sealer = Sealer::in_memory();
-        for text in ["", "v1.file.x", "v2.file.a.b.c.d", "v1.zip.a.b.c.d", "v1.file.a.b.AAAA.d"] {
+        for text in [
+            "",
+            "v1.file.x",
+            "v2.file.a.b.c.d",
+            "v1.zip.a.b.c.d",
+            "v1.file.a.b.AAAA.d",
+        ] {
             assert!(
                 matches!(sealer.open(text, "ep_1").await, Err(SealingError::Malformed)),
                 "{text}"

@@ -12,6 +12,7 @@ use cashout_core::ports::{CashoutStore, QueueName};
 use cashout_provider_sim::SimConfig;
 use cashout_store::QueueInspect;
 use cashout_store::dynamo::{ConsumedCapacity, DynamoStore};
+use cashout_store::sealing::Sealer;
 use cashout_store::sqs::{SqsQueue, SqsRequests};
 use cashout_system::client::Api;
 use cashout_system::emulators::{self, EmulatorStack};
@@ -209,11 +210,10 @@ async fn start_metered() -> Result<Metered, BenchError> {
         dynamodb, sqs, created, ..
     } = emulators::stack("bench").await.map_err(BenchError)?;
     let clock: Arc<dyn cashout_core::ports::Clock> = Arc::new(cashout_core::ports::SystemClock);
-    let store = Arc::new(MeteredStore::new(DynamoStore::new(
-        dynamodb,
-        created.table_name,
-        clock.clone(),
-    )));
+    // A key of this process seals the endpoint's secret (KMS is not part of the emulated stack).
+    let store = Arc::new(MeteredStore::new(
+        DynamoStore::new(dynamodb, created.table_name, clock.clone()).with_sealer(Sealer::in_memory()),
+    ));
     let queue = Arc::new(CountedQueue::new(SqsQueue::new(sqs, created.queue_urls, clock)));
     // Real time at the simulated provider (D24: DELIVERED after 1 s, COMPLETED after 2 s), so
     // that its two notifications do not race each other unrealistically.
