@@ -78,7 +78,7 @@ impl Modify for BearerAuth {
 /// Adds to every operation the answers that do not depend on the operation, so that the
 /// document lists every status code the server can give (and only those), and types every error
 /// answer as `application/problem+json`:
-/// - with an API key (`security`): 401 `unauthorized`;
+/// - with an API key (`security`): 401 `unauthorized`, 429 `rate_limited` with `Retry-After`;
 /// - with a body: 400 `invalid_json`, 413 `body_too_large`, 422 `invalid_body`;
 /// - with query parameters: 400 `invalid_parameter`;
 /// - with path parameters: 404 `not_found` (an id that does not parse is not found either);
@@ -210,6 +210,9 @@ fn add_common_answers(path: &str, operation: &mut Operation) {
         "`unavailable`: the store, the queue or the provider is unavailable; safe to retry",
     ));
     let responses: &mut Responses = &mut operation.responses;
+    if operation.security.is_some() {
+        add_rate_limited(responses);
+    }
     for (status, description) in common {
         responses
             .responses
@@ -227,6 +230,40 @@ fn add_common_answers(path: &str, operation: &mut Operation) {
                 "application/json"
             };
             response.content.insert(media.to_owned(), content);
+        }
+    }
+}
+
+/// The answer of a caller over its rate limit (`crate::limits`), beside any other 429 the
+/// operation gives (a create's `overloaded`).
+fn add_rate_limited(responses: &mut Responses) {
+    const RATE_LIMITED: &str = "`rate_limited`: this merchant or operator is over its rate limit, or this address over its \
+         failed authentications; nothing was done; retry after the `Retry-After` seconds (1 to 60)";
+    match responses.responses.entry("429".to_owned()) {
+        std::collections::btree_map::Entry::Occupied(mut given) => {
+            if let RefOr::T(response) = given.get_mut() {
+                response.description = format!("{RATE_LIMITED}; or {}", response.description);
+            }
+        }
+        std::collections::btree_map::Entry::Vacant(none) => {
+            let mut answer = problem_response(RATE_LIMITED);
+            if let RefOr::T(response) = &mut answer {
+                let seconds = ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Int64,
+                    )))
+                    .minimum(Some(1))
+                    .maximum(Some(crate::limits::MAX_RETRY_AFTER_S));
+                response.headers.insert(
+                    "Retry-After".to_owned(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(seconds)
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            none.insert(answer);
         }
     }
 }
