@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cashout_app::http::limit::ClientAddr;
+use cashout_app::sender::HttpWebhookSender;
 use cashout_app::{App, AppConfig, http};
 use cashout_core::ports::{Clock, SystemClock};
 use cashout_providers::{Providers, ProvidersConfig};
@@ -20,14 +21,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let providers_config = ProvidersConfig::from_json(&deployment.provider_settings().await?)?;
     let coverage = providers_config.coverage();
     let providers = Providers::new(providers_config)?;
-    let app = App::deployed(
-        deployment.store,
-        deployment.queue,
-        providers,
-        (),
-        clock,
-        AppConfig::from_env()?.with_coverage(coverage),
-    );
+    let config = AppConfig::from_env()?.with_coverage(coverage);
+    // The endpoint test (`POST /v1/webhook-endpoints/{id}/test`) sends from this function.
+    let sender = HttpWebhookSender::new(config.allow_private_webhooks)?;
+    let app = App::deployed(deployment.store, deployment.queue, providers, sender, clock, config);
     let router = http::finish(http::api_router(app.clone()).merge(http::console_router(app)));
     lambda_http::run(router.map_request(with_client_addr)).await
 }

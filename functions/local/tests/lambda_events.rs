@@ -3,6 +3,8 @@
 //! simulators. Each function's `main.rs` only wires these handlers to AWS clients.
 
 #![allow(clippy::unwrap_used)]
+// The callbacks handler's future (delivery, health, ordering) is deeper than the default allows.
+#![recursion_limit = "256"]
 
 use std::sync::{Arc, Mutex};
 
@@ -286,6 +288,11 @@ async fn callbacks_deliver_the_sample_event_to_the_sample_endpoint() {
                 disabled: None,
                 created_at: now,
                 version: 1,
+                description: None,
+                headers: Default::default(),
+                rate_limit: None,
+                ordered: false,
+                failing_since: None,
             },
             1,
         )

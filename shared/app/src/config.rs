@@ -101,6 +101,9 @@ pub struct AppConfig {
     pub hint_window: Duration,
     /// Webhook retry schedule.
     pub webhook_retries: RetrySchedule,
+    /// An endpoint whose deliveries fail without a single success for this long is disabled
+    /// (reason `failing`) and the merchant's other endpoints are told (5 days).
+    pub endpoint_failure_window: Duration,
     /// Whether webhook endpoints may be private, loopback or link-local (local development).
     pub allow_private_webhooks: bool,
     /// Public base URL of the provider-webhooks function; providers are told to notify
@@ -153,6 +156,7 @@ impl Default for AppConfig {
             dispatch_max_attempts: 20,
             hint_window: Duration::from_secs(5),
             webhook_retries: RetrySchedule::default(),
+            endpoint_failure_window: Duration::from_secs(5 * 24 * 3600),
             allow_private_webhooks: false,
             notification_base_url: None,
             sweep_batch: 100,

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use cashout_core::auth::Principal;
-use cashout_core::event::StatusEvent;
 use cashout_core::ids::{EndpointId, EventId};
+use cashout_core::notice::Notice;
 use cashout_core::ports::{OutgoingWebhook, Store, StoreError, Task, TaskQueue, WebhookSender};
 use cashout_core::signing::{headers, webhook_signature_header};
 use cashout_core::webhook::{AttemptOutcome, DeliveryAttempt, DisabledReason, WebhookEndpoint, excerpt};
@@ -22,13 +22,35 @@ use crate::tasks::TaskOutcome;
 pub const USER_AGENT: &str = concat!("cashout-webhooks/", env!("CARGO_PKG_VERSION"));
 
 impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
-    /// The `deliver` task: one attempt to deliver one event to one endpoint.
+    /// The `deliver` task: one attempt to deliver one event to one endpoint, unless the endpoint
+    /// already has it (see `docs/webhooks.md`: once each, against retries and recoveries alike).
     #[tracing::instrument(skip(self), fields(event_id = %event_id, endpoint_id = %endpoint_id, attempt))]
     pub async fn deliver(
         &self,
         event_id: EventId,
         endpoint_id: EndpointId,
         attempt: u32,
+    ) -> Result<TaskOutcome, AppError> {
+        self.deliver_status_event(event_id, endpoint_id, attempt, false).await
+    }
+
+    /// The `replay` task: one more attempt, even if the endpoint had the event already.
+    #[tracing::instrument(skip(self), fields(event_id = %event_id, endpoint_id = %endpoint_id, attempt))]
+    pub async fn replay(
+        &self,
+        event_id: EventId,
+        endpoint_id: EndpointId,
+        attempt: u32,
+    ) -> Result<TaskOutcome, AppError> {
+        self.deliver_status_event(event_id, endpoint_id, attempt, true).await
+    }
+
+    async fn deliver_status_event(
+        &self,
+        event_id: EventId,
+        endpoint_id: EndpointId,
+        attempt: u32,
+        replay: bool,
     ) -> Result<TaskOutcome, AppError> {
         let Some(event) = self.store.get_event(event_id).await? else {
             tracing::warn!("event to deliver not found");
@@ -38,58 +60,203 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             return Ok(TaskOutcome::Done);
         };
         let now = self.now();
+        if !endpoint.receives(event.event_type()) {
+            let record = DeliveryAttempt {
+                event_id,
+                endpoint_id,
+                merchant_id: event.merchant_id.clone(),
+                attempt,
+                attempted_at: now,
+                outcome: AttemptOutcome::Skipped,
+                status_code: None,
+                duration_ms: 0,
+                response_excerpt: None,
+                next_attempt_at: None,
+            };
+            self.store.record_attempt(&record).await?;
+            self.wake_next_in_order(&endpoint, &event).await?;
+            return Ok(TaskOutcome::Done);
+        }
+        let history = self.pair_attempts(event_id, endpoint_id).await?;
+        if !replay && history.iter().any(|a| a.outcome == AttemptOutcome::Delivered) {
+            tracing::debug!("the endpoint has this event already");
+            return Ok(TaskOutcome::Done);
+        }
+        if endpoint.is_ordered() && self.earlier_event_pending(&endpoint, &event).await? {
+            return Ok(TaskOutcome::RetryAfter(crate::ordering::ORDER_WAIT));
+        }
+        if let Some(wait) = self.throttle.take(&endpoint, now) {
+            return Ok(TaskOutcome::RetryAfter(wait));
+        }
+        let body = event.webhook_body();
+        let Some((record, next)) = self
+            .attempt_once(&endpoint, event_id, &event.merchant_id, &body, attempt, !replay)
+            .await?
+        else {
+            return Ok(self.claim_lost(event_id, endpoint_id, attempt).await?);
+        };
+        if matches!(
+            record.outcome,
+            AttemptOutcome::Delivered | AttemptOutcome::Exhausted | AttemptOutcome::Gone
+        ) {
+            self.wake_next_in_order(&endpoint, &event).await?;
+        }
+        if let Some(delay) = next {
+            let task = Task::Deliver {
+                event_id,
+                endpoint_id,
+                attempt: attempt + 1,
+            };
+            self.enqueue(task, delay).await?;
+        }
+        Ok(TaskOutcome::Done)
+    }
+
+    /// The `deliver_notice` task: one attempt to deliver an operational event to one endpoint,
+    /// retried on the same schedule.
+    #[tracing::instrument(skip(self, notice), fields(event_id = %notice.id, endpoint_id = %endpoint_id, attempt))]
+    pub async fn deliver_notice(
+        &self,
+        notice: Notice,
+        endpoint_id: EndpointId,
+        attempt: u32,
+    ) -> Result<TaskOutcome, AppError> {
+        let Some(endpoint) = self.store.get_endpoint(&notice.merchant_id, endpoint_id).await? else {
+            return Ok(TaskOutcome::Done);
+        };
+        if !endpoint.receives(notice.event_type()) {
+            return Ok(TaskOutcome::Done);
+        }
+        let history = self.pair_attempts(notice.id, endpoint_id).await?;
+        if history.iter().any(|a| a.outcome == AttemptOutcome::Delivered) {
+            return Ok(TaskOutcome::Done);
+        }
+        if let Some(wait) = self.throttle.take(&endpoint, self.now()) {
+            return Ok(TaskOutcome::RetryAfter(wait));
+        }
+        let body = notice.webhook_body();
+        let Some((_, next)) = self
+            .attempt_once(&endpoint, notice.id, &notice.merchant_id, &body, attempt, true)
+            .await?
+        else {
+            return Ok(self.claim_lost(notice.id, endpoint_id, attempt).await?);
+        };
+        if let Some(delay) = next {
+            let task = Task::DeliverNotice {
+                notice,
+                endpoint_id,
+                attempt: attempt + 1,
+            };
+            self.enqueue(task, delay).await?;
+        }
+        Ok(TaskOutcome::Done)
+    }
+
+    /// Every attempt of one event to one endpoint, in number order.
+    pub(crate) async fn pair_attempts(
+        &self,
+        event_id: EventId,
+        endpoint_id: EndpointId,
+    ) -> Result<Vec<DeliveryAttempt>, AppError> {
+        let mut attempts: Vec<DeliveryAttempt> = self
+            .store
+            .list_event_attempts(event_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.endpoint_id == endpoint_id)
+            .collect();
+        attempts.sort_by_key(|a| a.attempt);
+        Ok(attempts)
+    }
+
+    /// Another sender holds this attempt number: if it is still sending, look again once its
+    /// claim could have lapsed (so a sender that died does not end the chain); if it finished,
+    /// this task has nothing left to do.
+    async fn claim_lost(
+        &self,
+        event_id: EventId,
+        endpoint_id: EndpointId,
+        attempt: u32,
+    ) -> Result<TaskOutcome, AppError> {
+        let held = self
+            .pair_attempts(event_id, endpoint_id)
+            .await?
+            .iter()
+            .any(|a| a.attempt == attempt && a.outcome == AttemptOutcome::Sending);
+        Ok(if held {
+            TaskOutcome::RetryAfter(CLAIM_LEASE)
+        } else {
+            TaskOutcome::Done
+        })
+    }
+
+    /// Claims attempt `attempt` of the pair, sends, and records the answer (with its next
+    /// attempt, when `retry` and the schedule allows one), updating the endpoint's health.
+    /// `None`: another sender holds that number.
+    pub(crate) async fn attempt_once(
+        &self,
+        endpoint: &WebhookEndpoint,
+        event_id: EventId,
+        merchant_id: &cashout_core::ids::MerchantId,
+        body: &str,
+        attempt: u32,
+        retry: bool,
+    ) -> Result<Option<(DeliveryAttempt, Option<Duration>)>, AppError> {
+        let now = self.now();
         let mut record = DeliveryAttempt {
             event_id,
-            endpoint_id,
-            merchant_id: event.merchant_id.clone(),
+            endpoint_id: endpoint.id,
+            merchant_id: merchant_id.clone(),
             attempt,
             attempted_at: now,
-            outcome: AttemptOutcome::Skipped,
+            outcome: AttemptOutcome::Sending,
             status_code: None,
             duration_ms: 0,
             response_excerpt: None,
             next_attempt_at: None,
         };
-        if !endpoint.receives(event.event_type()) {
-            self.store.record_attempt(&record).await?;
-            return Ok(TaskOutcome::Done);
+        let stale_before = now - time::Duration::try_from(CLAIM_LEASE).unwrap_or(time::Duration::MINUTE);
+        if !self.store.claim_attempt(&record, stale_before).await? {
+            return Ok(None);
         }
-
-        let request = signed_request(&endpoint, &event, now)?;
+        let request = signed_request(endpoint, &event_id.to_string(), body, now)?;
         let retry_after = self.send_and_record(&request, &mut record).await;
-        let next = self.next_attempt(&mut record, retry_after);
+        let next = if retry {
+            self.next_attempt(&mut record, retry_after)
+        } else {
+            if record.outcome == AttemptOutcome::Failed {
+                record.outcome = AttemptOutcome::Exhausted;
+            }
+            None
+        };
         log_outcome(&record);
         self.store.record_attempt(&record).await?;
-
         if record.outcome == AttemptOutcome::Gone {
-            self.disable_endpoint(endpoint).await?;
+            self.disable_endpoint(endpoint.clone(), DisabledReason::Gone).await?;
+        } else if !event_id.is_operational() || record.outcome == AttemptOutcome::Delivered {
+            self.note_health(endpoint, &record).await?;
         }
-        if let Some(delay) = next {
-            self.enqueue(
-                Task::Deliver {
-                    event_id,
-                    endpoint_id,
-                    attempt: attempt + 1,
-                },
-                delay,
-            )
-            .await?;
-        }
-        Ok(TaskOutcome::Done)
+        Ok(Some((record, next)))
     }
 
-    /// Disables an endpoint that answered 410, conditionally on the version read: a rotation
-    /// that came first is kept (the endpoint is re-read and disabled as it now is).
-    async fn disable_endpoint(&self, mut endpoint: WebhookEndpoint) -> Result<(), AppError> {
+    /// Disables an endpoint (it answered 410, or kept failing), conditionally on the version
+    /// read: a rotation that came first is kept (the endpoint is re-read and disabled as it now
+    /// is). The merchant's other endpoints are told by a `webhook_endpoint.disabled` event.
+    pub(crate) async fn disable_endpoint(
+        &self,
+        mut endpoint: WebhookEndpoint,
+        reason: DisabledReason,
+    ) -> Result<(), AppError> {
         let mut attempt = 1;
         loop {
             if endpoint.disabled.is_some() {
                 return Ok(());
             }
-            let disabled = endpoint.disable(DisabledReason::Gone);
+            let disabled = endpoint.disable(reason);
             match self.store.replace_endpoint(&disabled, endpoint.version).await {
                 Ok(()) => {
-                    tracing::warn!(url = %endpoint.url, "endpoint answered 410 Gone; disabled");
+                    tracing::warn!(url = %endpoint.url, reason = reason.as_str(), "endpoint disabled");
+                    self.announce_disabled(&disabled).await?;
                     return Ok(());
                 }
                 Err(StoreError::NotFound) => return Ok(()),
@@ -156,27 +323,37 @@ impl<S, Q, P, W> App<S, Q, P, W> {
     }
 }
 
-/// The event as a Standard Webhooks request to the endpoint, signed with every live secret.
-fn signed_request(
+/// How long a claimed attempt number stays its sender's: past it (the sender died between its
+/// claim and its record) another sender may take the number over. Longer than a send (15 s).
+pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(120);
+
+/// The body as a Standard Webhooks request to the endpoint, signed with every live secret,
+/// with the endpoint's custom headers (which cannot name ours: see `CustomHeaders`).
+pub(crate) fn signed_request(
     endpoint: &WebhookEndpoint,
-    event: &StatusEvent,
+    msg_id: &str,
+    body: &str,
     now: time::OffsetDateTime,
 ) -> Result<OutgoingWebhook, AppError> {
-    let body = event.webhook_body();
-    let msg_id = event.id.to_string();
     let timestamp = now.unix_timestamp();
-    let signature = webhook_signature_header(&endpoint.signing_secrets(now), &msg_id, timestamp, body.as_bytes())
+    let signature = webhook_signature_header(&endpoint.signing_secrets(now), msg_id, timestamp, body.as_bytes())
         .map_err(|e| AppError::Internal(format!("signing a webhook: {e}")))?;
+    let mut headers: Vec<(String, String)> = endpoint
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    headers.extend([
+        ("content-type".into(), "application/json".into()),
+        ("user-agent".into(), USER_AGENT.into()),
+        (headers::WEBHOOK_ID.into(), msg_id.to_owned()),
+        (headers::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
+        (headers::WEBHOOK_SIGNATURE.into(), signature),
+    ]);
     Ok(OutgoingWebhook {
         url: endpoint.url.clone(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("user-agent".into(), USER_AGENT.into()),
-            (headers::WEBHOOK_ID.into(), msg_id),
-            (headers::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
-            (headers::WEBHOOK_SIGNATURE.into(), signature),
-        ],
-        body,
+        headers,
+        body: body.to_owned(),
     })
 }
 
@@ -196,7 +373,7 @@ fn log_outcome(record: &DeliveryAttempt) {
 impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
     /// Merchant (its own events) or admin operator (a dead letter of any merchant): deliver an
     /// event again to each endpoint subscribed to it (one new attempt each, numbered after the
-    /// last; a failure is not retried further).
+    /// last, even to an endpoint that had it: a replay; a failure is not retried further).
     #[tracing::instrument(skip(self, principal), fields(event_id = %event_id))]
     pub async fn redeliver(&self, principal: &Principal, event_id: EventId) -> Result<usize, AppError> {
         if !matches!(principal, Principal::Merchant { .. }) {
@@ -221,7 +398,7 @@ impl<S: Store, Q: TaskQueue, P, W> App<S, Q, P, W> {
                 .unwrap_or(0);
             let attempt = last.max(self.config.webhook_retries.max_attempts()) + 1;
             self.enqueue(
-                Task::Deliver {
+                Task::Replay {
                     event_id,
                     endpoint_id: ep.id,
                     attempt,

@@ -6,7 +6,7 @@ use cashout_core::event::EventType;
 use cashout_core::ids::EndpointId;
 use cashout_core::ports::{Cursor, Store, StoreError};
 use cashout_core::signing::WebhookSecret;
-use cashout_core::webhook::{EndpointCreated, EndpointSecret, WebhookEndpoint, check_endpoint_url};
+use cashout_core::webhook::{CustomHeaders, EndpointCreated, EndpointSecret, WebhookEndpoint, check_endpoint_url};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -66,6 +66,11 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             disabled: None,
             created_at: now,
             version: 1,
+            description: None,
+            headers: CustomHeaders::default(),
+            rate_limit: None,
+            ordered: false,
+            failing_since: None,
         };
         // The store counts and writes in one conditional write: concurrent creations cannot
         // pass the limit together.
@@ -81,16 +86,18 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     pub async fn list_endpoints(&self, principal: &Principal) -> Result<EndpointList, AppError> {
         let merchant = require_merchant(principal)?;
         let endpoints = self.store.list_endpoints(merchant).await?;
-        Ok(EndpointList {
-            data: endpoints.iter().map(EndpointView::of).collect(),
-        })
+        let mut data = Vec::with_capacity(endpoints.len());
+        for e in &endpoints {
+            data.push(EndpointView::of(e).with_health(&self.endpoint_health(e).await?));
+        }
+        Ok(EndpointList { data })
     }
 
     /// One endpoint.
     pub async fn get_endpoint(&self, principal: &Principal, id: EndpointId) -> Result<EndpointView, AppError> {
         let merchant = require_merchant(principal)?;
         let endpoint = self.store.get_endpoint(merchant, id).await?.ok_or(AppError::NotFound)?;
-        Ok(EndpointView::of(&endpoint))
+        Ok(EndpointView::of(&endpoint).with_health(&self.endpoint_health(&endpoint).await?))
     }
 
     /// Deletes an endpoint.

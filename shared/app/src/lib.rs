@@ -14,6 +14,7 @@ pub mod config;
 mod create;
 mod deliver;
 mod dispatch;
+mod endpoint_health;
 mod endpoints;
 pub mod error;
 mod health;
@@ -21,6 +22,7 @@ pub mod http;
 mod intake;
 pub mod limits;
 mod operators;
+mod ordering;
 mod outbox;
 pub mod pipeline;
 mod policies;
@@ -30,11 +32,13 @@ pub mod reconcile;
 pub(crate) mod review;
 mod routing;
 mod schedule;
+pub mod selfservice;
 pub mod sender;
 pub mod sessions;
 pub mod sqs;
 pub mod tasks;
 pub mod telemetry;
+mod throttle;
 pub mod views;
 pub mod work;
 pub mod worker;
@@ -80,6 +84,8 @@ pub struct App<S, Q, P, W> {
     policies: Arc<policies::PolicyCache>,
     /// This process's rate-limit buckets.
     limits: Arc<limits::LocalLimits>,
+    /// Per-endpoint delivery rate limits, in this process.
+    throttle: Arc<throttle::EndpointThrottle>,
 }
 
 impl<S, Q, P, W> Clone for App<S, Q, P, W> {
@@ -98,6 +104,7 @@ impl<S, Q, P, W> Clone for App<S, Q, P, W> {
             daily: self.daily.clone(),
             policies: self.policies.clone(),
             limits: self.limits.clone(),
+            throttle: self.throttle.clone(),
         }
     }
 }
@@ -127,6 +134,7 @@ impl<S, Q, P, W> App<S, Q, P, W> {
             policies: Arc::default(),
             daily: Arc::default(),
             limits: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 

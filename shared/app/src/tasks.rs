@@ -92,6 +92,16 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
                 endpoint_id,
                 attempt,
             } => self.deliver(event_id, endpoint_id, attempt).await,
+            Task::Replay {
+                event_id,
+                endpoint_id,
+                attempt,
+            } => self.replay(event_id, endpoint_id, attempt).await,
+            Task::DeliverNotice {
+                notice,
+                endpoint_id,
+                attempt,
+            } => self.deliver_notice(notice, endpoint_id, attempt).await,
             other => Err(wrong_queue(QueueName::Callbacks, &other)),
         }
     }

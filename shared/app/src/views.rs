@@ -504,15 +504,36 @@ pub struct EndpointView {
     /// `whsec_…`: shown only when created or rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
-    /// Whether deliveries stopped (410 Gone).
+    /// Whether deliveries stopped.
     pub disabled: bool,
+    /// Why: `gone` (it answered 410), `manual` (the merchant), `failing` (no success for the
+    /// failure window); null while enabled.
+    #[schema(value_type = Option<String>, pattern = "^(gone|manual|failing)$")]
+    pub disabled_reason: Option<String>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The merchant's note.
+    pub description: Option<String>,
+    /// Headers sent with every delivery (names lower-case).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Deliveries per second at most; null: no limit.
+    pub rate_limit: Option<u32>,
+    /// Whether the events of one request are delivered in sequence.
+    pub ordered: bool,
+    /// Delivered ÷ attempts over its latest 100 attempts (null without any).
+    pub success_rate: Option<f64>,
+    /// Its latest success among those attempts.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_success_at: Option<OffsetDateTime>,
+    /// Its first failure since its last success (null while healthy); 5 days of failures
+    /// without a success disable it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
 }
 
 impl EndpointView {
-    /// The view without the secret.
+    /// The view without the secret (and without the health read from its attempts).
     pub fn of(e: &WebhookEndpoint) -> Self {
         EndpointView {
             id: e.id.to_string(),
@@ -520,7 +541,25 @@ impl EndpointView {
             event_types: e.event_types.iter().map(|t| t.to_string()).collect(),
             secret: None,
             disabled: e.disabled.is_some(),
+            disabled_reason: e.disabled.map(|r| r.as_str().to_owned()),
             created_at: e.created_at,
+            description: e.description.clone(),
+            headers: e.headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            rate_limit: e.rate_limit.map(|r| r.per_second()),
+            ordered: e.ordered,
+            success_rate: None,
+            last_success_at: None,
+            failing_since: e.failing_since,
+        }
+    }
+
+    /// The view with its health.
+    pub fn with_health(self, health: &crate::endpoint_health::EndpointHealth) -> Self {
+        EndpointView {
+            success_rate: health.success_rate,
+            last_success_at: health.last_success_at,
+            failing_since: health.failing_since,
+            ..self
         }
     }
 
@@ -540,6 +579,22 @@ pub struct EndpointList {
     pub data: Vec<EndpointView>,
 }
 
+/// A page of the merchant's events across its requests.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    /// Newest first.
+    pub data: Vec<EventView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What a recovery queued.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecoverAnswer {
+    /// Events queued for the endpoint, once each.
+    pub queued: usize,
+}
+
 /// One delivery attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AttemptView {
@@ -552,7 +607,7 @@ pub struct AttemptView {
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub attempted_at: OffsetDateTime,
-    /// `delivered`, `failed`, `exhausted`, `gone`, `skipped`.
+    /// `delivered`, `failed`, `exhausted`, `gone`, `skipped`, or `sending` (in flight).
     pub outcome: String,
     /// HTTP status, if any answer came.
     pub status_code: Option<u16>,
@@ -751,6 +806,39 @@ pub struct ProviderFailoverWebhook {
     /// Per-request, from 1, without gaps: order events by it.
     pub sequence: u64,
     /// When the change was accepted (RFC 3339, UTC).
+    pub occurred_at: String,
+}
+
+/// The body of a `webhook_endpoint.test` webhook.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EndpointTestWebhook {
+    /// `webhook_endpoint.test`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The endpoint tested.
+    pub endpoint_id: String,
+    /// `evt_op_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// When it was sent (RFC 3339, UTC).
+    pub occurred_at: String,
+}
+
+/// The body of a `webhook_endpoint.disabled` webhook, sent to the merchant's other enabled
+/// endpoints that receive it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EndpointDisabledWebhook {
+    /// `webhook_endpoint.disabled`.
+    #[schema(value_type = crate::http::openapi::EventTypeSchema)]
+    pub event: String,
+    /// The endpoint disabled.
+    pub endpoint_id: String,
+    /// `failing` (no success for the failure window), `gone` (it answered 410) or `manual`.
+    pub reason: String,
+    /// Its first failure without a success since (`failing`), else when it was disabled.
+    pub since: String,
+    /// `evt_op_…`, also the `webhook-id` header.
+    pub event_id: String,
+    /// When it was disabled (RFC 3339, UTC).
     pub occurred_at: String,
 }
 

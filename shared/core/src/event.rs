@@ -25,6 +25,23 @@ crate::named::named_enum! {
         InvoiceStatusUpdate = "cashout_request.invoice_status_update",
         /// A request moved to its next provider (failover).
         ProviderFailover = "cashout_request.provider_failover",
+        /// Operational: a test event a merchant asked to send to one endpoint.
+        EndpointTest = "webhook_endpoint.test",
+        /// Operational: one of the merchant's endpoints was disabled (sent to its other ones).
+        EndpointDisabled = "webhook_endpoint.disabled",
+    }
+}
+
+impl EventType {
+    /// Whether the type is operational (about endpoints, not about a request).
+    pub const fn is_operational(self) -> bool {
+        match self {
+            EventType::EndpointTest | EventType::EndpointDisabled => true,
+            EventType::Created
+            | EventType::StatusUpdate
+            | EventType::InvoiceStatusUpdate
+            | EventType::ProviderFailover => false,
+        }
     }
 }
 

@@ -291,6 +291,11 @@ impl ProviderPayoutId {
 /// A status event: derived from its request and its sequence number
 /// (`evt_<request uuid hex>_<sequence>`), so it is stable across retries and needs no index to
 /// find its request. It is the Standard Webhooks `webhook-id` of every delivery of the event.
+///
+/// An *operational* event (`webhook_endpoint.test`, `webhook_endpoint.disabled`) belongs to no
+/// request: its id is `evt_op_<uuid hex>` ([`EventId::operational`]), held here as sequence 0,
+/// which no request event has (sequences start at 1), so a store asked for it finds no event and
+/// no request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId {
     cashout_request_id: CashoutRequestId,
@@ -306,7 +311,21 @@ impl EventId {
         }
     }
 
-    /// The request the event belongs to.
+    /// The id of an operational event (`evt_op_<uuid hex>`): unique, valid as a `webhook-id`.
+    pub const fn operational(uuid: Uuid) -> Self {
+        Self {
+            cashout_request_id: CashoutRequestId::from_uuid(uuid),
+            sequence: 0,
+        }
+    }
+
+    /// Whether this is an operational event's id (no request behind it).
+    pub const fn is_operational(&self) -> bool {
+        self.sequence == 0
+    }
+
+    /// The request the event belongs to (for an operational event, its uuid as a request id
+    /// that names no request).
     pub const fn cashout_request_id(&self) -> CashoutRequestId {
         self.cashout_request_id
     }
@@ -319,6 +338,9 @@ impl EventId {
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_operational() {
+            return write!(f, "evt_op_{}", self.cashout_request_id.as_uuid().simple());
+        }
         write!(
             f,
             "evt_{}_{}",
@@ -336,6 +358,16 @@ impl FromStr for EventId {
             reason,
         };
         let body = s.strip_prefix("evt_").ok_or(bad("it must start with `evt_`"))?;
+        if let Some(uuid) = body.strip_prefix("op_") {
+            let parsed = Uuid::try_parse(uuid).map_err(|_| bad("it is not a valid id"))?;
+            let id = EventId::operational(parsed);
+            // One spelling only (the simple hex form), so that the text is the key.
+            return if id.to_string() == s {
+                Ok(id)
+            } else {
+                Err(bad("it is not a valid id"))
+            };
+        }
         let (uuid, seq) = body.split_once('_').ok_or(bad("it is not a valid id"))?;
         let uuid = Uuid::try_parse(uuid).map_err(|_| bad("it is not a valid id"))?;
         let sequence: u64 = seq.parse().map_err(|_| bad("it is not a valid id"))?;
@@ -435,6 +467,15 @@ mod tests {
                 .is_err()
         );
         assert!("evt_x_1".parse::<EventId>().is_err());
+        let op = EventId::operational(Uuid::now_v7());
+        assert!(op.is_operational() && !evt.is_operational());
+        assert!(op.to_string().starts_with("evt_op_"));
+        assert_eq!(op.to_string().parse::<EventId>().unwrap(), op);
+        assert!(
+            format!("evt_op_{}", Uuid::now_v7().hyphenated())
+                .parse::<EventId>()
+                .is_err()
+        );
     }
 }
 

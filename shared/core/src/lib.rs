@@ -39,6 +39,7 @@ pub mod input;
 pub mod limit;
 pub mod money;
 pub(crate) mod named;
+pub mod notice;
 pub mod party;
 pub mod ports;
 pub mod provider;

@@ -34,6 +34,185 @@ pub struct WebhookEndpoint {
     /// can be conditional on the version it read. Endpoints stored before versions read as 0.
     #[serde(default)]
     pub version: u64,
+    /// The merchant's note (at most [`MAX_DESCRIPTION`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Headers sent with every delivery (checked by [`CustomHeaders::new`]).
+    #[serde(default, skip_serializing_if = "CustomHeaders::is_empty")]
+    pub headers: CustomHeaders,
+    /// At most this many deliveries per second to it (`None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Events of one request are delivered in sequence: the next waits until the previous one
+    /// was delivered or given up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
+    /// The first failure since its last success (`None` while healthy). Written only when it
+    /// changes (the first failure, the first success after failures), not at every delivery.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+/// The longest endpoint description, in characters.
+pub const MAX_DESCRIPTION: usize = 200;
+
+/// The most custom headers an endpoint may carry.
+pub const MAX_CUSTOM_HEADERS: usize = 10;
+
+/// The longest custom header name.
+pub const MAX_HEADER_NAME: usize = 64;
+
+/// The longest custom header value.
+pub const MAX_HEADER_VALUE: usize = 256;
+
+/// Deliveries per second allowed to one endpoint: 1 to 1,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct RateLimit(u32);
+
+impl RateLimit {
+    /// The highest limit.
+    pub const MAX: u32 = 1000;
+
+    /// A limit of `per_second` deliveries per second.
+    pub fn new(per_second: u32) -> Result<Self, HeaderError> {
+        if (1..=Self::MAX).contains(&per_second) {
+            Ok(RateLimit(per_second))
+        } else {
+            Err(HeaderError::RateLimit)
+        }
+    }
+
+    /// Deliveries per second.
+    pub const fn per_second(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for RateLimit {
+    type Error = HeaderError;
+    fn try_from(value: u32) -> Result<Self, Self::Error> {
+        RateLimit::new(value)
+    }
+}
+
+impl From<RateLimit> for u32 {
+    fn from(value: RateLimit) -> Self {
+        value.0
+    }
+}
+
+/// The headers a merchant adds to its deliveries: at most [`MAX_CUSTOM_HEADERS`], names RFC 7230
+/// tokens (stored lower-case, unique) that do not clash with the signature or the transport,
+/// values printable ASCII.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "std::collections::BTreeMap<String, String>",
+    into = "std::collections::BTreeMap<String, String>"
+)]
+pub struct CustomHeaders(std::collections::BTreeMap<String, String>);
+
+/// Why custom headers (or a rate limit) are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// More than [`MAX_CUSTOM_HEADERS`].
+    #[error("at most {MAX_CUSTOM_HEADERS} custom headers")]
+    TooMany,
+    /// Not a token, or too long.
+    #[error("`{0}` is not a header name of 1 to {MAX_HEADER_NAME} token characters")]
+    Name(String),
+    /// Set by the signature or the transport.
+    #[error("the header `{0}` is reserved (signing or transport)")]
+    Reserved(String),
+    /// Twice, in any case.
+    #[error("the header `{0}` is given twice")]
+    Duplicate(String),
+    /// Not printable ASCII, or too long.
+    #[error("the value of `{0}` must be at most {MAX_HEADER_VALUE} printable ASCII characters")]
+    Value(String),
+    /// Out of 1..=1000.
+    #[error("rate_limit must be 1 to 1000 deliveries per second")]
+    RateLimit,
+}
+
+/// Header names a merchant may not set (compared lower-case): the Standard Webhooks headers
+/// (and every `webhook-` name, kept for the standard), what the HTTP client sets for the body
+/// and the connection, hop-by-hop headers, and `user-agent` (ours identifies the sender).
+/// `authorization` is allowed: receivers behind a gateway commonly want a static credential.
+const RESERVED_HEADERS: [&str; 13] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "user-agent",
+    "expect",
+    "cookie",
+];
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+impl CustomHeaders {
+    /// Checks the pairs; names are kept lower-case.
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, HeaderError> {
+        let mut map = std::collections::BTreeMap::new();
+        for (name, value) in pairs {
+            if name.is_empty() || name.len() > MAX_HEADER_NAME || !name.chars().all(is_token_char) {
+                return Err(HeaderError::Name(name.chars().take(MAX_HEADER_NAME).collect()));
+            }
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("webhook-")
+                || lower.starts_with("proxy-")
+                || RESERVED_HEADERS.contains(&lower.as_str())
+            {
+                return Err(HeaderError::Reserved(lower));
+            }
+            if value.len() > MAX_HEADER_VALUE || !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+                return Err(HeaderError::Value(lower));
+            }
+            if map.insert(lower.clone(), value).is_some() {
+                return Err(HeaderError::Duplicate(lower));
+            }
+            if map.len() > MAX_CUSTOM_HEADERS {
+                return Err(HeaderError::TooMany);
+            }
+        }
+        Ok(CustomHeaders(map))
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The headers, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl TryFrom<std::collections::BTreeMap<String, String>> for CustomHeaders {
+    type Error = HeaderError;
+    fn try_from(value: std::collections::BTreeMap<String, String>) -> Result<Self, Self::Error> {
+        CustomHeaders::new(value)
+    }
+}
+
+impl From<CustomHeaders> for std::collections::BTreeMap<String, String> {
+    fn from(value: CustomHeaders) -> Self {
+        value.0
+    }
 }
 
 /// What [`crate::ports::WebhookStore::create_endpoint`] came to.
@@ -65,6 +244,21 @@ pub struct EndpointSecret {
 pub enum DisabledReason {
     /// It answered 410 Gone.
     Gone,
+    /// The merchant disabled it.
+    Manual,
+    /// Its deliveries failed without a success for the configured window.
+    Failing,
+}
+
+impl DisabledReason {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DisabledReason::Gone => "gone",
+            DisabledReason::Manual => "manual",
+            DisabledReason::Failing => "failing",
+        }
+    }
 }
 
 impl WebhookEndpoint {
@@ -85,24 +279,42 @@ impl WebhookEndpoint {
             .collect()
     }
 
-    /// A new secret becomes the primary; the previous ones sign for [`Self::ROTATION_GRACE`]
-    /// more (at most), and expired ones are dropped.
+    /// The longest grace a rotation may give the old secret.
+    pub const MAX_ROTATION_GRACE: time::Duration = time::Duration::days(1);
+
+    /// A new secret becomes the primary; the previous primary signs for
+    /// [`Self::ROTATION_GRACE`] more (at most), and every other secret is dropped: at most two
+    /// live secrets, ever.
     pub fn rotate(&self, secret: WebhookSecret, now: OffsetDateTime) -> WebhookEndpoint {
-        let grace_end = now + Self::ROTATION_GRACE;
+        self.rotate_with_grace(secret, now, Self::ROTATION_GRACE)
+    }
+
+    /// [`Self::rotate`] with another grace for the old primary; zero (or less) drops it at once.
+    pub fn rotate_with_grace(
+        &self,
+        secret: WebhookSecret,
+        now: OffsetDateTime,
+        grace: time::Duration,
+    ) -> WebhookEndpoint {
+        let grace_end = now + grace.min(Self::MAX_ROTATION_GRACE);
         let mut secrets = vec![EndpointSecret {
             secret,
             created_at: now,
             expires_at: None,
         }];
-        secrets.extend(
-            self.secrets
-                .iter()
-                .filter(|s| s.expires_at.is_none_or(|at| at > now))
-                .map(|s| EndpointSecret {
-                    expires_at: Some(s.expires_at.map_or(grace_end, |at| at.min(grace_end))),
-                    ..s.clone()
-                }),
-        );
+        if grace_end > now {
+            // Only the newest live secret stays (a rotation during a grace period drops the
+            // older one), and never longer than it was already promised.
+            secrets.extend(
+                self.secrets
+                    .iter()
+                    .find(|s| s.expires_at.is_none_or(|at| at > now))
+                    .map(|s| EndpointSecret {
+                        expires_at: Some(s.expires_at.map_or(grace_end, |at| at.min(grace_end))),
+                        ..s.clone()
+                    }),
+            );
+        }
         WebhookEndpoint {
             secrets,
             version: self.version + 1,
@@ -117,6 +329,11 @@ impl WebhookEndpoint {
             version: self.version + 1,
             ..self.clone()
         }
+    }
+
+    /// Whether an event of this request sequence must wait for the ones before it.
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
     }
 }
 
@@ -133,6 +350,9 @@ crate::named::named_enum! {
         Gone = "gone",
         /// Not attempted: the endpoint is disabled or no longer subscribed.
         Skipped = "skipped",
+        /// Being sent now: the attempt number is claimed (see
+        /// [`crate::ports::WebhookStore::claim_attempt`]) and the answer not yet recorded.
+        Sending = "sending",
     }
 }
 
@@ -516,6 +736,11 @@ mod tests {
             disabled: None,
             created_at: t0,
             version: 1,
+            description: None,
+            headers: CustomHeaders::default(),
+            rate_limit: None,
+            ordered: false,
+            failing_since: None,
         };
         let rotated = ep.rotate(new.clone(), t0);
         assert_eq!(rotated.version, 2, "a rotation is the next version");
@@ -543,6 +768,11 @@ mod tests {
             disabled: None,
             created_at: t0,
             version: 3,
+            description: None,
+            headers: CustomHeaders::default(),
+            rate_limit: None,
+            ordered: false,
+            failing_since: None,
         };
         let mut json = serde_json::to_value(&ep).unwrap();
         json.as_object_mut().unwrap().remove("version");

@@ -102,7 +102,7 @@ impl AttemptPosition {
         let attempt = fixed_digits(attempt, 10).ok_or_else(malformed)?;
         let sequence = event.rsplit('_').next().unwrap_or_default();
         let event_id: EventId = event.parse().map_err(|_| malformed())?;
-        if event_id.to_string() != event || sequence.len() > 19 {
+        if event_id.to_string() != event || (!event_id.is_operational() && sequence.len() > 19) {
             return Err(malformed());
         }
         Ok(AttemptPosition {

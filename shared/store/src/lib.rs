@@ -34,6 +34,7 @@ pub mod sqs;
 
 mod codec;
 mod endpoints;
+mod events;
 mod inspect;
 mod people;
 mod routing;

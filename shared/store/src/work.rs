@@ -26,5 +26,9 @@ pub(crate) fn status_list(request: &CashoutRequest) -> Option<WorkList> {
 
 /// Whether an attempt is a dead letter: it did not succeed and nothing more is scheduled.
 pub(crate) fn is_dead_letter(attempt: &DeliveryAttempt) -> bool {
-    attempt.outcome != AttemptOutcome::Delivered && attempt.next_attempt_at.is_none()
+    // A claim is an attempt in flight; an operational event (a test) is not worth an operator's
+    // attention.
+    !matches!(attempt.outcome, AttemptOutcome::Delivered | AttemptOutcome::Sending)
+        && attempt.next_attempt_at.is_none()
+        && !attempt.event_id.is_operational()
 }

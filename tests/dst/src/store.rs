@@ -196,6 +196,15 @@ impl CashoutStore for SimStore {
         self.inner.get_event(id).await
     }
 
+    async fn list_merchant_events(
+        &self,
+        merchant_id: &MerchantId,
+        query: &cashout_core::ports::EventQuery,
+    ) -> Result<Page<StatusEvent>, StoreError> {
+        self.enter("events").await?;
+        self.inner.list_merchant_events(merchant_id, query).await
+    }
+
     async fn unpublished_events(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<StatusEvent>, StoreError> {
         self.enter("outbox").await?;
         self.inner.unpublished_events(before, limit).await
@@ -257,6 +266,12 @@ impl WebhookStore for SimStore {
     async fn delete_endpoint(&self, merchant_id: &MerchantId, id: EndpointId) -> Result<bool, StoreError> {
         self.enter("delete endpoint").await?;
         self.inner.delete_endpoint(merchant_id, id).await
+    }
+
+    async fn claim_attempt(&self, attempt: &DeliveryAttempt, stale_before: OffsetDateTime) -> Result<bool, StoreError> {
+        self.enter("attempt").await?;
+        let result = self.inner.claim_attempt(attempt, stale_before).await;
+        self.landed("attempt", result)
     }
 
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {

@@ -452,6 +452,16 @@ fn describe(task: &Task) -> String {
             endpoint_id,
             attempt,
         } => format!("deliver {event_id} to {endpoint_id} #{attempt}"),
+        Task::Replay {
+            event_id,
+            endpoint_id,
+            attempt,
+        } => format!("replay {event_id} to {endpoint_id} #{attempt}"),
+        Task::DeliverNotice {
+            notice,
+            endpoint_id,
+            attempt,
+        } => format!("deliver notice {} to {endpoint_id} #{attempt}", notice.id),
         Task::Reconcile {
             reconciliation_id,
             version,

@@ -190,6 +190,14 @@ impl CashoutStore for MeteredStore {
     async fn get_event(&self, id: EventId) -> Result<Option<StatusEvent>, StoreError> {
         self.metered("get_event", self.inner.get_event(id)).await
     }
+    async fn list_merchant_events(
+        &self,
+        m: &MerchantId,
+        query: &cashout_core::ports::EventQuery,
+    ) -> Result<Page<StatusEvent>, StoreError> {
+        self.metered("list_merchant_events", self.inner.list_merchant_events(m, query))
+            .await
+    }
     async fn unpublished_events(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<StatusEvent>, StoreError> {
         self.metered("unpublished_events", self.inner.unpublished_events(before, limit))
             .await
@@ -237,6 +245,10 @@ impl WebhookStore for MeteredStore {
     }
     async fn delete_endpoint(&self, m: &MerchantId, id: EndpointId) -> Result<bool, StoreError> {
         self.metered("delete_endpoint", self.inner.delete_endpoint(m, id)).await
+    }
+    async fn claim_attempt(&self, attempt: &DeliveryAttempt, stale_before: OffsetDateTime) -> Result<bool, StoreError> {
+        self.metered("claim_attempt", self.inner.claim_attempt(attempt, stale_before))
+            .await
     }
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
         self.metered("record_attempt", self.inner.record_attempt(attempt)).await
@@ -373,6 +385,8 @@ fn task_name(task: &Task, delayed: bool) -> String {
         Task::PublishEvent { .. } => "publish_event",
         Task::Deliver { attempt: 1, .. } => "deliver",
         Task::Deliver { .. } => "deliver (retry)",
+        Task::Replay { .. } => "replay",
+        Task::DeliverNotice { .. } => "deliver_notice",
         Task::Reconcile { .. } => "reconcile",
     };
     if delayed {

@@ -147,7 +147,31 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
-    #[param(pattern = r"^[0-9]{20}\.evt_[0-9a-f]{32}_[1-9][0-9]{0,18}\.[0-9]{10}$")]
+    #[param(pattern = r"^[0-9]{20}\.evt_([0-9a-f]{32}_[1-9][0-9]{0,18}|op_[0-9a-f]{32})\.[0-9]{10}$")]
+    cursor: Option<String>,
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MerchantEventParams {
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type", value_type = Option<crate::http::openapi::EventTypeSchema>)]
+    event_type: Option<String>,
+    /// Only this request's events.
+    #[param(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    cashout_request_id: Option<String>,
+    /// Events at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Events before this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{20}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{10}$")]
     cursor: Option<String>,
 }
 
@@ -206,8 +230,13 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
         )
         .route(
             "/v1/webhook-endpoints/{id}",
-            get(get_endpoint::<A>).delete(delete_endpoint::<A>),
+            get(get_endpoint::<A>)
+                .delete(delete_endpoint::<A>)
+                .patch(update_endpoint::<A>),
         )
+        .route("/v1/webhook-endpoints/{id}/test", post(test_endpoint::<A>))
+        .route("/v1/webhook-endpoints/{id}/recover", post(recover_endpoint::<A>))
+        .route("/v1/events", get(list_merchant_events::<A>))
         .route("/v1/webhook-endpoints/{id}/rotate-secret", post(rotate_secret::<A>))
         .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<A>))
         .route("/v1/events/{event_id}/redeliver", post(redeliver::<A>))

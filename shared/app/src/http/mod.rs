@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
 
 pub use api::{MAX_BODY_BYTES, api_router};
-use cashout_core::ports::{PayoutProvider, Store, TaskQueue};
+use cashout_core::ports::{PayoutProvider, Store, TaskQueue, WebhookSender};
 pub use console::console_router;
 pub use problem::{ApiError, Problem};
 pub use webhooks::webhooks_router;
@@ -32,8 +32,8 @@ pub trait HttpApp: Clone + Send + Sync + 'static {
     type Queue: TaskQueue + 'static;
     /// The payout providers.
     type Provider: PayoutProvider + 'static;
-    /// The webhook sender (unused by the handlers).
-    type Sender: Send + Sync + 'static;
+    /// The webhook sender (the endpoint test sends through it).
+    type Sender: WebhookSender + 'static;
 
     /// The app itself, with its ports' types known to the handlers.
     fn app(&self) -> &crate::App<Self::Store, Self::Queue, Self::Provider, Self::Sender>;
@@ -44,7 +44,7 @@ where
     S: Store + 'static,
     Q: TaskQueue + 'static,
     P: PayoutProvider + 'static,
-    W: Send + Sync + 'static,
+    W: WebhookSender + 'static,
 {
     type Store = S;
     type Queue = Q;

@@ -29,6 +29,7 @@ use crate::http::api;
         api::create_cashout, api::list_cashouts, api::get_cashout, api::list_events, api::cancel,
         api::approve, api::reject, api::retry, api::hold, api::release, api::resolve_attention, api::exclude_invoice,
         api::create_endpoint, api::list_endpoints, api::get_endpoint, api::delete_endpoint, api::rotate_secret, api::list_attempts,
+        api::update_endpoint, api::test_endpoint, api::recover_endpoint, api::list_merchant_events,
         api::redeliver, api::payout_methods,
         api::list_routing_rules, api::create_routing_rule, api::get_routing_rule, api::replace_routing_rule,
         api::delete_routing_rule, api::providers_health,
@@ -43,6 +44,8 @@ use crate::http::api;
         crate::views::EndpointView, crate::views::EndpointList, crate::views::AttemptView, crate::views::AttemptPage,
         crate::views::PayoutMethodView, crate::views::MethodFieldView, crate::views::PayoutMethodList,
         crate::http::problem::Problem, crate::endpoints::NewEndpoint, api::RejectBody,
+        crate::selfservice::EndpointPatch, crate::selfservice::RecoverRequest, crate::selfservice::RotateRequest,
+        crate::views::EventPage, crate::views::RecoverAnswer, crate::views::EndpointTestWebhook, crate::views::EndpointDisabledWebhook,
         crate::views::CreatedWebhook, crate::views::StatusUpdateWebhook, crate::views::InvoiceStatusUpdateWebhook,
         crate::views::ProviderFailoverWebhook, crate::views::ProviderAttemptView, crate::views::RoutingView,
         crate::views::RoutingRuleView, crate::views::RoutingRuleList, crate::views::RuleMatchView, crate::views::RuleProviderView,
@@ -394,6 +397,35 @@ pub(crate) fn endpoint_url() -> Schema {
     )
 }
 
+/// Custom delivery headers: at most 10, names RFC 7230 tokens (the reserved ones are refused by
+/// the server), values printable ASCII.
+pub(crate) fn custom_headers() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(10))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"))
+                    .build(),
+            ))
+            .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::RefOr(
+                utoipa::openapi::RefOr::T(Schema::Object(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[ -~]{0,256}$"))
+                        .max_length(Some(256))
+                        .build(),
+                )),
+            )))
+            .description(Some(
+                "Headers sent with every delivery. Refused names (any case): `webhook-*`, `proxy-*`, `content-type`, `content-length`, `content-encoding`, `host`, `connection`, `keep-alive`, `transfer-encoding`, `te`, `trailer`, `upgrade`, `user-agent`, `expect`, `cookie`.",
+            ))
+            .build(),
+    )
+}
+
 /// The outgoing webhooks (OpenAPI 3.1 `webhooks`), one per event type: what each endpoint
 /// receives, signed as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 fn webhooks() -> serde_json::Value {
@@ -426,6 +458,14 @@ fn webhooks() -> serde_json::Value {
             EventType::ProviderFailover => (
                 "ProviderFailoverWebhook",
                 "A request moved to its next provider (the one it left provably holds nothing)",
+            ),
+            EventType::EndpointTest => (
+                "EndpointTestWebhook",
+                "Operational: a test the merchant asked for (POST /v1/webhook-endpoints/{id}/test)",
+            ),
+            EventType::EndpointDisabled => (
+                "EndpointDisabledWebhook",
+                "Operational: another endpoint of the merchant was disabled (sent to the other enabled ones)",
             ),
         };
         hooks.insert(event_type.as_str().to_owned(), entry(schema, summary));

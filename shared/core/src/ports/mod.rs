@@ -23,6 +23,7 @@ pub use queue::{
     TaskSource,
 };
 pub use sender::{OutgoingWebhook, SendError, SendErrorKind, WebhookResponse, WebhookSender};
+pub use store::EventQuery;
 pub use store::{
     ApiKeyStore, CashoutStore, ChangedQuery, CreateOutcome, Cursor, DayUsageCount, DueRequest, IdempotencyRecord,
     IdempotencyState, ListQuery, Page, PeopleStore, ReconciliationStore, RoutingStore, Store, StoreError,

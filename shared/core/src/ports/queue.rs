@@ -65,6 +65,25 @@ pub enum Task {
         /// Attempt number, from 1.
         attempt: u32,
     },
+    /// Deliver an event again to one endpoint, even if it was delivered before (a replay the
+    /// merchant or an operator asked for); a failure is not retried.
+    Replay {
+        /// The event.
+        event_id: EventId,
+        /// The endpoint.
+        endpoint_id: EndpointId,
+        /// Attempt number (after every earlier one).
+        attempt: u32,
+    },
+    /// Deliver an operational event (it carries its body: it is stored nowhere else).
+    DeliverNotice {
+        /// The event.
+        notice: crate::notice::Notice,
+        /// The endpoint.
+        endpoint_id: EndpointId,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
     /// Compare a period of our records with the providers' own: one bounded step, sent again
     /// until the run is done (so no consumer holds it longer than its timeout).
     Reconcile {
@@ -85,7 +104,9 @@ impl Task {
             Task::Dispatch { .. } => QueueName::Dispatch,
             Task::Poll { .. } | Task::Reconcile { .. } => QueueName::Poll,
             Task::ProviderEvent { .. } => QueueName::ProviderEvents,
-            Task::PublishEvent { .. } | Task::Deliver { .. } => QueueName::Callbacks,
+            Task::PublishEvent { .. } | Task::Deliver { .. } | Task::Replay { .. } | Task::DeliverNotice { .. } => {
+                QueueName::Callbacks
+            }
         }
     }
 }

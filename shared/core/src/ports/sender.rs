@@ -69,3 +69,15 @@ pub trait WebhookSender: Send + Sync {
     /// POSTs `request`, without following redirects, within the sender's timeout.
     fn send(&self, request: &OutgoingWebhook) -> impl Future<Output = Result<WebhookResponse, SendError>> + Send;
 }
+
+/// The sender of a process that delivers nothing (the poller, the dispatcher, the provider
+/// notifications): every send fails at once with nothing sent.
+impl WebhookSender for () {
+    async fn send(&self, _: &OutgoingWebhook) -> Result<WebhookResponse, SendError> {
+        Err(SendError {
+            kind: SendErrorKind::Connect,
+            message: "this process does not deliver webhooks".into(),
+            elapsed: Duration::ZERO,
+        })
+    }
+}

@@ -276,6 +276,24 @@ pub struct DueRequest {
     pub next_check_at: OffsetDateTime,
 }
 
+/// A listing of a merchant's status events across its requests, newest first (`occurred_at`,
+/// then request and sequence, descending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events of these types (every type when empty).
+    pub types: Vec<crate::event::EventType>,
+    /// Only this request's events.
+    pub cashout_request_id: Option<CashoutRequestId>,
+    /// Only events at or after this instant.
+    pub since: Option<OffsetDateTime>,
+    /// Only events before this instant.
+    pub until: Option<OffsetDateTime>,
+    /// Page size, 1 to 100.
+    pub limit: u32,
+    /// Continue after this position.
+    pub cursor: Option<Cursor>,
+}
+
 /// Requests, their events, idempotency records and the provider-reference index.
 pub trait CashoutStore: Send + Sync {
     /// Writes a new request (a [`CashoutRequest::create`] change) with its first event, the
@@ -338,6 +356,15 @@ pub trait CashoutStore: Send + Sync {
 
     /// A request's events in sequence order.
     fn list_events(&self, id: CashoutRequestId) -> impl Future<Output = Result<Vec<StatusEvent>, StoreError>> + Send;
+
+    /// A merchant's events across its requests ([`EventQuery`]), newest first; a page holds at
+    /// most `limit` events and may be short (or empty) with a next cursor when filters dropped
+    /// what it read.
+    fn list_merchant_events(
+        &self,
+        merchant_id: &MerchantId,
+        query: &EventQuery,
+    ) -> impl Future<Output = Result<Page<StatusEvent>, StoreError>> + Send;
 
     /// One event.
     fn get_event(&self, id: EventId) -> impl Future<Output = Result<Option<StatusEvent>, StoreError>> + Send;
@@ -428,6 +455,17 @@ pub trait WebhookStore: Send + Sync {
         &self,
         merchant_id: &MerchantId,
         id: EndpointId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Claims attempt number `attempt.attempt` of its event to its endpoint before sending
+    /// (`attempt.outcome` is `Sending`): writes it if no attempt with that number is stored, or
+    /// if the stored one is a claim (`Sending`) made before `stale_before` (its sender died
+    /// before recording the answer). `true` if this call holds the claim; two callers racing:
+    /// one wins.
+    fn claim_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        stale_before: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records an attempt (idempotent per event, endpoint and attempt number).

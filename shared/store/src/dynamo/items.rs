@@ -237,6 +237,11 @@ pub(crate) fn attempts_pk(event: EventId) -> String {
     format!("DLV#{event}")
 }
 
+/// The `by-owner` partition of a merchant's events.
+pub(crate) fn merchant_events_pk(merchant: &MerchantId) -> String {
+    format!("M#{merchant}#EVT")
+}
+
 pub(crate) fn endpoint_attempts_pk(merchant: &MerchantId, endpoint: EndpointId) -> String {
     format!("M#{merchant}#EP#{endpoint}")
 }
@@ -404,6 +409,9 @@ pub(crate) fn event_item(event: &StatusEvent) -> Result<Item, StoreError> {
         DAY_SK.into(),
         s(day_sk(&event.merchant_id, event.cashout_request_id, event.sequence)),
     );
+    // A merchant's events newest first (`GET /v1/events`), in the `by-owner` index.
+    item.insert(GSI1PK.into(), s(merchant_events_pk(&event.merchant_id)));
+    item.insert(GSI1SK.into(), s(crate::events::EventPosition::of(event)?.sort_key()));
     item.insert(BODY.into(), s(to_json(event, "status event")?));
     Ok(item)
 }

@@ -18,6 +18,7 @@ mod backfill;
 mod capacity;
 mod changed;
 mod creation;
+mod events;
 mod items;
 mod limits;
 mod people;

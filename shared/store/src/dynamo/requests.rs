@@ -180,6 +180,14 @@ impl CashoutStore for DynamoStore {
             .collect()
     }
 
+    async fn list_merchant_events(
+        &self,
+        merchant_id: &MerchantId,
+        query: &cashout_core::ports::EventQuery,
+    ) -> Result<Page<StatusEvent>, StoreError> {
+        self.merchant_events(merchant_id, query).await
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Option<StatusEvent>, StoreError> {
         self.get_item("read an event", event_key(id)?)
             .await?

@@ -144,6 +144,14 @@ impl WebhookStore for DynamoStore {
         Err(still_racing(what))
     }
 
+    async fn claim_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        stale_before: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.claim(attempt, stale_before).await
+    }
+
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
         self.put_plain("record a delivery attempt", attempt_item(attempt)?)
             .await

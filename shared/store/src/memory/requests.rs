@@ -182,6 +182,30 @@ impl CashoutStore for MemoryStore {
             .collect())
     }
 
+    async fn list_merchant_events(
+        &self,
+        merchant_id: &MerchantId,
+        query: &cashout_core::ports::EventQuery,
+    ) -> Result<cashout_core::ports::Page<StatusEvent>, StoreError> {
+        use crate::events::{EventPosition, event_matches, event_page};
+        let (limit, after) = event_page(query)?;
+        let state = self.state();
+        let mut items: Vec<(EventPosition, StatusEvent)> = state
+            .events
+            .values()
+            .filter(|(e, _)| event_matches(merchant_id, query, e))
+            .map(|(e, _)| Ok((EventPosition::of(e)?, e.clone())))
+            .collect::<Result<_, StoreError>>()?;
+        items.retain(|(p, _)| after.as_ref().is_none_or(|after| p < after));
+        items.sort_by(|a, b| b.0.cmp(&a.0));
+        let next_cursor = (items.len() > limit).then(|| items[limit - 1].0.cursor());
+        items.truncate(limit);
+        Ok(cashout_core::ports::Page {
+            items: items.into_iter().map(|(_, e)| e).collect(),
+            next_cursor,
+        })
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Option<StatusEvent>, StoreError> {
         Ok(self.state().events.get(&id).map(|(e, _)| e.clone()))
     }

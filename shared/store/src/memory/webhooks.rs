@@ -69,6 +69,20 @@ impl WebhookStore for MemoryStore {
         Ok(self.state().endpoints.remove(&(merchant_id.clone(), id)).is_some())
     }
 
+    async fn claim_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        stale_before: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = (attempt.event_id, attempt.endpoint_id, attempt.attempt);
+        if !crate::events::may_claim(state.attempts.get(&key), stale_before) {
+            return Ok(false);
+        }
+        state.attempts.insert(key, attempt.clone());
+        Ok(true)
+    }
+
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
         self.state().attempts.insert(
             (attempt.event_id, attempt.endpoint_id, attempt.attempt),

@@ -15,6 +15,7 @@
 
 mod api_keys;
 mod creation;
+mod deliveries;
 mod limits;
 mod people;
 mod queue;

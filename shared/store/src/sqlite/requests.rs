@@ -252,6 +252,68 @@ impl CashoutStore for SqliteStore {
         .await
     }
 
+    async fn list_merchant_events(
+        &self,
+        merchant_id: &MerchantId,
+        query: &cashout_core::ports::EventQuery,
+    ) -> Result<Page<StatusEvent>, StoreError> {
+        use crate::events::{EventPosition, event_page};
+        let (limit, after) = event_page(query)?;
+        let merchant = merchant_id.to_string();
+        let request = query.cashout_request_id.map(|id| id.to_string());
+        let since = query.since.map(to_ns).transpose()?;
+        let until = query.until.map(to_ns).transpose()?;
+        let types = (!query.types.is_empty()).then(|| {
+            format!(
+                ",{},",
+                query.types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+            )
+        });
+        let (after_at, after_request, after_sequence) = match &after {
+            Some(p) => (
+                Some(p.occurred_at_ns),
+                Some(p.request.to_string()),
+                Some(i64::try_from(p.sequence).unwrap_or(i64::MAX)),
+            ),
+            None => (None, None, None),
+        };
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let mut items: Vec<StatusEvent> = self
+            .read(move |conn| {
+                json_bodies(
+                    conn,
+                    "SELECT body FROM events
+                     WHERE merchant_id = ?1
+                       AND (?2 IS NULL OR request_id = ?2)
+                       AND (?3 IS NULL OR occurred_at >= ?3)
+                       AND (?4 IS NULL OR occurred_at < ?4)
+                       AND (?5 IS NULL OR instr(?5, ',' || event_type || ',') > 0)
+                       AND (?6 IS NULL OR (occurred_at, request_id, sequence) < (?6, ?7, ?8))
+                     ORDER BY occurred_at DESC, request_id DESC, sequence DESC LIMIT ?9",
+                    params![
+                        merchant,
+                        request,
+                        since,
+                        until,
+                        types,
+                        after_at,
+                        after_request,
+                        after_sequence,
+                        fetch
+                    ],
+                    "status event",
+                )
+            })
+            .await?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(EventPosition::of).transpose()?.map(|p| p.cursor())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
     async fn get_event(&self, id: EventId) -> Result<Option<StatusEvent>, StoreError> {
         let request_id = id.cashout_request_id().to_string();
         let sequence = version_i64(id.sequence())?;

@@ -57,6 +57,8 @@ pub(super) struct EventRow {
     request_id: String,
     sequence: i64,
     occurred_at: i64,
+    merchant_id: String,
+    event_type: &'static str,
     body: String,
 }
 
@@ -66,6 +68,8 @@ impl EventRow {
             request_id: event.cashout_request_id.to_string(),
             sequence: version_i64(event.sequence)?,
             occurred_at: to_ns(event.occurred_at)?,
+            merchant_id: event.merchant_id.to_string(),
+            event_type: event.event_type().as_str(),
             body: to_json(event, "status event")?,
         })
     }
@@ -151,19 +155,26 @@ pub(super) fn put_versioned(
 pub(super) fn insert_events(tx: &Connection, events: &[EventRow]) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached(
-            "INSERT INTO events (request_id, sequence, occurred_at, published, body)
-             VALUES (?1, ?2, ?3, 0, ?4)",
+            "INSERT INTO events (request_id, sequence, occurred_at, published, body, merchant_id, event_type)
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
         )
         .map_err(sql_error)?;
     for e in events {
-        stmt.execute(params![e.request_id, e.sequence, e.occurred_at, e.body])
-            .map_err(|err| match err.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Corrupt {
-                    message: format!("event {} of request {} is already stored", e.sequence, e.request_id),
-                    source: Some(err.into()),
-                },
-                _ => sql_error(err),
-            })?;
+        stmt.execute(params![
+            e.request_id,
+            e.sequence,
+            e.occurred_at,
+            e.body,
+            e.merchant_id,
+            e.event_type
+        ])
+        .map_err(|err| match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Corrupt {
+                message: format!("event {} of request {} is already stored", e.sequence, e.request_id),
+                source: Some(err.into()),
+            },
+            _ => sql_error(err),
+        })?;
     }
     Ok(())
 }

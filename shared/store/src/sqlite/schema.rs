@@ -12,7 +12,7 @@ use crate::codec::{from_json, to_ns};
 use crate::work::is_dead_letter;
 
 /// The current schema version.
-pub(super) const VERSION: i64 = 5;
+pub(super) const VERSION: i64 = 6;
 
 /// Version 1. Times are Unix nanoseconds (`INTEGER`), documents are the domain types' JSON.
 pub(super) const V1: &str = "
@@ -203,6 +203,18 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_expiry ON sessions (expires_at);
 ";
 
+/// Version 6: a merchant's events across its requests, newest first (`GET /v1/events`): each
+/// event row keeps its merchant and type (filled from what is stored), indexed by merchant and
+/// time.
+pub(super) const V6: &str = "
+ALTER TABLE events ADD COLUMN merchant_id TEXT;
+ALTER TABLE events ADD COLUMN event_type TEXT;
+UPDATE events SET
+    merchant_id = (SELECT r.merchant_id FROM requests r WHERE r.id = events.request_id),
+    event_type = json_extract(body, '$.payload.event');
+CREATE INDEX events_by_merchant ON events (merchant_id, occurred_at, request_id, sequence);
+";
+
 /// Brings the file to [`VERSION`]: a new file gets every table at once, an older one each step
 /// after its version in turn, each step in its own transaction (a step that fails leaves the
 /// file at the version before it). A file of a later version is refused.
@@ -211,7 +223,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql_error)?;
     match version {
-        0 => step(conn, &format!("{V1} {V2} {V3} {V4} {V5}"), VERSION, |_| Ok(())),
+        0 => step(conn, &format!("{V1} {V2} {V3} {V4} {V5} {V6}"), VERSION, |_| Ok(())),
         1..VERSION => (version..VERSION).try_for_each(|from| upgrade(conn, from)),
         VERSION => Ok(()),
         other => Err(StoreError::invalid(format!(
@@ -227,6 +239,7 @@ fn upgrade(conn: &Connection, from: i64) -> Result<(), StoreError> {
         2 => step(conn, V3, 3, |_| Ok(())),
         3 => step(conn, V4, 4, |_| Ok(())),
         4 => step(conn, V5, 5, fill_work_lists),
+        5 => step(conn, V6, 6, |_| Ok(())),
         other => Err(StoreError::invalid(format!("no step from schema version {other}"))),
     }
 }

@@ -129,6 +129,14 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
+    async fn claim_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        stale_before: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        super::deliveries::claim_attempt(self, attempt, stale_before).await
+    }
+
     async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
         let event_id = attempt.event_id.to_string();
         let endpoint_id = attempt.endpoint_id.to_string();

@@ -130,6 +130,11 @@ impl Fixtures {
             disabled: None,
             created_at: self.now(),
             version: 1,
+            description: None,
+            headers: Default::default(),
+            rate_limit: None,
+            ordered: false,
+            failing_since: None,
         }
     }
 

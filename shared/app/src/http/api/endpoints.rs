@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cashout_core::ids::EventId;
 
-use super::{Caller, MethodParams, PageParams, Params, Segments, body, endpoint_id, json};
+use super::{Caller, MerchantEventParams, MethodParams, PageParams, Params, Segments, body, endpoint_id, json};
 use crate::endpoints::NewEndpoint;
 use crate::error::AppError;
 use crate::http::HttpApp;
 use crate::http::problem::{ApiError, Problem};
-use crate::views::{AttemptPage, EndpointList, EndpointView, PayoutMethodList};
+use crate::selfservice::{EndpointPatch, EventFilter, RecoverRequest, RotateRequest};
+use crate::views::{AttemptPage, AttemptView, EndpointList, EndpointView, EventPage, PayoutMethodList, RecoverAnswer};
 
 /// Registers a webhook endpoint; the answer holds its secret (shown only here and on rotation).
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = NewEndpoint,
@@ -72,11 +73,55 @@ pub(crate) async fn delete_endpoint<A: HttpApp>(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Rotates the signing secret (the old one signs too for 24 h).
+/// Rotates the signing secret: the current one keeps signing for `expire_current_in_seconds`
+/// (24 h when absent; 0 stops it at once). At most two secrets are ever live: a rotation during
+/// a grace period drops the oldest. The body is optional.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 404, body = Problem)), security(("bearer" = [])))]
+    request_body(content = Option<RotateRequest>, description = "Optional"),
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "`contended`: the endpoint kept changing; try again")), security(("bearer" = [])))]
 pub(crate) async fn rotate_secret<A: HttpApp>(
+    State(app): State<A>,
+    Caller(principal): Caller,
+    Segments(id): Segments<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let app = app.app();
+    let bytes = body(bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        &app.rotate_endpoint_secret_with(&principal, endpoint_id(&id)?, &bytes)
+            .await?,
+    ))
+}
+
+/// Edits an endpoint: any of `url`, `description`, `event_types`, `headers`, `rate_limit`,
+/// `ordered`, `disabled`. Enabling again (`disabled: false`) does not send what was missed while
+/// it was disabled: recover it (`POST …/recover`).
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body = EndpointPatch,
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = EndpointView), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "`contended`: the endpoint kept changing; try again")), security(("bearer" = [])))]
+pub(crate) async fn update_endpoint<A: HttpApp>(
+    State(app): State<A>,
+    Caller(principal): Caller,
+    Segments(id): Segments<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let app = app.app();
+    let bytes = body(bytes)?;
+    Ok(json(
+        StatusCode::OK,
+        &app.update_endpoint(&principal, endpoint_id(&id)?, &bytes).await?,
+    ))
+}
+
+/// Sends a signed `webhook_endpoint.test` event to the endpoint now and answers the attempt
+/// (also kept in its attempt log). Sent whatever its event types or state.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 200, body = AttemptView), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub(crate) async fn test_endpoint<A: HttpApp>(
     State(app): State<A>,
     Caller(principal): Caller,
     Segments(id): Segments<String>,
@@ -84,7 +129,51 @@ pub(crate) async fn rotate_secret<A: HttpApp>(
     let app = app.app();
     Ok(json(
         StatusCode::OK,
-        &app.rotate_endpoint_secret(&principal, endpoint_id(&id)?).await?,
+        &app.test_endpoint(&principal, endpoint_id(&id)?).await?,
+    ))
+}
+
+/// Queues, in event order, every event of `[since, until)` that the endpoint receives and has
+/// not received successfully, once each (a retry already scheduled for one of them does not
+/// send it a second time). `since` at most 30 days ago; `until` not in the future.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks",
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body = RecoverRequest,
+    responses((status = 403, body = Problem, description = "`forbidden`: webhook endpoints belong to a merchant key"), (status = 202, body = RecoverAnswer), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem, description = "`conflict`: the endpoint is disabled (enable it first)")), security(("bearer" = [])))]
+pub(crate) async fn recover_endpoint<A: HttpApp>(
+    State(app): State<A>,
+    Caller(principal): Caller,
+    Segments(id): Segments<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let app = app.app();
+    let bytes = body(bytes)?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &app.recover_endpoint(&principal, endpoint_id(&id)?, &bytes).await?,
+    ))
+}
+
+/// The merchant's status events across its requests, newest first.
+#[utoipa::path(get, path = "/v1/events", tag = "webhooks", params(MerchantEventParams),
+    responses((status = 403, body = Problem, description = "`forbidden`: events belong to a merchant key"), (status = 200, body = EventPage)), security(("bearer" = [])))]
+pub(crate) async fn list_merchant_events<A: HttpApp>(
+    State(app): State<A>,
+    Caller(principal): Caller,
+    Params(params): Params<MerchantEventParams>,
+) -> Result<Response, ApiError> {
+    let app = app.app();
+    let filter = EventFilter {
+        event_type: params.event_type,
+        cashout_request_id: params.cashout_request_id,
+        since: params.since,
+        until: params.until,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    Ok(json(
+        StatusCode::OK,
+        &app.list_merchant_events(&principal, filter).await?,
     ))
 }
 
