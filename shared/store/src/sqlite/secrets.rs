@@ -23,10 +23,7 @@ pub(crate) fn key_path(database: &Path) -> PathBuf {
 }
 
 fn refused(message: String) -> StoreError {
-    StoreError::Invalid {
-        message,
-        source: None,
-    }
+    StoreError::Invalid { message, source: None }
 }
 
 fn key_error(e: SealingError) -> StoreError {
@@ -37,19 +34,32 @@ fn key_error(e: SealingError) -> StoreError {
 }
 
 /// Loads or creates the key of the database on `conn`, and seals the secrets stored in clear.
+///
+/// The clear texts replaced are overwritten in the file (`secure_delete` while sealing) and the
+/// write-ahead log is truncated after, so no copy of them is left in the database's files.
 pub(crate) fn prepare(conn: &Connection, key_path: &Path) -> Result<Sealer, StoreError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+    conn.execute_batch("PRAGMA secure_delete = ON; BEGIN IMMEDIATE")
+        .map_err(sql_error)?;
     let prepared = seal_stored(conn, key_path);
     let end = if prepared.is_ok() { "COMMIT" } else { "ROLLBACK" };
     conn.execute_batch(end).map_err(sql_error)?;
-    prepared
+    conn.execute_batch("PRAGMA secure_delete = OFF").map_err(sql_error)?;
+    let (sealer, sealed) = prepared?;
+    if sealed > 0 {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(sql_error)?;
+    }
+    Ok(sealer)
 }
 
-fn seal_stored(conn: &Connection, key_path: &Path) -> Result<Sealer, StoreError> {
+/// The sealer, and how many endpoints had secrets sealed now.
+fn seal_stored(conn: &Connection, key_path: &Path) -> Result<(Sealer, usize), StoreError> {
     let rows = conn
         .prepare("SELECT merchant_id, id, body FROM endpoints")
         .map_err(sql_error)?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })
         .map_err(sql_error)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(sql_error)?;
@@ -96,5 +106,5 @@ fn seal_stored(conn: &Connection, key_path: &Path) -> Result<Sealer, StoreError>
         }
         tracing::info!(endpoints = clear.len(), "sealed the signing secrets stored in clear");
     }
-    Ok(Sealer::from(key))
+    Ok((Sealer::from(key), clear.len()))
 }
