@@ -6,6 +6,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::HoldAction;
 use cashout_core::provider::ProviderName;
@@ -352,13 +353,24 @@ fn actions(who: &SignedIn, view: &CashoutRequestView) -> Markup {
     let holdable = view.provider.parse::<ProviderName>().is_ok_and(|p| p.supports_hold());
     let pending = status == CashoutStatus::PendingPayment && holdable;
     let retry = status == CashoutStatus::PaymentProcessorError && layout::is_admin(who);
+    // Four eyes: an operator who approved waits for another one (the app refuses a second time).
+    let approved_by_me = match &who.session.principal {
+        Principal::Operator { name, .. } => view
+            .review
+            .as_ref()
+            .is_some_and(|r| r.approvals.iter().any(|a| a.operator == name.as_str())),
+        Principal::Merchant { .. } => false,
+    };
     let any = reviewing || rejectable || pending || retry || view.needs_attention;
     html! {
         @if any {
             section aria-labelledby="actions" {
                 h2 #actions { "Actions" }
+                @if reviewing && approved_by_me {
+                    p { "You have approved this request; another operator must approve it too." }
+                }
                 div.actions {
-                    @if reviewing {
+                    @if reviewing && !approved_by_me {
                         form method="post" action=(href("approve")) {
                             (layout::csrf(who))
                             button type="submit" { "Approve" }

@@ -536,6 +536,11 @@ async fn console_four_eyes_approval_from_the_detail_page_with_messages_and_the_4
         after.body
     );
     assert!(after.body.contains("Approvals: 1 of 2"));
+    assert!(
+        !after.body.contains(">Approve</button>"),
+        "alice approved: no second Approve for her"
+    );
+    assert!(after.body.contains("another operator must approve it too"));
     // The message is shown once.
     assert!(!alice.get(&detail).await.body.contains(r#"id="flash""#));
 
@@ -546,6 +551,7 @@ async fn console_four_eyes_approval_from_the_detail_page_with_messages_and_the_4
     assert_eq!(f.status(id).await, CashoutStatus::UnderReview);
 
     let mut bob = f.signed_in("sk_bob").await;
+    assert!(bob.get(&detail).await.body.contains(">Approve</button>"));
     bob.submit(&detail, &format!("{detail}/approve"), &[]).await;
     let done = bob.get(&detail).await;
     assert!(done.body.contains(">Approved</p>"), "{}", done.body);
