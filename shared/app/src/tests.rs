@@ -14,4 +14,5 @@ mod operators;
 mod pipeline;
 mod rate_limits;
 mod reconcile;
+mod selfservice;
 mod support;

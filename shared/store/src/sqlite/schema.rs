@@ -361,7 +361,7 @@ mod tests {
     /// A file as a build of schema `version` left it, holding one API key.
     fn file_at(path: &Path, version: i64) {
         let conn = Connection::open(path).unwrap();
-        let ddl = [V1, V2, V3, V4, V5][..usize::try_from(version).unwrap()].concat();
+        let ddl = [V1, V2, V3, V4, V5, V6][..usize::try_from(version).unwrap()].concat();
         conn.execute_batch(&format!("{ddl} PRAGMA user_version = {version};"))
             .unwrap();
         conn.execute(
