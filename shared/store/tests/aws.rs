@@ -1,4 +1,5 @@
-//! The conformance suite on DynamoDB Local (store) and moto (SQS queues), as `./scripts/test`
+//! The conformance suite on DynamoDB Local (store) and moto (SQS queues; KMS for the signing
+//! secrets), as `./scripts/test`
 //! starts them. Each test gets its own table or queues, created from `infra/template.yaml`.
 //! Without the emulators' URLs these tests fail: they never skip.
 #![allow(clippy::unwrap_used)]
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use cashout_core::ports::{Clock, ManualClock, SystemClock};
 use cashout_store::dynamo::DynamoStore;
 use cashout_store::resources::{self, Definition};
+use cashout_store::sealing::{Kms, Sealer};
 use cashout_store::sqs::SqsQueue;
 use conformance::fixtures::t0;
 use conformance::{QueueEnv, QueueTime, StoreEnv};
@@ -43,9 +45,24 @@ async fn store_env() -> StoreEnv<DynamoStore> {
         .unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
     StoreEnv {
-        store: DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>),
+        store: DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>).with_sealer(kms_sealer().await),
         clock,
     }
+}
+
+async fn kms_client() -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::new(&resources::emulator_config(&emulator(SQS_URL)).await)
+}
+
+/// A KMS key of its own in moto (which serves KMS beside SQS), as the functions use one.
+async fn kms_key() -> String {
+    let created = kms_client().await.create_key().send().await.unwrap();
+    created.key_metadata.unwrap().key_id
+}
+
+/// A sealer of a new key in moto.
+async fn kms_sealer() -> Sealer {
+    Sealer::from(Kms::new(&kms_client().await, kms_key().await))
 }
 
 async fn queue_env() -> QueueEnv<SqsQueue> {
@@ -375,7 +392,9 @@ mod aws_only {
             .await
             .unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
-        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        // Older items hold their secrets in clear (read as they are); new ones are sealed.
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
+            .with_sealer(Sealer::in_memory());
         let fx = Fixtures::new(clock.clone());
         let (clinic, pharmacy) = (merchant("clinic"), merchant("pharmacy"));
         // As the older version wrote them: a plain put, no `v`, no version in the body, no count.
@@ -581,5 +600,146 @@ mod aws_only {
         let before = store.consumed();
         assert_eq!(store.list_routing_rules().await.unwrap().len(), 8);
         assert_eq!(cost(before), (1, one, zero), "a list of 8 rules");
+    }
+}
+
+/// Signing secrets at rest in DynamoDB: sealed with a KMS data key, bound to their endpoint,
+/// opened from the cache after the first `Decrypt`, and never written in clear.
+mod secrets_at_rest {
+    use cashout_core::ports::{StoreError, WebhookStore};
+    use cashout_core::webhook::WebhookEndpoint;
+    use conformance::fixtures::{Fixtures, merchant};
+
+    use super::*;
+
+    async fn table() -> (aws_sdk_dynamodb::Client, String) {
+        let client = dynamo_client().await;
+        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+            .await
+            .unwrap();
+        (client, table)
+    }
+
+    /// Every item of the table, as text.
+    async fn raw_items(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<String> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            items.extend(page.items().iter().map(|i| format!("{i:?}")));
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    fn secret_keys(endpoints: &[&WebhookEndpoint]) -> Vec<String> {
+        endpoints
+            .iter()
+            .flat_map(|e| e.secrets.iter())
+            .map(|s| s.secret.expose()["whsec_".len()..].to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn aws_the_table_holds_no_secret_after_endpoints_are_created_and_rotated() {
+        let (client, table) = table().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
+            .with_sealer(kms_sealer().await);
+        let f = Fixtures::new(clock);
+        let m = merchant("m1");
+        let (a, b) = (f.endpoint(&m, "https://a.example"), f.endpoint(&m, "https://b.example"));
+        let _ = store.create_endpoint(&a, 20).await.unwrap();
+        let _ = store.create_endpoint(&b, 20).await.unwrap();
+        let rotated = a.rotate(f.endpoint(&m, "https://x").secrets[0].secret.clone(), f.now());
+        store.replace_endpoint(&rotated, a.version).await.unwrap();
+        assert_eq!(store.get_endpoint(&m, a.id).await.unwrap(), Some(rotated.clone()));
+        assert_eq!(store.list_endpoints(&m).await.unwrap(), [rotated.clone(), b.clone()]);
+
+        let items = raw_items(&client, &table).await;
+        assert!(items.iter().any(|i| i.contains("v1.kms.")), "sealed secrets are stored");
+        for item in &items {
+            assert!(!item.contains("whsec_"), "a `whsec_` text is stored: {item}");
+            for key in secret_keys(&[&a, &b, &rotated]) {
+                assert!(!item.contains(&key), "a secret's key is stored");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn aws_a_warm_store_calls_kms_once_per_secret_not_once_per_read() {
+        let (client, table) = table().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let key = kms_key().await;
+        let kms = kms_client().await;
+        let writer = Sealer::from(Kms::new(&kms, key.clone()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
+            .with_sealer(writer.clone());
+        let f = Fixtures::new(clock.clone());
+        let m = merchant("m1");
+        let endpoint = f.endpoint(&m, "https://a.example");
+        let _ = store.create_endpoint(&endpoint, 20).await.unwrap();
+        assert_eq!(writer.kms_requests(), 1, "one GenerateDataKey");
+        store.get_endpoint(&m, endpoint.id).await.unwrap();
+        assert_eq!(writer.kms_requests(), 1, "the writer keeps the data key it generated");
+
+        // Another function (the callbacks): one Decrypt, then the cache.
+        let reader = Sealer::from(Kms::new(&kms, key));
+        let other = DynamoStore::new(client, table, clock as Arc<dyn Clock>).with_sealer(reader.clone());
+        for _ in 0..5 {
+            assert_eq!(
+                other.get_endpoint(&m, endpoint.id).await.unwrap(),
+                Some(endpoint.clone())
+            );
+        }
+        assert_eq!(reader.kms_requests(), 1, "one Decrypt for five reads");
+    }
+
+    #[tokio::test]
+    async fn aws_a_store_without_a_sealer_refuses_to_write_or_read_secrets() {
+        let (client, table) = table().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let bare = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        let f = Fixtures::new(clock.clone());
+        let m = merchant("m1");
+        let endpoint = f.endpoint(&m, "https://a.example");
+        assert!(matches!(
+            bare.create_endpoint(&endpoint, 20).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(raw_items(&client, &table).await.is_empty(), "nothing was written");
+        let sealed = DynamoStore::new(client, table, clock as Arc<dyn Clock>).with_sealer(kms_sealer().await);
+        let _ = sealed.create_endpoint(&endpoint, 20).await.unwrap();
+        assert!(matches!(
+            bare.get_endpoint(&m, endpoint.id).await,
+            Err(StoreError::Invalid { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn aws_a_secret_sealed_with_another_kms_key_does_not_open() {
+        let (client, table) = table().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let one = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
+            .with_sealer(kms_sealer().await);
+        let f = Fixtures::new(clock.clone());
+        let m = merchant("m1");
+        let endpoint = f.endpoint(&m, "https://a.example");
+        let _ = one.create_endpoint(&endpoint, 20).await.unwrap();
+        // Sealed under KMS: a key file cannot open it.
+        let other = DynamoStore::new(client, table, clock as Arc<dyn Clock>).with_sealer(Sealer::in_memory());
+        assert!(matches!(
+            other.get_endpoint(&m, endpoint.id).await,
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }
