@@ -6,6 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -13,13 +14,18 @@ use maud::{Markup, html};
 use super::layout::{self, Nav};
 use super::{
     Console, LOGIN_COOKIE, Posted, QUEUE, SESSION_COOKIE, SIGN_IN, cookie, forged, loopback, same_secret, set_cookie,
+    status_of,
 };
 use crate::error::AppError;
 use crate::http::HttpApp;
+use crate::http::limit::client_address;
 
 /// What a failed sign-in says, whatever the reason (unknown, merchant or revoked key): the page
 /// does not tell which keys exist.
 const REFUSED: &str = "That key cannot sign in to the console";
+
+/// What a sign-in from an address over its failed attempts says.
+const TOO_MANY: &str = "Too many failed sign-ins from here. Wait a minute and try again.";
 
 /// How long the sign-in form's token lives (seconds).
 const LOGIN_TOKEN_SECONDS: i64 = 3600;
@@ -53,23 +59,30 @@ pub(super) async fn sign_in_page<A: HttpApp>(State(console): State<Console<A>>, 
 }
 
 /// `POST /console/sign-in`: opens a session for an operator key.
-pub(super) async fn sign_in<A: HttpApp>(
-    State(console): State<Console<A>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(super) async fn sign_in<A: HttpApp>(State(console): State<Console<A>>, parts: Parts, body: Bytes) -> Response {
     let app = console.app.app();
-    let secure = !loopback(&headers);
+    let headers = &parts.headers;
+    let secure = !loopback(headers);
+    // The API's limit of failed authentications per address holds here too: the sign-in form is
+    // no faster way to guess keys than the API.
+    let address = client_address(&parts);
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let Some(login_token) = cookie(&headers, LOGIN_COOKIE).filter(|t| valid_login_token(t)) else {
+    let Some(login_token) = cookie(headers, LOGIN_COOKIE).filter(|t| valid_login_token(t)) else {
         return forged(None);
     };
     if !field("csrf").is_some_and(|t| same_secret(t, login_token)) {
         return forged(None);
     }
+    if let Err(e) = app.screen_address(address) {
+        return layout::respond(status_of(&e), form(login_token, Some(TOO_MANY)));
+    }
     let key = field("key").unwrap_or_default().trim();
-    match app.sign_in(key, console.options.session_lifetime).await {
+    let opened = app.sign_in(key, console.options.session_lifetime).await;
+    if matches!(opened, Err(AppError::Unauthorized)) {
+        app.failed_authentication(address);
+    }
+    match opened {
         Ok(opened) => {
             let seconds = (opened.record.expires_at - opened.record.created_at).whole_seconds();
             let mut response = Redirect::to(QUEUE).into_response();

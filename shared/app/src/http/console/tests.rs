@@ -216,7 +216,9 @@ struct Browser {
 
 impl Browser {
     async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
-        let mut request = request.header(header::HOST, &self.host);
+        let mut request = request
+            .header(header::HOST, &self.host)
+            .extension(crate::http::limit::ClientAddr(std::net::IpAddr::from([192, 0, 2, 7])));
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
             request = request.header(header::COOKIE, cookies.join("; "));
@@ -657,4 +659,37 @@ async fn console_reviewers_see_no_retry_or_redeliver_and_the_app_refuses_them() 
         .submit("/console/queue", &format!("/console/requests/{id}/retry"), &[])
         .await;
     assert_eq!(retry.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn console_sign_in_shares_the_api_limit_of_failed_authentications_per_address() {
+    let f = fixture(Approvers::ONE).await;
+    let mut b = f.browser("127.0.0.1:8080");
+    let csrf = b.get("/console/sign-in").await.csrf();
+    let mut refused = 0;
+    let mut limited = None;
+    for _ in 0..100 {
+        let answer = b
+            .post("/console/sign-in", &[("csrf", &csrf), ("key", "sk_guess")])
+            .await;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        refused += 1;
+    }
+    let limited = limited.expect("guessing is limited");
+    assert!(refused >= 1, "some guesses are answered");
+    assert!(limited.body.contains("Too many failed sign-ins"), "{}", limited.body);
+    // Even the right key waits until the address's bucket refills.
+    let right = b
+        .post("/console/sign-in", &[("csrf", &csrf), ("key", "sk_alice")])
+        .await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    f.clock.advance(time::Duration::seconds(60));
+    let right = b
+        .post("/console/sign-in", &[("csrf", &csrf), ("key", "sk_alice")])
+        .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
 }
