@@ -6,6 +6,7 @@ pub mod console;
 pub mod input_doc;
 pub mod limit;
 pub mod openapi;
+pub(crate) mod pages;
 pub mod problem;
 pub mod webhooks;
 

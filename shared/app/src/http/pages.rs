@@ -1,0 +1,64 @@
+//! What the server-rendered faces (the operator console, the merchant portal) share of the HTTP
+//! plumbing: reading cookies, writing them with the same flags, telling a loopback host, comparing
+//! form tokens, and the security headers of every answer.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use cashout_core::auth::token_hash;
+
+/// The headers of every page answer: no script, nothing from elsewhere, no framing, forms only
+/// to here, and no caching of pages that show payouts (a stylesheet sets its own).
+pub(crate) async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the browser reached us on a loopback host (`127.0.0.1`, `localhost`, `[::1]`): only
+/// there may a cookie go without `Secure`, since plain HTTP is how the local runner serves.
+pub(crate) fn loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    name == "127.0.0.1" || name == "[::1]" || name.eq_ignore_ascii_case("localhost")
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, sent only under `path`; `max_age` 0 deletes it.
+pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+    // The values are hex, or percent-encoded by the caller: always a valid header.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// Whether two secrets are equal, compared as their hashes (no early exit on the secret's bytes).
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    !a.is_empty() && token_hash(a) == token_hash(b)
+}
