@@ -19,6 +19,8 @@ from harness import ROOT, Cashout
 
 SHOTS = ROOT / "target" / "browser"
 TIMEOUT_MS = 10_000
+# a desktop window wide enough for the queue's table (narrow widths have a test of their own)
+DESKTOP = {"width": 1440, "height": 900}
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -66,7 +68,7 @@ class Console:
 
     def page(self, **options: Any) -> Page:
         """A page in a new browser context (its own cookies: another person)."""
-        context = self.browser.new_context(**options)
+        context = self.browser.new_context(**{"viewport": DESKTOP, **options})
         context.set_default_timeout(TIMEOUT_MS)
         self.contexts.append(context)
         return context.new_page()
