@@ -1,7 +1,8 @@
 //! What a reviewer checks in `infra/template.yaml`, checked on every test run: every SQS event
 //! source reports batch item failures, every queue has a dead-letter queue, visibility timeouts
-//! are at least six times the consumer's timeout, and every function's role names only this
-//! stack's resources (and nothing with a wildcard).
+//! are at least six times the consumer's timeout, every function's role names only this
+//! stack's resources (and nothing with a wildcard) and reaches the table's items only by their
+//! partition key prefixes, and the KMS key of the signing secrets rotates.
 
 #![allow(clippy::unwrap_used)]
 
@@ -268,4 +269,105 @@ fn every_log_group_counts_its_alert_lines_and_an_alarm_watches_them() {
         a["Properties"]["MetricName"].as_str() == Some("AlertLines") && a["Properties"]["Threshold"].as_u64() == Some(0)
     });
     assert!(watched, "an alarm on AlertLines > 0");
+}
+
+/// The statements of a function's role.
+fn statements(t: &Value, function: &Value) -> Vec<Value> {
+    let role = target(&function["Properties"]["Role"]).unwrap();
+    let (_, role) = resources(t).into_iter().find(|(k, _)| *k == role).unwrap();
+    role["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap().clone())
+        .collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(list) => list.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        one => vec![one.as_str().unwrap().to_owned()],
+    }
+}
+
+#[test]
+fn every_function_reaches_table_items_only_by_their_partition_key_prefixes() {
+    let t = template();
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        let mut on_table = 0;
+        for statement in statements(&t, &f) {
+            let dynamodb: Vec<String> = actions(&statement)
+                .into_iter()
+                .filter(|a| a.starts_with("dynamodb:"))
+                .collect();
+            if dynamodb.is_empty() {
+                continue;
+            }
+            // `ForAllValues` holds vacuously for a call without keys: no function may scan.
+            assert!(
+                !dynamodb.iter().any(|a| a == "dynamodb:Scan" || a == "dynamodb:*"),
+                "{name}: {dynamodb:?}"
+            );
+            if target(&statement["Resource"]).as_deref() == Some("CashoutTable") {
+                on_table += 1;
+                let prefixes = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                    .as_sequence()
+                    .unwrap_or_else(|| panic!("{name}: {dynamodb:?} on the table without dynamodb:LeadingKeys"));
+                assert!(!prefixes.is_empty(), "{name}");
+                for p in prefixes {
+                    let p = p.as_str().unwrap();
+                    assert!(p != "*" && !p.starts_with('*'), "{name}: {p} matches every item");
+                }
+            } else {
+                // Index queries only (`…/index/…`), which LeadingKeys does not describe.
+                assert_eq!(dynamodb, ["dynamodb:Query"], "{name}: {statement:?}");
+            }
+        }
+        assert!(on_table > 0, "{name} reaches no table items");
+    }
+}
+
+#[test]
+fn the_signing_secrets_key_rotates_and_only_the_api_makes_data_keys() {
+    let t = template();
+    let (_, key) = resources(&t)
+        .into_iter()
+        .find(|(k, _)| k == "SigningSecretsKey")
+        .unwrap();
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));
+    assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+    assert_eq!(
+        target(&t["Globals"]["Function"]["Environment"]["Variables"]["CASHOUT_KMS_KEY_ID"]).as_deref(),
+        Some("SigningSecretsKey"),
+        "every function is told the key"
+    );
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        for statement in statements(&t, &f) {
+            let kms: Vec<String> = actions(&statement)
+                .into_iter()
+                .filter(|a| a.starts_with("kms:"))
+                .collect();
+            if kms.is_empty() {
+                continue;
+            }
+            assert_eq!(
+                target(&statement["Resource"]).as_deref(),
+                Some("SigningSecretsKey"),
+                "{name}"
+            );
+            let allowed: &[&str] = if name == "ApiFunction" {
+                &["kms:GenerateDataKey", "kms:Decrypt"]
+            } else {
+                &["kms:Decrypt"]
+            };
+            for action in &kms {
+                assert!(allowed.contains(&action.as_str()), "{name}: {action}");
+            }
+            assert_eq!(
+                statement["Condition"]["StringEquals"]["kms:EncryptionContext:cashout"].as_str(),
+                Some("webhook-secret"),
+                "{name}: KMS only for signing secrets"
+            );
+        }
+    }
 }
