@@ -92,6 +92,8 @@ macro_rules! store_suite {
             thirty_concurrent_endpoint_creations_at_a_cap_of_twenty_store_twenty_and_refuse_ten,
             an_endpoint_is_replaced_only_at_its_expected_version,
             delivery_attempts_are_listed_per_endpoint_newest_first_and_per_event,
+            a_merchants_events_are_listed_newest_first_filtered_and_paged,
+            an_attempt_number_is_claimed_once_and_a_dead_senders_claim_is_taken_over,
             api_keys_are_found_by_hash,
             an_invoice_claimed_by_one_request_is_refused_to_another_and_nothing_is_written,
             a_claim_is_taken_over_only_while_it_is_still_the_released_one,

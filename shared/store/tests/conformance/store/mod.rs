@@ -4,6 +4,7 @@
 
 mod changed;
 mod creation;
+mod deliveries;
 mod limits;
 mod people;
 mod requests;
@@ -13,6 +14,7 @@ mod work;
 
 pub use changed::*;
 pub use creation::*;
+pub use deliveries::*;
 pub use limits::*;
 pub use people::*;
 pub use requests::*;
