@@ -5,7 +5,8 @@
 //! | variable | what |
 //! |---|---|
 //! | `CASHOUT_TABLE` | the DynamoDB table |
-//! | `CASHOUT_KMS_KEY_ID` | the KMS key that wraps the data keys of endpoint signing secrets (required) |
+//! | `CASHOUT_KMS_KEY_ID` | the KMS key that wraps the data keys of endpoint signing secrets (required on AWS) |
+//! | `CASHOUT_KEY_FILE` | instead, a key file that wraps them, for local runs only (`cargo lambda watch`; created if absent) |
 //! | `CASHOUT_QUEUE_DISPATCH`, `CASHOUT_QUEUE_POLL`, `CASHOUT_QUEUE_PROVIDER_EVENTS`, `CASHOUT_QUEUE_CALLBACKS` | queue URLs (a function gets those it sends to) |
 //! | `CASHOUT_PROVIDERS_PARAMETER` | name of the SSM parameter holding the provider settings (JSON) |
 //! | `CASHOUT_PROVIDERS` | the provider settings themselves, for local runs only (`cargo lambda watch`) |
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use cashout_core::ports::{Clock, QueueName};
 
 use crate::dynamo::DynamoStore;
-use crate::sealing::{Kms, Sealer};
+use crate::sealing::{KeyFile, Kms, Sealer, SealingError};
 use crate::sqs::{QueueUrls, SqsQueue};
 
 /// A setting that is missing or cannot be read.
@@ -24,6 +25,9 @@ pub enum DeploymentError {
     /// A required variable is not set.
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    /// The key file of `CASHOUT_KEY_FILE` cannot be used.
+    #[error(transparent)]
+    KeyFile(#[from] SealingError),
     /// The provider settings parameter could not be read.
     #[error("reading SSM parameter {name}: {source}")]
     Parameter {
@@ -60,9 +64,12 @@ impl Deployment {
     pub async fn from_env(clock: Arc<dyn Clock>) -> Result<Self, DeploymentError> {
         let sdk = aws_config::load_from_env().await;
         let table = std::env::var("CASHOUT_TABLE").map_err(|_| DeploymentError::Missing("CASHOUT_TABLE"))?;
-        // Required: without it endpoint secrets could not be written (nor read) at all.
-        let kms_key =
-            std::env::var("CASHOUT_KMS_KEY_ID").map_err(|_| DeploymentError::Missing("CASHOUT_KMS_KEY_ID"))?;
+        // Required: without a key endpoint secrets could not be written (nor read) at all.
+        let sealer = match (std::env::var("CASHOUT_KMS_KEY_ID"), std::env::var("CASHOUT_KEY_FILE")) {
+            (Ok(kms_key), _) => Sealer::from(Kms::from_sdk(&sdk, kms_key)),
+            (Err(_), Ok(path)) => Sealer::from(KeyFile::load_or_create(std::path::Path::new(&path))?),
+            (Err(_), Err(_)) => return Err(DeploymentError::Missing("CASHOUT_KMS_KEY_ID")),
+        };
         let mut urls = QueueUrls::default();
         for queue in QueueName::ALL {
             if let Ok(url) = std::env::var(queue_variable(queue)) {
@@ -70,7 +77,6 @@ impl Deployment {
                 urls.insert(queue, url, String::new());
             }
         }
-        let sealer = Sealer::from(Kms::from_sdk(&sdk, kms_key));
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, clock.clone()).with_sealer(sealer);
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), urls, clock);
         Ok(Deployment { sdk, store, queue })

@@ -73,6 +73,10 @@ impl KeyFile {
     /// never overwritten.
     pub fn create(path: &Path) -> Result<KeyFile, SealingError> {
         let fresh = KeyFile::in_memory();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| key_file_error(path, format!("cannot create its directory: {e}")))?;
+        }
         let temporary = temporary_path(path);
         let written = write_private(&temporary, fresh.key.as_slice());
         let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));

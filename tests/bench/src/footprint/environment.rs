@@ -135,6 +135,9 @@ fn common_vars(
         common.push((queue_variable(queue).to_owned(), url.to_owned()));
     }
     common.push(("CASHOUT_PROVIDERS".into(), providers_json(sim).to_string()));
+    // A key file seals the endpoints' secrets (KMS on AWS), one per table.
+    let key_file = std::env::temp_dir().join(format!("{}.key", created.table_name));
+    common.push(("CASHOUT_KEY_FILE".into(), key_file.display().to_string()));
     Ok(common)
 }
 
