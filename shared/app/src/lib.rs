@@ -27,6 +27,7 @@ mod outbox;
 pub mod pipeline;
 mod policies;
 mod poll;
+pub mod portal_sessions;
 mod query;
 pub mod reconcile;
 pub(crate) mod review;

@@ -56,6 +56,17 @@ impl fmt::Debug for Session {
     }
 }
 
+/// Whether a key still names whom the session was opened for (the same operator, the same
+/// merchant); a role may change.
+fn same_party(now: &Principal, opened: &Principal) -> bool {
+    match (now, opened) {
+        (Principal::Operator { name: a, .. }, Principal::Operator { name: b, .. }) => a == b,
+        (Principal::Merchant { merchant_id: a }, Principal::Merchant { merchant_id: b }) => a == b,
+        (Principal::Operator { .. }, Principal::Merchant { .. })
+        | (Principal::Merchant { .. }, Principal::Operator { .. }) => false,
+    }
+}
+
 /// The longest token looked up (a cookie value longer than any token we make is no session).
 const MAX_TOKEN_LEN: usize = 128;
 
@@ -89,6 +100,16 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// session (deleted on the way) or one whose key or operator no longer signs in (deleted
     /// too).
     pub async fn session(&self, token: &str) -> Result<Option<Session>, AppError> {
+        self.live_session(token, |p| matches!(p, Principal::Operator { .. })).await
+    }
+
+    /// The live session of `token` whose key still resolves to a principal that `belongs`
+    /// (an operator for the console, the same merchant for the portal); any other is deleted.
+    pub(crate) async fn live_session(
+        &self,
+        token: &str,
+        belongs: impl Fn(&Principal) -> bool,
+    ) -> Result<Option<Session>, AppError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Ok(None);
         }
@@ -101,8 +122,8 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
             return Ok(None);
         }
         let principal = match self.principal_for_key(&record.key_hash).await {
-            Ok(principal @ Principal::Operator { .. }) => principal,
-            Ok(Principal::Merchant { .. }) | Err(AppError::Unauthorized) => {
+            Ok(principal) if belongs(&principal) && same_party(&principal, &record.principal) => principal,
+            Ok(_) | Err(AppError::Unauthorized) => {
                 self.store.delete_session(&hash).await?;
                 return Ok(None);
             }

@@ -466,7 +466,7 @@ impl PeopleStore for SimStore {
         self.enter("get session").await?;
         self.inner.get_session(token_hash).await
     }
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
         self.enter("delete session").await?;
         self.inner.delete_session(token_hash).await
     }

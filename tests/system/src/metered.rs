@@ -485,7 +485,7 @@ impl PeopleStore for MeteredStore {
     async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         self.metered("get_session", self.inner.get_session(token_hash)).await
     }
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
         self.metered("delete_session", self.inner.delete_session(token_hash))
             .await
     }

@@ -7,12 +7,14 @@
 
 mod endpoints;
 mod people;
+mod portal;
 mod requests;
 mod routing;
 mod statements;
 
 pub(crate) use endpoints::*;
 pub(crate) use people::*;
+pub(crate) use portal::*;
 pub(crate) use requests::*;
 pub(crate) use routing::*;
 pub(crate) use statements::*;
@@ -240,6 +242,7 @@ pub fn api_router<A: HttpApp>(app: A) -> Router {
         .route("/v1/webhook-endpoints/{id}/rotate-secret", post(rotate_secret::<A>))
         .route("/v1/webhook-endpoints/{id}/attempts", get(list_attempts::<A>))
         .route("/v1/events/{event_id}/redeliver", post(redeliver::<A>))
+        .route("/v1/portal-sessions", post(create_portal_session::<A>))
         .route("/v1/payout-methods", get(payout_methods::<A>))
         .route(
             "/v1/routing-rules",

@@ -647,8 +647,9 @@ pub trait PeopleStore: Send + Sync {
     /// A session by its token's hash, expired or not (the caller checks `expires_at`).
     fn get_session(&self, token_hash: &str) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
-    /// Ends a session (idempotent).
-    fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Ends a session (idempotent): `true` when this call removed it, so that of concurrent
+    /// calls exactly one learns it did (a single-use portal link is taken this way).
+    fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// A merchant's day totals after [`PeopleStore::add_day_usage`].

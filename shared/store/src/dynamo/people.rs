@@ -191,18 +191,20 @@ impl PeopleStore for DynamoStore {
             .transpose()
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        // The old item comes back only to the delete that removed it: one winner among racers.
         let out = self
             .client
             .delete_item()
             .table_name(&*self.table)
             .set_key(Some(session_key(token_hash)))
+            .return_values(ReturnValue::AllOld)
             .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(|e| sdk_error("delete a session", e))?;
         self.meter.write(out.consumed_capacity());
-        Ok(())
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
 }
 

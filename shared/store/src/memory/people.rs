@@ -114,8 +114,7 @@ impl PeopleStore for MemoryStore {
         Ok(self.state().sessions.get(token_hash).cloned())
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.state().sessions.remove(token_hash);
-        Ok(())
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.state().sessions.remove(token_hash).is_some())
     }
 }

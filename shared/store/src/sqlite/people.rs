@@ -202,14 +202,15 @@ impl PeopleStore for SqliteStore {
         .await
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
         let token = token_hash.to_owned();
         self.write(move |conn, _| {
-            conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
+            let deleted = conn
+                .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
                 .map_err(sql_error)?
                 .execute([token])
                 .map_err(sql_error)?;
-            Ok(())
+            Ok(deleted == 1)
         })
         .await
     }
