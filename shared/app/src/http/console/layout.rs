@@ -141,20 +141,20 @@ pub(super) fn failure_page(who: Option<&SignedIn>, error: &AppError) -> Response
 }
 
 /// `2026-12-01 19:35 UTC`.
-pub(super) fn when(at: OffsetDateTime) -> String {
+pub(crate) fn when(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)
         .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
         .unwrap_or_default()
 }
 
 /// An RFC 3339 time from a view, as [`when`] writes it (the text itself if it does not parse).
-pub(super) fn when_text(rfc3339: &str) -> String {
+pub(crate) fn when_text(rfc3339: &str) -> String {
     OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .map_or_else(|_| rfc3339.to_owned(), when)
 }
 
 /// A `<time>` element.
-pub(super) fn time_el(at: OffsetDateTime) -> Markup {
+pub(crate) fn time_el(at: OffsetDateTime) -> Markup {
     let iso = at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -162,12 +162,12 @@ pub(super) fn time_el(at: OffsetDateTime) -> Markup {
 }
 
 /// `1,000.00 BRL`-like text: the decimal as the API gives it, then the currency.
-pub(super) fn amount(value: &str, currency: &str) -> String {
+pub(crate) fn amount(value: &str, currency: &str) -> String {
     format!("{value} {currency}")
 }
 
 /// The beneficiary's account as the views mask it (account or card), with the name.
-pub(super) fn beneficiary(view: &CashoutRequestView) -> Markup {
+pub(crate) fn beneficiary(view: &CashoutRequestView) -> Markup {
     let b = &view.beneficiary;
     let account = b.bank_account.as_deref().or(b.card_number.as_deref()).unwrap_or("—");
     html! {
@@ -209,7 +209,7 @@ pub(super) fn rules(view: &CashoutRequestView) -> Markup {
 }
 
 /// A status as a badge.
-pub(super) fn status(view: &CashoutRequestView) -> Markup {
+pub(crate) fn status(view: &CashoutRequestView) -> Markup {
     html! { span.status { (view.status.as_str()) } }
 }
 
