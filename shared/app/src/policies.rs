@@ -17,21 +17,24 @@ use crate::App;
 use crate::access::{require_admin, require_operator};
 use crate::error::AppError;
 
+/// Every stored policy by scope.
+type Policies = Arc<HashMap<PolicyScope, ApprovalPolicy>>;
+
 /// The stored policies a process read last, and when.
 #[derive(Debug, Default)]
 pub struct PolicyCache {
-    read: Mutex<Option<(Arc<HashMap<PolicyScope, ApprovalPolicy>>, OffsetDateTime)>>,
+    read: Mutex<Option<(Policies, OffsetDateTime)>>,
 }
 
 impl PolicyCache {
-    fn get(&self) -> Option<(Arc<HashMap<PolicyScope, ApprovalPolicy>>, OffsetDateTime)> {
+    fn get(&self) -> Option<(Policies, OffsetDateTime)> {
         self.read
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    fn set(&self, value: Option<(Arc<HashMap<PolicyScope, ApprovalPolicy>>, OffsetDateTime)>) {
+    fn set(&self, value: Option<(Policies, OffsetDateTime)>) {
         *self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
     }
 }
@@ -49,7 +52,7 @@ pub struct PolicyInput {
 
 impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// Every stored policy, read again once older than the routing rules' TTL.
-    async fn stored_policies(&self) -> Result<Arc<HashMap<PolicyScope, ApprovalPolicy>>, AppError> {
+    async fn stored_policies(&self) -> Result<Policies, AppError> {
         let now = self.now();
         if let Some((policies, at)) = self.policies.get()
             && crate::schedule::later(at, self.config.routing_rules_ttl) > now
