@@ -537,6 +537,11 @@ fn reason_text(reason: &serde_json::Value) -> String {
         .and_then(|k| k.as_str())
         .unwrap_or_default()
         .replace('_', " ");
+    // "approved by operator", "cancelled by merchant": who did it is named by the actor.
+    let kind = kind
+        .strip_suffix(" by operator")
+        .or_else(|| kind.strip_suffix(" by merchant"))
+        .map_or_else(|| kind.clone(), str::to_owned);
     let details: Vec<String> = object
         .iter()
         .filter(|(k, _)| k.as_str() != "kind")

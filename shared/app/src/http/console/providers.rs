@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 
 use super::layout::{self, Nav};
 use super::{Console, SignedIn};
@@ -60,8 +60,8 @@ pub(super) async fn providers<A: HttpApp>(State(console): State<Console<A>>, who
                                 tr {
                                     th scope="row" { (h.provider) }
                                     td { span.status { (h.state) }
-                                        @if let Some(until) = &h.open_until { " until " (until) } }
-                                    td { (h.since) }
+                                        @if let Some(until) = &h.open_until { " until " (stamp(until)) } }
+                                    td { (stamp(&h.since)) }
                                     td.num { (h.consecutive_failures) }
                                     td.num { (h.window.successes) }
                                     td.num { (h.window.declines) }
@@ -128,4 +128,12 @@ pub(super) async fn providers<A: HttpApp>(State(console): State<Console<A>>, who
         StatusCode::OK,
         layout::page(Some(&who), Nav::Providers, "Providers", body),
     )
+}
+
+/// An RFC 3339 time from a view, shown like every other time of the console.
+fn stamp(text: &str) -> Markup {
+    match time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        Ok(at) => layout::time_el(at),
+        Err(_) => html! { (text) },
+    }
 }
