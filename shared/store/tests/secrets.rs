@@ -3,7 +3,10 @@
 //! sealed on open, and a sealed secret bound to its endpoint.
 #![allow(clippy::unwrap_used)]
 
-mod conformance;
+// The suite's fixtures only (the suite itself runs per backend elsewhere); not all are used here.
+#[allow(dead_code)]
+#[path = "conformance/fixtures.rs"]
+mod fixtures;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use cashout_core::ports::{Clock, ManualClock, StoreError, WebhookStore};
 use cashout_core::webhook::{EndpointCreated, WebhookEndpoint};
 use cashout_store::sqlite::SqliteStore;
-use conformance::fixtures::{Fixtures, merchant, t0};
+use fixtures::{Fixtures, merchant, t0};
 use rusqlite::Connection;
 
 fn clock() -> Arc<ManualClock> {
@@ -96,7 +99,10 @@ async fn the_database_files_hold_no_secret_after_endpoints_are_created_and_rotat
         store.replace_endpoint(&next, rotated.version).await.unwrap();
         rotated = next;
     }
-    assert!(rotated.secrets.len() >= 2, "the new secret and the previous one in its grace period");
+    assert!(
+        rotated.secrets.len() >= 2,
+        "the new secret and the previous one in its grace period"
+    );
     assert_eq!(store.get_endpoint(&m, rotated.id).await.unwrap(), Some(rotated.clone()));
     assert_eq!(
         store.list_endpoints(&m).await.unwrap(),
