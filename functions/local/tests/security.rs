@@ -1156,6 +1156,16 @@ async fn no_full_account_number_or_secret_in_logs_or_responses() {
             }
         }
     }
+    // At rest: the database's files (its key file aside) hold no signing secret (issue 14).
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.extension().is_none_or(|e| e != "key") {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            if text.contains("whsec_") || text.contains(&secret[6..]) {
+                leaks.push(format!("{} holds a webhook secret", path.display()));
+            }
+        }
+    }
     let unique: HashSet<&String> = leaks.iter().collect();
     assert!(
         unique.is_empty(),
