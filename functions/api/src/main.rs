@@ -25,7 +25,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     // The endpoint test (`POST /v1/webhook-endpoints/{id}/test`) sends from this function.
     let sender = HttpWebhookSender::new(config.allow_private_webhooks)?;
     let app = App::deployed(deployment.store, deployment.queue, providers, sender, clock, config);
-    let router = http::finish(http::api_router(app.clone()).merge(http::console_router(app)));
+    let router = http::finish(
+        http::api_router(app.clone())
+            .merge(http::console_router(app.clone()))
+            .merge(http::portal_router(app)),
+    );
     lambda_http::run(router.map_request(with_client_addr)).await
 }
 

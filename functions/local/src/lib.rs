@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashout_app::http::{api_router, console_router, finish, webhooks_router};
+use cashout_app::http::{api_router, console_router, finish, portal_router, webhooks_router};
 use cashout_app::sender::HttpWebhookSender;
 use cashout_app::worker::WorkerOptions;
 use cashout_app::{App, AppConfig};
@@ -331,6 +331,7 @@ where
     let router = finish(
         api_router(app.clone())
             .merge(console_router(app.clone()))
+            .merge(portal_router(app.clone()))
             .merge(webhooks_router(app)),
     );
     let addr = listener.local_addr().map_err(startup)?;

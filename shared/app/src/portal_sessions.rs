@@ -110,6 +110,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// The live portal session a cookie's token opens, if any (a merchant's; a console session's
     /// token opens none here).
     pub async fn portal_session(&self, token: &str) -> Result<Option<Session>, AppError> {
-        self.live_session(token, |p| matches!(p, Principal::Merchant { .. })).await
+        self.live_session(token, |p| matches!(p, Principal::Merchant { .. }))
+            .await
     }
 }

@@ -100,7 +100,8 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// session (deleted on the way) or one whose key or operator no longer signs in (deleted
     /// too).
     pub async fn session(&self, token: &str) -> Result<Option<Session>, AppError> {
-        self.live_session(token, |p| matches!(p, Principal::Operator { .. })).await
+        self.live_session(token, |p| matches!(p, Principal::Operator { .. }))
+            .await
     }
 
     /// The live session of `token` whose key still resolves to a principal that `belongs`

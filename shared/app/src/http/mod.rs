@@ -7,6 +7,7 @@ pub mod input_doc;
 pub mod limit;
 pub mod openapi;
 pub(crate) mod pages;
+pub mod portal;
 pub mod problem;
 pub mod webhooks;
 
@@ -19,6 +20,7 @@ use tower_http::trace::TraceLayer;
 pub use api::{MAX_BODY_BYTES, api_router};
 use cashout_core::ports::{PayoutProvider, Store, TaskQueue, WebhookSender};
 pub use console::console_router;
+pub use portal::portal_router;
 pub use problem::{ApiError, Problem};
 pub use webhooks::webhooks_router;
 

@@ -195,7 +195,10 @@ pub async fn sessions_round_trip_are_written_once_and_deleted_idempotently<S: St
     // Expired sessions are still read back: the caller judges expiry.
     assert_eq!(s.get_session(&expired.token_hash).await.unwrap(), Some(expired.clone()));
     assert_eq!(s.get_session(&token_hash("three")).await.unwrap(), None);
-    assert!(s.delete_session(&live.token_hash).await.unwrap(), "the first delete removes it");
+    assert!(
+        s.delete_session(&live.token_hash).await.unwrap(),
+        "the first delete removes it"
+    );
     assert!(
         !s.delete_session(&live.token_hash).await.unwrap(),
         "a second delete finds nothing to remove (single-use links rely on it)"
