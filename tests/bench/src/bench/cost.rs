@@ -171,7 +171,7 @@ pub async fn cost(n: usize) -> Result<CostFigure, BenchError> {
 
     // One sweep of the (empty) table: its fixed cost.
     let before = store.consumed();
-    system.app.sweep().await.map_err(fail)?;
+    Box::pin(system.app.sweep()).await.map_err(fail)?;
     let sweep = store.consumed().since(&before);
 
     system.start_workers(&QueueName::ALL);
