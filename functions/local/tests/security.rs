@@ -791,6 +791,24 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
             404,
         ),
         (
+            "patch",
+            "/v1/webhook-endpoints/{id}",
+            format!("/v1/webhook-endpoints/{ep}"),
+            404,
+        ),
+        (
+            "post",
+            "/v1/webhook-endpoints/{id}/test",
+            format!("/v1/webhook-endpoints/{ep}/test"),
+            404,
+        ),
+        (
+            "post",
+            "/v1/webhook-endpoints/{id}/recover",
+            format!("/v1/webhook-endpoints/{ep}/recover"),
+            404,
+        ),
+        (
             "post",
             "/v1/events/{event_id}/redeliver",
             format!("/v1/events/{event_id}/redeliver"),
@@ -870,6 +888,7 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         ("post", "/v1/cashout-requests"),
         ("get", "/v1/webhook-endpoints"),
         ("post", "/v1/webhook-endpoints"),
+        ("get", "/v1/events"),
         ("get", "/v1/payout-methods"),
         ("get", "/v1/statements"),
         ("post", "/webhooks/{provider}"),
@@ -890,9 +909,20 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
     assert_eq!(documented, covered, "every documented route has a cross-merchant case");
 
     let reject = json!({"reason": "no"});
+    let patch = json!({"disabled": true, "url": "https://b.example.com/"});
+    let recover = json!({"since": (OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339).unwrap()});
     for (method, template, path, expected) in &cases {
+        let body = if template.ends_with("/reject") {
+            Some(&reject)
+        } else if template.ends_with("/recover") {
+            Some(&recover)
+        } else if *method == "patch" {
+            Some(&patch)
+        } else {
+            None
+        };
         let method = method.to_uppercase().parse::<reqwest::Method>().unwrap();
-        let body = template.ends_with("/reject").then_some(&reject);
         let (code, answer) = api.call(method.clone(), path, B.1, body, None).await;
         assert_eq!(code, *expected, "{method} {path} as another merchant: {answer}");
         let text = answer.to_string();
@@ -928,6 +958,8 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         "/v1/cashout-requests?status=UNDER_REVIEW",
         "/v1/cashout-requests?merchant_id=merchant_sec_a",
         "/v1/webhook-endpoints",
+        "/v1/events",
+        format!("/v1/events?cashout_request_id={a_id}").as_str(),
         format!("/v1/statements?from={today}&to={today}").as_str(),
         format!("/v1/statements?from={today}&to={today}&limit=100").as_str(),
     ] {

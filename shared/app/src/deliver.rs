@@ -93,7 +93,7 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .attempt_once(&endpoint, event_id, &event.merchant_id, &body, attempt, !replay)
             .await?
         else {
-            return Ok(self.claim_lost(event_id, endpoint_id, attempt).await?);
+            return self.claim_lost(event_id, endpoint_id, attempt).await;
         };
         if matches!(
             record.outcome,
@@ -139,7 +139,7 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .attempt_once(&endpoint, notice.id, &notice.merchant_id, &body, attempt, true)
             .await?
         else {
-            return Ok(self.claim_lost(notice.id, endpoint_id, attempt).await?);
+            return self.claim_lost(notice.id, endpoint_id, attempt).await;
         };
         if let Some(delay) = next {
             let task = Task::DeliverNotice {

@@ -22,7 +22,7 @@ pub const HEALTH_SAMPLE: u32 = 100;
 /// An endpoint's health, as its view shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointHealth {
-    /// Delivered ÷ answered-or-failed, over its latest [`HEALTH_SAMPLE`] attempts (claims in
+    /// Delivered ÷ attempts (0 to 1) over its latest [`HEALTH_SAMPLE`] attempts (claims in
     /// flight and skips left out); `None` without any.
     pub success_rate: Option<f64>,
     /// Its latest success among those attempts.
@@ -138,7 +138,10 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
                 u32::try_from(delivered).unwrap_or(0),
                 u32::try_from(counted.len()).unwrap_or(1),
             );
-            f64::from(d) / f64::from(n)
+            // A ratio shown to people, not an amount: floating point is what it is read as.
+            #[allow(clippy::float_arithmetic)]
+            let rate = f64::from(d) / f64::from(n);
+            rate
         });
         let last_success_at = counted
             .iter()

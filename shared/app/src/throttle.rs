@@ -13,10 +13,13 @@ use cashout_core::ids::EndpointId;
 use cashout_core::webhook::WebhookEndpoint;
 use time::OffsetDateTime;
 
-/// One endpoint's bucket: tokens (up to the limit, one second's worth) as of `at`.
+/// Tokens are counted in millionths, so that the bucket needs no floating point.
+const MICRO: u128 = 1_000_000;
+
+/// One endpoint's bucket: tokens (in millionths, up to one second's worth) as of `at`.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    tokens: f64,
+    micro_tokens: u128,
     at: OffsetDateTime,
 }
 
@@ -30,19 +33,24 @@ impl EndpointThrottle {
     /// Takes a token for one delivery to `endpoint` at `now`; `Some(wait)` when there is none
     /// (the time until the next one). Endpoints without a limit always pass.
     pub fn take(&self, endpoint: &WebhookEndpoint, now: OffsetDateTime) -> Option<Duration> {
-        let rate = f64::from(endpoint.rate_limit?.per_second());
+        let rate = u128::from(endpoint.rate_limit?.per_second());
+        let full = rate * MICRO;
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(endpoint.id).or_insert(Bucket { tokens: rate, at: now });
-        let elapsed = (now - bucket.at).as_seconds_f64().max(0.0);
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let bucket = buckets.entry(endpoint.id).or_insert(Bucket {
+            micro_tokens: full,
+            at: now,
+        });
+        let elapsed_ns = u128::try_from((now - bucket.at).whole_nanoseconds()).unwrap_or(0);
+        // rate tokens a second: rate × 10⁶ millionths per 10⁹ ns.
+        bucket.micro_tokens = (bucket.micro_tokens + elapsed_ns * rate / 1000).min(full);
+        bucket.at = bucket.at.max(now);
+        if bucket.micro_tokens >= MICRO {
+            bucket.micro_tokens -= MICRO;
             None
         } else {
-            let missing = (1.0 - bucket.tokens) / rate;
-            // At least a millisecond, so a queue with whole-second delays still moves it on.
-            Some(Duration::from_secs_f64(missing).max(Duration::from_millis(1)))
+            let missing_ns = (MICRO - bucket.micro_tokens) * 1000 / rate;
+            // At least a millisecond, so a queue with coarse delays still moves it on.
+            Some(Duration::from_nanos(u64::try_from(missing_ns).unwrap_or(u64::MAX)).max(Duration::from_millis(1)))
         }
     }
 }

@@ -521,7 +521,9 @@ pub struct EndpointView {
     pub rate_limit: Option<u32>,
     /// Whether the events of one request are delivered in sequence.
     pub ordered: bool,
-    /// Delivered ÷ attempts over its latest 100 attempts (null without any).
+    /// Delivered ÷ attempts (0 to 1) over its latest 100 attempts, claims in flight and skips
+    /// left out (null without any).
+    #[schema(minimum = 0, maximum = 1)]
     pub success_rate: Option<f64>,
     /// Its latest success among those attempts.
     #[serde(default, with = "time::serde::rfc3339::option")]
