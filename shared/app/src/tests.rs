@@ -15,4 +15,4 @@ mod pipeline;
 mod rate_limits;
 mod reconcile;
 mod selfservice;
-mod support;
+pub(crate) mod support;

@@ -234,4 +234,4 @@ fn status_of(error: &AppError) -> StatusCode {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

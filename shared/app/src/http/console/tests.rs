@@ -177,22 +177,22 @@ impl Fixture {
     }
 }
 
-/// One answer, its body as text.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+/// One answer, its body as text (the portal's tests browse with it too).
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .map(|v| v.to_str().unwrap())
             .unwrap_or_default()
     }
 
-    fn set_cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -201,21 +201,30 @@ impl Page {
     }
 
     /// The first form token on the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self.body.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
         self.body[at..].split('"').next().unwrap().to_owned()
     }
 }
 
 /// A browser: a cookie jar and a host, requests through the router.
-struct Browser {
+pub(crate) struct Browser {
     router: axum::Router,
     host: String,
-    jar: BTreeMap<String, String>,
+    pub(crate) jar: BTreeMap<String, String>,
 }
 
 impl Browser {
-    async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
+    /// A browser with an empty jar, on `host`.
+    pub(crate) fn new(router: axum::Router, host: &str) -> Self {
+        Browser {
+            router,
+            host: host.to_owned(),
+            jar: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) async fn send(&mut self, request: axum::http::request::Builder, body: Body) -> Page {
         let mut request = request
             .header(header::HOST, &self.host)
             .extension(crate::http::limit::ClientAddr(std::net::IpAddr::from([192, 0, 2, 7])));
@@ -244,11 +253,11 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         self.send(Request::get(path), Body::empty()).await
     }
 
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -260,7 +269,7 @@ impl Browser {
     }
 
     /// Posts a form with the token of the page at `from`.
-    async fn submit(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.get(from).await.csrf();
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
