@@ -281,3 +281,139 @@ async fn bulk_approval_answers_each_request_and_the_queue_lists_the_oldest_first
         403
     );
 }
+
+mod over_http {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::{api_router, finish};
+
+    async fn call(
+        h: &Harness,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let response = finish(api_router(h.app.clone())).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn operators_and_policies_are_managed_over_the_api_and_approvals_name_their_operator() {
+        let (h, ..) = with_operators().await;
+        // An admin makes a reviewer; the key it answers works once, here only.
+        let (code, made) = call(
+            &h,
+            "POST",
+            "/v1/operators",
+            "sk_root",
+            Some(json!({"name": "carol", "role": "reviewer"})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{made}");
+        let carol = made["api_key"].as_str().unwrap().to_owned();
+        assert_eq!(made["operator"]["role"], "reviewer");
+        let (code, problem) = call(
+            &h,
+            "POST",
+            "/v1/operators",
+            "sk_root",
+            Some(json!({"name": "Carol!", "role": "reviewer"})),
+        )
+        .await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"))
+        );
+        // A reviewer cannot manage operators or policies.
+        let (code, problem) = call(&h, "GET", "/v1/operators", &carol, None).await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden"))
+        );
+        let four_eyes = json!({"rules": [{"kind": "amount_limit", "other_currencies": "1000", "approvers": 2}]});
+        let (code, _) = call(
+            &h,
+            "PUT",
+            "/v1/approval-policies/default",
+            &carol,
+            Some(four_eyes.clone()),
+        )
+        .await;
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        let (code, policy) = call(&h, "PUT", "/v1/approval-policies/default", "sk_root", Some(four_eyes)).await;
+        assert_eq!(code, StatusCode::OK, "{policy}");
+        assert_eq!(
+            (policy["version"].as_u64(), policy["updated_by"]["id"].as_str()),
+            (Some(1), Some("root"))
+        );
+        let (code, problem) = call(
+            &h,
+            "PUT",
+            "/v1/approval-policies/default",
+            "sk_root",
+            Some(json!({"rules": [{"kind": "invoice_count", "max": 1, "approvers": 3}]})),
+        )
+        .await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_body"))
+        );
+        let (code, list) = call(&h, "GET", "/v1/approval-policies", &carol, None).await;
+        assert_eq!(
+            (code, list["data"][0]["scope"].as_str()),
+            (StatusCode::OK, Some("default"))
+        );
+
+        // Four eyes over HTTP: carol, carol again (409), then alice moves it.
+        let id = create_id(&h, "k1", "5000.00").await;
+        let approve = format!("/v1/cashout-requests/{id}/approve");
+        let (code, first) = call(&h, "POST", &approve, &carol, None).await;
+        assert_eq!((code, first["status"].as_str()), (StatusCode::OK, Some("UNDER_REVIEW")));
+        assert_eq!(first["review"]["required_approvals"], 2);
+        assert_eq!(first["review"]["approvals"][0]["operator"], "carol");
+        let (code, problem) = call(&h, "POST", &approve, &carol, None).await;
+        assert_eq!(
+            (code, problem["code"].as_str()),
+            (StatusCode::CONFLICT, Some("already_approved"))
+        );
+        let (code, second) = call(&h, "POST", &approve, "sk_alice", None).await;
+        assert_eq!((code, second["status"].as_str()), (StatusCode::OK, Some("APPROVED")));
+        assert_eq!(second["status_actor"], json!({"type": "operator", "id": "alice"}));
+        let (_, events) = call(&h, "GET", &format!("/v1/cashout-requests/{id}/events"), "sk_m1", None).await;
+        let last = events["data"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["actor"], json!({"type": "operator", "id": "alice"}));
+        assert_eq!(last["data"]["actor"], json!({"type": "operator", "id": "alice"}));
+
+        // Bulk approval answers each request; revoking carol stops her key at once.
+        let a = create_id(&h, "k2", "5000.00").await;
+        let (code, bulk) = call(
+            &h,
+            "POST",
+            "/v1/cashout-requests/bulk-approve",
+            &carol,
+            Some(json!({"ids": [a, id]})),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{bulk}");
+        assert_eq!(bulk["data"][0]["outcome"], "approval_recorded");
+        assert_eq!(bulk["data"][1]["outcome"], "refused");
+        assert_eq!(bulk["data"][1]["problem"]["code"], "invalid_transition");
+        let (code, _) = call(&h, "POST", "/v1/operators/carol/revoke", "sk_root", None).await;
+        assert_eq!(code, StatusCode::OK);
+        let (code, _) = call(&h, "GET", "/v1/approval-policies", &carol, None).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+    }
+}
