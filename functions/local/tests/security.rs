@@ -321,6 +321,41 @@ fn cascad_callback(reference: &str, payout_id: &str, status: &str) -> String {
     .to_string()
 }
 
+/// Opens a portal link minted with `key` (201 asserted) and reads `pages` in its session: each
+/// page's status and HTML.
+async fn portal_as(api: &Api, key: &str, pages: &[(String, u16)]) -> Vec<(u16, String)> {
+    let (code, link) = api
+        .call(reqwest::Method::POST, "/v1/portal-sessions", key, None, None)
+        .await;
+    assert_eq!(code, 201, "POST /v1/portal-sessions: {link}");
+    let url = link["url"].as_str().unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let entered = browser.get(url).send().await.unwrap();
+    assert_eq!(entered.status().as_u16(), 303, "opening the portal link");
+    let cookie = entered.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut seen = Vec::new();
+    for (path, _) in pages {
+        let answer = browser
+            .get(format!("{}{path}", api.base()))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let code = answer.status().as_u16();
+        seen.push((code, answer.text().await.unwrap()));
+    }
+    seen
+}
+
 async fn post_notification(base: &str, provider: &str, content_type: &str, signature: Option<&str>, body: &str) -> u16 {
     let mut req = reqwest::Client::new()
         .post(format!("{base}/webhooks/{provider}"))
@@ -892,6 +927,8 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
         ("get", "/v1/payout-methods"),
         ("get", "/v1/statements"),
         ("post", "/webhooks/{provider}"),
+        // A link minted by B opens B's portal: checked below, page by page.
+        ("post", "/v1/portal-sessions"),
     ];
     let (code, doc) = api.get("/v1/openapi.json", B.1).await;
     assert_eq!(code, 200);
@@ -970,6 +1007,22 @@ async fn no_merchant_reaches_another_merchants_data_on_any_route() {
             "{path} as B ({code}) shows A's data: {text}"
         );
     }
+    // B's portal link opens B's portal only: A's endpoint and request are not listed, and
+    // naming them is "not found", as in the API.
+    let pages = [
+        ("/portal".to_owned(), 200),
+        ("/portal/requests".to_owned(), 200),
+        (format!("/portal/endpoints/{ep}"), 404),
+        (format!("/portal/requests/{a_id}"), 404),
+    ];
+    for ((path, expected), (code, text)) in pages.iter().zip(portal_as(api, B.1, &pages).await) {
+        assert_eq!(code, *expected, "{path} in B's portal");
+        assert!(
+            !text.contains(&a_id) && !text.contains(&ep),
+            "{path} in B's portal shows A's data"
+        );
+    }
+
     // Idempotency keys are per merchant: B's create with A's key is B's own request.
     let b_own = system
         .create(
