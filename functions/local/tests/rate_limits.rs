@@ -87,3 +87,78 @@ async fn a_merchant_over_its_limit_gets_429_while_another_merchant_and_bad_keys_
     );
     runner.terminate().unwrap();
 }
+
+/// On DynamoDB (Local, as `./scripts/test` starts it), with a manual clock: once a merchant is
+/// over its limit, each instance refuses its flood from its own bucket without another write (one
+/// learnt it from the shared bucket, the other spent the burst itself), and lets it through again
+/// when the bucket refills.
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_a_flood_from_one_merchant_costs_no_write_once_it_is_over_its_limit() {
+    use std::sync::Arc;
+
+    use cashout_app::limits::RateLimits;
+    use cashout_app::{App, AppConfig, AppError};
+    use cashout_core::auth::Principal;
+    use cashout_core::ids::MerchantId;
+    use cashout_core::limit::RateLimit;
+    use cashout_core::ports::{Clock, ManualClock, SequentialIds};
+    use cashout_store::dynamo::DynamoStore;
+    use cashout_store::resources::{self, Definition};
+
+    let url = std::env::var("CASHOUT_TEST_DYNAMODB_URL")
+        .expect("CASHOUT_TEST_DYNAMODB_URL is not set: run the tests with ./scripts/test, which starts DynamoDB Local");
+    let client = aws_sdk_dynamodb::Client::new(&resources::emulator_config(&url).await);
+    let prefix = format!("t{}", uuid::Uuid::now_v7().simple());
+    let table = resources::create_table(&client, Definition::embedded().unwrap(), &prefix)
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(
+        time::OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap(),
+    ));
+    let store = Arc::new(DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>));
+    let config = AppConfig {
+        rate_limits: RateLimits {
+            default: RateLimit::new(2, 3).unwrap(),
+            ..RateLimits::default()
+        },
+        ..AppConfig::default()
+    };
+    let instance = || {
+        App::new(
+            store.clone(),
+            Arc::new(()),
+            Arc::new(()),
+            Arc::new(()),
+            clock.clone() as Arc<dyn Clock>,
+            Arc::new(SequentialIds::default()),
+            config.clone(),
+        )
+    };
+    let (one, two) = (instance(), instance());
+    let merchant = |id: &str| Principal::Merchant {
+        merchant_id: MerchantId::new(id).unwrap(),
+    };
+    let (a, b) = (merchant("m_flood"), merchant("m_calm"));
+    let limited = |r: Result<(), AppError>| matches!(r, Err(AppError::RateLimited { retry_after_s: 1 }));
+
+    for _ in 0..3 {
+        two.admit_caller(&a).await.unwrap();
+    }
+    let writes = || store.consumed().write_calls;
+    let before = writes();
+    assert!(
+        limited(one.admit_caller(&a).await),
+        "the burst was spent on the other instance"
+    );
+    assert_eq!(writes(), before + 1, "one (failed) write to learn it");
+    for _ in 0..50 {
+        assert!(limited(one.admit_caller(&a).await));
+        assert!(limited(two.admit_caller(&a).await));
+    }
+    assert_eq!(writes(), before + 1, "the flood costs no write on either instance");
+    one.admit_caller(&b).await.unwrap();
+
+    clock.advance(time::Duration::milliseconds(500));
+    one.admit_caller(&a).await.unwrap();
+    assert!(limited(one.admit_caller(&a).await));
+}
