@@ -36,7 +36,9 @@ pub(crate) async fn endpoint_body(
                 "this store has no key to seal signing secrets with: refusing to store them in clear",
             ));
         };
-        let clear = slot.as_str().ok_or_else(|| StoreError::invalid("a secret is not a text"))?;
+        let clear = slot
+            .as_str()
+            .ok_or_else(|| StoreError::invalid("a secret is not a text"))?;
         *slot = Value::String(sealer.seal(clear, &bound_to).await?);
     }
     to_json(&body, "webhook endpoint")
