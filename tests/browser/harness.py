@@ -131,6 +131,11 @@ class Receiver:
     verified: list[dict[str, Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the `webhook-id` of each verified delivery, in order (duplicates would show twice)
+    ids: list[str] = field(default_factory=list)
+    # while set, an outage: every delivery is answered 503 and its `webhook-id` kept in `missed`
+    down: bool = False
+    missed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -139,6 +144,12 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.down:
+                    with receiver.lock:
+                        receiver.missed.append(headers.get("webhook-id", ""))
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 try:
                     if receiver.secret is None:
                         raise ValueError("a delivery before the endpoint's secret is known")
@@ -151,6 +162,7 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.verified.append(payload)
+                    receiver.ids.append(headers.get("webhook-id", ""))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
