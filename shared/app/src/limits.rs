@@ -48,28 +48,14 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            default: limit(50, 100),
+            default: RateLimit::clamped(50, 100),
             merchants: HashMap::new(),
-            unauthenticated: limit(5, 20),
+            unauthenticated: RateLimit::clamped(5, 20),
         }
     }
-}
-
-fn limit(per_second: u32, burst: u32) -> RateLimit {
-    RateLimit::new(per_second, burst).unwrap_or_else(|_| unreachable!("{per_second}/{burst} is within bounds"))
 }
 
 impl RateLimits {
-    /// The same limit for every caller and every address (the local runner's
-    /// `--rate-limit`, a fuzzer's high one).
-    pub fn everyone(limit: RateLimit) -> Self {
-        RateLimits {
-            default: limit,
-            merchants: HashMap::new(),
-            unauthenticated: limit,
-        }
-    }
-
     /// The limit of an authenticated caller.
     pub fn of(&self, principal: &Principal) -> RateLimit {
         match principal {

@@ -56,6 +56,23 @@ impl RateLimit {
         }
     }
 
+    /// A limit of `per_second` and `burst`, each brought within 1 to [`MAX_RATE`] (for constants).
+    pub const fn clamped(per_second: u32, burst: u32) -> Self {
+        const fn within(n: u32) -> u32 {
+            if n < 1 {
+                1
+            } else if n > MAX_RATE {
+                MAX_RATE
+            } else {
+                n
+            }
+        }
+        RateLimit {
+            per_second: within(per_second),
+            burst: within(burst),
+        }
+    }
+
     /// Calls a second on average.
     pub fn per_second(self) -> u32 {
         self.per_second
@@ -333,6 +350,7 @@ mod tests {
     fn limits_parse_as_rate_slash_burst_within_bounds() {
         assert_eq!("50/100".parse::<RateLimit>().unwrap(), RateLimit::new(50, 100).unwrap());
         assert_eq!(RateLimit::new(50, 100).unwrap().to_string(), "50/100");
+        assert_eq!(RateLimit::clamped(0, 200_000), RateLimit::new(1, MAX_RATE).unwrap());
         for bad in ["50", "0/10", "10/0", "100001/1", "a/b", "-1/5", "5/5/5", ""] {
             assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
         }
