@@ -254,10 +254,11 @@ mod embedded_only {
         store.record_attempt(&dead).await.unwrap();
         drop(store);
 
-        // Back to what a version 4 build left: no columns, indexes or tables of version 5.
+        // Back to what a version 4 build left: no columns, indexes or tables of versions 5 and 6.
         let conn = rusqlite::Connection::open(dir.path().join(SqliteStore::FILE_NAME)).unwrap();
         conn.execute_batch(
-            "DROP INDEX requests_work; DROP INDEX requests_attention; DROP INDEX attempts_dead;
+            "DROP INDEX events_by_merchant; ALTER TABLE events DROP COLUMN merchant_id;
+             ALTER TABLE events DROP COLUMN event_type; DROP INDEX requests_work; DROP INDEX requests_attention; DROP INDEX attempts_dead;
              ALTER TABLE requests DROP COLUMN request_date; ALTER TABLE requests DROP COLUMN work_list;
              ALTER TABLE requests DROP COLUMN attention; ALTER TABLE attempts DROP COLUMN dead;
              DROP TABLE operators; DROP TABLE policies; DROP TABLE day_usage; DROP TABLE beneficiaries;
@@ -267,6 +268,25 @@ mod embedded_only {
         drop(conn);
 
         let store = SqliteStore::open_in(dir.path(), clock).unwrap();
+        // Version 6 filled each event's merchant from its request: the merchant's listing has them.
+        let listed = store
+            .list_merchant_events(
+                made[0].merchant_id(),
+                &cashout_core::ports::EventQuery {
+                    types: vec![],
+                    cashout_request_id: Some(made[0].id()),
+                    since: None,
+                    until: None,
+                    limit: 100,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            !listed.items.is_empty(),
+            "an upgraded file lists its events by merchant"
+        );
         let ids = |page: cashout_core::ports::Page<cashout_core::cashout::CashoutRequest>| {
             page.items.iter().map(|r| r.id()).collect::<Vec<_>>()
         };
