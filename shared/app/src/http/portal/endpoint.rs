@@ -363,7 +363,7 @@ fn attempts_table(who: &SignedIn, e: &EndpointView, page: &AttemptPage) -> Marku
             @if page.data.is_empty() {
                 p.muted { "No attempts yet." }
             } @else {
-                div.scroll role="region" aria-label="Delivery attempts" tabindex="0" {
+                div.scroll role="region" aria-label="Attempts, newest first" tabindex="0" {
                     table {
                         caption { "Newest first" }
                         thead {
