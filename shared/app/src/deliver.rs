@@ -93,7 +93,12 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .attempt_once(&endpoint, event_id, &event.merchant_id, &body, attempt, !replay)
             .await?
         else {
-            return self.claim_lost(event_id, endpoint_id, attempt).await;
+            let task = Task::Deliver {
+                event_id,
+                endpoint_id,
+                attempt: attempt + 1,
+            };
+            return self.claim_lost(event_id, endpoint_id, attempt, task).await;
         };
         if matches!(
             record.outcome,
@@ -139,7 +144,12 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
             .attempt_once(&endpoint, notice.id, &notice.merchant_id, &body, attempt, true)
             .await?
         else {
-            return self.claim_lost(notice.id, endpoint_id, attempt).await;
+            let task = Task::DeliverNotice {
+                notice: notice.clone(),
+                endpoint_id,
+                attempt: attempt + 1,
+            };
+            return self.claim_lost(notice.id, endpoint_id, attempt, task).await;
         };
         if let Some(delay) = next {
             let task = Task::DeliverNotice {
@@ -169,25 +179,31 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
         Ok(attempts)
     }
 
-    /// Another sender holds this attempt number: if it is still sending, look again once its
-    /// claim could have lapsed (so a sender that died does not end the chain); if it finished,
-    /// this task has nothing left to do.
+    /// Another sender holds this attempt number. If it is still sending, look again once its
+    /// claim could have lapsed (so a sender that died does not end the chain). If it finished
+    /// with a failure and the next attempt is not there, the task that queues it may have been
+    /// lost (the queue failed after the record): queue `next` again, at its time (a duplicate
+    /// of it meets the claim). Otherwise this task has nothing left to do.
     async fn claim_lost(
         &self,
         event_id: EventId,
         endpoint_id: EndpointId,
         attempt: u32,
+        next: Task,
     ) -> Result<TaskOutcome, AppError> {
-        let held = self
-            .pair_attempts(event_id, endpoint_id)
-            .await?
-            .iter()
-            .any(|a| a.attempt == attempt && a.outcome == AttemptOutcome::Sending);
-        Ok(if held {
-            TaskOutcome::RetryAfter(CLAIM_LEASE)
-        } else {
-            TaskOutcome::Done
-        })
+        let attempts = self.pair_attempts(event_id, endpoint_id).await?;
+        let Some(held) = attempts.iter().find(|a| a.attempt == attempt) else {
+            return Ok(TaskOutcome::Done);
+        };
+        if held.outcome == AttemptOutcome::Sending {
+            return Ok(TaskOutcome::RetryAfter(CLAIM_LEASE));
+        }
+        let later_exists = attempts.iter().any(|a| a.attempt > attempt);
+        if let (AttemptOutcome::Failed, Some(at), false) = (held.outcome, held.next_attempt_at, later_exists) {
+            let delay = crate::schedule::bounded_wait(at - self.now(), Duration::MAX);
+            self.enqueue(next, delay).await?;
+        }
+        Ok(TaskOutcome::Done)
     }
 
     /// Claims attempt `attempt` of the pair, sends, and records the answer (with its next

@@ -465,3 +465,29 @@ async fn two_senders_of_one_attempt_number_cannot_both_send() {
         "a later number finds it delivered and sends nothing"
     );
 }
+
+#[tokio::test]
+async fn a_retry_lost_after_its_attempt_was_recorded_is_queued_again_by_the_redelivered_task() {
+    let h = Harness::new().await;
+    let (id, _) = endpoint(&h, r#"{"url":"https://hooks.example.com/a"}"#).await;
+    let request = h.create("k1", &body("10.00")).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = h.app.store.list_events(request.parse().unwrap()).await.unwrap()[0].id;
+    h.drain(QueueName::Callbacks).await;
+    h.app.sender.answers.lock().unwrap().extend([500]);
+    assert_eq!(h.app.deliver(first, id, 1).await.unwrap(), TaskOutcome::Done);
+    // The queue lost the retry it was sent (as if the send failed after the record).
+    let lost = h.drain(QueueName::Callbacks).await;
+    assert!(lost.iter().any(|t| matches!(t, Task::Deliver { attempt: 2, .. })));
+    // The first task, delivered again by the queue, finds attempt 1 recorded: it sends nothing
+    // and queues attempt 2 again.
+    assert_eq!(h.app.deliver(first, id, 1).await.unwrap(), TaskOutcome::Done);
+    assert_eq!(sent(&h).len(), 1);
+    let again = h.drain(QueueName::Callbacks).await;
+    assert!(
+        again.iter().any(|t| matches!(t, Task::Deliver { attempt: 2, .. })),
+        "{again:?}"
+    );
+}
