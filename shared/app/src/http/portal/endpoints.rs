@@ -150,8 +150,10 @@ pub(super) fn state(e: &EndpointView) -> Markup {
 }
 
 /// `97 %`, or a dash without attempts.
+#[allow(clippy::float_arithmetic)] // a display of the view's fraction; nothing is decided on it
 pub(super) fn success_rate(e: &EndpointView) -> String {
-    e.success_rate.map_or_else(|| "—".to_owned(), |r| format!("{r} %"))
+    e.success_rate
+        .map_or_else(|| "—".to_owned(), |r| format!("{:.0} %", r * 100.0))
 }
 
 /// The event type checkboxes, `checked` those given.
