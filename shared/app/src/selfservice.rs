@@ -39,6 +39,7 @@ pub const MAX_RECOVER: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     /// A new URL (checked like at creation).
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::http::openapi::endpoint_url)]
     pub url: Option<String>,
     /// A note of at most 200 characters; null removes it.
@@ -46,6 +47,7 @@ pub struct EndpointPatch {
     #[schema(value_type = Option<String>, max_length = 200)]
     pub description: Option<Option<String>>,
     /// Event types to receive; every type when empty.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<crate::http::openapi::EventTypeSchema>>)]
     pub event_types: Option<Vec<String>>,
     /// Headers sent with every delivery (replacing the ones set before): at most 10, names RFC
@@ -53,6 +55,7 @@ pub struct EndpointPatch {
     /// Refused names (any case): `webhook-*`, `proxy-*`, `content-type`, `content-length`,
     /// `content-encoding`, `host`, `connection`, `keep-alive`, `transfer-encoding`, `te`,
     /// `trailer`, `upgrade`, `user-agent`, `expect`, `cookie`.
+    #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::http::openapi::custom_headers)]
     pub headers: Option<BTreeMap<String, String>>,
     /// Deliveries per second to this endpoint, 1 to 1000; null: no limit.
@@ -60,13 +63,16 @@ pub struct EndpointPatch {
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub rate_limit: Option<Option<u32>>,
     /// Deliver the events of one request in sequence.
+    #[serde(default, deserialize_with = "present")]
     pub ordered: Option<bool>,
     /// `true` disables it (reason `manual`); `false` enables it again. Enabling does not send
     /// what was missed: recover it (`POST …/recover`).
+    #[serde(default, deserialize_with = "present")]
     pub disabled: Option<bool>,
 }
 
-/// A field given (even as null) is `Some`; an absent one stays `None` (with `serde(default)`).
+/// A field given is `Some`; an absent one stays `None` (with `serde(default)`). Null is a value
+/// only where `T` takes it (`Option<…>`: "clear it"); elsewhere it is refused.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
@@ -75,11 +81,11 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
-    /// The window's start (RFC 3339), at most 30 days ago.
+    /// The window's start (RFC 3339); one more than 30 days ago starts the window 30 days ago.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub since: OffsetDateTime,
-    /// The window's end (RFC 3339), not in the future; now when absent.
+    /// The window's end (RFC 3339); now when absent or in the future.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub until: Option<OffsetDateTime>,
@@ -247,22 +253,19 @@ impl<S: Store, Q: TaskQueue, P, W: WebhookSender> App<S, Q, P, W> {
         let input: RecoverRequest = serde_json::from_slice(body)?;
         let endpoint = self.store.get_endpoint(merchant, id).await?.ok_or(AppError::NotFound)?;
         let now = self.now();
-        let until = input.until.unwrap_or(now);
-        if input.since < now - RECOVER_WINDOW {
-            return Err(bad("since", "at most 30 days ago"));
-        }
-        if until > now {
-            return Err(bad("until", "not in the future"));
-        }
-        if input.since >= until {
-            return Err(bad("since", "before until"));
-        }
+        // The window is cut to what may be recovered: the last 30 days, up to now (an empty
+        // window queues nothing).
+        let until = input.until.unwrap_or(now).min(now);
+        let since = input.since.max(now - RECOVER_WINDOW);
         if endpoint.disabled.is_some() {
             return Err(AppError::Conflict(
                 "the endpoint is disabled: enable it (PATCH disabled=false) before recovering".into(),
             ));
         }
-        let events = self.events_in_window(&endpoint, input.since, until).await?;
+        if since >= until {
+            return Ok(RecoverAnswer { queued: 0 });
+        }
+        let events = self.events_in_window(&endpoint, since, until).await?;
         let mut queued = 0;
         for event in events {
             let attempts = self.pair_attempts(event.id, id).await?;

@@ -76,6 +76,8 @@ async fn an_endpoint_is_edited_and_its_test_event_carries_its_headers_signed() {
         r#"{"url":"http://hooks.example.com/"}"#,
         r#"{"event_types":["nope"]}"#,
         r#"{"colour":"red"}"#,
+        r#"{"url":null}"#,
+        r#"{"ordered":null}"#,
     ] {
         assert!(
             h.app.update_endpoint(&m1, id, refused.as_bytes()).await.is_err(),
@@ -184,6 +186,16 @@ async fn recovery_after_an_outage_delivers_each_missed_event_once_even_with_retr
         .unwrap()
         .queued;
     assert_eq!(again, 0, "everything was received");
+    let from_long_ago = h
+        .app
+        .recover_endpoint(
+            &m1,
+            id,
+            br#"{"since":"2000-01-01T00:00:00Z","until":"2999-01-01T00:00:00Z"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(from_long_ago.queued, 0, "a window cut to the last 30 days and to now");
     for _ in 0..3 {
         h.clock.advance(time::Duration::seconds(700));
         h.run_due().await;

@@ -135,7 +135,7 @@ pub(crate) async fn test_endpoint<A: HttpApp>(
 
 /// Queues, in event order, every event of `[since, until)` that the endpoint receives and has
 /// not received successfully, once each (a retry already scheduled for one of them does not
-/// send it a second time). `since` at most 30 days ago; `until` not in the future.
+/// send it a second time). The window is cut to the last 30 days and to now.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id")),
     request_body = RecoverRequest,
