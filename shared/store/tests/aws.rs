@@ -676,6 +676,49 @@ mod secrets_at_rest {
     }
 
     #[tokio::test]
+    async fn aws_secrets_stored_in_clear_before_sealing_are_sealed_by_the_backfill() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let (client, table) = table().await;
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
+            .with_sealer(kms_sealer().await);
+        let f = Fixtures::new(clock);
+        let m = merchant("m1");
+        let old = f.endpoint(&m, "https://old.example");
+        // As a version before sealing wrote it: the endpoint's JSON, secrets in clear.
+        client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(format!("M#{m}")))
+            .item("sk", AttributeValue::S(format!("EP#{}", old.id)))
+            .item("created_at", AttributeValue::N("0".into()))
+            .item("v", AttributeValue::N(old.version.to_string()))
+            .item("body", AttributeValue::S(serde_json::to_string(&old).unwrap()))
+            .send()
+            .await
+            .unwrap();
+        let fresh = f.endpoint(&m, "https://new.example");
+        let _ = store.create_endpoint(&fresh, 20).await.unwrap();
+        assert_eq!(
+            store.get_endpoint(&m, old.id).await.unwrap(),
+            Some(old.clone()),
+            "clear secrets still read"
+        );
+        assert!(raw_items(&client, &table).await.iter().any(|i| i.contains("whsec_")));
+
+        let report = store.seal_clear_secrets(1, |_| {}).await.unwrap();
+        assert_eq!((report.found, report.updated), (1, 1), "{report:?}");
+        for item in raw_items(&client, &table).await {
+            assert!(!item.contains("whsec_"), "a `whsec_` text is stored: {item}");
+        }
+        let sealed = store.get_endpoint(&m, old.id).await.unwrap().unwrap();
+        assert_eq!(sealed.secrets, old.secrets, "the same secrets, now sealed");
+        assert_eq!(sealed.version, old.version + 1);
+        let again = store.seal_clear_secrets(100, |_| {}).await.unwrap();
+        assert_eq!(again.found, 0, "idempotent");
+    }
+
+    #[tokio::test]
     async fn aws_a_warm_store_calls_kms_once_per_secret_not_once_per_read() {
         let (client, table) = table().await;
         let clock = Arc::new(ManualClock::new(t0()));

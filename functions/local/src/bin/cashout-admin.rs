@@ -90,6 +90,22 @@ enum Command {
     /// errors, attention) its index attributes, so that requests waiting since before the upgrade
     /// show in the console (DynamoDB only: the embedded store fills them when it opens).
     /// Idempotent; run it once after deploying the upgrade.
+    /// Seals the signing secrets of webhook endpoints stored in clear before secrets were sealed
+    /// (DynamoDB; the embedded store seals them itself when it opens), with the KMS key of
+    /// `--kms-key-id` (the stack's `SigningSecretsKey`). Idempotent; run it once after deploying
+    /// the upgrade.
+    SealSecrets {
+        /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
+        /// configuration.
+        #[arg(long)]
+        table: String,
+        /// The KMS key that seals them (id, ARN or alias).
+        #[arg(long, env = "CASHOUT_KMS_KEY_ID")]
+        kms_key_id: String,
+        /// Items per `Scan` call (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        page: u32,
+    },
     BackfillWorkIndex {
         /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
         /// configuration.
@@ -121,6 +137,11 @@ async fn main() -> std::process::ExitCode {
         Command::RevokeOperator { name, data_dir, table } => revoke_operator(name, data_dir, table).await,
         Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
         Command::BackfillWorkIndex { table, page } => backfill_work_index(table, page).await,
+        Command::SealSecrets {
+            table,
+            kms_key_id,
+            page,
+        } => seal_secrets(table, kms_key_id, page).await,
     }
 }
 
@@ -177,6 +198,35 @@ async fn backfill_work_index(table: String, page: u32) -> std::process::ExitCode
                     "{} requests given their work-list attributes ({} found without)",
                     r.updated, r.found
                 );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn seal_secrets(table: String, kms_key_id: String, page: u32) -> std::process::ExitCode {
+    use cashout_store::sealing::{Kms, Sealer};
+    let aws = aws_config::load_from_env().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock)
+        .with_sealer(Sealer::from(Kms::from_sdk(&aws, kms_key_id)));
+    let result = store
+        .seal_clear_secrets(page, |r| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "scanned {} pages: {} endpoints with secrets in clear, {} sealed",
+                    r.pages, r.found, r.updated
+                );
+            }
+        })
+        .await;
+    match result {
+        Ok(r) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{} endpoints' secrets sealed ({} found in clear)", r.updated, r.found);
             }
             std::process::ExitCode::SUCCESS
         }

@@ -4,7 +4,8 @@
 //! work-list attributes (the `work` and `attention` indexes), so that the operators' lists show
 //! requests that have not changed since the upgrade. Idempotent and resumable (an item that has
 //! them is left alone; a crash leaves the rest for the next run). `cashout-admin
-//! backfill-day-index --table T` runs the first.
+//! backfill-day-index --table T` runs the first. Also: every webhook endpoint whose signing
+//! secrets were stored in clear before sealing gets them sealed (`cashout-admin seal-secrets`).
 
 use std::collections::HashMap;
 
@@ -164,5 +165,62 @@ impl DynamoStore {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(vals));
         self.update_if("give a request its work-list entries", update).await
+    }
+
+    /// Seals the signing secrets of every endpoint stored before sealing (a `whsec_` text in its
+    /// body): each is read, opened as it is, and written back sealed on the condition that its
+    /// version did not move (one conditional `PutItem` each; an endpoint changed meanwhile was
+    /// sealed by that change). Scans the table once, `page` items a call. Idempotent.
+    pub async fn seal_clear_secrets(
+        &self,
+        page: u32,
+        mut progress: impl FnMut(&BackfillReport),
+    ) -> Result<BackfillReport, StoreError> {
+        use cashout_core::ports::WebhookStore as _;
+        let mut report = BackfillReport::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .filter_expression(format!(
+                    "begins_with({PK}, :m) AND begins_with({SK}, :ep) AND contains({BODY}, :clear)"
+                ))
+                .projection_expression(format!("{PK}, {SK}, {BODY}"))
+                .set_expression_attribute_values(Some(values([
+                    (":m", s("M#")),
+                    (":ep", s(ENDPOINT_SK_PREFIX)),
+                    (":clear", s("\"whsec_")),
+                ])))
+                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await
+                .map_err(|e| sdk_error("scan for endpoints with secrets in clear", e))?;
+            self.meter.read(out.consumed_capacity());
+            report.pages += 1;
+            for item in out.items() {
+                let Some(AttributeValue::S(stored)) = item.get(BODY) else {
+                    continue;
+                };
+                report.found += 1;
+                let mut endpoint = crate::endpoints::read_endpoint(stored, self.sealer.as_ref()).await?;
+                let expected = endpoint.version;
+                endpoint.version += 1;
+                match self.replace_endpoint(&endpoint, expected).await {
+                    Ok(()) => report.updated += 1,
+                    // Changed (and so sealed) or deleted meanwhile.
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            progress(&report);
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(report),
+            }
+        }
     }
 }
