@@ -89,7 +89,6 @@ def test_a_merchant_adds_an_endpoint_tests_it_and_recovers_an_outage_exactly_onc
     console.shot(page, "added")
     page.goto(cashout.base + "/portal")
     expect(page.locator("#new-secret")).to_have_count(0)
-    console.shot(page, "endpoints")
 
     page.get_by_role("link", name=receiver.url).click()
     heading = page.get_by_role("heading", name=re.compile(r"^Endpoint ep_"))
@@ -151,6 +150,10 @@ def test_a_merchant_adds_an_endpoint_tests_it_and_recovers_an_outage_exactly_onc
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
     expect(page.locator("ol.timeline")).to_contain_text("Webhook delivery")
     console.shot(page, "request")
+
+    page.get_by_role("link", name="Endpoints", exact=True).click()
+    expect(page.get_by_role("region", name="Endpoints")).to_contain_text("Enabled")
+    console.shot(page, "endpoints")
 
 
 def test_the_portal_works_at_phone_width(cashout: Cashout, console: Console) -> None:
