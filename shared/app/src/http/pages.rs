@@ -2,9 +2,13 @@
 //! plumbing: reading cookies, writing them with the same flags, telling a loopback host, comparing
 //! form tokens, and the security headers of every answer.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use cashout_core::auth::token_hash;
+
+use crate::error::AppError;
 
 /// The headers of every page answer: no script, nothing from elsewhere, no framing, forms only
 /// to here, and no caching of pages that show payouts (a stylesheet sets its own).
@@ -61,4 +65,55 @@ pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secu
 /// Whether two secrets are equal, compared as their hashes (no early exit on the secret's bytes).
 pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     !a.is_empty() && token_hash(a) == token_hash(b)
+}
+
+/// Why a posted form was refused before any handler ran.
+pub(crate) enum FormRefused {
+    /// The body could not be read (too large, cut short): the status to answer.
+    Unreadable(StatusCode),
+    /// No `csrf` field, or not the session's: another site's form, or an old page.
+    Forged,
+}
+
+/// The fields of a posted form whose `csrf` field is the session's `token` (compared as hashes).
+pub(crate) async fn checked_form<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    token: &str,
+) -> Result<Vec<(String, String)>, FormRefused> {
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| FormRefused::Unreadable(rejection.status()))?;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    if csrf.is_some_and(|t| same_secret(t, token)) {
+        Ok(fields)
+    } else {
+        Err(FormRefused::Forged)
+    }
+}
+
+/// The heading of a page that says one thing, by its status.
+pub(crate) fn message_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    }
+}
+
+/// What a page says of a use case's error, with the status the API would answer: its message
+/// for a client error; for a fault of ours a plain sentence, the details going to the logs only.
+pub(crate) fn error_message(error: &AppError) -> (StatusCode, String) {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(error = %error, "page failed");
+        (
+            status,
+            "Something went wrong on our side. Try again in a moment.".to_owned(),
+        )
+    } else {
+        (status, error.to_string())
+    }
 }

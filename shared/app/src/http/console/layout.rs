@@ -9,7 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{SignedIn, status_of};
+use super::SignedIn;
 use crate::error::AppError;
 use crate::views::CashoutRequestView;
 
@@ -105,12 +105,7 @@ pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
 
 /// A page saying one thing in an alert, with `status`.
 pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: &str) -> Response {
-    let title = match status {
-        StatusCode::FORBIDDEN => "Not allowed",
-        StatusCode::NOT_FOUND => "Not found",
-        s if s.is_server_error() => "Something went wrong",
-        _ => "That did not work",
-    };
+    let title = crate::http::pages::message_title(status);
     respond(
         status,
         page(
@@ -131,13 +126,8 @@ pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: 
 /// A page for a use case's error: its message for a client error; for a fault of ours, a
 /// plain sentence (the details go to the logs only).
 pub(super) fn failure_page(who: Option<&SignedIn>, error: &AppError) -> Response {
-    let status = status_of(error);
-    if status.is_server_error() {
-        tracing::error!(error = %error, "console page failed");
-        message_page(who, status, "Something went wrong on our side. Try again in a moment.")
-    } else {
-        message_page(who, status, &error.to_string())
-    }
+    let (status, message) = crate::http::pages::error_message(error);
+    message_page(who, status, &message)
 }
 
 /// `2026-12-01 19:35 UTC`.

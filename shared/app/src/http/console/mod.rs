@@ -24,7 +24,6 @@ mod search;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -34,7 +33,7 @@ use time::Duration;
 
 use crate::error::AppError;
 use crate::http::HttpApp;
-use crate::http::pages::{self, cookie, loopback, same_secret, security_headers};
+use crate::http::pages::{self, FormRefused, cookie, loopback, same_secret, security_headers};
 use crate::sessions::{SESSION_LIFETIME, Session};
 
 /// The session cookie.
@@ -201,21 +200,15 @@ impl<A: HttpApp> FromRequest<Console<A>> for Posted {
     async fn from_request(request: Request, console: &Console<A>) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let who = SignedIn::from_request_parts(&mut parts, console).await?;
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), console)
-            .await
-            .map_err(|rejection| {
-                layout::message_page(
-                    Some(&who),
-                    rejection.status(),
-                    "The form could not be read. Reload the page and try again.",
-                )
-            })?;
-        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-        if !csrf.is_some_and(|t| same_secret(t, &who.session.csrf_token)) {
-            return Err(forged(Some(&who)));
+        match pages::checked_form(Request::from_parts(parts, body), console, &who.session.csrf_token).await {
+            Ok(fields) => Ok(Posted { who, fields }),
+            Err(FormRefused::Unreadable(status)) => Err(layout::message_page(
+                Some(&who),
+                status,
+                "The form could not be read. Reload the page and try again.",
+            )),
+            Err(FormRefused::Forged) => Err(forged(Some(&who))),
         }
-        Ok(Posted { who, fields })
     }
 }
 

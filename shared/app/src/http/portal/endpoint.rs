@@ -14,10 +14,11 @@ use serde_json::json;
 
 use super::endpoints::{event_types, state, success_rate, type_choices};
 use super::layout::{self, Flash, Nav};
-use super::{Portal, Posted, SignedIn, status_of};
+use super::{Portal, Posted, SignedIn};
 use crate::error::AppError;
 use crate::http::HttpApp;
 use crate::http::console::layout::time_el;
+use crate::http::pages;
 use crate::views::{AttemptPage, EndpointView};
 
 /// How many attempts a page lists.
@@ -168,11 +169,12 @@ pub(super) async fn resend<A: HttpApp>(
 
 /// The page again with the use case's error, in the status the API would answer.
 async fn refused<A: HttpApp>(portal: &Portal<A>, who: &SignedIn, id: EndpointId, error: &AppError) -> Response {
+    let (status, alert) = pages::error_message(error);
     let shown = Shown {
-        alert: Some(layout::alert_text(error)),
+        alert: Some(alert),
         ..Shown::default()
     };
-    render(portal, who, id, status_of(error), shown).await
+    render(portal, who, id, status, shown).await
 }
 
 /// The `PATCH` body of the edit form: every field it shows, so that what the form says is what

@@ -11,8 +11,8 @@ use maud::{Markup, html};
 use super::layout::{self, Flash, Nav};
 use super::{Portal, Posted, SignedIn};
 use crate::error::AppError;
-use crate::http::HttpApp;
 use crate::http::console::layout::{time_el, when};
+use crate::http::{HttpApp, pages};
 use crate::views::EndpointView;
 
 /// The types a merchant may subscribe to (the test event is sent whatever the subscription).
@@ -39,8 +39,8 @@ pub(super) async fn create<A: HttpApp>(State(portal): State<Portal<A>>, posted: 
     let created = match app.create_endpoint(principal, body.to_string().as_bytes()).await {
         Ok(created) => created,
         Err(e) => {
-            let alert = layout::alert_text(&e);
-            return render(&portal, who, super::status_of(&e), None, Some(&alert), None).await;
+            let (status, alert) = pages::error_message(&e);
+            return render(&portal, who, status, None, Some(&alert), None).await;
         }
     };
     if let Some(description) = posted.field("description") {
@@ -53,7 +53,7 @@ pub(super) async fn create<A: HttpApp>(State(portal): State<Portal<A>>, posted: 
             // The endpoint exists: its secret must still be shown, with what went wrong.
             let alert = format!(
                 "The endpoint was added without its description: {}",
-                layout::alert_text(&e)
+                pages::error_message(&e).1
             );
             return render(&portal, who, StatusCode::CREATED, None, Some(&alert), Some(&created)).await;
         }

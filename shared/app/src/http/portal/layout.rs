@@ -7,8 +7,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cashout_core::auth::Principal;
 use maud::{DOCTYPE, Markup, html};
 
-use super::{FLASH_COOKIE, SignedIn, cookie, set_cookie, status_of};
+use super::{FLASH_COOKIE, SignedIn, cookie, set_cookie};
 use crate::error::AppError;
+use crate::http::pages;
 
 /// The header's links; the current one is marked for assistive technology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,12 +89,7 @@ pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
 
 /// A page saying one thing in an alert, with `status`.
 pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: &str) -> Response {
-    let title = match status {
-        StatusCode::FORBIDDEN => "Not allowed",
-        StatusCode::NOT_FOUND => "Not found",
-        s if s.is_server_error() => "Something went wrong",
-        _ => "That did not work",
-    };
+    let title = pages::message_title(status);
     respond(
         status,
         page(
@@ -114,13 +110,8 @@ pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: 
 /// A page for a use case's error: its message for a client error; for a fault of ours, a
 /// plain sentence (the details go to the logs only).
 pub(super) fn failure_page(who: Option<&SignedIn>, error: &AppError) -> Response {
-    let status = status_of(error);
-    if status.is_server_error() {
-        tracing::error!(error = %error, "portal page failed");
-        message_page(who, status, "Something went wrong on our side. Try again in a moment.")
-    } else {
-        message_page(who, status, &error.to_string())
-    }
+    let (status, message) = pages::error_message(error);
+    message_page(who, status, &message)
 }
 
 /// 401: the link (or the session it opened) no longer opens anything.
@@ -292,16 +283,6 @@ pub(super) fn new_secret(secret: &str) -> Markup {
                 code { "webhook-signature" } " with it (Standard Webhooks)." }
             p { code #new-secret .mono { (secret) } }
         }
-    }
-}
-
-/// A use case's error as the alert sentence of a page shown again.
-pub(super) fn alert_text(error: &AppError) -> String {
-    if status_of(error).is_server_error() {
-        tracing::error!(error = %error, "portal action failed");
-        "Something went wrong on our side. Try again in a moment.".into()
-    } else {
-        error.to_string()
     }
 }
 

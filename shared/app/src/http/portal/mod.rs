@@ -19,7 +19,6 @@ mod requests;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -30,7 +29,7 @@ use time::Duration;
 
 use crate::error::AppError;
 use crate::http::HttpApp;
-use crate::http::pages::{self, cookie, loopback, same_secret, security_headers};
+use crate::http::pages::{self, FormRefused, cookie, loopback, security_headers};
 use crate::portal_sessions::PORTAL_SESSION_LIFETIME;
 use crate::sessions::Session;
 
@@ -247,31 +246,20 @@ impl<A: HttpApp> FromRequest<Portal<A>> for Posted {
     async fn from_request(request: Request, portal: &Portal<A>) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let who = SignedIn::from_request_parts(&mut parts, portal).await?;
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), portal)
-            .await
-            .map_err(|rejection| {
-                layout::message_page(
-                    Some(&who),
-                    rejection.status(),
-                    "The form could not be read. Reload the page and try again.",
-                )
-            })?;
-        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-        if !csrf.is_some_and(|t| same_secret(t, &who.session.csrf_token)) {
-            return Err(layout::message_page(
+        match pages::checked_form(Request::from_parts(parts, body), portal, &who.session.csrf_token).await {
+            Ok(fields) => Ok(Posted { who, fields }),
+            Err(FormRefused::Unreadable(status)) => Err(layout::message_page(
+                Some(&who),
+                status,
+                "The form could not be read. Reload the page and try again.",
+            )),
+            Err(FormRefused::Forged) => Err(layout::message_page(
                 Some(&who),
                 StatusCode::FORBIDDEN,
                 "This form has expired or did not come from the portal. Reload the page and try again.",
-            ));
+            )),
         }
-        Ok(Posted { who, fields })
     }
-}
-
-/// The status a use case's error answers with on a page (as the API would).
-fn status_of(error: &AppError) -> StatusCode {
-    StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[cfg(test)]
