@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use cashout_core::auth::token_hash;
+use maud::{DOCTYPE, Markup, html};
 
 use crate::error::AppError;
 
@@ -115,5 +116,73 @@ pub(crate) fn error_message(error: &AppError) -> (StatusCode, String) {
         )
     } else {
         (status, error.to_string())
+    }
+}
+
+/// What a face's pages have in common: its name in the `<title>`, its stylesheets, its header's
+/// links (labelled `nav_label`) and its sign-out form.
+pub(crate) struct Face<'a> {
+    /// `cashout console`.
+    pub site: &'a str,
+    pub stylesheets: &'a [&'a str],
+    pub nav_label: &'a str,
+    /// `(href, label)` of each link of the header.
+    pub links: &'a [(&'a str, &'a str)],
+    pub sign_out: &'a str,
+}
+
+/// Who is signed in, as the header shows them: the name and the session's form token.
+pub(crate) struct Visitor<'a> {
+    pub name: &'a str,
+    pub csrf: &'a str,
+}
+
+/// A whole page: `title` is the `<title>` (and, by each page's own choice, its `<h1>`); the
+/// header (with `current`, the index of the link of this page, marked) only for a visitor.
+pub(crate) fn page(
+    face: &Face<'_>,
+    who: Option<&Visitor<'_>>,
+    current: Option<usize>,
+    title: &str,
+    main: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (face.site) }
+                @for sheet in face.stylesheets { link rel="stylesheet" href=(sheet); }
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                @if let Some(who) = who {
+                    header.top {
+                        nav aria-label=(face.nav_label) {
+                            ul {
+                                @for (i, (href, label)) in face.links.iter().enumerate() {
+                                    li {
+                                        @if current == Some(i) {
+                                            a href=(href) aria-current="page" { (label) }
+                                        } @else {
+                                            a href=(href) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        div.who {
+                            p { "Signed in as " (who.name) }
+                            form method="post" action=(face.sign_out) {
+                                input type="hidden" name="csrf" value=(who.csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main id="main" tabindex="-1" { (main) }
+            }
+        }
     }
 }

@@ -5,12 +5,13 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cashout_core::auth::Principal;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::SignedIn;
 use crate::error::AppError;
+use crate::http::pages;
 use crate::views::CashoutRequestView;
 
 /// The header's links; the current one is marked for assistive technology.
@@ -24,54 +25,35 @@ pub(super) enum Nav {
     None,
 }
 
-const LINKS: [(Nav, &str, &str); 4] = [
-    (Nav::Queue, "/console/queue", "Queue"),
-    (Nav::Search, "/console/search", "Search"),
-    (Nav::Attention, "/console/attention", "Attention"),
-    (Nav::Providers, "/console/providers", "Providers"),
-];
+/// The console's pages: the header's links in the order of [`Nav`].
+const FACE: pages::Face<'static> = pages::Face {
+    site: "cashout console",
+    stylesheets: &["/console/assets/console.css"],
+    nav_label: "Console",
+    links: &[
+        ("/console/queue", "Queue"),
+        ("/console/search", "Search"),
+        ("/console/attention", "Attention"),
+        ("/console/providers", "Providers"),
+    ],
+    sign_out: "/console/sign-out",
+};
 
 /// A whole page: `title` is the `<title>` (and, by each page's own choice, its `<h1>`).
 pub(super) fn page(who: Option<&SignedIn>, nav: Nav, title: &str, main: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · cashout console" }
-                link rel="stylesheet" href="/console/assets/console.css";
-            }
-            body {
-                a.skip href="#main" { "Skip to content" }
-                @if let Some(who) = who {
-                    header.top {
-                        nav aria-label="Console" {
-                            ul {
-                                @for (item, href, label) in LINKS {
-                                    li {
-                                        @if item == nav {
-                                            a href=(href) aria-current="page" { (label) }
-                                        } @else {
-                                            a href=(href) { (label) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        div.who {
-                            p { "Signed in as " (signed_in_as(&who.session.principal)) }
-                            form method="post" action="/console/sign-out" {
-                                (csrf(who))
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                    }
-                }
-                main id="main" tabindex="-1" { (main) }
-            }
-        }
-    }
+    let current = match nav {
+        Nav::Queue => Some(0),
+        Nav::Search => Some(1),
+        Nav::Attention => Some(2),
+        Nav::Providers => Some(3),
+        Nav::None => None,
+    };
+    let name = who.map(|w| signed_in_as(&w.session.principal));
+    let visitor = who.zip(name.as_deref()).map(|(w, name)| pages::Visitor {
+        name,
+        csrf: &w.session.csrf_token,
+    });
+    pages::page(&FACE, visitor.as_ref(), current, title, main)
 }
 
 /// `NAME (ROLE)`.

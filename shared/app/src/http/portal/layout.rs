@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cashout_core::auth::Principal;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
 use super::{FLASH_COOKIE, SignedIn, cookie, set_cookie};
 use crate::error::AppError;
@@ -20,53 +20,28 @@ pub(super) enum Nav {
     None,
 }
 
-const LINKS: [(Nav, &str, &str); 2] = [
-    (Nav::Endpoints, "/portal", "Endpoints"),
-    (Nav::Requests, "/portal/requests", "Cashout requests"),
-];
+/// The portal's pages: the header's links in the order of [`Nav`]; the console's stylesheet
+/// first, then the portal's few rules.
+const FACE: pages::Face<'static> = pages::Face {
+    site: "cashout portal",
+    stylesheets: &["/portal/assets/console.css", "/portal/assets/portal.css"],
+    nav_label: "Portal",
+    links: &[("/portal", "Endpoints"), ("/portal/requests", "Cashout requests")],
+    sign_out: "/portal/sign-out",
+};
 
 /// A whole page: `title` is the `<title>` (and, by each page's own choice, its `<h1>`).
 pub(super) fn page(who: Option<&SignedIn>, nav: Nav, title: &str, main: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · cashout portal" }
-                link rel="stylesheet" href="/portal/assets/console.css";
-                link rel="stylesheet" href="/portal/assets/portal.css";
-            }
-            body {
-                a.skip href="#main" { "Skip to content" }
-                @if let Some(who) = who {
-                    header.top {
-                        nav aria-label="Portal" {
-                            ul {
-                                @for (item, href, label) in LINKS {
-                                    li {
-                                        @if item == nav {
-                                            a href=(href) aria-current="page" { (label) }
-                                        } @else {
-                                            a href=(href) { (label) }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        div.who {
-                            p { "Signed in as " (merchant(who)) }
-                            form method="post" action="/portal/sign-out" {
-                                (csrf(who))
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                    }
-                }
-                main id="main" tabindex="-1" { (main) }
-            }
-        }
-    }
+    let current = match nav {
+        Nav::Endpoints => Some(0),
+        Nav::Requests => Some(1),
+        Nav::None => None,
+    };
+    let visitor = who.map(|w| pages::Visitor {
+        name: merchant(w),
+        csrf: &w.session.csrf_token,
+    });
+    pages::page(&FACE, visitor.as_ref(), current, title, main)
 }
 
 /// The signed-in merchant's id.
