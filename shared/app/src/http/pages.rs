@@ -104,6 +104,18 @@ pub(crate) fn message_title(status: StatusCode) -> &'static str {
     }
 }
 
+/// The body of a page that says one thing: its heading, the message as an alert, and a link
+/// back (`(href, text)`) when there is somewhere to go back to.
+pub(crate) fn message_main(title: &str, message: &str, back: Option<(&str, &str)>) -> Markup {
+    html! {
+        h1 { (title) }
+        p.alert role="alert" { (message) }
+        @if let Some((href, text)) = back {
+            p { a href=(href) { (text) } }
+        }
+    }
+}
+
 /// What a page says of a use case's error, with the status the API would answer: its message
 /// for a client error; for a fault of ours a plain sentence, the details going to the logs only.
 pub(crate) fn error_message(error: &AppError) -> (StatusCode, String) {

@@ -88,19 +88,14 @@ pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
 /// A page saying one thing in an alert, with `status`.
 pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: &str) -> Response {
     let title = crate::http::pages::message_title(status);
+    let back = who.map(|_| ("/console/queue", "Back to the review queue"));
     respond(
         status,
         page(
             who,
             Nav::None,
             title,
-            html! {
-                h1 { (title) }
-                p.alert role="alert" { (message) }
-                @if who.is_some() {
-                    p { a href="/console/queue" { "Back to the review queue" } }
-                }
-            },
+            crate::http::pages::message_main(title, message, back),
         ),
     )
 }

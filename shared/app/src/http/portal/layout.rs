@@ -65,20 +65,10 @@ pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
 /// A page saying one thing in an alert, with `status`.
 pub(super) fn message_page(who: Option<&SignedIn>, status: StatusCode, message: &str) -> Response {
     let title = pages::message_title(status);
+    let back = who.map(|_| ("/portal", "Back to the endpoints"));
     respond(
         status,
-        page(
-            who,
-            Nav::None,
-            title,
-            html! {
-                h1 { (title) }
-                p.alert role="alert" { (message) }
-                @if who.is_some() {
-                    p { a href="/portal" { "Back to the endpoints" } }
-                }
-            },
-        ),
+        page(who, Nav::None, title, pages::message_main(title, message, back)),
     )
 }
 
