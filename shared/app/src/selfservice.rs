@@ -48,7 +48,7 @@ pub struct EndpointPatch {
     pub description: Option<Option<String>>,
     /// Event types to receive; every type when empty.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<crate::http::openapi::EventTypeSchema>>)]
+    #[schema(value_type = Option<Vec<crate::http::openapi::EventTypeSchema>>, nullable = false)]
     pub event_types: Option<Vec<String>>,
     /// Headers sent with every delivery (replacing the ones set before): at most 10, names RFC
     /// 7230 tokens of at most 64 characters, values at most 256 printable ASCII characters.
@@ -64,10 +64,12 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<u32>>,
     /// Deliver the events of one request in sequence.
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub ordered: Option<bool>,
     /// `true` disables it (reason `manual`); `false` enables it again. Enabling does not send
     /// what was missed: recover it (`POST …/recover`).
     #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub disabled: Option<bool>,
 }
 
