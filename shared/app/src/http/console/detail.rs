@@ -464,7 +464,11 @@ fn invoices(who: &SignedIn, view: &CashoutRequestView) -> Markup {
 }
 
 /// The timeline of a request (the portal shows the same one).
-pub(crate) fn timeline(view: &CashoutRequestView, events: &[EventView], deliveries: &[Vec<crate::views::AttemptView>]) -> Markup {
+pub(crate) fn timeline(
+    view: &CashoutRequestView,
+    events: &[EventView],
+    deliveries: &[Vec<crate::views::AttemptView>],
+) -> Markup {
     html! {
         section aria-labelledby="timeline" {
             h2 #timeline { "Timeline" }
