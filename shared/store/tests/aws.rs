@@ -379,6 +379,67 @@ mod aws_only {
         assert_eq!((again.found, again.updated), (0, 0));
     }
 
+    #[tokio::test]
+    async fn aws_the_backfill_gives_events_written_before_the_merchant_listing_their_entry() {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use cashout_core::ports::EventQuery;
+
+        let client = dynamo_client().await;
+        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+            .await
+            .unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
+        let fx = Fixtures::new(clock.clone());
+        let m = merchant("clinic");
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let change = fx.create(&m, 1);
+            let idem = fx.idempotency(&change, &format!("k{i}"), "h");
+            store.create_request(&change, &idem, &[]).await.unwrap();
+            ids.push(change.request.id());
+        }
+        // As an older version wrote them: no `by-owner` attributes on the events.
+        for id in &ids {
+            client
+                .update_item()
+                .table_name(&table)
+                .key("pk", AttributeValue::S(format!("CR#{id}")))
+                .key("sk", AttributeValue::S("EVT#0000000001".into()))
+                .update_expression("REMOVE gsi1pk, gsi1sk")
+                .send()
+                .await
+                .unwrap();
+        }
+        let query = EventQuery {
+            types: Vec::new(),
+            cashout_request_id: None,
+            since: None,
+            until: None,
+            limit: 100,
+            cursor: None,
+        };
+        assert!(
+            store.list_merchant_events(&m, &query).await.unwrap().items.is_empty(),
+            "invisible before the backfill"
+        );
+        let report = store.backfill_event_owner_index(2, |_| {}).await.unwrap();
+        assert_eq!((report.found, report.updated), (3, 3), "{report:?}");
+        let mut got: Vec<_> = store
+            .list_merchant_events(&m, &query)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| e.cashout_request_id)
+            .collect();
+        got.sort();
+        ids.sort();
+        assert_eq!(got, ids);
+        let again = store.backfill_event_owner_index(100, |_| {}).await.unwrap();
+        assert_eq!((again.found, again.updated), (0, 0));
+    }
+
     /// Merchants whose endpoints were written before the count item (and before versions): the
     /// first creation or deletion counts them, and the cap holds from there, under concurrency.
     #[tokio::test]

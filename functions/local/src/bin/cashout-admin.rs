@@ -106,6 +106,18 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         page: u32,
     },
+    /// Gives every status event written before `GET /v1/events` its entry in the merchant's
+    /// listing (DynamoDB only: the embedded store fills it when it opens). Idempotent; run it
+    /// once after deploying the upgrade.
+    BackfillEventIndex {
+        /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
+        /// configuration.
+        #[arg(long)]
+        table: String,
+        /// Items per `Scan` call (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        page: u32,
+    },
     BackfillWorkIndex {
         /// The DynamoDB table (a deployment's `TableName` output), through the standard AWS
         /// configuration.
@@ -137,6 +149,7 @@ async fn main() -> std::process::ExitCode {
         Command::RevokeOperator { name, data_dir, table } => revoke_operator(name, data_dir, table).await,
         Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
         Command::BackfillWorkIndex { table, page } => backfill_work_index(table, page).await,
+        Command::BackfillEventIndex { table, page } => backfill_event_index(table, page).await,
         Command::SealSecrets {
             table,
             kms_key_id,
@@ -166,6 +179,36 @@ async fn backfill_day_index(table: String, page: u32) -> std::process::ExitCode 
             {
                 println!(
                     "{} events given their by-day entry ({} found without)",
+                    r.updated, r.found
+                );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn backfill_event_index(table: String, page: u32) -> std::process::ExitCode {
+    let aws = aws_config::load_from_env().await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
+    let result = store
+        .backfill_event_owner_index(page, |r| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "scanned {} pages: {} events without a listing entry, {} given one",
+                    r.pages, r.found, r.updated
+                );
+            }
+        })
+        .await;
+    match result {
+        Ok(r) => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!(
+                    "{} events given their listing entry ({} found without)",
                     r.updated, r.found
                 );
             }

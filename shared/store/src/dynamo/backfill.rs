@@ -69,6 +69,58 @@ impl DynamoStore {
         }
     }
 
+    /// Gives every status event written before `GET /v1/events` its `by-owner` entry
+    /// (`gsi1pk`/`gsi1sk`: the merchant's events by time), so that the listing sees events from
+    /// before the upgrade: one conditional `UpdateItem` each (`attribute_not_exists(gsi1pk)`),
+    /// scanning the table once, `page` items a call. Idempotent and resumable.
+    pub async fn backfill_event_owner_index(
+        &self,
+        page: u32,
+        mut progress: impl FnMut(&BackfillReport),
+    ) -> Result<BackfillReport, StoreError> {
+        let mut report = BackfillReport::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .filter_expression(format!("begins_with({SK}, :evt) AND attribute_not_exists({GSI1PK})"))
+                .projection_expression(format!("{PK}, {SK}, {BODY}"))
+                .set_expression_attribute_values(Some(values([(":evt", s(EVENT_SK_PREFIX))])))
+                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await
+                .map_err(|e| sdk_error("scan for events without a by-owner entry", e))?;
+            self.meter.read(out.consumed_capacity());
+            report.pages += 1;
+            for item in out.items() {
+                report.found += 1;
+                let event = event_from_item(item)?;
+                let update = self
+                    .client
+                    .update_item()
+                    .set_key(Some(event_key(event.id)?))
+                    .update_expression(format!("SET {GSI1PK} = :pk, {GSI1SK} = :sk"))
+                    .condition_expression(format!("attribute_exists({PK}) AND attribute_not_exists({GSI1PK})"))
+                    .set_expression_attribute_values(Some(values([
+                        (":pk", s(merchant_events_pk(&event.merchant_id))),
+                        (":sk", s(crate::events::EventPosition::of(&event)?.sort_key())),
+                    ])));
+                if self.update_if("give an event its by-owner entry", update).await? {
+                    report.updated += 1;
+                }
+            }
+            progress(&report);
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(report),
+            }
+        }
+    }
+
     /// `true` if the event got its entry now; `false` if it already had one.
     async fn give_day_entry(&self, event: &cashout_core::event::StatusEvent) -> Result<bool, StoreError> {
         let update = self
