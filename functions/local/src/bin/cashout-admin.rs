@@ -8,6 +8,7 @@ use std::sync::Arc;
 use cashout_core::auth::{ApiKey, ApiKeyRecord, OperatorName, OperatorRecord, OperatorRole, Principal};
 use cashout_core::ids::MerchantId;
 use cashout_core::ports::{ApiKeyStore, Clock, IdGenerator, PeopleStore, StoreError, SystemClock, SystemIds};
+use cashout_store::dynamo::BackfillReport;
 use clap::{Parser, Subcommand};
 
 /// Administer cashout.
@@ -147,129 +148,71 @@ async fn main() -> std::process::ExitCode {
             table,
         } => create_operator(name, role, data_dir, table).await,
         Command::RevokeOperator { name, data_dir, table } => revoke_operator(name, data_dir, table).await,
-        Command::BackfillDayIndex { table, page } => backfill_day_index(table, page).await,
-        Command::BackfillWorkIndex { table, page } => backfill_work_index(table, page).await,
-        Command::BackfillEventIndex { table, page } => backfill_event_index(table, page).await,
+        Command::BackfillDayIndex { table, page } => {
+            let (store, _) = dynamo(table).await;
+            migrate("events without a by-day entry", async |p| {
+                store.backfill_day_index(page, p).await
+            })
+            .await
+        }
+        Command::BackfillWorkIndex { table, page } => {
+            let (store, _) = dynamo(table).await;
+            migrate("waiting requests without their work-list entries", async |p| {
+                store.backfill_work_index(page, p).await
+            })
+            .await
+        }
+        Command::BackfillEventIndex { table, page } => {
+            let (store, _) = dynamo(table).await;
+            migrate("events without a listing entry", async |p| {
+                store.backfill_event_owner_index(page, p).await
+            })
+            .await
+        }
         Command::SealSecrets {
             table,
             kms_key_id,
             page,
-        } => seal_secrets(table, kms_key_id, page).await,
+        } => {
+            use cashout_store::sealing::{Kms, Sealer};
+            let (store, aws) = dynamo(table).await;
+            let store = store.with_sealer(Sealer::from(Kms::from_sdk(&aws, kms_key_id)));
+            migrate("endpoints with secrets in clear", async |p| {
+                store.seal_clear_secrets(page, p).await
+            })
+            .await
+        }
     }
 }
 
-async fn backfill_day_index(table: String, page: u32) -> std::process::ExitCode {
+/// A deployment's table, through the standard AWS configuration.
+async fn dynamo(table: String) -> (cashout_store::dynamo::DynamoStore, aws_config::SdkConfig) {
     let aws = aws_config::load_from_env().await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
-    let result = store
-        .backfill_day_index(page, |r| {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "scanned {} pages: {} events without an entry, {} given one",
-                    r.pages, r.found, r.updated
-                );
-            }
-        })
-        .await;
-    match result {
-        Ok(r) => {
-            #[allow(clippy::print_stdout)]
-            {
-                println!(
-                    "{} events given their by-day entry ({} found without)",
-                    r.updated, r.found
-                );
-            }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    (store, aws)
 }
 
-async fn backfill_event_index(table: String, page: u32) -> std::process::ExitCode {
-    let aws = aws_config::load_from_env().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
-    let result = store
-        .backfill_event_owner_index(page, |r| {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "scanned {} pages: {} events without a listing entry, {} given one",
-                    r.pages, r.found, r.updated
-                );
-            }
-        })
-        .await;
-    match result {
-        Ok(r) => {
-            #[allow(clippy::print_stdout)]
-            {
-                println!(
-                    "{} events given their listing entry ({} found without)",
-                    r.updated, r.found
-                );
-            }
-            std::process::ExitCode::SUCCESS
+/// Runs one upgrade migration of a table (`cashout-admin backfill-…`, `seal-secrets`): tells the
+/// progress after each scanned page and the outcome at the end; `items` names what it migrates.
+async fn migrate(
+    items: &str,
+    run: impl AsyncFnOnce(&mut dyn FnMut(&BackfillReport)) -> Result<BackfillReport, StoreError>,
+) -> std::process::ExitCode {
+    let mut progress = |r: &BackfillReport| {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "scanned {} pages: {} {items} to migrate, {} migrated",
+                r.pages, r.found, r.updated
+            );
         }
-        Err(e) => fail(e),
-    }
-}
-
-async fn backfill_work_index(table: String, page: u32) -> std::process::ExitCode {
-    let aws = aws_config::load_from_env().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock);
-    let result = store
-        .backfill_work_index(page, |r| {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "scanned {} pages: {} requests without their work-list attributes, {} given them",
-                    r.pages, r.found, r.updated
-                );
-            }
-        })
-        .await;
-    match result {
+    };
+    match run(&mut progress).await {
         Ok(r) => {
             #[allow(clippy::print_stdout)]
             {
-                println!(
-                    "{} requests given their work-list attributes ({} found without)",
-                    r.updated, r.found
-                );
-            }
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
-}
-
-async fn seal_secrets(table: String, kms_key_id: String, page: u32) -> std::process::ExitCode {
-    use cashout_store::sealing::{Kms, Sealer};
-    let aws = aws_config::load_from_env().await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = cashout_store::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table, clock)
-        .with_sealer(Sealer::from(Kms::from_sdk(&aws, kms_key_id)));
-    let result = store
-        .seal_clear_secrets(page, |r| {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!(
-                    "scanned {} pages: {} endpoints with secrets in clear, {} sealed",
-                    r.pages, r.found, r.updated
-                );
-            }
-        })
-        .await;
-    match result {
-        Ok(r) => {
-            #[allow(clippy::print_stdout)]
-            {
-                println!("{} endpoints' secrets sealed ({} found in clear)", r.updated, r.found);
+                println!("{} {items} migrated ({} found)", r.updated, r.found);
             }
             std::process::ExitCode::SUCCESS
         }

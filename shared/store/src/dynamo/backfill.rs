@@ -27,6 +27,60 @@ pub struct BackfillReport {
     pub updated: u64,
 }
 
+/// One scan of a backfill: its filter, the attributes it reads, and what it says in errors.
+struct Scan<'a> {
+    what: &'static str,
+    filter: String,
+    projection: String,
+    values: HashMap<String, AttributeValue>,
+    consistent: bool,
+    page: u32,
+    progress: &'a mut dyn FnMut(&BackfillReport),
+}
+
+impl DynamoStore {
+    /// Scans the table once, `scan.page` items a call, and gives each item to `each`: `None`
+    /// when the item needs nothing, `Some(true)` when this run migrated it, `Some(false)` when
+    /// it had been migrated meanwhile. `progress` is told after each page.
+    async fn backfill(
+        &self,
+        scan: Scan<'_>,
+        mut each: impl AsyncFnMut(&Item) -> Result<Option<bool>, StoreError>,
+    ) -> Result<BackfillReport, StoreError> {
+        let mut report = BackfillReport::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&*self.table)
+                .filter_expression(&scan.filter)
+                .projection_expression(&scan.projection)
+                .consistent_read(scan.consistent)
+                .set_expression_attribute_values(Some(scan.values.clone()))
+                .limit(i32::try_from(scan.page.clamp(1, 1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(TOTAL)
+                .send()
+                .await
+                .map_err(|e| sdk_error(scan.what, e))?;
+            self.meter.read(out.consumed_capacity());
+            report.pages += 1;
+            for item in out.items() {
+                if let Some(updated) = each(item).await? {
+                    report.found += 1;
+                    report.updated += u64::from(updated);
+                }
+            }
+            (scan.progress)(&report);
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(report),
+            }
+        }
+    }
+}
+
 impl DynamoStore {
     /// Gives every status event without a `by-day` entry its `day_pk`/`day_sk` (one conditional
     /// `UpdateItem` each, `attribute_not_exists(day_pk)`), scanning the table once, `page` items
@@ -36,37 +90,19 @@ impl DynamoStore {
         page: u32,
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
-        let mut report = BackfillReport::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&*self.table)
-                .filter_expression(format!("begins_with({SK}, :evt) AND attribute_not_exists({DAY_PK})"))
-                .projection_expression(format!("{PK}, {SK}, {BODY}"))
-                .set_expression_attribute_values(Some(values([(":evt", s(EVENT_SK_PREFIX))])))
-                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(TOTAL)
-                .send()
-                .await
-                .map_err(|e| sdk_error("scan for events without a by-day entry", e))?;
-            self.meter.read(out.consumed_capacity());
-            report.pages += 1;
-            for item in out.items() {
-                report.found += 1;
-                let event = event_from_item(item)?;
-                if self.give_day_entry(&event).await? {
-                    report.updated += 1;
-                }
-            }
-            progress(&report);
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(report),
-            }
-        }
+        let scan = Scan {
+            what: "scan for events without a by-day entry",
+            filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({DAY_PK})"),
+            projection: format!("{PK}, {SK}, {BODY}"),
+            values: values([(":evt", s(EVENT_SK_PREFIX))]),
+            consistent: false,
+            page,
+            progress: &mut progress,
+        };
+        self.backfill(scan, async |item| {
+            Ok(Some(self.give_day_entry(&event_from_item(item)?).await?))
+        })
+        .await
     }
 
     /// Gives every status event written before `GET /v1/events` its `by-owner` entry
@@ -78,47 +114,30 @@ impl DynamoStore {
         page: u32,
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
-        let mut report = BackfillReport::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
+        let scan = Scan {
+            what: "scan for events without a by-owner entry",
+            filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({GSI1PK})"),
+            projection: format!("{PK}, {SK}, {BODY}"),
+            values: values([(":evt", s(EVENT_SK_PREFIX))]),
+            consistent: false,
+            page,
+            progress: &mut progress,
+        };
+        self.backfill(scan, async |item| {
+            let event = event_from_item(item)?;
+            let update = self
                 .client
-                .scan()
-                .table_name(&*self.table)
-                .filter_expression(format!("begins_with({SK}, :evt) AND attribute_not_exists({GSI1PK})"))
-                .projection_expression(format!("{PK}, {SK}, {BODY}"))
-                .set_expression_attribute_values(Some(values([(":evt", s(EVENT_SK_PREFIX))])))
-                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(TOTAL)
-                .send()
-                .await
-                .map_err(|e| sdk_error("scan for events without a by-owner entry", e))?;
-            self.meter.read(out.consumed_capacity());
-            report.pages += 1;
-            for item in out.items() {
-                report.found += 1;
-                let event = event_from_item(item)?;
-                let update = self
-                    .client
-                    .update_item()
-                    .set_key(Some(event_key(event.id)?))
-                    .update_expression(format!("SET {GSI1PK} = :pk, {GSI1SK} = :sk"))
-                    .condition_expression(format!("attribute_exists({PK}) AND attribute_not_exists({GSI1PK})"))
-                    .set_expression_attribute_values(Some(values([
-                        (":pk", s(merchant_events_pk(&event.merchant_id))),
-                        (":sk", s(crate::events::EventPosition::of(&event)?.sort_key())),
-                    ])));
-                if self.update_if("give an event its by-owner entry", update).await? {
-                    report.updated += 1;
-                }
-            }
-            progress(&report);
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(report),
-            }
-        }
+                .update_item()
+                .set_key(Some(event_key(event.id)?))
+                .update_expression(format!("SET {GSI1PK} = :pk, {GSI1SK} = :sk"))
+                .condition_expression(format!("attribute_exists({PK}) AND attribute_not_exists({GSI1PK})"))
+                .set_expression_attribute_values(Some(values([
+                    (":pk", s(merchant_events_pk(&event.merchant_id))),
+                    (":sk", s(crate::events::EventPosition::of(&event)?.sort_key())),
+                ])));
+            Ok(Some(self.update_if("give an event its by-owner entry", update).await?))
+        })
+        .await
     }
 
     /// `true` if the event got its entry now; `false` if it already had one.
@@ -151,47 +170,29 @@ impl DynamoStore {
         page: u32,
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
-        let mut report = BackfillReport::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&*self.table)
-                .filter_expression(format!("{SK} = :meta"))
-                .projection_expression(format!(
-                    "{PK}, {SK}, {VERSION}, {BODY}, {BODY_DEFLATED}, {WORK_PK}, {WORK_SK}, {ATTENTION_PK}, {ATTENTION_SK}"
-                ))
-                .consistent_read(true)
-                .set_expression_attribute_values(Some(values([(":meta", s(REQUEST_SK))])))
-                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(TOTAL)
-                .send()
-                .await
-                .map_err(|e| sdk_error("scan for requests without their work-list entries", e))?;
-            self.meter.read(out.consumed_capacity());
-            report.pages += 1;
-            for item in out.items() {
-                let request = request_from_item(item)?;
-                let missing: HashMap<String, AttributeValue> = work_attributes(&request)?
-                    .into_iter()
-                    .filter(|(name, _)| !item.contains_key(name))
-                    .collect();
-                if missing.is_empty() {
-                    continue;
-                }
-                report.found += 1;
-                if self.give_work_entries(&request, missing).await? {
-                    report.updated += 1;
-                }
+        let scan = Scan {
+            what: "scan for requests without their work-list entries",
+            filter: format!("{SK} = :meta"),
+            projection: format!(
+                "{PK}, {SK}, {VERSION}, {BODY}, {BODY_DEFLATED}, {WORK_PK}, {WORK_SK}, {ATTENTION_PK}, {ATTENTION_SK}"
+            ),
+            values: values([(":meta", s(REQUEST_SK))]),
+            consistent: true,
+            page,
+            progress: &mut progress,
+        };
+        self.backfill(scan, async |item| {
+            let request = request_from_item(item)?;
+            let missing: HashMap<String, AttributeValue> = work_attributes(&request)?
+                .into_iter()
+                .filter(|(name, _)| !item.contains_key(name))
+                .collect();
+            if missing.is_empty() {
+                return Ok(None);
             }
-            progress(&report);
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(report),
-            }
-        }
+            Ok(Some(self.give_work_entries(&request, missing).await?))
+        })
+        .await
     }
 
     /// `true` if the request got its attributes now; `false` if it changed meanwhile.
@@ -229,50 +230,33 @@ impl DynamoStore {
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
         use cashout_core::ports::WebhookStore as _;
-        let mut report = BackfillReport::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&*self.table)
-                .filter_expression(format!(
-                    "begins_with({PK}, :m) AND begins_with({SK}, :ep) AND contains({BODY}, :clear)"
-                ))
-                .projection_expression(format!("{PK}, {SK}, {BODY}"))
-                .set_expression_attribute_values(Some(values([
-                    (":m", s("M#")),
-                    (":ep", s(ENDPOINT_SK_PREFIX)),
-                    (":clear", s("\"whsec_")),
-                ])))
-                .limit(i32::try_from(page.clamp(1, 1000)).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(TOTAL)
-                .send()
-                .await
-                .map_err(|e| sdk_error("scan for endpoints with secrets in clear", e))?;
-            self.meter.read(out.consumed_capacity());
-            report.pages += 1;
-            for item in out.items() {
-                let Some(AttributeValue::S(stored)) = item.get(BODY) else {
-                    continue;
-                };
-                report.found += 1;
-                let mut endpoint = crate::endpoints::read_endpoint(stored, self.sealer.as_ref()).await?;
-                let expected = endpoint.version;
-                endpoint.version += 1;
-                match self.replace_endpoint(&endpoint, expected).await {
-                    Ok(()) => report.updated += 1,
-                    // Changed (and so sealed) or deleted meanwhile.
-                    Err(StoreError::Conflict { .. } | StoreError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
+        let scan = Scan {
+            what: "scan for endpoints with secrets in clear",
+            filter: format!("begins_with({PK}, :m) AND begins_with({SK}, :ep) AND contains({BODY}, :clear)"),
+            projection: format!("{PK}, {SK}, {BODY}"),
+            values: values([
+                (":m", s("M#")),
+                (":ep", s(ENDPOINT_SK_PREFIX)),
+                (":clear", s("\"whsec_")),
+            ]),
+            consistent: false,
+            page,
+            progress: &mut progress,
+        };
+        self.backfill(scan, async |item| {
+            let Some(AttributeValue::S(stored)) = item.get(BODY) else {
+                return Ok(None);
+            };
+            let mut endpoint = crate::endpoints::read_endpoint(stored, self.sealer.as_ref()).await?;
+            let expected = endpoint.version;
+            endpoint.version += 1;
+            match self.replace_endpoint(&endpoint, expected).await {
+                Ok(()) => Ok(Some(true)),
+                // Changed (and so sealed) or deleted meanwhile.
+                Err(StoreError::Conflict { .. } | StoreError::NotFound) => Ok(Some(false)),
+                Err(e) => Err(e),
             }
-            progress(&report);
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(report),
-            }
-        }
+        })
+        .await
     }
 }
