@@ -46,14 +46,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         key: &ApiKey,
         by: &str,
     ) -> Result<OperatorView, AppError> {
-        let record = OperatorRecord {
-            name: name.clone(),
-            role,
-            created_at: self.now(),
-            created_by: by.to_owned(),
-            revoked_at: None,
-            version: 1,
-        };
+        let record = OperatorRecord::new(name.clone(), role, by, self.now());
         match self.store.put_operator(&record, 0).await {
             Ok(()) => {}
             Err(StoreError::Conflict { .. }) => {
@@ -87,14 +80,7 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
                     op.version,
                 ),
                 None => (
-                    OperatorRecord {
-                        name: name.clone(),
-                        role,
-                        created_at: self.now(),
-                        created_by: CREATED_OUTSIDE_THE_API.into(),
-                        revoked_at: None,
-                        version: 1,
-                    },
+                    OperatorRecord::new(name.clone(), role, CREATED_OUTSIDE_THE_API, self.now()),
                     0,
                 ),
             };
@@ -169,30 +155,16 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
         self.revoke(name).await
     }
 
-    /// Revokes an operator (the administration tool; no principal).
+    /// Revokes an operator (idempotent; no principal: the administration tool, tests).
     pub async fn revoke(&self, name: &OperatorName) -> Result<OperatorView, AppError> {
         for _ in 0..3 {
-            let now = self.now();
-            let op = match self.store.get_operator(name).await? {
-                Some(op) if op.revoked_at.is_some() => return Ok(OperatorView::from(&op)),
-                Some(op) => op,
-                // A name with keys from before operators had records (`operator`): a revoked
-                // record stops them.
-                None => OperatorRecord {
-                    name: name.clone(),
-                    role: OperatorRole::Admin,
-                    created_at: now,
-                    created_by: CREATED_OUTSIDE_THE_API.into(),
-                    revoked_at: None,
-                    version: 0,
-                },
+            let stored = self.store.get_operator(name).await?;
+            let Some((revoked, expected)) =
+                OperatorRecord::revocation(name, stored.as_ref(), CREATED_OUTSIDE_THE_API, self.now())
+            else {
+                return Ok(OperatorView::from(&stored.ok_or(AppError::NotFound)?));
             };
-            let revoked = OperatorRecord {
-                revoked_at: Some(now),
-                version: op.version + 1,
-                ..op.clone()
-            };
-            match self.store.put_operator(&revoked, op.version).await {
+            match self.store.put_operator(&revoked, expected).await {
                 Ok(()) => {
                     tracing::info!(operator = %name, "operator revoked");
                     return Ok(OperatorView::from(&revoked));

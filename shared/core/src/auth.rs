@@ -219,6 +219,49 @@ pub struct OperatorRecord {
     pub version: u64,
 }
 
+impl OperatorRecord {
+    /// A new operator (version 1), created by `created_by`.
+    pub fn new(name: OperatorName, role: OperatorRole, created_by: &str, now: OffsetDateTime) -> Self {
+        OperatorRecord {
+            name,
+            role,
+            created_at: now,
+            created_by: created_by.to_owned(),
+            revoked_at: None,
+            version: 1,
+        }
+    }
+
+    /// The record to write to revoke an operator that `stored` says is there (or is not: keys
+    /// from before operators had records name an admin with none, and a revoked record is what
+    /// stops them), with the version it must replace. `None` when it is revoked already.
+    pub fn revocation(
+        name: &OperatorName,
+        stored: Option<&OperatorRecord>,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Option<(OperatorRecord, u64)> {
+        match stored {
+            Some(op) if op.revoked_at.is_some() => None,
+            Some(op) => Some((
+                OperatorRecord {
+                    revoked_at: Some(now),
+                    version: op.version + 1,
+                    ..op.clone()
+                },
+                op.version,
+            )),
+            None => Some((
+                OperatorRecord {
+                    revoked_at: Some(now),
+                    ..OperatorRecord::new(name.clone(), OperatorRole::Admin, by, now)
+                },
+                0,
+            )),
+        }
+    }
+}
+
 /// Who made a decision, as events and views name them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -286,14 +286,7 @@ async fn create_operator(
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let record = OperatorRecord {
-        name: name.clone(),
-        role,
-        created_at: now,
-        created_by: cashout_app::CREATED_OUTSIDE_THE_API.into(),
-        revoked_at: None,
-        version: 1,
-    };
+    let record = OperatorRecord::new(name.clone(), role, cashout_app::CREATED_OUTSIDE_THE_API, now);
     match store.put_operator(&record, 0).await {
         Ok(()) => {}
         Err(StoreError::Conflict { .. }) => return fail(format!("an operator named `{name}` exists already")),
@@ -332,34 +325,14 @@ async fn revoke_operator(name: String, data_dir: PathBuf, table: Option<String>)
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let (record, expected) = match current {
-            Some(op) if op.revoked_at.is_some() => {
-                #[allow(clippy::print_stdout)]
-                {
-                    println!("operator `{name}` was already revoked");
-                }
-                return std::process::ExitCode::SUCCESS;
+        let Some((record, expected)) =
+            OperatorRecord::revocation(&name, current.as_ref(), cashout_app::CREATED_OUTSIDE_THE_API, now)
+        else {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("operator `{name}` was already revoked");
             }
-            Some(op) => (
-                OperatorRecord {
-                    revoked_at: Some(now),
-                    version: op.version + 1,
-                    ..op.clone()
-                },
-                op.version,
-            ),
-            // Keys from before operators had records: a revoked record stops them.
-            None => (
-                OperatorRecord {
-                    name: name.clone(),
-                    role: OperatorRole::Admin,
-                    created_at: now,
-                    created_by: cashout_app::CREATED_OUTSIDE_THE_API.into(),
-                    revoked_at: Some(now),
-                    version: 1,
-                },
-                0,
-            ),
+            return std::process::ExitCode::SUCCESS;
         };
         match store.put_operator(&record, expected).await {
             Ok(()) => {
