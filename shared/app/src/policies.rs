@@ -113,7 +113,9 @@ impl<S: Store, Q, P, W> App<S, Q, P, W> {
     /// Remembers a paid request's beneficiary account (for the `new_beneficiary` rule). Missed
     /// on a crash: the account's next payout goes to review, the safe side.
     pub(crate) async fn remember_paid_beneficiary(&self, request: &CashoutRequest) {
-        if request.status() != CashoutStatus::Paid {
+        // Once, with the change that made it PAID: the reversal watch's later checks of a paid
+        // request write nothing here.
+        if request.status() != CashoutStatus::Paid || request.checks_since_change() > 0 {
             return;
         }
         if let Err(e) = self
