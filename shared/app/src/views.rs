@@ -22,8 +22,6 @@ use utoipa::ToSchema;
 pub struct CashoutRequestView {
     /// UUID; also the provider's external reference.
     pub id: String,
-    /// The merchant whose request it is.
-    pub merchant_id: String,
     /// One of the eight statuses.
     #[schema(value_type = crate::http::openapi::CashoutStatusSchema)]
     pub status: CashoutStatus,
@@ -104,6 +102,8 @@ pub struct CashoutRequestView {
     /// Last change (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The merchant whose request it is.
+    pub merchant_id: String,
 }
 
 /// Who made a decision.
@@ -403,7 +403,6 @@ impl From<&CashoutRequest> for CashoutRequestView {
     fn from(r: &CashoutRequest) -> Self {
         CashoutRequestView {
             id: r.id().to_string(),
-            merchant_id: r.merchant_id().to_string(),
             status: r.status(),
             status_reason: r.status_reason().cloned(),
             currency: r.currency().to_string(),
@@ -434,6 +433,7 @@ impl From<&CashoutRequest> for CashoutRequestView {
             status_actor: r.status_actor().map(ActorView::from),
             version: r.version(),
             updated_at: r.updated_at(),
+            merchant_id: r.merchant_id().to_string(),
         }
     }
 }
@@ -602,8 +602,6 @@ pub struct RecoverAnswer {
 pub struct AttemptView {
     /// The event.
     pub event_id: String,
-    /// The endpoint it was sent to.
-    pub endpoint_id: String,
     /// From 1.
     pub attempt: u32,
     /// When.
@@ -620,6 +618,8 @@ pub struct AttemptView {
     /// Next attempt, if scheduled.
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// The endpoint it was sent to.
+    pub endpoint_id: String,
 }
 
 impl From<&DeliveryAttempt> for AttemptView {
