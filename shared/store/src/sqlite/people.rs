@@ -13,7 +13,7 @@ use time::{Date, OffsetDateTime};
 
 use super::rows::{Versioned, json_bodies, put_versioned};
 use super::{SqliteStore, sql_error};
-use crate::codec::{from_json, to_ns};
+use crate::codec::to_ns;
 use crate::people::{
     DAY_USAGE_KEPT_DAYS, SESSION_KEPT_AFTER_EXPIRY, check_fingerprint, operator_body, policy_body, session_body,
 };
@@ -31,8 +31,10 @@ impl PeopleStore for SqliteStore {
 
     async fn get_operator(&self, name: &OperatorName) -> Result<Option<OperatorRecord>, StoreError> {
         let name = name.to_string();
-        self.read(move |conn| body_of(conn, "SELECT body FROM operators WHERE name = ?1", &name, "operator"))
-            .await
+        self.read(move |conn| {
+            super::routing::body_at(conn, "SELECT body FROM operators WHERE name = ?1", &name, "operator")
+        })
+        .await
     }
 
     async fn list_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
@@ -50,7 +52,7 @@ impl PeopleStore for SqliteStore {
     async fn get_policy(&self, scope: &PolicyScope) -> Result<Option<ApprovalPolicy>, StoreError> {
         let scope = scope.key();
         self.read(move |conn| {
-            body_of(
+            super::routing::body_at(
                 conn,
                 "SELECT body FROM policies WHERE scope = ?1",
                 &scope,
@@ -192,7 +194,7 @@ impl PeopleStore for SqliteStore {
     async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let token = token_hash.to_owned();
         self.read(move |conn| {
-            body_of(
+            super::routing::body_at(
                 conn,
                 "SELECT body FROM sessions WHERE token_hash = ?1",
                 &token,
@@ -214,20 +216,4 @@ impl PeopleStore for SqliteStore {
         })
         .await
     }
-}
-
-/// The JSON body a one-key query selects, decoded, if there is a row.
-fn body_of<T: serde::de::DeserializeOwned>(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    key: &str,
-    what: &str,
-) -> Result<Option<T>, StoreError> {
-    conn.prepare_cached(sql)
-        .map_err(sql_error)?
-        .query_row([key], |r| r.get::<_, String>(0))
-        .optional()
-        .map_err(sql_error)?
-        .map(|b| from_json(&b, what))
-        .transpose()
 }

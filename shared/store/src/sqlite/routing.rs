@@ -149,7 +149,7 @@ impl RoutingStore for SqliteStore {
 }
 
 /// The JSON body a one-key query selects, decoded, if there is a row.
-fn body_at<T: serde::de::DeserializeOwned>(
+pub(super) fn body_at<T: serde::de::DeserializeOwned>(
     conn: &Connection,
     sql: &str,
     key: &str,
