@@ -74,7 +74,7 @@ impl Shared {
     }
 }
 
-/// A merchant's retry: transport failures (the runner is down), 5xx and "in progress" are
+/// A merchant's retry: transport failures (the runner is down), 5xx, 429 and "in progress" are
 /// retried with the same key and body until answered, for at most `budget`.
 async fn create_until_answered(shared: &Shared, p: &Plan, budget: Duration) -> Option<Value> {
     let deadline = Instant::now() + budget;
@@ -84,6 +84,9 @@ async fn create_until_answered(shared: &Shared, p: &Plan, budget: Duration) -> O
         shared.outcomes[p.n].lock().await.create_calls += 1;
         match code {
             201 => return Some(r),
+            // 429 (over the rate limit, or the backlog's backpressure) says when to come back:
+            // at least a second later, as its `Retry-After` does.
+            429 => wait = wait.max(Duration::from_secs(1)),
             0 | 409 | 500..=599 => {}
             _ => {
                 shared.violation(format!("request #{} create answered {code}: {r}", p.n));
@@ -110,8 +113,8 @@ async fn create_until_answered(shared: &Shared, p: &Plan, budget: Duration) -> O
     }
 }
 
-/// A merchant's cancel: retried while the answer is "try later" (dispatch in progress, 5xx, no
-/// answer); any final answer is recorded.
+/// A merchant's cancel: retried while the answer is "try later" (dispatch in progress, 429, 5xx,
+/// no answer); any final answer is recorded.
 async fn cancel_until_answered(shared: &Shared, p: &Plan, id: &str, budget: Duration) -> u16 {
     let deadline = Instant::now() + budget;
     loop {
@@ -120,7 +123,7 @@ async fn cancel_until_answered(shared: &Shared, p: &Plan, id: &str, budget: Dura
             .post(&format!("/v1/cashout-requests/{id}/cancel"), shared.key(p), None)
             .await;
         let retry = match code {
-            0 | 500..=599 => true,
+            0 | 429 | 500..=599 => true,
             409 => matches!(
                 r["code"].as_str(),
                 Some("dispatch_in_progress" | "concurrent_update" | "idempotency_in_progress")
@@ -209,7 +212,7 @@ pub(super) async fn approve_reviews(shared: &Shared) {
                 if code == 200 {
                     break;
                 }
-                if !matches!(code, 0 | 409 | 500..=599) || Instant::now() > deadline {
+                if !matches!(code, 0 | 409 | 429 | 500..=599) || Instant::now() > deadline {
                     shared.violation(format!("approving {id}: {code} {r}"));
                     break;
                 }
