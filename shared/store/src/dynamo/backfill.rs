@@ -93,7 +93,7 @@ impl DynamoStore {
         let scan = Scan {
             what: "scan for events without a by-day entry",
             filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({DAY_PK})"),
-            projection: format!("{PK}, {SK}, {BODY}, {BODY_DEFLATED}"),
+            projection: format!("{PK}, {SK}, {BODY}"),
             values: values([(":evt", s(EVENT_SK_PREFIX))]),
             consistent: false,
             page,
@@ -117,7 +117,7 @@ impl DynamoStore {
         let scan = Scan {
             what: "scan for events without a by-owner entry",
             filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({GSI1PK})"),
-            projection: format!("{PK}, {SK}, {BODY}, {BODY_DEFLATED}"),
+            projection: format!("{PK}, {SK}, {BODY}"),
             values: values([(":evt", s(EVENT_SK_PREFIX))]),
             consistent: false,
             page,
