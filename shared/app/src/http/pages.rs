@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use cashout_core::auth::token_hash;
 use maud::{DOCTYPE, Markup, html};
 
@@ -61,6 +61,53 @@ pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secu
     let text = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
     // The values are hex, or percent-encoded by the caller: always a valid header.
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A one-line message a form's action leaves for the page it redirects to (post, redirect, get),
+/// carried in a short-lived cookie as a code.
+pub(crate) trait Flash: Sized {
+    /// The cookie's value (URL- and header-safe).
+    fn code(&self) -> String;
+    /// The message a cookie's value stands for (`None`: unknown or altered).
+    fn parse(code: &str) -> Option<Self>;
+}
+
+/// Where an area of pages (the console, the portal) keeps its flash cookie.
+pub(crate) struct FlashCookie {
+    /// The cookie's name.
+    pub name: &'static str,
+    /// The path it is sent under.
+    pub path: &'static str,
+}
+
+impl FlashCookie {
+    /// A 303 to `to` that leaves `flash` for the next page (for a minute at most).
+    pub(crate) fn redirect_with(&self, to: &str, flash: &impl Flash, secure: bool) -> Response {
+        let mut response = Redirect::to(to).into_response();
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(self.name, &flash.code(), self.path, 60, secure),
+        );
+        response
+    }
+
+    /// The flash left for this page, if any, and whether a cookie must be cleared.
+    pub(crate) fn take<F: Flash>(&self, headers: &HeaderMap) -> (Option<F>, bool) {
+        match cookie(headers, self.name) {
+            Some(code) => (F::parse(code), true),
+            None => (None, false),
+        }
+    }
+
+    /// Clears the cookie on `response` once its page has shown the flash.
+    pub(crate) fn clear(&self, mut response: Response, present: bool, secure: bool) -> Response {
+        if present {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, set_cookie(self.name, "", self.path, 0, secure));
+        }
+        response
+    }
 }
 
 /// Whether two secrets are equal, compared as their hashes (no early exit on the secret's bytes).

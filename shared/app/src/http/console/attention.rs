@@ -10,7 +10,8 @@ use cashout_core::ports::WorkList;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::detail::{Flash, clear_flash, flash_region, redirect_with, take_flash};
+use super::FLASH;
+use super::detail::{Flash, flash_region};
 use super::layout::{self, Nav};
 use super::queue::url_encode;
 use super::{Console, Posted, SignedIn};
@@ -42,7 +43,7 @@ pub(super) async fn attention<A: HttpApp>(
 ) -> Response {
     let app = console.app.app();
     let principal = &who.session.principal;
-    let (flash, present) = take_flash(&headers);
+    let (flash, present) = FLASH.take::<Flash>(&headers);
     let flagged = match app
         .work_list(principal, WorkList::Attention, Some(PAGE), some(&cursors.flagged))
         .await
@@ -132,7 +133,7 @@ pub(super) async fn attention<A: HttpApp>(
         StatusCode::OK,
         layout::page(Some(&who), Nav::Attention, "Attention", body),
     );
-    clear_flash(response, present, who.secure)
+    FLASH.clear(response, present, who.secure)
 }
 
 /// A table of requests; with `retry_as`, a Retry button on each row.
@@ -175,7 +176,7 @@ pub(super) async fn redeliver<A: HttpApp>(
         return layout::failure_page(Some(who), &AppError::NotFound);
     };
     match app.redeliver(&who.session.principal, event_id).await {
-        Ok(endpoints) => redirect_with("/console/attention", &Flash::Redelivered(endpoints), who.secure),
+        Ok(endpoints) => FLASH.redirect_with("/console/attention", &Flash::Redelivered(endpoints), who.secure),
         Err(e) => layout::failure_page(Some(who), &e),
     }
 }

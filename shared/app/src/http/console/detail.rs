@@ -4,8 +4,8 @@
 //! shows the detail page again with the error, in the status the API would answer.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use cashout_core::auth::Principal;
 use cashout_core::ids::{CashoutRequestId, InvoiceId};
 use cashout_core::ports::HoldAction;
@@ -15,9 +15,10 @@ use maud::{Markup, html};
 
 use super::layout::{self, Nav};
 use super::queue::url_encode;
-use super::{Console, FLASH_COOKIE, Posted, SignedIn, cookie, set_cookie, status_of};
+use super::{Console, FLASH, Posted, SignedIn, status_of};
 use crate::error::AppError;
 use crate::http::HttpApp;
+use crate::http::pages;
 use crate::views::{CashoutRequestView, EventView};
 
 /// A one-time message for the page after a successful action, carried in a short-lived cookie
@@ -37,7 +38,7 @@ pub(super) enum Flash {
     Redelivered(usize),
 }
 
-impl Flash {
+impl pages::Flash for Flash {
     fn code(&self) -> String {
         match self {
             Flash::Approved => "approved".into(),
@@ -76,7 +77,9 @@ impl Flash {
             _ => return None,
         })
     }
+}
 
+impl Flash {
     /// The sentence shown.
     pub(super) fn text(&self) -> String {
         match self {
@@ -103,33 +106,6 @@ impl Flash {
     }
 }
 
-/// A 303 to `to` that leaves `flash` for the next page.
-pub(super) fn redirect_with(to: &str, flash: &Flash, secure: bool) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, &flash.code(), 60, secure));
-    response
-}
-
-/// The flash left for this page, if any, and whether a cookie must be cleared.
-pub(super) fn take_flash(headers: &HeaderMap) -> (Option<Flash>, bool) {
-    match cookie(headers, FLASH_COOKIE) {
-        Some(code) => (Flash::parse(code), true),
-        None => (None, false),
-    }
-}
-
-/// Clears the flash cookie on `response` once its page has shown it.
-pub(super) fn clear_flash(mut response: Response, present: bool, secure: bool) -> Response {
-    if present {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, "", 0, secure));
-    }
-    response
-}
-
 /// The flash as the status region.
 pub(super) fn flash_region(flash: Option<&Flash>) -> Markup {
     html! {
@@ -154,12 +130,12 @@ pub(super) async fn detail<A: HttpApp>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (flash, present) = take_flash(&headers);
+    let (flash, present) = FLASH.take::<Flash>(&headers);
     let response = match request_id(&id) {
         Ok(id) => render(&console, &who, id, flash.as_ref(), None).await,
         Err(e) => layout::failure_page(Some(&who), &e),
     };
-    clear_flash(response, present, who.secure)
+    FLASH.clear(response, present, who.secure)
 }
 
 /// `POST /console/requests/{id}/{action}`: approve, reject, hold, release, retry,
@@ -227,7 +203,7 @@ async fn finish<A: HttpApp>(
     outcome: Result<Flash, AppError>,
 ) -> Response {
     match outcome {
-        Ok(flash) => redirect_with(&detail_href(id), &flash, who.secure),
+        Ok(flash) => FLASH.redirect_with(&detail_href(id), &flash, who.secure),
         Err(AppError::NotFound) => layout::failure_page(Some(who), &AppError::NotFound),
         Err(e) if status_of(&e).is_server_error() => layout::failure_page(Some(who), &e),
         Err(e) => render(console, who, id, None, Some(&e)).await,

@@ -44,6 +44,11 @@ const LOGIN_COOKIE: &str = "cashout_console_login";
 const FLASH_COOKIE: &str = "cashout_console_flash";
 /// Where every console cookie is sent.
 const COOKIE_PATH: &str = "/console";
+/// The console's flash cookie ([`pages::FlashCookie`]).
+const FLASH: pages::FlashCookie = pages::FlashCookie {
+    name: FLASH_COOKIE,
+    path: COOKIE_PATH,
+};
 /// The page a signed-out browser is sent to.
 const SIGN_IN: &str = "/console/sign-in";
 /// The page after sign-in.

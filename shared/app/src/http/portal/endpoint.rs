@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::endpoints::{event_types, state, success_rate, type_choices};
 use super::layout::{self, Flash, Nav};
-use super::{Portal, Posted, SignedIn};
+use super::{FLASH, Portal, Posted, SignedIn};
 use crate::error::AppError;
 use crate::http::HttpApp;
 use crate::http::console::layout::time_el;
@@ -45,7 +45,7 @@ pub(super) async fn show<A: HttpApp>(
     Query(query): Query<AttemptsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let (flash, present) = layout::take_flash(&headers);
+    let (flash, present) = FLASH.take::<Flash>(&headers);
     let cursor = query.cursor;
     let response = match endpoint_id(&id) {
         Ok(id) => {
@@ -58,7 +58,7 @@ pub(super) async fn show<A: HttpApp>(
         }
         Err(e) => layout::failure_page(Some(&who), &e),
     };
-    layout::clear_flash(response, present, who.secure)
+    FLASH.clear(response, present, who.secure)
 }
 
 /// What a page shows besides the endpoint: a message, an error, a new secret, a page of attempts.
@@ -133,14 +133,14 @@ pub(super) async fn act<A: HttpApp>(
         }
         "delete" => {
             return match app.delete_endpoint(principal, id).await {
-                Ok(()) => layout::redirect_with("/portal", &Flash::Deleted, who.secure),
+                Ok(()) => FLASH.redirect_with("/portal", &Flash::Deleted, who.secure),
                 Err(e) => refused(&portal, who, id, &e).await,
             };
         }
         _ => Err(AppError::NotFound),
     };
     match outcome {
-        Ok(flash) => layout::redirect_with(&href(&id.to_string()), &flash, who.secure),
+        Ok(flash) => FLASH.redirect_with(&href(&id.to_string()), &flash, who.secure),
         Err(e) => refused(&portal, who, id, &e).await,
     }
 }
@@ -162,7 +162,7 @@ pub(super) async fn resend<A: HttpApp>(
         Err(_) => return layout::failure_page(Some(who), &AppError::NotFound),
     };
     match portal.app.app().redeliver(who.principal(), event_id).await {
-        Ok(n) => layout::redirect_with(&back, &Flash::Resent(n), who.secure),
+        Ok(n) => FLASH.redirect_with(&back, &Flash::Resent(n), who.secure),
         Err(e) => layout::failure_page(Some(who), &e),
     }
 }

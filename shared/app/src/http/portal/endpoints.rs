@@ -9,7 +9,7 @@ use cashout_core::event::EventType;
 use maud::{Markup, html};
 
 use super::layout::{self, Flash, Nav};
-use super::{Portal, Posted, SignedIn};
+use super::{FLASH, Portal, Posted, SignedIn};
 use crate::error::AppError;
 use crate::http::console::layout::{time_el, when};
 use crate::http::{HttpApp, pages};
@@ -22,9 +22,9 @@ pub(super) fn subscribable() -> impl Iterator<Item = EventType> {
 
 /// `GET /portal`.
 pub(super) async fn list<A: HttpApp>(State(portal): State<Portal<A>>, who: SignedIn, headers: HeaderMap) -> Response {
-    let (flash, present) = layout::take_flash(&headers);
+    let (flash, present) = FLASH.take::<Flash>(&headers);
     let response = render(&portal, &who, StatusCode::OK, flash.as_ref(), None, None).await;
-    layout::clear_flash(response, present, who.secure)
+    FLASH.clear(response, present, who.secure)
 }
 
 /// `POST /portal/endpoints`: registers an endpoint through the API's use case (then sets its

@@ -2,12 +2,12 @@
 //! form), its messages (one-time flashes after an action, alerts for errors) and the pages that
 //! say one thing. Every value goes through maud's escaping.
 
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use cashout_core::auth::Principal;
 use maud::{Markup, html};
 
-use super::{FLASH_COOKIE, SignedIn, cookie, set_cookie};
+use super::SignedIn;
 use crate::error::AppError;
 use crate::http::pages;
 
@@ -132,7 +132,7 @@ pub(super) enum Flash {
     Resent(usize),
 }
 
-impl Flash {
+impl pages::Flash for Flash {
     fn code(&self) -> String {
         match self {
             Flash::Updated => "updated".into(),
@@ -170,7 +170,9 @@ impl Flash {
             _ => return None,
         })
     }
+}
 
+impl Flash {
     /// The sentence shown.
     pub(super) fn text(&self) -> String {
         match self {
@@ -198,33 +200,6 @@ impl Flash {
             Flash::Resent(n) => format!("Event queued for redelivery to {n} endpoint(s)"),
         }
     }
-}
-
-/// A 303 to `to` that leaves `flash` for the next page.
-pub(super) fn redirect_with(to: &str, flash: &Flash, secure: bool) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, &flash.code(), 60, secure));
-    response
-}
-
-/// The flash left for this page, if any, and whether a cookie must be cleared.
-pub(super) fn take_flash(headers: &HeaderMap) -> (Option<Flash>, bool) {
-    match cookie(headers, FLASH_COOKIE) {
-        Some(code) => (Flash::parse(code), true),
-        None => (None, false),
-    }
-}
-
-/// Clears the flash cookie on `response` once its page has shown it.
-pub(super) fn clear_flash(mut response: Response, present: bool, secure: bool) -> Response {
-    if present {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, set_cookie(FLASH_COOKIE, "", 0, secure));
-    }
-    response
 }
 
 /// The flash as the status region, or an error as an alert.

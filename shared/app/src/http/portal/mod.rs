@@ -39,6 +39,11 @@ const SESSION_COOKIE: &str = "cashout_portal";
 const FLASH_COOKIE: &str = "cashout_portal_flash";
 /// Where every portal cookie is sent.
 const COOKIE_PATH: &str = "/portal";
+/// The portal's flash cookie ([`pages::FlashCookie`]).
+const FLASH: pages::FlashCookie = pages::FlashCookie {
+    name: FLASH_COOKIE,
+    path: COOKIE_PATH,
+};
 /// The portal's first page.
 const HOME: &str = "/portal";
 
