@@ -38,6 +38,26 @@ struct Scan<'a> {
     progress: &'a mut dyn FnMut(&BackfillReport),
 }
 
+impl<'a> Scan<'a> {
+    /// The status events that lack `attribute` (an index key an upgrade added), read whole.
+    fn events_without(
+        what: &'static str,
+        attribute: &str,
+        page: u32,
+        progress: &'a mut dyn FnMut(&BackfillReport),
+    ) -> Self {
+        Scan {
+            what,
+            filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({attribute})"),
+            projection: format!("{PK}, {SK}, {BODY}"),
+            values: values([(":evt", s(EVENT_SK_PREFIX))]),
+            consistent: false,
+            page,
+            progress,
+        }
+    }
+}
+
 impl DynamoStore {
     /// Scans the table once, `scan.page` items a call, and gives each item to `each`: `None`
     /// when the item needs nothing, `Some(true)` when this run migrated it, `Some(false)` when
@@ -90,15 +110,7 @@ impl DynamoStore {
         page: u32,
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
-        let scan = Scan {
-            what: "scan for events without a by-day entry",
-            filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({DAY_PK})"),
-            projection: format!("{PK}, {SK}, {BODY}"),
-            values: values([(":evt", s(EVENT_SK_PREFIX))]),
-            consistent: false,
-            page,
-            progress: &mut progress,
-        };
+        let scan = Scan::events_without("scan for events without a by-day entry", DAY_PK, page, &mut progress);
         self.backfill(scan, async |item| {
             Ok(Some(self.give_day_entry(&event_from_item(item)?).await?))
         })
@@ -114,15 +126,7 @@ impl DynamoStore {
         page: u32,
         mut progress: impl FnMut(&BackfillReport),
     ) -> Result<BackfillReport, StoreError> {
-        let scan = Scan {
-            what: "scan for events without a by-owner entry",
-            filter: format!("begins_with({SK}, :evt) AND attribute_not_exists({GSI1PK})"),
-            projection: format!("{PK}, {SK}, {BODY}"),
-            values: values([(":evt", s(EVENT_SK_PREFIX))]),
-            consistent: false,
-            page,
-            progress: &mut progress,
-        };
+        let scan = Scan::events_without("scan for events without a by-owner entry", GSI1PK, page, &mut progress);
         self.backfill(scan, async |item| {
             let event = event_from_item(item)?;
             let update = self
