@@ -3,7 +3,7 @@
 //! capacity units). `docs/store.md` has the same table in prose.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,9 +21,8 @@ use cashout_core::reconcile::{Difference, Reconciliation};
 use cashout_core::routing::RoutingRule;
 use cashout_core::status::CashoutStatus;
 use cashout_core::webhook::{DeliveryAttempt, WebhookEndpoint};
-use flate2::Compression;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::codec::{
     AttemptPosition, DeadLetterPosition, WorkPosition, from_json, from_ns, to_epoch_seconds_ceil, to_json, to_ns,
@@ -53,7 +52,11 @@ pub(crate) const DEAD_PK: &str = "dead_pk";
 pub(crate) const DEAD_SK: &str = "dead_sk";
 pub(crate) const VERSION: &str = "v";
 pub(crate) const BODY: &str = "body";
+/// A body deflated without a dictionary (items written before `bodyd`; still read).
 pub(crate) const BODY_DEFLATED: &str = "bodyz";
+/// A body deflated against a preset dictionary: one byte naming the dictionary, then the raw
+/// deflate stream.
+pub(crate) const BODY_DICTIONARY: &str = "bodyd";
 pub(crate) const TTL: &str = "ttl";
 /// The token of the last single-put write of a request (see `apply_change`).
 pub(crate) const WRITE_TOKEN: &str = "w";
@@ -72,11 +75,27 @@ pub(crate) const DEAD_LETTERS: &str = "dead-letters";
 /// writes/s, and a sweep reads every shard (4 small queries).
 pub(crate) const SHARDS: u8 = 4;
 
-/// Request bodies longer than this are stored deflated (`bodyz`): a write costs one unit per
-/// KB and the request item is rewritten by every transition, and a request's JSON is about 1 KB
-/// with one invoice (90 KB with 500), so in practice every request body is deflated (a request
-/// of one invoice then fits a 1 KB write unit; one of 500 takes about 3).
+/// Request bodies longer than this are stored deflated (`bodyd`): a write costs one unit per KB
+/// (two in a transaction) and every transition rewrites the request item, whose JSON is about
+/// 1.7 KB with one invoice (90 KB with 500). So in practice every request body is deflated.
 const DEFLATE_ABOVE: usize = 256;
+
+/// The preset dictionaries of request bodies, by number (`bodyd`'s first byte; index 0 is
+/// dictionary 1). Plain deflate leaves a one-invoice request at ~760 bytes, mostly its field
+/// names, which with the keys passes the first 1 KB write unit; against a dictionary holding
+/// those names and the usual values it is ~300 bytes.
+///
+/// A dictionary is frozen once released: the items deflated against it can only be read with
+/// it, byte for byte (a test pins its digest). A better one is added as the next number and
+/// [`CURRENT_DICTIONARY`] moved to it; the old ones stay for reading.
+const REQUEST_DICTIONARIES: [&[u8]; 1] = [include_bytes!("request-dictionary-1.txt")];
+
+/// The dictionary new bodies are deflated against.
+const CURRENT_DICTIONARY: u8 = 1;
+
+/// The longest body an item may inflate to: DynamoDB items are at most 400 KB, and anything
+/// beyond this is a corrupt or hostile stream, not a request.
+const MAX_INFLATED: usize = 16 * 1024 * 1024;
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -275,19 +294,79 @@ pub(crate) fn health_key(provider: ProviderName) -> Item {
 
 // ----- request items -----
 
-fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
-    let mut enc = DeflateEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
-        .map_err(|e| StoreError::Invalid {
-            message: "the body cannot be compressed".into(),
-            source: Some(e.into()),
+fn dictionary(number: u8) -> Result<&'static [u8], StoreError> {
+    usize::from(number)
+        .checked_sub(1)
+        .and_then(|i| REQUEST_DICTIONARIES.get(i))
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt {
+            message: format!("a body deflated against dictionary {number}, which this build does not have"),
+            source: None,
         })
 }
 
-fn inflate(bytes: &[u8]) -> Result<String, StoreError> {
+/// `text` as a raw deflate stream against the current dictionary, behind the dictionary's number.
+fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
+    let failed = |e: flate2::CompressError| StoreError::Invalid {
+        message: "the body cannot be compressed".into(),
+        source: Some(e.into()),
+    };
+    let mut deflater = Compress::new_with_window_bits(Compression::default(), false, 15);
+    deflater.set_dictionary(dictionary(CURRENT_DICTIONARY)?).map_err(failed)?;
+    let input = text.as_bytes();
+    let mut out = Vec::with_capacity(input.len() / 2 + 64);
+    out.push(CURRENT_DICTIONARY);
+    loop {
+        let consumed = usize::try_from(deflater.total_in()).unwrap_or(usize::MAX);
+        out.reserve(input.len() / 4 + 64);
+        let status = deflater
+            .compress_vec(input.get(consumed..).unwrap_or_default(), &mut out, FlushCompress::Finish)
+            .map_err(failed)?;
+        if status == Status::StreamEnd {
+            return Ok(out);
+        }
+    }
+}
+
+/// The text of a `bodyd` blob.
+fn inflate(blob: &[u8]) -> Result<String, StoreError> {
+    let corrupt = |message: &str| StoreError::Corrupt {
+        message: format!("a deflated body {message}"),
+        source: None,
+    };
+    let (&number, stream) = blob.split_first().ok_or_else(|| corrupt("is empty"))?;
+    let mut inflater = Decompress::new_with_window_bits(false, 15);
+    inflater
+        .set_dictionary(dictionary(number)?)
+        .map_err(|e| StoreError::corrupt("a deflated body's dictionary", e))?;
+    let mut out = Vec::with_capacity(stream.len() * 6);
+    loop {
+        let (consumed, produced) = (inflater.total_in(), inflater.total_out());
+        let rest = stream
+            .get(usize::try_from(consumed).unwrap_or(usize::MAX)..)
+            .unwrap_or_default();
+        out.reserve(out.len().max(1024));
+        let status = inflater
+            .decompress_vec(rest, &mut out, FlushDecompress::Finish)
+            .map_err(|e| StoreError::corrupt("a deflated body", e))?;
+        if status == Status::StreamEnd {
+            break;
+        }
+        if out.len() > MAX_INFLATED {
+            return Err(corrupt("inflates past 16 MiB"));
+        }
+        if (inflater.total_in(), inflater.total_out()) == (consumed, produced) {
+            return Err(corrupt("is truncated"));
+        }
+    }
+    String::from_utf8(out).map_err(|e| StoreError::corrupt("a deflated body", e))
+}
+
+/// The text of a `bodyz` blob (deflated without a dictionary, before `bodyd`).
+fn inflate_plain(bytes: &[u8]) -> Result<String, StoreError> {
     let mut text = String::new();
     DeflateDecoder::new(bytes)
+        .take(MAX_INFLATED as u64)
         .read_to_string(&mut text)
         .map_err(|e| StoreError::corrupt("a deflated body", e))?;
     Ok(text)
@@ -296,7 +375,7 @@ fn inflate(bytes: &[u8]) -> Result<String, StoreError> {
 /// The stored body attribute: JSON, deflated when long.
 fn body_attribute(json: String) -> Result<(&'static str, AttributeValue), StoreError> {
     if json.len() > DEFLATE_ABOVE {
-        Ok((BODY_DEFLATED, AttributeValue::B(Blob::new(deflate(&json)?))))
+        Ok((BODY_DICTIONARY, AttributeValue::B(Blob::new(deflate(&json)?))))
     } else {
         Ok((BODY, s(json)))
     }
@@ -304,9 +383,13 @@ fn body_attribute(json: String) -> Result<(&'static str, AttributeValue), StoreE
 
 /// The body of an item, whichever way it was stored.
 pub(crate) fn body_text(item: &Item) -> Result<String, StoreError> {
+    if let Some(v) = item.get(BODY_DICTIONARY) {
+        let blob = v.as_b().map_err(|_| corrupt(BODY_DICTIONARY))?;
+        return inflate(blob.as_ref());
+    }
     if let Some(v) = item.get(BODY_DEFLATED) {
         let blob = v.as_b().map_err(|_| corrupt(BODY_DEFLATED))?;
-        return inflate(blob.as_ref());
+        return inflate_plain(blob.as_ref());
     }
     get_s(item, BODY).map(str::to_owned)
 }
@@ -630,11 +713,71 @@ mod tests {
     fn long_bodies_are_deflated_and_read_back() {
         let long = format!("{{\"x\":\"{}\"}}", "a".repeat(5000));
         let (name, value) = body_attribute(long.clone()).unwrap();
-        assert_eq!(name, BODY_DEFLATED);
+        assert_eq!(name, BODY_DICTIONARY);
+        let blob = value.as_b().unwrap().as_ref().to_vec();
+        assert_eq!(blob.first(), Some(&CURRENT_DICTIONARY));
+        assert!(blob.len() < 100, "5 KB of one letter deflates to {} bytes", blob.len());
         let item = HashMap::from([(name.to_owned(), value)]);
         assert_eq!(body_text(&item).unwrap(), long);
         let (name, _) = body_attribute("{}".into()).unwrap();
         assert_eq!(name, BODY);
+    }
+
+    /// A request body as the runner stores one (one invoice, paid through D24), which must fit
+    /// with the item's keys in one 1 KB write unit.
+    const PAID_REQUEST: &str = r#"{"id":"01a2346b-bc39-76de-891f-398cddd48045","merchant_id":"merchant_local","currency":"BRL","country":"BR","requested_by":"ops@clinic.example","provider":"d24","beneficiary":{"name":"Ana","last_name":"Souza","document_type":"CPF","document_id":"12345678909","email":"ana@clinic.example","phone":null,"bank_code":"001","bank_branch":"1234","bank_account":"000010001","account_type":"C","address":null,"city":null,"postal_code":null,"birthdate":null},"invoices":[{"invoice_id":"INV-1","payer":{"tax_id":"11222333000181","name":"Health Co"},"amount":"1000.00","advance_percentage":"80","eligible_amount":"800.00","status":"PAID"}],"requested_amount":"800.00","requested_invoice_count":1,"paid_invoice_count":1,"paid_amount":"800.00","request_date":"2026-12-02T01:43:25.497326219Z","payment_date":"2026-12-02T01:43:26.558084657Z","payment_reference":"8400001","provider_reference":"8400001","provider_status":"COMPLETED","status":"PAID","status_reason":{"kind":"provider_paid"},"metadata":{},"version":5,"last_sequence":4,"updated_at":"2026-12-02T01:43:26.558084657Z","dispatch":{"started_at":"2026-12-02T01:43:25.503385105Z","attempts":1,"lease_until":null,"unresolved":false},"next_check_at":"2026-12-02T01:43:36.558084657Z","checks_since_change":0,"hint_poll_at":"2026-12-02T01:43:26.536751683Z","payout_method":"bank_transfer","provider_pinned":true,"routing":{"source":"pinned","routes":[{"provider":"d24","method":"bank_transfer"}],"failover_on_decline":false},"provider_attempts":[{"provider":"d24","reference":"01a2346b-bc39-76de-891f-398cddd48045","started_at":"2026-12-02T01:43:25.503385105Z"}],"review":{"decision":{"policy":{"scope":"default"},"policy_version":0,"fired":[],"required_approvals":0},"approvals":[]}}"#;
+
+    #[test]
+    fn a_one_invoice_request_deflates_against_the_dictionary_to_a_third_of_plain_deflate() {
+        let (_, value) = body_attribute(PAID_REQUEST.to_owned()).unwrap();
+        let with_dictionary = value.as_b().unwrap().as_ref().len();
+        let mut plain = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        std::io::Write::write_all(&mut plain, PAID_REQUEST.as_bytes()).unwrap();
+        let plain = plain.finish().unwrap().len();
+        assert!(with_dictionary < 400, "{with_dictionary} bytes");
+        assert!(with_dictionary * 2 < plain, "{with_dictionary} against {plain} without the dictionary");
+        let item = HashMap::from([(BODY_DICTIONARY.to_owned(), value)]);
+        assert_eq!(body_text(&item).unwrap(), PAID_REQUEST);
+    }
+
+    #[test]
+    fn bodies_deflated_before_the_dictionary_still_read() {
+        let mut plain = flate2::write::DeflateEncoder::new(Vec::new(), Compression::fast());
+        std::io::Write::write_all(&mut plain, PAID_REQUEST.as_bytes()).unwrap();
+        let blob = AttributeValue::B(Blob::new(plain.finish().unwrap()));
+        let item = HashMap::from([(BODY_DEFLATED.to_owned(), blob)]);
+        assert_eq!(body_text(&item).unwrap(), PAID_REQUEST);
+    }
+
+    #[test]
+    fn a_damaged_or_unknown_body_is_corrupt_not_a_panic() {
+        let (_, value) = body_attribute(PAID_REQUEST.to_owned()).unwrap();
+        let blob = value.as_b().unwrap().as_ref().to_vec();
+        let cases = [
+            ("empty", Vec::new()),
+            ("unknown dictionary", [&[9u8][..], &blob[1..]].concat()),
+            ("dictionary 0", [&[0u8][..], &blob[1..]].concat()),
+            ("truncated", blob[..blob.len() / 2].to_vec()),
+            ("not deflate", vec![1, 0xff, 0xff, 0xff, 0xff]),
+        ];
+        for (what, bytes) in cases {
+            let item = HashMap::from([(BODY_DICTIONARY.to_owned(), AttributeValue::B(Blob::new(bytes)))]);
+            assert!(
+                matches!(body_text(&item), Err(StoreError::Corrupt { .. })),
+                "{what}: {:?}",
+                body_text(&item)
+            );
+        }
+    }
+
+    /// Items deflated against dictionary 1 read only with these exact bytes: an edit would make
+    /// every stored request unreadable. Add a dictionary instead.
+    #[test]
+    fn dictionary_1_is_frozen() {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(REQUEST_DICTIONARIES[0]);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "79f85b5c36d85108578295a142c1c3172147ddb62641ef680ccaf602ff089f49");
     }
 
     #[test]
