@@ -47,6 +47,7 @@ async fn store_env() -> StoreEnv<DynamoStore> {
     StoreEnv {
         store: DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>).with_sealer(kms_sealer().await),
         clock,
+        dir: None,
     }
 }
 
@@ -73,6 +74,7 @@ async fn queue_env() -> QueueEnv<SqsQueue> {
     QueueEnv {
         queue: SqsQueue::new(client, urls, Arc::new(SystemClock)),
         time: QueueTime::Real,
+        dir: None,
     }
 }
 

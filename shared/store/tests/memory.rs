@@ -15,6 +15,7 @@ async fn store_env() -> StoreEnv<MemoryStore> {
     StoreEnv {
         store: MemoryStore::new(clock.clone() as Arc<dyn Clock>).unwrap(),
         clock,
+        dir: None,
     }
 }
 
@@ -23,6 +24,7 @@ async fn queue_env() -> QueueEnv<MemoryStore> {
     QueueEnv {
         queue: MemoryStore::new(clock.clone() as Arc<dyn Clock>).unwrap(),
         time: QueueTime::Manual(clock),
+        dir: None,
     }
 }
 

@@ -11,25 +11,29 @@ use cashout_store::sqlite::SqliteStore;
 use conformance::fixtures::t0;
 use conformance::{QueueEnv, QueueTime, StoreEnv};
 
-/// A fresh store in its own temp dir (kept alive for the test by leaking the guard).
-fn open(clock: Arc<ManualClock>) -> SqliteStore {
-    let dir = tempfile::tempdir().unwrap().keep();
-    SqliteStore::open_in(&dir, clock as Arc<dyn Clock>).unwrap()
+/// A fresh store in its own temp dir, and the dir's guard (the env holds it for the test).
+fn open(clock: Arc<ManualClock>) -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (SqliteStore::open_in(dir.path(), clock as Arc<dyn Clock>).unwrap(), dir)
 }
 
 async fn store_env() -> StoreEnv<SqliteStore> {
     let clock = Arc::new(ManualClock::new(t0()));
+    let (store, dir) = open(clock.clone());
     StoreEnv {
-        store: open(clock.clone()),
+        store,
         clock,
+        dir: Some(dir),
     }
 }
 
 async fn queue_env() -> QueueEnv<SqliteStore> {
     let clock = Arc::new(ManualClock::new(t0()));
+    let (queue, dir) = open(clock.clone());
     QueueEnv {
-        queue: open(clock.clone()),
+        queue,
         time: QueueTime::Manual(clock),
+        dir: Some(dir),
     }
 }
 

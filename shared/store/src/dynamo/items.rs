@@ -312,7 +312,9 @@ fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
         source: Some(e.into()),
     };
     let mut deflater = Compress::new_with_window_bits(Compression::default(), false, 15);
-    deflater.set_dictionary(dictionary(CURRENT_DICTIONARY)?).map_err(failed)?;
+    deflater
+        .set_dictionary(dictionary(CURRENT_DICTIONARY)?)
+        .map_err(failed)?;
     let input = text.as_bytes();
     let mut out = Vec::with_capacity(input.len() / 2 + 64);
     out.push(CURRENT_DICTIONARY);
@@ -320,7 +322,11 @@ fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
         let consumed = usize::try_from(deflater.total_in()).unwrap_or(usize::MAX);
         out.reserve(input.len() / 4 + 64);
         let status = deflater
-            .compress_vec(input.get(consumed..).unwrap_or_default(), &mut out, FlushCompress::Finish)
+            .compress_vec(
+                input.get(consumed..).unwrap_or_default(),
+                &mut out,
+                FlushCompress::Finish,
+            )
             .map_err(failed)?;
         if status == Status::StreamEnd {
             return Ok(out);
@@ -735,7 +741,10 @@ mod tests {
         std::io::Write::write_all(&mut plain, PAID_REQUEST.as_bytes()).unwrap();
         let plain = plain.finish().unwrap().len();
         assert!(with_dictionary < 400, "{with_dictionary} bytes");
-        assert!(with_dictionary * 2 < plain, "{with_dictionary} against {plain} without the dictionary");
+        assert!(
+            with_dictionary * 2 < plain,
+            "{with_dictionary} against {plain} without the dictionary"
+        );
         let item = HashMap::from([(BODY_DICTIONARY.to_owned(), value)]);
         assert_eq!(body_text(&item).unwrap(), PAID_REQUEST);
     }

@@ -21,6 +21,8 @@ use cashout_core::ports::ManualClock;
 pub struct StoreEnv<S> {
     pub store: S,
     pub clock: Arc<ManualClock>,
+    /// The directory an embedded store lives in, removed when the test ends.
+    pub dir: Option<tempfile::TempDir>,
 }
 
 /// How time moves for a queue under test.
@@ -35,6 +37,8 @@ pub enum QueueTime {
 pub struct QueueEnv<Q> {
     pub queue: Q,
     pub time: QueueTime,
+    /// The directory an embedded queue lives in, removed when the test ends.
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl<Q> QueueEnv<Q> {
