@@ -519,6 +519,11 @@ fn print_sustained(f: &sustained::SustainedFigure) {
     ) {
         println!("  decay: first minute {first:.0} deliveries/s, last minute {last:.0}/s (last / first {r:.2})");
     }
+    if let (Some(second), Some(r)) = (f.second_minute_deliveries_per_second, f.last_over_second) {
+        println!(
+            "  from the second minute (steady state on the local schedule): {second:.0} deliveries/s, last / second {r:.2}"
+        );
+    }
     println!(
         "  ceilings, same run: store {:.0} creates/s from {} writers, disk {:.0} fdatasyncs/s; bare POSTs to the receiver {:.0}/s (deliveries / bare {:.2})",
         f.store_ceiling.creates_per_second,

@@ -137,6 +137,13 @@ pub struct SustainedFigure {
     pub last_minute_deliveries_per_second: Option<f64>,
     /// See above.
     pub last_over_first: Option<f64>,
+    /// Deliveries/s in the window's second minute, and last / second (windows of 3 minutes or
+    /// more): on the local schedule the first minute carries no reversal-watch checks yet (a
+    /// `PAID` request is checked every 10 s for its first minute), so the second minute is the
+    /// first one in steady state.
+    pub second_minute_deliveries_per_second: Option<f64>,
+    /// See above.
+    pub last_over_second: Option<f64>,
     /// The store's ceiling, same run.
     pub store_ceiling: StoreCeiling,
     /// Bare POSTs per second to the same receiver from 32 clients, same run.
@@ -239,7 +246,7 @@ impl Measured<'_> {
         let window = options.window;
         let (create_latency, to_paid) = self.latencies();
         let series = self.series();
-        let (first, last) = first_and_last_minute(&series, options);
+        let Minutes { first, second, last } = minutes(&series, options);
         let deliveries_per_second_window = per_second(self.in_window(&self.sink.per_second), window);
         SustainedFigure {
             connections: options.connections,
@@ -266,6 +273,8 @@ impl Measured<'_> {
             first_minute_deliveries_per_second: first,
             last_minute_deliveries_per_second: last,
             last_over_first: first.zip(last).map(|(f, l)| ratio(l, f)),
+            second_minute_deliveries_per_second: second,
+            last_over_second: second.zip(last).map(|(s, l)| ratio(l, s)),
             store_ceiling,
             bare_posts_per_second,
             deliveries_over_bare: ratio(deliveries_per_second_window, bare_posts_per_second),
@@ -311,16 +320,25 @@ impl Measured<'_> {
     }
 }
 
-/// Deliveries/s in the window's first and last minute (windows of 2 minutes or more).
-fn first_and_last_minute(series: &[Second], options: &SustainedOptions) -> (Option<f64>, Option<f64>) {
+/// Deliveries/s in minutes of the window.
+struct Minutes {
+    /// The first (windows of 2 minutes or more).
+    first: Option<f64>,
+    /// The second (windows of 3 minutes or more).
+    second: Option<f64>,
+    /// The last (windows of 2 minutes or more).
+    last: Option<f64>,
+}
+
+fn minutes(series: &[Second], options: &SustainedOptions) -> Minutes {
     let minute = |from: usize| -> f64 {
         round2(series.iter().skip(from).take(60).map(|s| s.deliveries).sum::<u64>() as f64 / 60.0)
     };
-    if options.window >= Duration::from_secs(120) {
-        let w0 = options.warmup.as_secs() as usize;
-        let w1 = w0 + options.window.as_secs() as usize - 60;
-        (Some(minute(w0)), Some(minute(w1)))
-    } else {
-        (None, None)
+    let (w0, window) = (options.warmup.as_secs() as usize, options.window.as_secs() as usize);
+    let at_least = |seconds: usize| window >= seconds;
+    Minutes {
+        first: at_least(120).then(|| minute(w0)),
+        second: at_least(180).then(|| minute(w0 + 60)),
+        last: at_least(120).then(|| minute(w0 + window - 60)),
     }
 }
