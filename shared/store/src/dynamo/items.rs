@@ -319,17 +319,22 @@ fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(input.len() / 2 + 64);
     out.push(CURRENT_DICTIONARY);
     loop {
-        let consumed = usize::try_from(deflater.total_in()).unwrap_or(usize::MAX);
+        let (consumed, produced) = (deflater.total_in(), deflater.total_out());
         out.reserve(input.len() / 4 + 64);
+        let rest = input
+            .get(usize::try_from(consumed).unwrap_or(usize::MAX)..)
+            .unwrap_or_default();
         let status = deflater
-            .compress_vec(
-                input.get(consumed..).unwrap_or_default(),
-                &mut out,
-                FlushCompress::Finish,
-            )
+            .compress_vec(rest, &mut out, FlushCompress::Finish)
             .map_err(failed)?;
         if status == Status::StreamEnd {
             return Ok(out);
+        }
+        if (deflater.total_in(), deflater.total_out()) == (consumed, produced) {
+            return Err(StoreError::Invalid {
+                message: "the body cannot be compressed: the compressor made no progress".into(),
+                source: None,
+            });
         }
     }
 }
