@@ -34,15 +34,21 @@ async fn dynamo_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&resources::emulator_config(&emulator(DYNAMODB_URL)).await)
 }
 
+/// A client and a new table of its own (every test gets one: tests run concurrently).
+async fn fresh_table() -> (aws_sdk_dynamodb::Client, String) {
+    let client = dynamo_client().await;
+    let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
+        .await
+        .unwrap();
+    (client, table)
+}
+
 async fn sqs_client() -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&resources::emulator_config(&emulator(SQS_URL)).await)
 }
 
 async fn store_env() -> StoreEnv<DynamoStore> {
-    let client = dynamo_client().await;
-    let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-        .await
-        .unwrap();
+    let (client, table) = fresh_table().await;
     let clock = Arc::new(ManualClock::new(t0()));
     StoreEnv {
         store: DynamoStore::new(client, table, clock.clone() as Arc<dyn Clock>).with_sealer(kms_sealer().await),
@@ -250,10 +256,7 @@ mod aws_only {
         use cashout_core::ports::{WorkList, WorkStore};
         use cashout_core::review::{ApprovalPolicy, PolicyScope, ReviewFacts};
 
-        let client = dynamo_client().await;
-        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-            .await
-            .unwrap();
+        let (client, table) = fresh_table().await;
         let clock = Arc::new(ManualClock::new(t0()));
         let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
         let fx = Fixtures::new(clock.clone());
@@ -313,19 +316,22 @@ mod aws_only {
         assert_eq!((again.found, again.updated), (0, 0), "idempotent: {again:?}");
     }
 
-    #[tokio::test]
-    async fn aws_the_backfill_gives_events_written_before_the_by_day_index_their_entry() {
+    /// A fresh table holding three requests of merchant `clinic` whose first events lack
+    /// `attributes` (as a version before their index wrote them): the store, the merchant and
+    /// the request ids.
+    async fn requests_whose_first_events_lack(
+        attributes: &str,
+    ) -> (
+        DynamoStore,
+        cashout_core::ids::MerchantId,
+        Vec<cashout_core::ids::CashoutRequestId>,
+    ) {
         use aws_sdk_dynamodb::types::AttributeValue;
-        use cashout_core::ports::ChangedQuery;
-        use time::Duration;
 
-        let client = dynamo_client().await;
-        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-            .await
-            .unwrap();
+        let (client, table) = fresh_table().await;
         let clock = Arc::new(ManualClock::new(t0()));
         let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
-        let fx = Fixtures::new(clock.clone());
+        let fx = Fixtures::new(clock);
         let m = merchant("clinic");
         let mut ids = Vec::new();
         for i in 0..3 {
@@ -334,18 +340,27 @@ mod aws_only {
             store.create_request(&change, &idem, &[]).await.unwrap();
             ids.push(change.request.id());
         }
-        // Make them as an older version wrote them: no `by-day` attributes on the events.
         for id in &ids {
             client
                 .update_item()
                 .table_name(&table)
                 .key("pk", AttributeValue::S(format!("CR#{id}")))
                 .key("sk", AttributeValue::S("EVT#0000000001".into()))
-                .update_expression("REMOVE day_pk, day_sk")
+                .update_expression(format!("REMOVE {attributes}"))
                 .send()
                 .await
                 .unwrap();
         }
+        (store, m, ids)
+    }
+
+    #[tokio::test]
+    async fn aws_the_backfill_gives_events_written_before_the_by_day_index_their_entry() {
+        use cashout_core::ports::ChangedQuery;
+        use time::Duration;
+
+        // As an older version wrote them: no `by-day` attributes on the events.
+        let (store, _, mut ids) = requests_whose_first_events_lack("day_pk, day_sk").await;
         let query = ChangedQuery {
             from: t0() - Duration::days(1),
             to: t0() + Duration::days(1),
@@ -383,36 +398,10 @@ mod aws_only {
 
     #[tokio::test]
     async fn aws_the_backfill_gives_events_written_before_the_merchant_listing_their_entry() {
-        use aws_sdk_dynamodb::types::AttributeValue;
         use cashout_core::ports::EventQuery;
 
-        let client = dynamo_client().await;
-        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-            .await
-            .unwrap();
-        let clock = Arc::new(ManualClock::new(t0()));
-        let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>);
-        let fx = Fixtures::new(clock.clone());
-        let m = merchant("clinic");
-        let mut ids = Vec::new();
-        for i in 0..3 {
-            let change = fx.create(&m, 1);
-            let idem = fx.idempotency(&change, &format!("k{i}"), "h");
-            store.create_request(&change, &idem, &[]).await.unwrap();
-            ids.push(change.request.id());
-        }
         // As an older version wrote them: no `by-owner` attributes on the events.
-        for id in &ids {
-            client
-                .update_item()
-                .table_name(&table)
-                .key("pk", AttributeValue::S(format!("CR#{id}")))
-                .key("sk", AttributeValue::S("EVT#0000000001".into()))
-                .update_expression("REMOVE gsi1pk, gsi1sk")
-                .send()
-                .await
-                .unwrap();
-        }
+        let (store, m, mut ids) = requests_whose_first_events_lack("gsi1pk, gsi1sk").await;
         let query = EventQuery {
             types: Vec::new(),
             cashout_request_id: None,
@@ -450,10 +439,7 @@ mod aws_only {
         use cashout_core::ports::WebhookStore;
         use cashout_core::webhook::{EndpointCreated, WebhookEndpoint};
 
-        let client = dynamo_client().await;
-        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-            .await
-            .unwrap();
+        let (client, table) = fresh_table().await;
         let clock = Arc::new(ManualClock::new(t0()));
         // Older items hold their secrets in clear (read as they are); new ones are sealed.
         let store = DynamoStore::new(client.clone(), table.clone(), clock.clone() as Arc<dyn Clock>)
@@ -676,10 +662,7 @@ mod secrets_at_rest {
     use super::*;
 
     async fn table() -> (aws_sdk_dynamodb::Client, String) {
-        let client = dynamo_client().await;
-        let table = resources::create_table(&client, Definition::embedded().unwrap(), &unique_prefix())
-            .await
-            .unwrap();
+        let (client, table) = fresh_table().await;
         (client, table)
     }
 
