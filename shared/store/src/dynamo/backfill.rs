@@ -178,7 +178,7 @@ impl DynamoStore {
             what: "scan for requests without their work-list entries",
             filter: format!("{SK} = :meta"),
             projection: format!(
-                "{PK}, {SK}, {VERSION}, {BODY}, {BODY_DEFLATED}, {BODY_DICTIONARY}, {WORK_PK}, {WORK_SK}, {ATTENTION_PK}, {ATTENTION_SK}"
+                "{PK}, {SK}, {VERSION}, {BODY_ATTRIBUTES}, {WORK_PK}, {WORK_SK}, {ATTENTION_PK}, {ATTENTION_SK}"
             ),
             values: values([(":meta", s(REQUEST_SK))]),
             consistent: true,

@@ -392,6 +392,10 @@ fn body_attribute(json: String) -> Result<(&'static str, AttributeValue), StoreE
     }
 }
 
+/// Every attribute a body may be stored in, for a projection that must read it
+/// ([`body_text`] tries them in turn).
+pub(crate) const BODY_ATTRIBUTES: &str = "body, bodyz, bodyd";
+
 /// The body of an item, whichever way it was stored.
 pub(crate) fn body_text(item: &Item) -> Result<String, StoreError> {
     if let Some(v) = item.get(BODY_DICTIONARY) {
@@ -792,6 +796,11 @@ mod tests {
         let digest = Sha256::digest(REQUEST_DICTIONARIES[0]);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "79f85b5c36d85108578295a142c1c3172147ddb62641ef680ccaf602ff089f49");
+    }
+
+    #[test]
+    fn the_body_projection_names_every_body_attribute() {
+        assert_eq!(BODY_ATTRIBUTES, format!("{BODY}, {BODY_DEFLATED}, {BODY_DICTIONARY}"));
     }
 
     #[test]
